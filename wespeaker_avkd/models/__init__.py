@@ -1,0 +1,1 @@
+"""Audio and visual students, fusion teachers and projection heads; importing registers them."""

@@ -1,0 +1,37 @@
+"""Atomic file output: a reader never sees a half-written file, an interrupted writer leaves none behind."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import IO, Any, Iterator, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path`; on success fsync and rename it onto `path`, on error delete it."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> None:
+    """torch.save `obj` to `path` atomically (temporary file + rename)."""
+    import torch  # local import: the scorer must stay importable without torch
+
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
