@@ -1,0 +1,99 @@
+"""Kaldi data-dir tables (wav.scp, utt2spk, spk2utt, faces.scp, spk2id): read, write, speaker -> class id."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping, Sequence, Union
+
+from wespeaker_avkd.utils.fileio import atomic_write
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class TableError(ValueError):
+    """A malformed Kaldi table; the message names file:line and what was expected."""
+
+
+def _iter_rows(path: PathLike):
+    """Yield (line_no, key, rest_tokens) for every non-blank line of a Kaldi table."""
+    path = os.fspath(path)
+    with open(path, "r", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            yield line_no, tokens[0], tokens[1:]
+
+
+def read_table(path: PathLike) -> dict[str, str]:
+    """Read `key value...` lines into {key: rest of line}; duplicate keys or missing values raise TableError."""
+    table: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for line_no, key, rest in _iter_rows(path):
+        if not rest:
+            raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no value (expected 'key value')")
+        if key in table:
+            raise TableError(f"{os.fspath(path)}:{line_no}: duplicate key '{key}' "
+                             f"(first on line {first_line[key]})")
+        table[key] = " ".join(rest)
+        first_line[key] = line_no
+    return table
+
+
+def read_multi_table(path: PathLike) -> dict[str, list[str]]:
+    """Read `key v1 v2 ...` lines into {key: [v1, v2, ...]} (spk2utt, faces.scp); errors name file:line."""
+    table: dict[str, list[str]] = {}
+    first_line: dict[str, int] = {}
+    for line_no, key, rest in _iter_rows(path):
+        if not rest:
+            raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no values (expected 'key v1 v2 ...')")
+        if key in table:
+            raise TableError(f"{os.fspath(path)}:{line_no}: duplicate key '{key}' "
+                             f"(first on line {first_line[key]})")
+        table[key] = rest
+        first_line[key] = line_no
+    return table
+
+
+def write_table(path: PathLike, mapping: Mapping[str, Union[str, Sequence[str]]]) -> None:
+    """Write {key: value or [values]} as Kaldi lines sorted by key (C locale order), atomically."""
+    with atomic_write(path) as f:
+        for key in sorted(mapping):
+            value = mapping[key]
+            if not isinstance(value, str):
+                value = " ".join(str(v) for v in value)
+            if not key or any(c.isspace() for c in key):
+                raise TableError(f"{os.fspath(path)}: key {key!r} is empty or contains whitespace")
+            f.write(f"{key} {value}\n")
+
+
+def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
+    """Invert utt2spk into spk2utt with utterances sorted."""
+    spk2utt: dict[str, list[str]] = {}
+    for utt in sorted(utt2spk):
+        spk2utt.setdefault(utt2spk[utt], []).append(utt)
+    return spk2utt
+
+
+def make_spk2id(speakers: Iterable[str]) -> dict[str, int]:
+    """Map speaker ids to class ids 0..C-1 by sorted speaker id (WeSpeaker convention)."""
+    return {spk: i for i, spk in enumerate(sorted(set(speakers)))}
+
+
+def write_spk2id(path: PathLike, spk2id: Mapping[str, int]) -> None:
+    """Write `spk class_id` lines sorted by class id, atomically."""
+    with atomic_write(path) as f:
+        for spk, idx in sorted(spk2id.items(), key=lambda kv: kv[1]):
+            f.write(f"{spk} {idx}\n")
+
+
+def read_spk2id(path: PathLike) -> dict[str, int]:
+    """Read a spk2id file written by write_spk2id; ids must be 0..C-1 without gaps or repeats."""
+    spk2id: dict[str, int] = {}
+    for key, value in read_table(path).items():
+        try:
+            spk2id[key] = int(value)
+        except ValueError:
+            raise TableError(f"{os.fspath(path)}: speaker '{key}' has non-integer class id '{value}'") from None
+    if sorted(spk2id.values()) != list(range(len(spk2id))):
+        raise TableError(f"{os.fspath(path)}: class ids must be 0..{len(spk2id) - 1} with no gap or repeat")
+    return spk2id

@@ -1,0 +1,5 @@
+"""The embedded audio-visual toy corpus: procedural voices and faces in VoxCeleb's shape (see toy_corpus.yaml)."""
+from wespeaker_avkd.data.toy_corpus.config import DEFAULT_CONFIG, load_config
+from wespeaker_avkd.data.toy_corpus.layout import format_summary, generate_corpus
+
+__all__ = ["DEFAULT_CONFIG", "load_config", "generate_corpus", "format_summary"]

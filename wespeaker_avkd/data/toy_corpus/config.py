@@ -1,0 +1,35 @@
+"""Corpus knobs: the packaged default yaml deep-merged with a user yaml and CLI overrides."""
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Mapping, Optional
+
+import yaml
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "toy_corpus.yaml")
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str = "") -> dict:
+    """Recursively merge override into a copy of base; unknown keys raise (they are usually typos)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if key not in out:
+            raise KeyError(f"toy corpus config: unknown key '{where}{key}' (known: {', '.join(sorted(out))})")
+        if isinstance(out[key], dict) and isinstance(value, Mapping):
+            out[key] = deep_merge(out[key], value, f"{where}{key}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(path: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
+    """Default knobs (wespeaker_avkd/data/toy_corpus.yaml), then the yaml at `path`, then `overrides`."""
+    with open(DEFAULT_CONFIG, "r", encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    if path:
+        with open(path, "r", encoding="utf-8") as f:
+            cfg = deep_merge(cfg, yaml.safe_load(f) or {})
+    if overrides:
+        cfg = deep_merge(cfg, overrides)
+    return cfg
