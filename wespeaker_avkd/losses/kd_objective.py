@@ -1,0 +1,116 @@
+"""The KD training objective (paper Eq. 7): AAM loss plus named, weighted KD terms built from a yaml `kd:` block.
+
+Two forms of the block (other keys such as teacher_dir are ignored here):
+
+    kd: {alpha: 1.0, beta: 0.0, gamma: 1.0, temperature: 0.03125, mmd: {kernel_num: 5}}
+        Eq. 7 shorthand: alpha -> "kl", beta -> "cos", gamma -> "mmd"; zero weights are dropped;
+        `temperature` goes to kl; an optional kl/cos/mmd sub-mapping holds that loss's constructor kwargs.
+    kd: {losses: {kl: {weight: 1.0, temperature: 0.03125}, mmd_wide: {type: mmd, weight: 0.5, kernel_mul: 4}}}
+        any registered LOSSES name; the key names the logged term, `type` (default: the key) the loss class,
+        `weight` (default 1.0) its factor, the rest its constructor kwargs.
+
+`adapter: true` adds a learned bias-free Linear(student_dim -> teacher_dim) applied to the student embedding
+before the KD terms (its parameters must go to the optimizer); without it the dims must agree.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from wespeaker_avkd.registry import LOSSES
+
+# Eq. 7 weight name -> registered loss name.
+EQ7_TERMS = {"alpha": "kl", "beta": "cos", "gamma": "mmd"}
+
+
+class KDObjective(nn.Module):
+    """total = aam + sum_i w_i * loss_i(adapter(student (B, Ds)), teacher (B, Dt)); logs every term unweighted."""
+
+    def __init__(self, terms: Mapping[str, nn.Module], weights: Mapping[str, float],
+                 adapter: Optional[nn.Module] = None) -> None:
+        """`terms` name -> loss module, `weights` name -> float, `adapter` optional (Ds -> Dt) module."""
+        super().__init__()
+        if set(terms) != set(weights):
+            raise ValueError(f"KDObjective: terms {sorted(terms)} and weights {sorted(weights)} differ")
+        if "aam" in terms:
+            raise ValueError("KDObjective: 'aam' is reserved for the AAM term; rename that KD term")
+        self.terms = nn.ModuleDict(dict(terms))
+        self.weights = {name: float(w) for name, w in weights.items()}
+        self.adapter = adapter
+
+    def forward(self, aam_loss: torch.Tensor, student_emb: torch.Tensor,
+                teacher_emb: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Scalar AAM loss, (B, Ds) student, (B, Dt) teacher -> (total scalar, {"aam": ..., name: unweighted})."""
+        values: Dict[str, torch.Tensor] = {"aam": aam_loss}
+        total = aam_loss
+        if len(self.terms):
+            student = self.adapter(student_emb) if self.adapter is not None else student_emb
+            for name, loss in self.terms.items():
+                values[name] = loss(student, teacher_emb)
+                total = total + self.weights[name] * values[name]
+        return total, values
+
+    def extra_repr(self) -> str:
+        """Shown by print(module)."""
+        return "weights=" + ", ".join(f"{k}: {v:g}" for k, v in self.weights.items())
+
+
+def _term_specs(kd_cfg: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """kd block -> {term name: {"type": loss name, "weight": w, **ctor kwargs}} for non-zero weights."""
+    if "losses" in kd_cfg:
+        specs = {}
+        for name, spec in (kd_cfg["losses"] or {}).items():
+            if spec is None:
+                spec = {}
+            if not isinstance(spec, Mapping):
+                raise ValueError(f"kd.losses.{name}: expected a mapping (weight + loss kwargs), got {spec!r}")
+            specs[str(name)] = {"type": spec.get("type", name), "weight": spec.get("weight", 1.0),
+                                **{k: v for k, v in spec.items() if k not in ("type", "weight")}}
+        return specs
+    specs = {}
+    for weight_key, loss_name in EQ7_TERMS.items():
+        sub = kd_cfg.get(loss_name) or {}
+        if not isinstance(sub, Mapping):
+            raise ValueError(f"kd.{loss_name}: expected a mapping of {loss_name} loss kwargs, got {sub!r}")
+        kwargs = dict(sub)
+        if loss_name == "kl" and "temperature" in kd_cfg:
+            kwargs.setdefault("temperature", kd_cfg["temperature"])
+        specs[loss_name] = {"type": loss_name, "weight": kd_cfg.get(weight_key, 0.0), **kwargs}
+    return specs
+
+
+def build_kd_objective(kd_cfg: Optional[Mapping[str, Any]], teacher_weight: Optional[torch.Tensor],
+                       student_dim: int, teacher_dim: int) -> KDObjective:
+    """KDObjective from a yaml `kd:` block; `teacher_weight` (C, teacher_dim) is the frozen teacher AAM weight."""
+    kd_cfg = kd_cfg or {}
+    terms: Dict[str, nn.Module] = {}
+    weights: Dict[str, float] = {}
+    for name, spec in _term_specs(kd_cfg).items():
+        weight = float(spec.pop("weight"))
+        loss_name = spec.pop("type")
+        if weight == 0.0:
+            continue
+        cls = LOSSES.get(loss_name)
+        if getattr(cls, "needs_teacher_weight", False):
+            if teacher_weight is None:
+                raise ValueError(f"kd term {name!r} ({loss_name}) needs the teacher's AAM weight "
+                                 f"(kd_export/projection_weight.npy), but none was given")
+            teacher_weight = torch.as_tensor(teacher_weight, dtype=torch.float32)
+            if teacher_weight.dim() != 2 or teacher_weight.shape[1] != teacher_dim:
+                raise ValueError(f"kd term {name!r}: teacher weight shape {tuple(teacher_weight.shape)} "
+                                 f"does not match teacher embedding dim {teacher_dim}")
+            spec["teacher_weight"] = teacher_weight
+        try:
+            terms[name] = cls(**spec)
+        except TypeError as err:
+            raise TypeError(f"kd term {name!r} ({loss_name}) with arguments {sorted(spec)}: {err}") from err
+        weights[name] = weight
+    use_adapter = bool(kd_cfg.get("adapter", False))
+    if terms and student_dim != teacher_dim and not use_adapter:
+        raise ValueError(f"student embedding dim {student_dim} != teacher embedding dim {teacher_dim}: the "
+                         f"KD losses compare them directly (KL uses the teacher's {teacher_dim}-d AAM weight); "
+                         f"set embed_dim to {teacher_dim} or kd.adapter: true for a learned linear adapter")
+    adapter = nn.Linear(student_dim, teacher_dim, bias=False) if use_adapter else None
+    return KDObjective(terms, weights, adapter)
