@@ -1,0 +1,76 @@
+"""Config loading, deep merge, command-line overrides and KD presets."""
+import pytest
+import yaml
+
+from wespeaker_avkd.train.config import (ConfigError, apply_overrides, deep_merge, load_config, parse_override_args,
+                                         resolve_kd_preset, save_config)
+
+
+def _write(path, data):
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_parse_override_forms():
+    pairs = parse_override_args(["--num_epochs", "2", "kd.alpha=1.5", "--a.b=[1, 2]", "+new.key=x"])
+    assert pairs == [("num_epochs", "2"), ("kd.alpha", "1.5"), ("a.b", "[1, 2]"), ("+new.key", "x")]
+
+
+def test_parse_override_missing_value():
+    with pytest.raises(ConfigError, match="no value"):
+        parse_override_args(["--num_epochs"])
+    with pytest.raises(ConfigError, match="cannot read override"):
+        parse_override_args(["num_epochs"])
+
+
+def test_apply_overrides_types_and_nesting():
+    cfg = {"num_epochs": 10, "dataset_args": {"num_frms": [200, 400], "fbank_args": {"dither": 1.0}}}
+    out = apply_overrides(cfg, [("num_epochs", "2"), ("dataset_args.num_frms", "[100, 150]"),
+                                ("dataset_args.fbank_args.dither", "0.0")])
+    assert out["num_epochs"] == 2 and isinstance(out["num_epochs"], int)
+    assert out["dataset_args"]["num_frms"] == [100, 150]
+    assert out["dataset_args"]["fbank_args"]["dither"] == 0.0
+    assert cfg["num_epochs"] == 10  # the input is not modified
+
+
+def test_apply_overrides_unknown_key_is_error_unless_plus():
+    cfg = {"kd": {"alpha": 1.0}}
+    with pytest.raises(ConfigError, match="no key 'alhpa' under kd"):
+        apply_overrides(cfg, [("kd.alhpa", "2")])
+    out = apply_overrides(cfg, [("+kd.adapter", "true"), ("+extra.deep.key", "3")])
+    assert out["kd"]["adapter"] is True and out["extra"]["deep"]["key"] == 3
+
+
+def test_load_config_merges_files(tmp_path):
+    a = _write(tmp_path / "a.yaml", {"x": 1, "d": {"p": 1, "q": 2}})
+    b = _write(tmp_path / "b.yaml", {"d": {"q": 3}, "y": [1]})
+    assert load_config([a, b]) == {"x": 1, "d": {"p": 1, "q": 3}, "y": [1]}
+    assert deep_merge({"d": {"p": 1}}, {"d": 5}) == {"d": 5}
+
+
+def test_load_config_errors_name_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "none.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: expected a mapping"):
+        load_config(str(bad))
+
+
+def test_kd_preset(tmp_path):
+    weights = _write(tmp_path / "w.yaml", {"visual": {"KL+MMD": {"alpha": 1.0, "gamma": 0.5}},
+                                           "audio": {"COS": {"beta": 2.0}}})
+    kd = {"teacher_dir": "t", "temperature": 0.03125, "combo": "KL+MMD", "weights_file": weights}
+    out = resolve_kd_preset(kd, "visual")
+    assert out == {"teacher_dir": "t", "temperature": 0.03125, "alpha": 1.0, "gamma": 0.5, "combo": "KL+MMD"}
+    with pytest.raises(ConfigError, match="no combo 'KL'"):
+        resolve_kd_preset(dict(kd, combo="KL"), "audio")
+    assert resolve_kd_preset({"alpha": 1.0}, "audio") == {"alpha": 1.0}
+    assert resolve_kd_preset(None, "audio") is None
+
+
+def test_save_config_roundtrip(tmp_path):
+    cfg = {"b": 1, "a": {"z": [1, 2], "y": "s"}}
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(str(tmp_path / "c.yaml")) == cfg
+    assert list(load_config(str(tmp_path / "c.yaml"))) == ["b", "a"]  # key order kept

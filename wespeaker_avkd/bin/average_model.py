@@ -1,0 +1,28 @@
+"""Average the last N epoch checkpoints of an experiment (WeSpeaker's average_model step).
+
+    python -m wespeaker_avkd.bin.average_model --src_path exp/audio_baseline/models \
+        --dst_model exp/audio_baseline/models/avg_model.pt --num 2
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from wespeaker_avkd.train.checkpoint import average_last
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Parse and average."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--src_path", required=True, help="models/ dir holding model_N.pt")
+    parser.add_argument("--dst_model", required=True, help="output file (written atomically)")
+    parser.add_argument("--num", type=int, default=1, help="how many of the newest epochs to average")
+    args = parser.parse_args(argv)
+    epochs = average_last(args.src_path, args.num, args.dst_model)
+    print(f"averaged epochs {epochs} into {args.dst_model}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

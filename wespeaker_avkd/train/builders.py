@@ -1,0 +1,117 @@
+"""Build the trainable pieces from a config through the registries: encoder, AAM head, KD objective, teacher."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
+from wespeaker_avkd.train.config import ConfigError, require
+
+logger = logging.getLogger(__name__)
+
+MODALITIES = ("audio", "visual", "fusion")
+# kd-block keys that configure the recipe, not a loss; they are not passed to build_kd_objective.
+KD_RECIPE_KEYS = ("teacher_dir", "combo", "weights_file")
+
+
+def check_modality(cfg: Mapping[str, Any]) -> str:
+    """The config's `modality` (audio, visual or fusion)."""
+    modality = cfg.get("modality")
+    if modality not in MODALITIES:
+        raise ConfigError(f"config key 'modality' must be one of {MODALITIES}, got {modality!r}")
+    return modality
+
+
+def build_encoder(cfg: Mapping[str, Any]) -> nn.Module:
+    """The embedding network: MODELS[cfg.model] for audio/visual, FUSIONS[cfg.model] for the fusion teacher."""
+    import_plugins(cfg.get("plugins") or ())
+    registry = FUSIONS if check_modality(cfg) == "fusion" else MODELS
+    return registry.build(require(cfg, "model"), **dict(cfg.get("model_args") or {}))
+
+
+def embed_dim_of(cfg: Mapping[str, Any], encoder: nn.Module) -> int:
+    """Embedding size: model_args.embed_dim, else the encoder's `embed_dim` attribute, else 512."""
+    dim = (cfg.get("model_args") or {}).get("embed_dim", getattr(encoder, "embed_dim", 512))
+    return int(dim)
+
+
+def build_projection(cfg: Mapping[str, Any], embed_dim: int, num_class: int) -> nn.Module:
+    """The AAM head from projection_args (project_type names a PROJECTIONS entry; margin set by the schedule)."""
+    args = dict(cfg.get("projection_args") or {})
+    project_type = args.pop("project_type", "arc_margin")
+    margin = (cfg.get("margin_update") or {}).get("initial_margin", args.pop("margin", 0.2))
+    return PROJECTIONS.build(project_type, embed_dim=embed_dim, num_class=num_class, margin=margin, **args)
+
+
+class EmbeddingNet(nn.Module):
+    """Encoder + AAM head as one module (what DDP wraps and what a checkpoint's model/projection hold)."""
+
+    def __init__(self, encoder: nn.Module, projection: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projection = projection
+
+    def embed(self, inputs: Any) -> torch.Tensor:
+        """Inputs -> (B, D) embeddings; a tuple (the fusion teacher's audio and visual embeddings) is unpacked."""
+        if isinstance(inputs, (tuple, list)):
+            return self.encoder(*inputs)
+        return self.encoder(inputs)
+
+    def forward(self, inputs: Any, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, (B,) labels) -> ((B, D) embeddings, (B, C) AAM logits)."""
+        emb = self.embed(inputs)
+        return emb, self.projection(emb, labels)
+
+
+def load_teacher_export(teacher_dir: str) -> Tuple[str, np.ndarray, Optional[str]]:
+    """(xvector.scp, projection_weight (C, D) float32, spk2id path or None) of exp/teacher/kd_export."""
+    scp = os.path.join(teacher_dir, "xvector.scp")
+    weight_path = os.path.join(teacher_dir, "projection_weight.npy")
+    for path in (scp, weight_path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"kd.teacher_dir: {path} is missing; run the teacher's kd_export (stage 5) first")
+    weight = np.load(weight_path).astype(np.float32)
+    if weight.ndim != 2:
+        raise ValueError(f"{weight_path}: expected a (num_class, dim) matrix, got shape {weight.shape}")
+    spk2id = os.path.join(teacher_dir, "spk2id")
+    return scp, weight, (spk2id if os.path.isfile(spk2id) else None)
+
+
+def build_kd(kd_cfg: Optional[Mapping[str, Any]], student_dim: int) -> Tuple[Optional[nn.Module], Optional[str]]:
+    """(KDObjective, teacher xvector.scp) from a resolved kd block, or (None, None) when there is no KD."""
+    if not kd_cfg:
+        return None, None
+    from wespeaker_avkd.losses.kd_objective import build_kd_objective
+
+    teacher_dir = kd_cfg.get("teacher_dir")
+    if not teacher_dir:
+        raise ConfigError("config key 'kd.teacher_dir' is required for a KD student (exp/teacher/kd_export)")
+    scp, weight, _ = load_teacher_export(teacher_dir)
+    loss_cfg = {k: v for k, v in kd_cfg.items() if k not in KD_RECIPE_KEYS}
+    objective = build_kd_objective(loss_cfg, torch.from_numpy(weight), student_dim, int(weight.shape[1]))
+    return objective, scp
+
+
+def kd_trainable_state(objective: Optional[nn.Module]) -> Dict[str, torch.Tensor]:
+    """The KD objective's own learned state (adapter), without the teacher's frozen weight buffers."""
+    if objective is None:
+        return {}
+    frozen = {name for name, p in objective.named_parameters() if not p.requires_grad}
+    return {k: v for k, v in objective.state_dict().items()
+            if k not in frozen and not k.split(".")[-1].startswith("teacher")}
+
+
+def load_model_init(net: EmbeddingNet, path: str) -> None:
+    """Initialise the encoder from `model_init`: our checkpoint/avg_model dict or a bare WeSpeaker state_dict."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model_state = state["model"] if isinstance(state, dict) and "model" in state else state
+    model_state = {k: v for k, v in model_state.items() if not k.startswith("projection.")}
+    missing, unexpected = net.encoder.load_state_dict(model_state, strict=False)
+    logger.info("model_init %s: %d missing, %d unexpected keys", path, len(missing), len(unexpected))
+    if missing:
+        raise ValueError(f"model_init {path}: encoder keys missing from the checkpoint: {missing[:5]}")

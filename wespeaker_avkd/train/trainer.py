@@ -1,0 +1,374 @@
+"""The training loop shared by the baselines, the fusion teacher and the KD students.
+
+One epoch = one pass of the train loader; before every iteration the LR schedule and the AAM margin schedule
+are set for the global iteration (epoch - 1) * epoch_iter + i (epochs count from 1, as in WeSpeaker). After
+every epoch rank 0 writes models/model_<epoch>.pt atomically; a new run of the same command resumes from the
+newest one with model, head, KD adapter, optimizer, schedule and RNG states, so it continues exactly.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shutil
+import sys
+import time
+from collections import defaultdict
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from wespeaker_avkd.train import checkpoint as ckpt
+from wespeaker_avkd.train.builders import (EmbeddingNet, build_encoder, build_kd, build_projection,
+                                           check_modality, embed_dim_of, kd_trainable_state, load_model_init)
+from wespeaker_avkd.train.config import ConfigError, load_yaml, require, resolve_kd_preset, save_config
+from wespeaker_avkd.train.distributed import (DistInfo, all_reduce_mean, all_reduce_mean_grads, barrier,
+                                              cleanup, init_distributed)
+from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
+
+logger = logging.getLogger("wespeaker_avkd.train")
+
+# Keys a resumed run may change without invalidating its checkpoints (they do not alter the model or data).
+RESUME_SAFE_KEYS = {"num_epochs", "num_avg", "log_batch_interval", "save_epoch_interval", "dataloader_args",
+                    "amp"}
+
+
+def default_num_threads() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def setup_logging(exp_dir: Optional[str], is_main: bool) -> None:
+    """Log to stderr and (rank 0) to exp_dir/train.log, appending across resumed runs."""
+    root = logging.getLogger("wespeaker_avkd")
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        if getattr(handler, "_wespeaker_avkd", False):
+            root.removeHandler(handler)
+            handler.close()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    handlers: List[logging.Handler] = []
+    if is_main:
+        handlers.append(logging.StreamHandler(sys.stderr))
+        if exp_dir:
+            os.makedirs(exp_dir, exist_ok=True)
+            handlers.append(logging.FileHandler(os.path.join(exp_dir, "train.log")))
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        handler._wespeaker_avkd = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.propagate = False
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _to_device(inputs: Any, device: torch.device) -> Any:
+    """Move a tensor or a tuple of tensors to `device`."""
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(x.to(device, non_blocking=True) for x in inputs)
+    return inputs.to(device, non_blocking=True)
+
+
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
+    """Top-level keys whose values differ between two configs."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """Validate the keys the trainer needs and expand the KD preset (kd.combo + kd.weights_file)."""
+    cfg = dict(cfg)
+    modality = check_modality(cfg)
+    for key in ("model", "num_epochs", "train_data", "scheduler_args"):
+        require(cfg, key)
+    if cfg.get("kd"):
+        if modality == "fusion":
+            raise ConfigError("config key 'kd': the fusion teacher cannot be a KD student")
+        cfg["kd"] = resolve_kd_preset(cfg["kd"], modality)
+    cfg.setdefault("seed", 42)
+    cfg.setdefault("num_avg", 1)
+    cfg.setdefault("log_batch_interval", 10)
+    cfg.setdefault("optimizer", "SGD")
+    cfg.setdefault("scheduler", "ExponentialDecrease")
+    return cfg
+
+
+class Trainer:
+    """Trains one system described by a prepared config into exp_dir (see the module docstring)."""
+
+    def __init__(self, cfg: Mapping[str, Any], exp_dir: str, device: str = "auto", num_threads: Optional[int] = None,
+                 overwrite: bool = False, progress: bool = True) -> None:
+        self.cfg = prepare_config(cfg)
+        self.exp_dir = exp_dir
+        self.model_dir = os.path.join(exp_dir, "models")
+        self.progress = progress
+        self.info: DistInfo = init_distributed(device)
+        setup_logging(exp_dir, self.info.is_main)
+        threads = num_threads or max(1, default_num_threads() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+        torch.set_num_threads(threads)
+        if overwrite and self.info.is_main and os.path.isdir(self.model_dir):
+            shutil.rmtree(self.model_dir)
+        barrier(self.info)
+        self._check_resume_config()
+        self._build()
+
+    # ---------------------------------------------------------------- setup
+    def _check_resume_config(self) -> None:
+        """Refuse to resume checkpoints trained under a different model/data config (mixing would be silent)."""
+        saved = os.path.join(self.exp_dir, "config.yaml")
+        if ckpt.last_checkpoint(self.model_dir) is None or not os.path.isfile(saved):
+            return
+        changed = [k for k in _config_diff(load_yaml(saved), self.cfg) if k not in RESUME_SAFE_KEYS]
+        if changed:
+            raise ConfigError(f"{saved}: the checkpoints in {self.model_dir} were trained with a different config "
+                              f"(keys {changed} differ); use another --exp_dir or pass --overwrite to start afresh")
+
+    def _build(self) -> None:
+        """Data, model, head, KD objective, optimizer and schedules; resume state if a checkpoint exists."""
+        from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_table, write_spk2id
+        from wespeaker_avkd.data.loaders import build_train_loader
+        from wespeaker_avkd.models.margin_scheduler import MarginScheduler
+
+        cfg, info = self.cfg, self.info
+        seed_everything(int(cfg["seed"]))
+        self.modality = cfg["modality"]
+        train_data = cfg["train_data"]
+        self.spk2id = make_spk2id(sorted(set(read_table(os.path.join(train_data, "utt2spk")).values())))
+        if info.is_main:
+            save_config(cfg, os.path.join(self.exp_dir, "config.yaml"))
+            write_spk2id(os.path.join(self.exp_dir, "spk2id"), self.spk2id)
+
+        encoder = build_encoder(cfg)
+        embed_dim = embed_dim_of(cfg, encoder)
+        projection = build_projection(cfg, embed_dim, len(self.spk2id))
+        self.net = EmbeddingNet(encoder, projection)
+        if cfg.get("model_init"):
+            load_model_init(self.net, cfg["model_init"])
+        self.kd, teacher_scp = build_kd(cfg.get("kd"), embed_dim)
+        self._check_teacher_spk2id()
+        self.net.to(info.device)
+        if self.kd is not None:
+            self.kd.to(info.device)
+        self.num_params = sum(p.numel() for p in encoder.parameters())
+
+        self.loader = build_train_loader(
+            self.modality, train_data, self.spk2id, dict(cfg.get("dataset_args") or {}),
+            dict(cfg.get("dataloader_args") or {}), int(cfg["seed"]), rank=info.rank, world_size=info.world_size,
+            teacher_scp=teacher_scp, embedding_scps=self._embedding_scps("train"))
+        self.epoch_iter = len(self.loader)
+        if self.epoch_iter == 0:
+            raise ConfigError(f"{train_data}: the train loader yields no batch (batch_size "
+                              f"{(cfg.get('dataloader_args') or {}).get('batch_size')} larger than the data?)")
+
+        if info.distributed:
+            ddp_kwargs = {"device_ids": [info.device.index]} if info.device.type == "cuda" else {}
+            self.ddp_net: nn.Module = nn.parallel.DistributedDataParallel(self.net, **ddp_kwargs)
+        else:
+            self.ddp_net = self.net
+        self.kd_params = [p for p in (self.kd.parameters() if self.kd is not None else []) if p.requires_grad]
+        sched_args = dict(cfg["scheduler_args"])
+        self.optimizer = build_optimizer(cfg["optimizer"], list(self.net.parameters()) + self.kd_params,
+                                         cfg.get("optimizer_args") or {}, float(sched_args.get("initial_lr", 0.1)))
+        self.num_epochs = int(cfg["num_epochs"])
+        self.scheduler = build_scheduler(cfg["scheduler"], self.optimizer, self.num_epochs, self.epoch_iter,
+                                         sched_args)
+        margin_cfg = dict(cfg.get("margin_update") or {})
+        if not margin_cfg:
+            margin = float((cfg.get("projection_args") or {}).get("margin", 0.2))
+            margin_cfg = {"initial_margin": margin, "final_margin": margin, "increase_start_epoch": 1,
+                          "fix_start_epoch": 1}
+        self.margin_scheduler = MarginScheduler(self.net.projection, self.epoch_iter, **margin_cfg)
+        self.use_amp = bool(cfg.get("amp", False)) and info.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.start_epoch, self.global_step = 1, 0
+        self._maybe_resume()
+
+    def _embedding_scps(self, subset: str) -> Optional[Dict[str, str]]:
+        """For the fusion teacher: {modality: <embedding_dirs[modality]>/<subset>/xvector.scp}."""
+        if self.modality != "fusion":
+            return None
+        dirs = require(self.cfg, "embedding_dirs")
+        return {name: os.path.join(path, subset, "xvector.scp") for name, path in dirs.items()}
+
+    def _check_teacher_spk2id(self) -> None:
+        """Warn when the teacher was trained on another speaker list (its W rows would mean other people)."""
+        if not self.cfg.get("kd"):
+            return
+        from wespeaker_avkd.data.kaldi_dir import read_spk2id
+
+        path = os.path.join(self.cfg["kd"]["teacher_dir"], "spk2id")
+        if os.path.isfile(path) and read_spk2id(path) != self.spk2id:
+            logger.warning("%s differs from the student's spk2id: the teacher was trained on another speaker "
+                           "set; KL uses the teacher's classes, AAM the student's", path)
+
+    def _maybe_resume(self) -> None:
+        """Load the newest epoch checkpoint, if any, and restore every state it holds."""
+        path = ckpt.last_checkpoint(self.model_dir)
+        if path is None:
+            return
+        state = ckpt.load_checkpoint(path)
+        self.net.encoder.load_state_dict(state["model"])
+        self.net.projection.load_state_dict(state["projection"])
+        if self.kd is not None and state.get("kd_adapter"):
+            missing, unexpected = self.kd.load_state_dict(state["kd_adapter"], strict=False)
+            if unexpected:
+                raise RuntimeError(f"{path}: unexpected kd_adapter keys {unexpected}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.global_step = int(state["global_step"])
+        self._resume_rng = state["rng"]
+        logger.info("resuming from %s (epoch %d done, step %d)", path, state["epoch"], self.global_step)
+
+    def _save(self, epoch: int) -> None:
+        """Write models/model_<epoch>.pt (rank 0) with everything needed to continue exactly."""
+        if not self.info.is_main:
+            return
+        state = {
+            "model": self.net.encoder.state_dict(),
+            "projection": self.net.projection.state_dict(),
+            "kd_adapter": kd_trainable_state(self.kd),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.use_amp else None,
+            "margin": self.margin_scheduler.get_margin(),
+            "epoch": epoch,
+            "global_step": self.global_step,
+            "rng": ckpt.capture_rng_state(),
+        }
+        ckpt.save_checkpoint(ckpt.checkpoint_path(self.model_dir, epoch), state)
+
+    # ---------------------------------------------------------------- loop
+    def _step(self, batch: Mapping[str, Any]) -> Dict[str, float]:
+        """One optimisation step; returns the loss terms, accuracy, lr and margin as floats."""
+        device = self.info.device
+        inputs = _to_device(batch["inputs"], device)
+        labels = batch["labels"].to(device, non_blocking=True)
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
+        with autocast:
+            emb, logits = self.ddp_net(inputs, labels)
+            aam = F.cross_entropy(logits.float(), labels)
+            if self.kd is not None:
+                teacher = batch["teacher_emb"].to(device, non_blocking=True)
+                total, terms = self.kd(aam, emb.float(), teacher.float())
+            else:
+                total, terms = aam, {"aam": aam}
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"non-finite loss {total.item()} at step {self.global_step} "
+                                     f"(terms {[(k, float(v)) for k, v in terms.items()]}); lower the lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        all_reduce_mean_grads(self.kd_params, self.info)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        out = {name: float(value.detach()) for name, value in terms.items()}
+        out["loss"] = float(total.detach())
+        out["acc"] = float((logits.detach().argmax(1) == labels).float().mean())
+        return out
+
+    def train(self) -> None:
+        """Run the remaining epochs, then average the last num_avg checkpoints into models/avg_model.pt."""
+        from wespeaker_avkd.data.loaders import set_loader_epoch
+
+        cfg, info = self.cfg, self.info
+        if self.start_epoch == 1:
+            logger.info("training %s (%s, %.2f M params) on %s, world %d, %d iterations/epoch, %d epochs",
+                        self.exp_dir, cfg["model"], self.num_params / 1e6, info.device, info.world_size,
+                        self.epoch_iter, self.num_epochs)
+        writer = self._tensorboard()
+        if getattr(self, "_resume_rng", None) is not None:
+            ckpt.restore_rng_state(self._resume_rng)
+        log_every = max(1, int(cfg["log_batch_interval"]))
+        for epoch in range(self.start_epoch, self.num_epochs + 1):
+            set_loader_epoch(self.loader, epoch)
+            self.net.train()
+            if self.kd is not None:
+                self.kd.train()
+            sums: Dict[str, float] = defaultdict(float)
+            start = time.time()
+            bar = self._progress_bar(epoch)
+            for i, batch in enumerate(self.loader):
+                cur_iter = (epoch - 1) * self.epoch_iter + i
+                lr = self.scheduler.step(cur_iter)
+                self.margin_scheduler.step(cur_iter)
+                values = self._step(batch)
+                values.update(lr=lr, margin=self.margin_scheduler.get_margin())
+                self.global_step += 1
+                for key, value in values.items():
+                    sums[key] += value
+                if writer is not None:
+                    for key, value in values.items():
+                        writer.add_scalar(f"train/{key}", value, self.global_step)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['acc']:.2f}", refresh=False)
+                if (i + 1) % log_every == 0 or i + 1 == self.epoch_iter:
+                    logger.info("epoch %d batch %d/%d %s", epoch, i + 1, self.epoch_iter,
+                                " ".join(f"{k} {v / (i + 1):.4g}" for k, v in sums.items()))
+            if bar is not None:
+                bar.close()
+            means = {k: all_reduce_mean(v / self.epoch_iter, info) for k, v in sums.items()}
+            logger.info("epoch %d done in %.1f s: %s", epoch, time.time() - start,
+                        " ".join(f"{k} {v:.4g}" for k, v in means.items()))
+            if writer is not None:
+                for key, value in means.items():
+                    writer.add_scalar(f"epoch/{key}", value, epoch)
+                writer.flush()
+            self._save(epoch)
+            barrier(info)
+        if writer is not None:
+            writer.close()
+        if info.is_main:
+            self.average()
+        barrier(info)
+
+    def average(self) -> None:
+        """models/avg_model.pt from the last num_avg epoch checkpoints (redone when a newer epoch exists)."""
+        avg_path = os.path.join(self.model_dir, "avg_model.pt")
+        last = ckpt.last_checkpoint(self.model_dir)
+        if last is None:
+            raise FileNotFoundError(f"{self.model_dir}: no epoch checkpoint to average")
+        if os.path.isfile(avg_path) and os.path.getmtime(avg_path) >= os.path.getmtime(last):
+            return
+        epochs = ckpt.average_last(self.model_dir, int(self.cfg["num_avg"]), avg_path)
+        logger.info("averaged epochs %s into %s", epochs, avg_path)
+
+    def _tensorboard(self):
+        """SummaryWriter on exp_dir/tensorboard (rank 0), or None."""
+        if not self.info.is_main or self.cfg.get("tensorboard", True) is False:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(os.path.join(self.exp_dir, "tensorboard"), purge_step=self.global_step + 1)
+
+    def _progress_bar(self, epoch: int):
+        """A tqdm bar for one epoch on rank 0 (or None)."""
+        if not (self.progress and self.info.is_main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.epoch_iter, desc=f"{os.path.basename(self.exp_dir.rstrip('/'))} epoch {epoch}",
+                    mininterval=1.0, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def run_training(cfg: Mapping[str, Any], exp_dir: str, **kwargs: Any) -> Trainer:
+    """Build a Trainer and train; returns it (for tests)."""
+    trainer = Trainer(cfg, exp_dir, **kwargs)
+    try:
+        trainer.train()
+    finally:
+        cleanup(trainer.info)
+    return trainer
