@@ -1,11 +1,217 @@
-// pybind11 bindings of the scorer core (the core itself lands with the scorer issue).
+// pybind11 bindings of the scorer core: array/argument checks, GIL release, error translation. No math here.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common.h"
+#include "cosine.h"
+#include "key_table.h"
+#include "metrics.h"
+#include "trials.h"
+
+namespace py = pybind11;
+using wsavkd::KeyTable;
+
+namespace {
+
+// Hands a std::vector's buffer to numpy without a copy (the capsule owns the vector).
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  auto* heap = new std::vector<T>(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({py::ssize_t(heap->size())}, {py::ssize_t(sizeof(T))}, heap->data(), owner);
+}
+
+// Refuses (TypeError) an array of another dtype, layout or rank instead of silently copying it.
+template <class T>
+py::array_t<T> checked(const py::handle& obj, const char* name, int ndim, const char* want) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + " must be a numpy array (" + want + ")");
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) || a.ndim() != ndim) {
+    throw py::type_error(std::string(name) + " must be a C-contiguous " + want + " array, got dtype " +
+                         std::string(py::str(a.dtype())) + " with " + std::to_string(a.ndim()) +
+                         " dimension(s); convert it explicitly (np.ascontiguousarray(x, dtype=...))");
+  }
+  return py::reinterpret_borrow<py::array_t<T>>(obj);
+}
+
+void same_length(py::ssize_t a, py::ssize_t b, const char* what) {
+  if (a != b) throw py::value_error(std::string(what) + " have different lengths: " + std::to_string(a) +
+                                    " and " + std::to_string(b));
+}
+
+py::dict trial_dict(wsavkd::TrialList&& t) {
+  py::dict d;
+  d["enroll"] = to_numpy(std::move(t.enroll));
+  d["test"] = to_numpy(std::move(t.test));
+  d["labels"] = to_numpy(std::move(t.labels));
+  if (t.form == wsavkd::TrialForm::kScore) d["scores"] = to_numpy(std::move(t.scores));
+  d["form"] = wsavkd::trial_form_name(t.form);
+  d["num_skipped"] = t.num_skipped;
+  d["first_skipped"] = t.first_skipped;
+  return d;
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_scorer, m) {
-  m.doc() = "wespeaker_avkd compiled trial scorer";
+  m.doc() = "wespeaker_avkd compiled trial scorer (C++ core in csrc/, see wespeaker_avkd.scoring)";
 #ifdef WESPEAKER_AVKD_OPENMP
   m.attr("openmp") = true;
 #else
   m.attr("openmp") = false;
 #endif
+  static py::exception<wsavkd::ScorerError> scoring_error(m, "ScoringError", PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const wsavkd::ScorerError& e) {
+      py::set_error(scoring_error, e.what());
+    }
+  });
+
+  py::class_<KeyTable, std::shared_ptr<KeyTable>>(m, "KeyIndex", "Hash table from utterance key to row index.")
+      .def(py::init<>())
+      .def(py::init([](const std::vector<std::string>& keys) { return std::make_shared<KeyTable>(keys); }),
+           py::arg("keys"), "Row i is keys[i]; raises ScoringError on a duplicate or empty key.")
+      .def("__len__", &KeyTable::size)
+      .def("find", [](const KeyTable& t, const std::string& k) { return t.find(k); }, py::arg("key"),
+           "Row of key, or -1.")
+      .def("key", [](const KeyTable& t, int64_t row) {
+             if (row < 0 || row >= int64_t(t.size())) throw py::index_error("row out of range");
+             return t.key(size_t(row));
+           }, py::arg("row"))
+      .def("keys", [](const KeyTable& t) { return t.keys(); }, "All keys, in row order.")
+      .def("lookup", [](const KeyTable& t, py::array_t<int32_t> rows) {
+             auto r = checked<int32_t>(rows, "rows", 1, "int32 (M,)");
+             py::list out(r.size());
+             const int32_t* p = r.data();
+             for (py::ssize_t i = 0; i < r.size(); ++i) {
+               if (p[i] < 0 || p[i] >= int64_t(t.size())) throw py::index_error("row out of range");
+               out[size_t(i)] = py::str(t.key(size_t(p[i])));
+             }
+             return out;
+           }, py::arg("rows"), "Keys of rows (int32 array) as a list of str.");
+
+  m.def("read_trials",
+        [](const std::string& path, const KeyTable& table, bool skip_missing, int num_threads) {
+          wsavkd::TrialList t;
+          {
+            py::gil_scoped_release release;
+            t = wsavkd::read_trials(path, table, skip_missing, num_threads);
+          }
+          return trial_dict(std::move(t));
+        },
+        py::arg("path"), py::arg("index"), py::arg("skip_missing") = false, py::arg("num_threads") = 0,
+        "Parse a trial list -> dict(enroll, test (int32 rows), labels (int8), form, num_skipped, first_skipped).");
+
+  m.def("read_score_file",
+        [](const std::string& path) {
+          auto table = std::make_shared<KeyTable>();
+          wsavkd::TrialList t;
+          {
+            py::gil_scoped_release release;
+            t = wsavkd::read_score_file(path, *table);
+          }
+          py::dict d = trial_dict(std::move(t));
+          d["index"] = table;
+          return d;
+        },
+        py::arg("path"), "Parse a score file -> dict(index, enroll, test, scores (float32), labels (int8)).");
+
+  m.def("write_score_lines",
+        [](int fd, const KeyTable& table, py::object enroll, py::object test, py::object scores,
+           py::object labels, int num_threads) {
+          auto e = checked<int32_t>(enroll, "enroll", 1, "int32 (M,)");
+          auto t = checked<int32_t>(test, "test", 1, "int32 (M,)");
+          auto s = checked<float>(scores, "scores", 1, "float32 (M,)");
+          auto l = checked<int8_t>(labels, "labels", 1, "int8 (M,)");
+          same_length(e.size(), t.size(), "enroll and test");
+          same_length(e.size(), s.size(), "enroll and scores");
+          same_length(e.size(), l.size(), "enroll and labels");
+          py::gil_scoped_release release;
+          wsavkd::write_score_lines(fd, table, e.data(), t.data(), s.data(), l.data(), e.size(), num_threads);
+        },
+        py::arg("fd"), py::arg("index"), py::arg("enroll"), py::arg("test"), py::arg("scores"), py::arg("labels"),
+        py::arg("num_threads") = 0, "Write `enroll test score [label]` lines to an open file descriptor.");
+
+  m.def("cosine_scores",
+        [](py::object emb, py::object enroll, py::object test, py::object mean, const KeyTable* names,
+           int num_threads) {
+          auto x = checked<float>(emb, "emb", 2, "float32 (N, D)");
+          auto e = checked<int32_t>(enroll, "enroll", 1, "int32 (M,)");
+          auto t = checked<int32_t>(test, "test", 1, "int32 (M,)");
+          same_length(e.size(), t.size(), "enroll and test");
+          const int64_t n = x.shape(0), d = x.shape(1);
+          const float* mp = nullptr;
+          py::array_t<float> mv;
+          if (!mean.is_none()) {
+            mv = checked<float>(mean, "mean", 1, "float32 (D,)");
+            if (mv.size() != d)
+              throw py::value_error("the mean vector has dimension " + std::to_string(mv.size()) +
+                                    " but the embeddings have dimension " + std::to_string(d));
+            mp = mv.data();
+          }
+          if (names && int64_t(names->size()) != n)
+            throw py::value_error("the key index has " + std::to_string(names->size()) + " keys for " +
+                                  std::to_string(n) + " embedding rows");
+          py::array_t<float> out(e.size());
+          float* op = out.mutable_data();
+          {
+            py::gil_scoped_release release;
+            wsavkd::cosine_scores(x.data(), n, d, mp, e.data(), t.data(), e.size(), op,
+                                  names ? &names->keys() : nullptr, num_threads);
+          }
+          return out;
+        },
+        py::arg("emb"), py::arg("enroll"), py::arg("test"), py::arg("mean") = py::none(),
+        py::arg("index") = nullptr, py::arg("num_threads") = 0,
+        "Cosine scores (float32 (M,)) of row pairs of emb (float32 (N, D)), optional mean subtracted first.");
+
+  m.def("compute_metrics",
+        [](py::object scores, py::object labels, const std::vector<double>& p_targets, double c_miss,
+           double c_fa) {
+          auto s = checked<float>(scores, "scores", 1, "float32 (M,)");
+          auto l = checked<int8_t>(labels, "labels", 1, "int8 (M,)");
+          same_length(s.size(), l.size(), "scores and labels");
+          wsavkd::Metrics r;
+          {
+            py::gil_scoped_release release;
+            r = wsavkd::compute_metrics(s.data(), l.data(), s.size(), p_targets, c_miss, c_fa);
+          }
+          py::dict d;
+          d["num_trials"] = r.num_trials;
+          d["num_target"] = r.num_target;
+          d["num_nontarget"] = r.num_nontarget;
+          d["eer"] = r.eer;
+          d["eer_threshold"] = r.eer_threshold;
+          d["eer_kaldi"] = double(r.eer_kaldi);
+          d["eer_kaldi_threshold"] = double(r.eer_kaldi_threshold);
+          d["eer_rocch"] = r.eer_rocch;
+          d["min_dcf"] = r.min_dcf;
+          d["min_dcf_threshold"] = r.min_dcf_threshold;
+          return d;
+        },
+        py::arg("scores"), py::arg("labels"), py::arg("p_targets"), py::arg("c_miss") = 1.0,
+        py::arg("c_fa") = 1.0, "EER (crossing, Kaldi, ROCCH), its threshold and minDCF per p_target.");
+
+  m.def("det_curve",
+        [](py::object scores, py::object labels) {
+          auto s = checked<float>(scores, "scores", 1, "float32 (M,)");
+          auto l = checked<int8_t>(labels, "labels", 1, "int8 (M,)");
+          same_length(s.size(), l.size(), "scores and labels");
+          std::vector<double> pfa, pmiss, thr;
+          {
+            py::gil_scoped_release release;
+            wsavkd::det_curve(s.data(), l.data(), s.size(), &pfa, &pmiss, &thr);
+          }
+          return py::make_tuple(to_numpy(std::move(pfa)), to_numpy(std::move(pmiss)), to_numpy(std::move(thr)));
+        },
+        py::arg("scores"), py::arg("labels"), "Operating points (p_fa, p_miss, thresholds), float64 arrays.");
 }

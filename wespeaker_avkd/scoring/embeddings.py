@@ -1,0 +1,131 @@
+"""Embedding tables for scoring: Kaldi scp/ark (kaldiio) or .npz (keys, embeddings) -> keys + float32 matrix."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from wespeaker_avkd._scorer import ScoringError
+
+_FINITE_CHUNK = 8192  # rows checked per step: bounded temporary memory for the NaN/Inf check
+
+
+def _read_npz(path: str) -> tuple[list[str], np.ndarray]:
+    """keys and embeddings arrays of an .npz file."""
+    with np.load(path, allow_pickle=False) as z:
+        if "keys" not in z or "embeddings" not in z:
+            raise ScoringError(f"{path}: an embeddings .npz needs arrays 'keys' and 'embeddings', "
+                               f"found {sorted(z.files)}")
+        keys = [str(k) for k in z["keys"].reshape(-1)]
+        emb = z["embeddings"]
+    if emb.ndim != 2:
+        raise ScoringError(f"{path}: 'embeddings' must be 2-D (N, D), got shape {emb.shape}")
+    if len(keys) != emb.shape[0]:
+        raise ScoringError(f"{path}: {len(keys)} keys for {emb.shape[0]} embedding rows")
+    return keys, np.ascontiguousarray(emb, dtype=np.float32)
+
+
+def _kaldi_items(path: str) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, vector) pairs of a Kaldi scp or ark file, in file order."""
+    import kaldiio  # local import: kaldiio is only needed for Kaldi tables
+
+    if path.endswith(".ark"):
+        yield from kaldiio.load_ark(path)
+    else:
+        yield from kaldiio.load_scp_sequential(path)
+
+
+def _count_scp_lines(path: str) -> int:
+    """Number of non-blank lines of an scp file (rows to preallocate)."""
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _fill(path: str, items: Iterable[tuple[str, np.ndarray]], capacity: int | None) -> tuple[list[str], np.ndarray]:
+    """Stack vectors into one float32 matrix, checking they are 1-D and of one dimension."""
+    keys: list[str] = []
+    rows: list[np.ndarray] = []
+    emb = None
+    dim = None
+    for key, vec in items:
+        vec = np.asarray(vec)
+        if vec.ndim == 2 and vec.shape[0] == 1:  # some extractors write (1, D) matrices
+            vec = vec[0]
+        if vec.ndim != 1:
+            raise ScoringError(f"{path}: embedding '{key}' has shape {vec.shape}, expected a vector (D,)")
+        if dim is None:
+            dim = vec.shape[0]
+            if dim == 0:
+                raise ScoringError(f"{path}: embedding '{key}' is empty (dimension 0)")
+            if capacity is not None:
+                emb = np.empty((capacity, dim), dtype=np.float32)
+        elif vec.shape[0] != dim:
+            raise ScoringError(f"{path}: embedding '{key}' has dimension {vec.shape[0]}, but '{keys[0]}' "
+                               f"has dimension {dim}: embeddings of different dimensions")
+        if emb is not None:
+            if len(keys) >= emb.shape[0]:
+                raise ScoringError(f"{path}: more entries than lines")
+            emb[len(keys)] = vec
+        else:
+            rows.append(vec.astype(np.float32, copy=False))
+        keys.append(key)
+    if not keys:
+        raise ScoringError(f"{path}: no embeddings (empty file)")
+    if emb is None:
+        emb = np.stack(rows)
+    return keys, emb[: len(keys)]
+
+
+def check_finite(path: str, keys: list[str], emb: np.ndarray) -> None:
+    """Raise ScoringError naming the first embedding with NaN or Inf."""
+    for start in range(0, emb.shape[0], _FINITE_CHUNK):
+        ok = np.isfinite(emb[start:start + _FINITE_CHUNK]).all(axis=1)
+        if not ok.all():
+            row = start + int(np.argmin(ok))
+            raise ScoringError(f"{path}: embedding '{keys[row]}' contains NaN or Inf")
+
+
+def load_embeddings(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """Read an embedding table -> (keys, float32 (N, D) C-contiguous); Kaldi scp/ark via kaldiio, or .npz."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ScoringError(f"{path}: no such embeddings file")
+    if path.endswith(".npy"):
+        raise ScoringError(f"{path}: a .npy array has no keys; store embeddings as .npz with arrays 'keys' and "
+                           "'embeddings', or as a Kaldi scp/ark")
+    try:
+        if path.endswith(".npz"):
+            keys, emb = _read_npz(path)
+        else:
+            capacity = None if path.endswith(".ark") else _count_scp_lines(path)
+            keys, emb = _fill(path, _kaldi_items(path), capacity)
+    except ScoringError:
+        raise
+    except Exception as e:  # kaldiio / numpy errors on malformed files: name the file
+        raise ScoringError(f"{path}: cannot read embeddings: {type(e).__name__}: {e}") from e
+    if emb.shape[0] == 0:
+        raise ScoringError(f"{path}: no embeddings (empty file)")
+    if len(set(keys)) != len(keys):
+        seen: set[str] = set()
+        dup = next(k for k in keys if k in seen or seen.add(k))
+        raise ScoringError(f"{path}: duplicate embedding key '{dup}'")
+    check_finite(path, keys, emb)
+    return keys, emb
+
+
+def load_mean_vector(path: str | os.PathLike) -> np.ndarray:
+    """Mean vector (D,) float32: a .npy vector, or the mean of an embeddings scp/ark/npz."""
+    path = os.fspath(path)
+    if path.endswith(".npy"):
+        if not os.path.isfile(path):
+            raise ScoringError(f"{path}: no such mean vector file")
+        vec = np.load(path, allow_pickle=False)
+        vec = vec.reshape(-1) if vec.ndim == 2 and 1 in vec.shape else vec
+        if vec.ndim != 1 or vec.size == 0:
+            raise ScoringError(f"{path}: a mean vector must have shape (D,), got {vec.shape}")
+        if not np.isfinite(vec).all():
+            raise ScoringError(f"{path}: the mean vector contains NaN or Inf")
+        return np.ascontiguousarray(vec, dtype=np.float32)
+    _, emb = load_embeddings(path)
+    return emb.mean(axis=0, dtype=np.float64).astype(np.float32)
