@@ -1,0 +1,1 @@
+"""Result analysis of the KD study: tables like the paper's, corrected-trial counts, PCC, DET and Venn figures."""
