@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Entry point of the VoxCeleb audio-visual KD study: forwards every argument to v_kd/run.sh.
+#   bash egs/voxceleb/run.sh                       # all stages on the embedded toy corpus, CPU
+#   bash egs/voxceleb/run.sh --stage 6 --stop_stage 7
+set -euo pipefail
+cd "$(dirname "$0")/v_kd"
+exec bash run.sh "$@"
