@@ -133,6 +133,7 @@ def test_kl_teacher_weight_is_a_frozen_buffer_and_gradient_reaches_student_only(
     loss = LOSSES.build("kl", teacher_weight=w)
     assert list(loss.parameters()) == []
     assert "teacher_weight" in dict(loss.named_buffers()) and loss.teacher_weight.shape == (10, 4)
+    torch.testing.assert_close(loss.teacher_weight, F.normalize(w, dim=1))  # stored as unit rows
     s, t = torch.randn(3, 4, requires_grad=True), torch.randn(3, 4, requires_grad=True)
     loss(s, t).backward()
     assert s.grad is not None and t.grad is None

@@ -23,7 +23,7 @@ class KLDivLoss(KDLoss):
 
     def __init__(self, teacher_weight: torch.Tensor, temperature: float = 0.03125, t_squared: bool = False,
                  reduction: str = "batchmean", cross_entropy: bool = False, detach_teacher: bool = True) -> None:
-        """`teacher_weight` (C, D) is stored as a buffer (frozen, saved with the module, never trained)."""
+        """`teacher_weight` (C, D) is stored L2-normalised row-wise as a buffer (frozen, never trained)."""
         super().__init__(detach_teacher)
         teacher_weight = torch.as_tensor(teacher_weight)
         if teacher_weight.dim() != 2:
@@ -32,7 +32,10 @@ class KLDivLoss(KDLoss):
             raise ValueError(f"kl: temperature must be > 0, got {temperature}")
         if reduction not in REDUCTIONS:
             raise ValueError(f"kl: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        self.register_buffer("teacher_weight", teacher_weight.detach().clone())
+        # Only the rows' directions matter (cosines): normalise once here, not on every call.
+        weight = teacher_weight.detach()
+        weight = weight if weight.is_floating_point() else weight.float()
+        self.register_buffer("teacher_weight", F.normalize(weight, dim=1).clone())
         self.temperature = float(temperature)
         self.t_squared = t_squared
         self.reduction = reduction
@@ -40,7 +43,7 @@ class KLDivLoss(KDLoss):
 
     def log_posterior(self, emb: torch.Tensor) -> torch.Tensor:
         """(B, D) embeddings -> (B, C) log softmax(cos(e, W) / T), one matmul."""
-        weight = F.normalize(self.teacher_weight.to(emb.dtype), dim=1)
+        weight = self.teacher_weight.to(emb.dtype)
         return F.log_softmax(F.normalize(emb, dim=1) @ weight.t() / self.temperature, dim=1)
 
     def compute(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

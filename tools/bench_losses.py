@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Benchmark: cost of the three KD losses (KL + COS + MMD) on top of a ResNet34 + AAM training step on CPU.
+
+Times, in the same run and interleaved (so load drift hits both alike), an SGD step of ResNet34
+(feat 40, m_channels 32, emb 512) + AAM over `num_class` speakers with and without the KD objective
+(KL against a frozen (num_class, 512) teacher weight, COS, MMD), and separately the KD losses' own forward +
+backward on fixed embeddings. Prints both step times, their ratio, and the isolated KD overhead fraction.
+
+    python tools/bench_losses.py                 # batch 64, 200 frames, 5994 classes, 3 timed steps each
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable, List
+
+import torch
+import torch.nn.functional as F
+
+from wespeaker_avkd.losses.kd_objective import build_kd_objective
+from wespeaker_avkd.registry import MODELS, PROJECTIONS
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--feat_dim", type=int, default=40)
+    p.add_argument("--m_channels", type=int, default=32)
+    p.add_argument("--embed_dim", type=int, default=512)
+    p.add_argument("--num_class", type=int, default=5994)
+    p.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up each)")
+    p.add_argument("--loss_reps", type=int, default=50, help="repetitions of the isolated KD-loss timing")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--budget", type=float, default=0.05, help="allowed relative overhead")
+    return p.parse_args()
+
+
+def timed(fn: Callable[[], None]) -> float:
+    """Wall seconds of one call."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Run the benchmark and print the numbers."""
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = MODELS.build("ResNet34", feat_dim=args.feat_dim, embed_dim=args.embed_dim, m_channels=args.m_channels)
+    head = PROJECTIONS.build("arc_margin", embed_dim=args.embed_dim, num_class=args.num_class)
+    teacher_weight = torch.randn(args.num_class, args.embed_dim)
+    objective = build_kd_objective({"alpha": 1.0, "beta": 1.0, "gamma": 1.0}, teacher_weight,
+                                   args.embed_dim, args.embed_dim)
+    optimizer = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.01, momentum=0.9)
+    feats = torch.randn(args.batch, args.frames, args.feat_dim)
+    labels = torch.randint(0, args.num_class, (args.batch,))
+    teacher_emb = torch.randn(args.batch, args.embed_dim)
+
+    def step(with_kd: bool) -> None:
+        emb = model(feats)
+        loss = F.cross_entropy(head(emb, labels), labels)
+        if with_kd:
+            loss, _ = objective(loss, emb, teacher_emb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def kd_only() -> None:
+        emb = torch.randn(args.batch, args.embed_dim, requires_grad=True)
+        total, _ = objective(torch.zeros(()), emb, teacher_emb)
+        total.backward()
+
+    print(f"ResNet34 feat {args.feat_dim} m_channels {args.m_channels} emb {args.embed_dim}, batch {args.batch} "
+          f"x {args.frames} frames, {args.num_class} classes, {torch.get_num_threads()} threads, KD terms "
+          f"{sorted(objective.terms)}")
+    step(False), step(True)  # warm-up
+    base: List[float] = []
+    kd: List[float] = []
+    for i in range(args.steps):
+        order = (False, True) if i % 2 == 0 else (True, False)  # alternate so drift cancels
+        for with_kd in order:
+            (kd if with_kd else base).append(timed(lambda: step(with_kd)))
+        print(f"  rep {i}: step without KD {base[-1]:.3f} s, with KD {kd[-1]:.3f} s", flush=True)
+    kd_only()
+    loss_times = sorted(timed(kd_only) for _ in range(args.loss_reps))
+    t_base, t_kd, t_loss = statistics.median(base), statistics.median(kd), statistics.median(loss_times)
+    print(f"step time without KD losses (median of {args.steps}): {t_base:.3f} s")
+    print(f"step time with KD losses    (median of {args.steps}): {t_kd:.3f} s")
+    print(f"ratio with/without: {t_kd / t_base:.4f}  ({100 * (t_kd / t_base - 1):+.2f} %, noisy on a shared CPU)")
+    print(f"KD losses alone, forward+backward (median of {args.loss_reps}): {1000 * t_loss:.2f} ms = "
+          f"{100 * t_loss / t_base:.2f} % of a step without KD")
+    verdict = "within" if t_loss / t_base <= args.budget else "OVER"
+    print(f"{verdict} the {100 * args.budget:.0f} % budget")
+
+
+if __name__ == "__main__":
+    main()
