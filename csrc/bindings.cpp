@@ -85,7 +85,7 @@ PYBIND11_MODULE(_scorer, m) {
            "Row of key, or -1.")
       .def("key", [](const KeyTable& t, int64_t row) {
              if (row < 0 || row >= int64_t(t.size())) throw py::index_error("row out of range");
-             return t.key(size_t(row));
+             return std::string(t.key(size_t(row)));
            }, py::arg("row"))
       .def("keys", [](const KeyTable& t) { return t.keys(); }, "All keys, in row order.")
       .def("lookup", [](const KeyTable& t, py::array_t<int32_t> rows) {
@@ -94,7 +94,8 @@ PYBIND11_MODULE(_scorer, m) {
              const int32_t* p = r.data();
              for (py::ssize_t i = 0; i < r.size(); ++i) {
                if (p[i] < 0 || p[i] >= int64_t(t.size())) throw py::index_error("row out of range");
-               out[size_t(i)] = py::str(t.key(size_t(p[i])));
+               const std::string_view k = t.key(size_t(p[i]));
+               out[size_t(i)] = py::str(k.data(), k.size());
              }
              return out;
            }, py::arg("rows"), "Keys of rows (int32 array) as a list of str.");
@@ -166,7 +167,7 @@ PYBIND11_MODULE(_scorer, m) {
           {
             py::gil_scoped_release release;
             wsavkd::cosine_scores(x.data(), n, d, mp, e.data(), t.data(), e.size(), op,
-                                  names ? &names->keys() : nullptr, num_threads);
+                                  names, num_threads);
           }
           return out;
         },

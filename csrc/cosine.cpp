@@ -10,9 +10,9 @@ namespace wsavkd {
 
 namespace {
 
-std::string row_name(int64_t row, const std::vector<std::string>* names) {
+std::string row_name(int64_t row, const KeyTable* names) {
   std::string s = "embedding row " + std::to_string(row);
-  if (names && row < int64_t(names->size())) s += " ('" + (*names)[size_t(row)] + "')";
+  if (names && row < int64_t(names->size())) s += " ('" + std::string(names->key(size_t(row))) + "')";
   return s;
 }
 
@@ -42,23 +42,22 @@ inline float dot(const float* a, const float* b, const float* mean, int64_t d) {
 }  // namespace
 
 std::vector<double> inverse_row_norms(const float* emb, int64_t n, int64_t d, const float* mean,
-                                      const std::vector<std::string>* names, int num_threads) {
+                                      const KeyTable* names, int num_threads) {
   std::vector<double> inv(size_t(n), 0.0);
   int64_t bad = std::numeric_limits<int64_t>::max();
   const int nt = thread_count(num_threads);
 #ifdef WESPEAKER_AVKD_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(min : bad)
+#pragma omp parallel for schedule(dynamic, 1024) num_threads(nt) reduction(min : bad)
 #endif
   for (int64_t r = 0; r < n; ++r) {
     const float* row = emb + r * d;
     double ss = 0.0;
-    bool finite = true;
     for (int64_t j = 0; j < d; ++j) {
       const double x = mean ? double(row[j]) - double(mean[j]) : double(row[j]);
-      finite &= std::isfinite(row[j]);
       ss += x * x;
     }
-    if (!finite) {
+    // NaN/Inf in the row propagate into ss; squares of finite floats cannot overflow a double.
+    if (!std::isfinite(ss)) {
       bad = std::min(bad, r);
       continue;
     }
@@ -71,7 +70,7 @@ std::vector<double> inverse_row_norms(const float* emb, int64_t n, int64_t d, co
 }
 
 void cosine_scores(const float* emb, int64_t n, int64_t d, const float* mean, const int32_t* enroll,
-                   const int32_t* test, int64_t m, float* out, const std::vector<std::string>* names,
+                   const int32_t* test, int64_t m, float* out, const KeyTable* names,
                    int num_threads) {
   if (d <= 0) throw ScorerError("embeddings have dimension 0");
   if (mean) {
@@ -90,7 +89,7 @@ void cosine_scores(const float* emb, int64_t n, int64_t d, const float* mean, co
   int64_t bad = std::numeric_limits<int64_t>::max();
   const int nt = thread_count(num_threads);
 #ifdef WESPEAKER_AVKD_OPENMP
-#pragma omp parallel for schedule(static, 4096) num_threads(nt) reduction(min : bad)
+#pragma omp parallel for schedule(dynamic, 16384) num_threads(nt) reduction(min : bad)
 #endif
   for (int64_t i = 0; i < m; ++i) {
     const double ie = inv[size_t(enroll[i])], it = inv[size_t(test[i])];
@@ -98,6 +97,17 @@ void cosine_scores(const float* emb, int64_t n, int64_t d, const float* mean, co
       bad = std::min(bad, i);
       out[i] = 0.f;
       continue;
+    }
+    // Rows of a later trial are fetched while this one is summed: the test side is a random row of a table
+    // far larger than the caches, so the scorer is latency-bound without it.
+    constexpr int64_t kAhead = 6;
+    if (i + kAhead < m) {
+      const char* pe = reinterpret_cast<const char*>(emb + int64_t(enroll[i + kAhead]) * d);
+      const char* pt = reinterpret_cast<const char*>(emb + int64_t(test[i + kAhead]) * d);
+      for (int64_t off = 0; off < d * int64_t(sizeof(float)); off += 64) {
+        __builtin_prefetch(pe + off);
+        __builtin_prefetch(pt + off);
+      }
     }
     const float* a = emb + int64_t(enroll[i]) * d;
     const float* b = emb + int64_t(test[i]) * d;

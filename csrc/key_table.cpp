@@ -1,5 +1,6 @@
 #include "key_table.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common.h"
@@ -10,12 +11,15 @@ KeyTable::KeyTable(const std::vector<std::string>& keys) {
   size_t cap = 1024;
   while (cap < 2 * keys.size() + 2) cap <<= 1;
   rehash(cap);
-  keys_.reserve(keys.size());
-  hashes_.reserve(keys.size());
+  size_t bytes = 0;
+  for (const std::string& k : keys) bytes += kHeader + k.size() + 3;
+  pool_.reserve(bytes);
+  offsets_.reserve(keys.size());
   for (const std::string& k : keys) {
-    if (k.empty()) throw ScorerError("embedding key " + std::to_string(keys_.size()) + " is empty");
-    if (find(k) >= 0) throw ScorerError("duplicate embedding key '" + k + "'");
+    if (k.empty()) throw ScorerError("embedding key " + std::to_string(offsets_.size()) + " is empty");
+    const size_t before = size();
     intern(k);
+    if (size() == before) throw ScorerError("duplicate embedding key '" + k + "'");
   }
 }
 
@@ -42,39 +46,88 @@ uint64_t KeyTable::hash(std::string_view s) {
   return h;
 }
 
+uint32_t KeyTable::entry_size(uint64_t off) const {
+  uint32_t n;
+  std::memcpy(&n, pool_.data() + off + 4, 4);
+  return n;
+}
+
+uint32_t KeyTable::entry_row(uint64_t off) const {
+  uint32_t r;
+  std::memcpy(&r, pool_.data() + off, 4);
+  return r;
+}
+
+std::vector<std::string> KeyTable::keys() const {
+  std::vector<std::string> out;
+  out.reserve(size());
+  for (size_t r = 0; r < size(); ++r) out.emplace_back(key(r));
+  return out;
+}
+
 void KeyTable::rehash(size_t capacity) {
   slots_.assign(capacity, 0);
   mask_ = capacity - 1;
-  for (size_t r = 0; r < keys_.size(); ++r) insert_row(static_cast<uint32_t>(r), hashes_[r]);
+  for (uint64_t off : offsets_) insert_slot(hash(std::string_view(pool_.data() + off + kHeader, entry_size(off))), off);
 }
 
-void KeyTable::insert_row(uint32_t row, uint64_t h) {
+void KeyTable::insert_slot(uint64_t h, uint64_t off) {
   uint64_t i = h & mask_;
   while (slots_[i] != 0) i = (i + 1) & mask_;
-  slots_[i] = row + 1;
+  slots_[i] = (h & 0xFFFFFFFF00000000ULL) | (off / 4 + 1);
 }
 
-int64_t KeyTable::find(std::string_view key) const {
-  const uint64_t h = hash(key);
+int64_t KeyTable::find(std::string_view key) const { return find_hashed(key, hash(key)); }
+
+int64_t KeyTable::find_hashed(std::string_view key, uint64_t h) const {
+  const uint64_t tag = h & 0xFFFFFFFF00000000ULL;
   uint64_t i = h & mask_;
-  while (uint32_t s = slots_[i]) {
-    const uint32_t row = s - 1;
-    if (hashes_[row] == h && keys_[row] == key) return row;
+  while (const uint64_t s = slots_[i]) {
+    if ((s & 0xFFFFFFFF00000000ULL) == tag) {
+      const uint64_t off = ((s & 0xFFFFFFFFULL) - 1) * 4;
+      if (entry_size(off) == key.size() && std::memcmp(pool_.data() + off + kHeader, key.data(), key.size()) == 0)
+        return entry_row(off);
+    }
     i = (i + 1) & mask_;
   }
   return -1;
 }
 
+void KeyTable::find_batch(const std::string_view* keys, size_t n, int64_t* rows) const {
+  constexpr size_t kMax = 64;
+  uint64_t hs[kMax];
+  for (size_t b = 0; b < n; b += kMax) {
+    const size_t m = std::min(kMax, n - b);
+    for (size_t i = 0; i < m; ++i) {
+      hs[i] = hash(keys[b + i]);
+      __builtin_prefetch(&slots_[hs[i] & mask_]);
+    }
+    for (size_t i = 0; i < m; ++i) {
+      const uint64_t s = slots_[hs[i] & mask_];
+      if (s) __builtin_prefetch(pool_.data() + ((s & 0xFFFFFFFFULL) - 1) * 4);
+    }
+    for (size_t i = 0; i < m; ++i) rows[b + i] = find_hashed(keys[b + i], hs[i]);
+  }
+}
+
 int64_t KeyTable::intern(std::string_view key) {
   int64_t row = find(key);
   if (row >= 0) return row;
-  if (keys_.size() >= 0xFFFFFFF0u) throw ScorerError("more than 4e9 distinct keys");
-  if (2 * (keys_.size() + 1) > slots_.size()) rehash(slots_.size() * 2);
-  const uint64_t h = hash(key);
-  keys_.emplace_back(key);
-  hashes_.push_back(h);
-  insert_row(static_cast<uint32_t>(keys_.size() - 1), h);
-  return static_cast<int64_t>(keys_.size() - 1);
+  const size_t n = size();
+  if (n >= 0x7FFFFFF0u) throw ScorerError("more than 2^31 distinct keys");
+  const uint64_t off = pool_.size();
+  if (off / 4 + 1 >= 0xFFFFFFFFULL) throw ScorerError("the keys exceed 16 GiB");
+  if (key.size() > 0xFFFFFFFFULL) throw ScorerError("a key longer than 4 GiB");
+  if (2 * (n + 1) > slots_.size()) rehash(slots_.size() * 2);
+  const uint32_t r = uint32_t(n), len = uint32_t(key.size());
+  const size_t padded = (kHeader + key.size() + 3) / 4 * 4;
+  pool_.resize(off + padded, '\0');
+  std::memcpy(pool_.data() + off, &r, 4);
+  std::memcpy(pool_.data() + off + 4, &len, 4);
+  std::memcpy(pool_.data() + off + kHeader, key.data(), key.size());
+  offsets_.push_back(off);
+  insert_slot(hash(key), off);
+  return int64_t(n);
 }
 
 }  // namespace wsavkd

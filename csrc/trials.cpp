@@ -77,62 +77,88 @@ TrialForm detect_form(const std::string_view* tok, int n, const std::string& whe
                     "'enroll test target|nontarget' or 'enroll test'), got " + std::to_string(n));
 }
 
-// Parses one trial line into `out`; on bad input sets out.err and returns false.
-bool parse_trial_line(const char* b, const char* e, TrialForm form, const KeyTable& table, bool skip_missing,
-                      Piece& out) {
+// Collects the trial lines of a piece and resolves their keys in batches (KeyTable::find_batch), so the
+// cache misses of the lookups overlap. On a missing key sets out.err / out.err_line (the key's line).
+class TrialBatcher {
+ public:
+  TrialBatcher(const KeyTable& table, bool skip_missing, Piece& out)
+      : table_(table), skip_missing_(skip_missing), out_(out) {}
+
+  bool add(std::string_view enroll, std::string_view test, int8_t label, int64_t line) {
+    keys_[2 * n_] = enroll;
+    keys_[2 * n_ + 1] = test;
+    labels_[n_] = label;
+    lines_[n_] = line;
+    return ++n_ < kBatch ? true : flush();
+  }
+
+  bool flush() {
+    table_.find_batch(keys_, 2 * n_, rows_);
+    const size_t n = n_;
+    n_ = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t re = rows_[2 * i], rt = rows_[2 * i + 1];
+      if (re < 0 || rt < 0) {
+        const std::string_view missing = keys_[2 * i + (re < 0 ? 0 : 1)];
+        if (!skip_missing_) {
+          out_.err = std::string(re < 0 ? "enrollment" : "test") + " key '" + printable_sv(missing) +
+                     "' is not in the embeddings (" + std::to_string(table_.size()) +
+                     " keys); skip_missing skips such trials";
+          out_.err_line = lines_[i];
+          return false;
+        }
+        if (out_.skipped++ == 0) {
+          out_.first_skip_line = lines_[i];
+          out_.first_skip_key = printable_sv(missing);
+        }
+        continue;
+      }
+      out_.enroll.push_back(int32_t(re));
+      out_.test.push_back(int32_t(rt));
+      out_.labels.push_back(labels_[i]);
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kBatch = 32;
+  const KeyTable& table_;
+  const bool skip_missing_;
+  Piece& out_;
+  size_t n_ = 0;
+  std::string_view keys_[2 * kBatch];
+  int64_t rows_[2 * kBatch];
+  int8_t labels_[kBatch];
+  int64_t lines_[kBatch];
+};
+
+// Parses one trial line into `batch`; on bad input sets out.err and returns false (after reporting a missing
+// key of an earlier pending line first, so the first bad line is the one named).
+bool parse_trial_line(const char* b, const char* e, TrialForm form, TrialBatcher& batch, Piece& out) {
   std::string_view tok[kMaxTokens];
   const int n = split(b, e, tok);
   if (n == 0) return true;
-  if (n != form_tokens(form)) {
-    out.err = "malformed trial line: expected " + std::to_string(form_tokens(form)) + " fields " +
-              form_usage(form) + " like the first line, got " + std::to_string(n);
+  auto fail = [&](std::string msg) {
+    if (batch.flush()) out.err = std::move(msg);
     return false;
-  }
+  };
+  if (n != form_tokens(form))
+    return fail("malformed trial line: expected " + std::to_string(form_tokens(form)) + " fields " +
+                form_usage(form) + " like the first line, got " + std::to_string(n));
   int8_t label = -1;
   std::string_view enroll = tok[0], test = tok[1];
   if (form == TrialForm::kVoxCeleb) {
     if (tok[0] == "1") label = 1;
     else if (tok[0] == "0") label = 0;
-    else {
-      out.err = "unknown label '" + printable_sv(tok[0]) + "' (VoxCeleb form: expected 1 or 0 first)";
-      return false;
-    }
+    else return fail("unknown label '" + printable_sv(tok[0]) + "' (VoxCeleb form: expected 1 or 0 first)");
     enroll = tok[1];
     test = tok[2];
   } else if (form == TrialForm::kKaldi) {
     if (tok[2] == "target") label = 1;
     else if (tok[2] == "nontarget") label = 0;
-    else {
-      out.err = "unknown label '" + printable_sv(tok[2]) + "' (Kaldi form: expected target or nontarget)";
-      return false;
-    }
+    else return fail("unknown label '" + printable_sv(tok[2]) + "' (Kaldi form: expected target or nontarget)");
   }
-  // Trial lists are grouped by enrollment: reuse the previous lookup when the key repeats.
-  int64_t re;
-  if (!out.enroll.empty() && table.key(size_t(out.enroll.back())) == enroll) {
-    re = out.enroll.back();
-  } else {
-    re = table.find(enroll);
-  }
-  const int64_t rt = table.find(test);
-  if (re < 0 || rt < 0) {
-    std::string_view missing = re < 0 ? enroll : test;
-    if (!skip_missing) {
-      out.err = std::string(re < 0 ? "enrollment" : "test") + " key '" + printable_sv(missing) +
-                "' is not in the embeddings (" + std::to_string(table.size()) +
-                " keys); skip_missing skips such trials";
-      return false;
-    }
-    if (out.skipped++ == 0) {
-      out.first_skip_line = out.lines;
-      out.first_skip_key = printable_sv(missing);
-    }
-    return true;
-  }
-  out.enroll.push_back(int32_t(re));
-  out.test.push_back(int32_t(rt));
-  out.labels.push_back(label);
-  return true;
+  return batch.add(enroll, test, label, out.lines);
 }
 
 // Parses one score-file line, interning its keys.
@@ -189,7 +215,7 @@ void parse_lines(const char* b, const char* e, Piece& out, F&& parse) {
     const char* le = nl ? nl : e;
     ++out.lines;
     if (!parse(p, le, out)) {
-      out.err_line = out.lines;
+      if (out.err_line < 0) out.err_line = out.lines;
       return;
     }
     p = nl ? nl + 1 : e;
@@ -309,10 +335,11 @@ TrialList read_trials(const std::string& path, const KeyTable& table, bool skip_
         return;
       }
     }
-    // Split the block at line boundaries into one piece per thread.
+    // Split the block at line boundaries into pieces handed out dynamically (a busy core takes fewer).
+    const int np = nt > 1 ? 8 * nt : 1;
     std::vector<const char*> cuts{b};
-    for (int k = 1; k < nt; ++k) {
-      const char* c = b + (e - b) * k / nt;
+    for (int k = 1; k < np; ++k) {
+      const char* c = b + (e - b) * k / np;
       if (c < cuts.back()) c = cuts.back();
       const char* nl = static_cast<const char*>(std::memchr(c, '\n', size_t(e - c)));
       cuts.push_back(nl ? nl + 1 : e);
@@ -321,14 +348,16 @@ TrialList read_trials(const std::string& path, const KeyTable& table, bool skip_
     std::vector<Piece> pieces(cuts.size() - 1);
     const TrialForm form = result.form;
 #ifdef WESPEAKER_AVKD_OPENMP
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
     for (int k = 0; k < int(pieces.size()); ++k) {
       Piece& piece = pieces[k];
       piece.enroll.reserve(size_t(cuts[k + 1] - cuts[k]) / 16);
+      TrialBatcher batch(table, skip_missing, piece);
       parse_lines(cuts[k], cuts[k + 1], piece, [&](const char* lb, const char* le, Piece& out) {
-        return parse_trial_line(lb, le, form, table, skip_missing, out);
+        return parse_trial_line(lb, le, form, batch, out);
       });
+      if (piece.err_line < 0) batch.flush();
     }
     for (const Piece& piece : pieces) {
       if (piece.err_line >= 0)
@@ -385,7 +414,7 @@ void write_score_lines(int fd, const KeyTable& table, const int32_t* enroll, con
       throw ScorerError("trial " + std::to_string(i) + " has label " + std::to_string(int(labels[i])) +
                         " (expected 1, 0 or -1)");
   }
-  constexpr int64_t kChunk = 1 << 15;  // trials formatted per thread between writes
+  constexpr int64_t kChunk = 1 << 17;  // trials formatted per thread between writes
   std::vector<std::string> bufs(static_cast<size_t>(nt));
   for (int64_t start = 0; start < n; start += kChunk * nt) {
 #ifdef WESPEAKER_AVKD_OPENMP
@@ -397,6 +426,8 @@ void write_score_lines(int fd, const KeyTable& table, const int32_t* enroll, con
       const int64_t b = start + k * kChunk, e = std::min(n, b + kChunk);
       char num[64];
       for (int64_t i = b; i < e; ++i) {
+        if (i + 16 < e) table.prefetch_offset(size_t(test[i + 16]));
+        if (i + 8 < e) table.prefetch_entry(size_t(test[i + 8]));
         out += table.key(size_t(enroll[i]));
         out += ' ';
         out += table.key(size_t(test[i]));

@@ -1,0 +1,129 @@
+"""The score and compute_metrics CLIs end to end: outputs, JSON, DET plot, warnings and error exits."""
+import json
+import re
+import subprocess
+import sys
+
+import kaldiio
+import numpy as np
+import pytest
+
+from wespeaker_avkd.scoring import compute_metrics, read_score_file
+
+from .references import as_norm_numpy, cosine_numpy
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """40 utterances of 8 speakers (clustered embeddings), an scp, trials in both labelled forms."""
+    d = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((8, 16))
+    keys = [f"id{10000 + i % 8}/v/{i:05d}" for i in range(40)]
+    emb = (centres[np.arange(40) % 8] + 0.8 * rng.standard_normal((40, 16)) + 2.0).astype(np.float32)
+    with kaldiio.WriteHelper(f"ark,scp:{d}/xvector.ark,{d}/xvector.scp") as w:
+        for k, v in zip(keys, emb):
+            w[k] = v
+    pairs = [(i, j) for i in range(40) for j in range(0, 40, 3) if i != j]
+    with open(d / "O", "w") as f, open(d / "O.txt", "w") as g:
+        for i, j in pairs:
+            same = i % 8 == j % 8
+            f.write(f"{keys[i]} {keys[j]} {'target' if same else 'nontarget'}\n")
+            g.write(f"{int(same)} {keys[i]} {keys[j]}\n")
+    np.save(d / "mean.npy", emb.mean(axis=0))
+    return d, keys, emb, pairs
+
+
+def test_score_then_metrics(corpus, tmp_path):
+    d, keys, emb, pairs = corpus
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", f"{d}/O", f"{d}/O.txt",
+            "--output_dir", str(tmp_path), "--mean_vec", f"{d}/mean.npy")
+    assert r.returncode == 0, r.stderr
+    a, b = read_score_file(tmp_path / "O.score"), read_score_file(tmp_path / "O.txt.score")
+    e, t = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    assert a.enroll == [keys[i] for i in e] and a.test == [keys[j] for j in t]  # trial order kept
+    np.testing.assert_allclose(a.scores, cosine_numpy(emb, e, t, emb.mean(axis=0)), atol=1e-5)
+    assert np.array_equal(a.scores, b.scores) and np.array_equal(a.labels, b.labels)
+
+    out = tmp_path / "m.json"
+    r = run("wespeaker_avkd.bin.compute_metrics", str(tmp_path / "O.score"), "--p_target", "0.01",
+            "--p_target", "0.05", "--json", str(out), "--det", str(tmp_path / "det.png"))
+    assert r.returncode == 0, r.stderr
+    assert "EER" in r.stdout and "minDCF(p=0.05)" in r.stdout and len(r.stdout.strip().splitlines()) == 1
+    got = json.loads(out.read_text())
+    want = compute_metrics(a.scores, a.labels).to_dict()
+    assert got == want and set(got["min_dcf"]) == {"0.01", "0.05"}  # JSON floats round-trip exactly
+    assert 0.0 < got["eer"] < 0.5
+    assert (tmp_path / "det.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_as_norm_cli(corpus, tmp_path):
+    d, keys, emb, pairs = corpus
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", f"{d}/O",
+            "--output_dir", str(tmp_path), "--cohort", f"{d}/xvector.scp", "--top_k", "10")
+    assert r.returncode == 0, r.stderr
+    e, t = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    np.testing.assert_allclose(read_score_file(tmp_path / "O.score").scores,
+                               as_norm_numpy(emb, e, t, emb, 10), atol=1e-4)
+
+
+def test_skip_missing_and_missing_key(corpus, tmp_path):
+    d, keys, *_ = corpus
+    trials = tmp_path / "T"
+    trials.write_text(f"{keys[0]} {keys[1]} target\n{keys[0]} ghost nontarget\n{keys[2]} {keys[1]} nontarget\n")
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(trials),
+            "--output_dir", str(tmp_path / "s"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{trials}:2: test key 'ghost' is not in the embeddings" in r.stderr
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(trials),
+            "--output_dir", str(tmp_path / "s"), "--skip_missing")
+    assert r.returncode == 0, r.stderr
+    assert "skipped 1 trial(s)" in r.stdout and f"{trials}:2: ghost" in r.stdout
+    assert len((tmp_path / "s" / "T.score").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("content,match", [
+    ("a b 0.1\nc d 0.2\n", "has no labels"),
+    ("a b 0.1 target\nc d 0.2 target\n", "all targets"),
+    ("a b 0.1 nontarget\nc d 0.2 nontarget\n", "all nontargets"),
+    ("a b 0.1 target\nc d NaN nontarget\n", r":2: score is NaN"),
+    ("", "empty score file"),
+])
+def test_compute_metrics_errors(tmp_path, content, match):
+    path = tmp_path / "x.score"
+    path.write_text(content)
+    r = run("wespeaker_avkd.bin.compute_metrics", str(path))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert str(path) in r.stderr
+    assert re.search(match, r.stderr), r.stderr
+
+
+def test_score_cli_errors(corpus, tmp_path):
+    d, keys, *_ = corpus
+    bad = tmp_path / "bad"
+    bad.write_text(f"{keys[0]} {keys[1]} target\n{keys[0]} {keys[1]} maybe\n")
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(bad),
+            "--output_dir", str(tmp_path))
+    assert r.returncode == 1 and f"{bad}:2: unknown label 'maybe'" in r.stderr and "Traceback" not in r.stderr
+    r = run("wespeaker_avkd.bin.score", "--embeddings", str(tmp_path / "none.scp"), "--trials", str(bad),
+            "--output_dir", str(tmp_path))
+    assert r.returncode == 1 and "no such embeddings file" in r.stderr
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(tmp_path / "nope"),
+            "--output_dir", str(tmp_path))
+    assert r.returncode == 1 and "no such trial list" in r.stderr
+    np.save(tmp_path / "m.npy", np.zeros(3))
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", f"{d}/O",
+            "--output_dir", str(tmp_path), "--mean_vec", str(tmp_path / "m.npy"))
+    assert r.returncode == 1 and "mean vector has dimension 3" in r.stderr
+    assert not (tmp_path / "O.score").exists()
+
+
+def test_scoring_does_not_import_torch():
+    code = "import sys, wespeaker_avkd.scoring, wespeaker_avkd.bin.score, wespeaker_avkd.bin.compute_metrics; " \
+           "print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
