@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -102,6 +102,40 @@ def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     cfg.setdefault("optimizer", "SGD")
     cfg.setdefault("scheduler", "ExponentialDecrease")
     return cfg
+
+
+def training_step(net: nn.Module, kd: Optional[nn.Module], optimizer: torch.optim.Optimizer,
+                  scaler: "torch.amp.GradScaler", batch: Mapping[str, Any], info: DistInfo,
+                  kd_params: Sequence[nn.Parameter] = (), use_amp: bool = False, step: int = 0) -> Dict[str, float]:
+    """Forward (embeddings + AAM logits), AAM cross-entropy (+ KD objective), backward, optimizer step.
+
+    `net` is the EmbeddingNet or its DDP wrapper; the KD objective stays outside DDP, so the gradients of its
+    adapter (if any) are averaged over ranks here. Returns every loss term, the total and the accuracy.
+    """
+    device = info.device
+    inputs = _to_device(batch["inputs"], device)
+    labels = batch["labels"].to(device, non_blocking=True)
+    autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
+    with autocast:
+        emb, logits = net(inputs, labels)
+        aam = F.cross_entropy(logits.float(), labels)
+        if kd is not None:
+            teacher = batch["teacher_emb"].to(device, non_blocking=True)
+            total, terms = kd(aam, emb.float(), teacher.float())
+        else:
+            total, terms = aam, {"aam": aam}
+    if not torch.isfinite(total):
+        raise FloatingPointError(f"non-finite loss {total.item()} at step {step} "
+                                 f"(terms {[(k, float(v)) for k, v in terms.items()]}); lower the lr")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    all_reduce_mean_grads(kd_params, info)
+    scaler.step(optimizer)
+    scaler.update()
+    out = {name: float(value.detach()) for name, value in terms.items()}
+    out["loss"] = float(total.detach())
+    out["acc"] = float((logits.detach().argmax(1) == labels).float().mean())
+    return out
 
 
 class Trainer:
@@ -253,31 +287,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
     def _step(self, batch: Mapping[str, Any]) -> Dict[str, float]:
-        """One optimisation step; returns the loss terms, accuracy, lr and margin as floats."""
-        device = self.info.device
-        inputs = _to_device(batch["inputs"], device)
-        labels = batch["labels"].to(device, non_blocking=True)
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
-        with autocast:
-            emb, logits = self.ddp_net(inputs, labels)
-            aam = F.cross_entropy(logits.float(), labels)
-            if self.kd is not None:
-                teacher = batch["teacher_emb"].to(device, non_blocking=True)
-                total, terms = self.kd(aam, emb.float(), teacher.float())
-            else:
-                total, terms = aam, {"aam": aam}
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"non-finite loss {total.item()} at step {self.global_step} "
-                                     f"(terms {[(k, float(v)) for k, v in terms.items()]}); lower the lr")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
-        all_reduce_mean_grads(self.kd_params, self.info)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        out = {name: float(value.detach()) for name, value in terms.items()}
-        out["loss"] = float(total.detach())
-        out["acc"] = float((logits.detach().argmax(1) == labels).float().mean())
-        return out
+        """One optimisation step on a loader batch (see training_step)."""
+        return training_step(self.ddp_net, self.kd, self.optimizer, self.scaler, batch, self.info,
+                             self.kd_params, self.use_amp, self.global_step)
 
     def train(self) -> None:
         """Run the remaining epochs, then average the last num_avg checkpoints into models/avg_model.pt."""
