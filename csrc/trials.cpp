@@ -413,6 +413,10 @@ void write_score_lines(int fd, const KeyTable& table, const int32_t* enroll, con
     if (labels[i] < -1 || labels[i] > 1)
       throw ScorerError("trial " + std::to_string(i) + " has label " + std::to_string(int(labels[i])) +
                         " (expected 1, 0 or -1)");
+    // A score file has a label column on every line or on none (read_score_file relies on it).
+    if ((labels[i] == -1) != (labels[0] == -1))
+      throw ScorerError("trial " + std::to_string(i) + " is " + (labels[i] == -1 ? "unlabeled" : "labeled") +
+                        " but trial 0 is not: a score file is labeled throughout or not at all");
   }
   constexpr int64_t kChunk = 1 << 17;  // trials formatted per thread between writes
   std::vector<std::string> bufs(static_cast<size_t>(nt));

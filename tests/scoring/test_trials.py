@@ -102,6 +102,10 @@ def test_unlabeled_score_file_and_list_constructor(tmp_path):
     assert (tmp_path / "u.score").read_text() == "a b 0.5\nb c -0.25\n"
     back = read_score_file(tmp_path / "u.score")
     assert back.labels.tolist() == [-1, -1] and back.test == ["b", "c"]
+    mixed = TrialScores(["a", "b"], ["b", "c"], np.array([0.5, -0.25]), np.array([1, -1]))
+    with pytest.raises(ScoringError, match="trial 1 is unlabeled but trial 0 is not"):
+        write_score_file(tmp_path / "m.score", mixed)
+    assert not (tmp_path / "m.score").exists()
 
 
 @pytest.mark.parametrize("text,match", [
