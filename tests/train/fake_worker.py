@@ -1,0 +1,55 @@
+"""Run the trainer on the test-only model + in-memory loader in a fresh process (torchrun or kill tests).
+
+    python tests/train/fake_worker.py EXP_DIR DATA_DIR [--epochs N] [--sleep S]
+Writes EXP_DIR/final_rank<R>.pt with the encoder + head weights every rank holds at the end.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+import fakes  # noqa: E402
+
+
+class _Patch:
+    """Minimal monkeypatch stand-in for install_fake_loaders outside pytest."""
+
+    def setitem(self, mapping, key, value):
+        mapping[key] = value
+
+    def setattr(self, obj, name, value, raising=True):
+        setattr(obj, name, value)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("exp_dir")
+    parser.add_argument("data_dir")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--sleep", type=float, default=0.0, help="seconds per batch (to be killed mid-epoch)")
+    args = parser.parse_args()
+    module = fakes.install_fake_loaders(_Patch())
+    if args.sleep:
+        orig_iter = fakes.FakeLoader.__iter__
+
+        def slow_iter(self):
+            for batch in orig_iter(self):
+                time.sleep(args.sleep)
+                yield batch
+
+        fakes.FakeLoader.__iter__ = slow_iter
+    assert module is sys.modules["wespeaker_avkd.data.loaders"]
+    from wespeaker_avkd.train.trainer import run_training
+
+    trainer = run_training(fakes.tiny_config(args.data_dir, num_epochs=args.epochs), args.exp_dir, device="cpu",
+                           num_threads=1, progress=False)
+    state = {"model": trainer.net.encoder.state_dict(), "projection": trainer.net.projection.state_dict()}
+    torch.save(state, os.path.join(args.exp_dir, f"final_rank{trainer.info.rank}.pt"))
+
+
+if __name__ == "__main__":
+    main()
