@@ -60,7 +60,8 @@ def sample_face_session(rng: np.random.Generator, cfg: Mapping) -> FaceSession:
             occluder = "mask" if rng.random() < 0.6 else "glasses"
             occ_color = rng.uniform(0.6, 0.95, 3) if occluder == "mask" else rng.uniform(0.0, 0.15, 3)
     return FaceSession(
-        background=rng.uniform(0.1, 0.9, 3), bg_gradient=rng.normal(0.0, 0.15, 2),
+        background=0.5 + cfg["background_var"] * rng.uniform(-0.4, 0.4, 3),
+        bg_gradient=rng.normal(0.0, 0.15 * cfg["background_var"], 2),
         light_angle=float(rng.uniform(0, 2 * np.pi)),
         light_strength=float(rng.uniform(0.0, cfg["lighting"])),
         brightness=brightness, base_rot=float(rng.normal(0.0, cfg["pose_deg"])), blur=blur,
@@ -93,7 +94,8 @@ def render_frame(rng: np.random.Generator, u: np.ndarray, session: FaceSession, 
     gy, gx = np.meshgrid(lin, lin, indexing="ij")
     # Inverse pose: canonical coordinates of each pixel.
     th = np.deg2rad(pose["rot"])
-    x0, y0 = (gx - pose["dx"]) / pose["scale"], (gy - pose["dy"]) / pose["scale"]
+    zoom = pose["scale"] * cfg["face_scale"]
+    x0, y0 = (gx - pose["dx"]) / zoom, (gy - pose["dy"]) / zoom
     x = np.cos(th) * x0 + np.sin(th) * y0
     y = -np.sin(th) * x0 + np.cos(th) * y0
     sharp = size / 4.0

@@ -35,6 +35,8 @@ class VoiceIdentity:
     f0_depth: float
     vowel_pref: np.ndarray       # (10,) probabilities of the ten vowels
     fricative_hz: float          # centre of this speaker's fricatives
+    timbre_coef: np.ndarray      # (6,) dB amplitudes of the identity's smooth spectral colouring (nasal/sinus)
+    timbre_phase: np.ndarray     # (6,)
 
     def warped(self, log_warp: float) -> "VoiceIdentity":
         """The same voice with the vocal tract warped by exp(log_warp): an audio twin."""
@@ -69,8 +71,10 @@ def sample_voice(rng: np.random.Generator, cfg: Mapping) -> VoiceIdentity:
         breathiness=float(rng.uniform(*cfg["breathiness"])),
         phone_ms=float(rng.uniform(*cfg["phone_ms"])),
         f0_depth=float(rng.uniform(0.04, 0.18)),
-        vowel_pref=rng.dirichlet(np.full(len(VOWEL_FORMANTS), 1.5)),
+        vowel_pref=rng.dirichlet(np.full(len(VOWEL_FORMANTS), float(cfg["vowel_habit"]))),
         fricative_hz=float(rng.uniform(2800.0, 6500.0)),
+        timbre_coef=rng.normal(0.0, cfg["timbre_db"] / 2.0, 6),
+        timbre_phase=rng.uniform(0.0, 2 * np.pi, 6),
     )
 
 
@@ -103,7 +107,7 @@ def _phone_track(rng: np.random.Generator, voice: VoiceIdentity, n_frames: int, 
     fric = np.zeros(n_frames)
     t = 0
     while t < n_frames:
-        dur = max(2, int(round(voice.phone_ms * np.exp(rng.normal(0.0, 0.3)) / 1000.0 / frame_s)))
+        dur = max(2, int(round(voice.phone_ms * np.exp(rng.normal(0.0, 0.2)) / 1000.0 / frame_s)))
         kind = PHONE_KINDS[rng.choice(len(PHONE_KINDS), p=PHONE_PROBS)]
         vowel = VOWEL_FORMANTS[rng.choice(len(VOWEL_FORMANTS), p=voice.vowel_pref)]
         seg = slice(t, min(n_frames, t + dur))
@@ -129,6 +133,12 @@ def _resonator_gain(freqs: np.ndarray, formants: np.ndarray) -> np.ndarray:
     fc = formants[:, None, :]
     bw = BANDWIDTHS[None, None, :] * (fc / np.array([500, 1500, 2500, 3500, 4500])[None, None, :]) ** 0.5
     return np.prod(fc ** 2 / np.sqrt((fc ** 2 - f ** 2) ** 2 + (bw * f) ** 2), axis=-1)
+
+
+def _cosine_curve(freqs: np.ndarray, coef: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """A smooth spectral curve in dB over freqs (K,): sum_k coef_k cos(pi (k+1) f / f_max + phase_k)."""
+    k = np.arange(1, len(coef) + 1)[:, None]
+    return (coef[:, None] * np.cos(np.pi * k * freqs[None, :] / freqs[-1] + phase[:, None])).sum(0)
 
 
 def synthesize(rng: np.random.Generator, voice: VoiceIdentity, session: AudioSession, duration: float,
@@ -163,9 +173,9 @@ def synthesize(rng: np.random.Generator, voice: VoiceIdentity, session: AudioSes
     v = voicing[idx][None, :]
     spec = (v * P * tilt[:, None] * np.sqrt(np.mean(f0) / 100.0) * 6.0
             + voice.breathiness * v * N * tilt[:, None]) * env + fric[idx][None, :] * N * fric_env[:, None]
-    chan_db = sum(c * np.cos(np.pi * (k + 1) * freqs / freqs[-1] + ph)
-                  for k, (c, ph) in enumerate(zip(session.channel_coef, session.channel_phase)))
-    spec = spec * (10 ** (chan_db / 20.0))[:, None]
+    colour_db = _cosine_curve(freqs, session.channel_coef, session.channel_phase) + \
+        _cosine_curve(freqs, voice.timbre_coef, voice.timbre_phase)
+    spec = spec * (10 ** (colour_db / 20.0))[:, None]
     _, speech = signal.istft(spec, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=True)
     speech = speech[:n]
     speech = speech / (np.sqrt(np.mean(speech ** 2)) + 1e-9)
@@ -179,5 +189,7 @@ def synthesize(rng: np.random.Generator, voice: VoiceIdentity, session: AudioSes
         lo, hi = session.band_hz
         sos = signal.butter(4, [lo, hi], btype="bandpass", fs=sample_rate, output="sos")
         out = signal.sosfilt(sos, out)
+        # A real narrow-band channel still has a wide-band noise floor; without it log-mel bins fall to -inf-like values.
+        out = out + rng.standard_normal(n) * np.sqrt(np.mean(out ** 2)) * 10 ** (-30.0 / 20.0)
     peak = np.max(np.abs(out)) + 1e-9
     return (out / peak * rng.uniform(0.3, 0.9)).astype(np.float32)
