@@ -112,8 +112,8 @@ def test_trained_fusion_beats_each_modality_alone(name):
 
     fusion = FUSIONS.build(name, audio_dim=16, visual_dim=16, embed_dim=16)
     head = ArcMarginProduct(16, 4, scale=16.0, margin=0.2)
-    opt = torch.optim.Adam(list(fusion.parameters()) + list(head.parameters()), lr=0.01)
-    for step in range(150):
+    opt = torch.optim.Adam(list(fusion.parameters()) + list(head.parameters()), lr=0.02)
+    for step in range(60):
         idx = torch.randint(0, 512, (64,), generator=gen)
         loss = F.cross_entropy(head(fusion(a_train[idx], v_train[idx]), y_train[idx]), y_train[idx])
         opt.zero_grad()
