@@ -1,0 +1,25 @@
+"""Kaldi fbank of a data dir: python -m wespeaker_avkd.bin.compute_fbank --data DATA_DIR --out FEAT_DIR [--nj N]."""
+import argparse
+
+from wespeaker_avkd.data.features import extract_fbank_dir
+
+
+def main() -> None:
+    """Parse arguments and extract (resumably) fbank for every utterance of the data dir."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, help="data dir with wav.scp (feats.scp is written into it)")
+    parser.add_argument("--out", required=True, help="feature dir for raw_fbank.*.ark/scp and feats.scp")
+    parser.add_argument("--nj", type=int, default=2, help="parallel processes")
+    parser.add_argument("--num_mel_bins", type=int, default=40)
+    parser.add_argument("--frame_length", type=float, default=25.0, help="ms")
+    parser.add_argument("--frame_shift", type=float, default=10.0, help="ms")
+    parser.add_argument("--no_progress", action="store_true")
+    args = parser.parse_args()
+    table = extract_fbank_dir(args.data, args.out, args.nj,
+                              {"num_mel_bins": args.num_mel_bins, "frame_length": args.frame_length,
+                               "frame_shift": args.frame_shift}, progress=not args.no_progress)
+    print(f"fbank: {len(table)} utterances -> {args.out}/feats.scp (and {args.data}/feats.scp)")
+
+
+if __name__ == "__main__":
+    main()

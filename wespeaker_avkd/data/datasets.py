@@ -1,0 +1,188 @@
+"""Map-style datasets of one data dir: audio (fbank from feats.scp or wav.scp), faces, fusion embeddings.
+
+Items are addressed by (index, num_frames, item_seed) tuples from samplers.py, so every random choice
+(crop start, face frame, dither) depends on the sampler's seed path only, never on worker timing.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import kaldiio
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
+from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
+
+DEFAULT_FBANK_ARGS = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 10.0, "dither": 0.0}
+
+
+def load_embedding_table(path: str) -> dict[str, np.ndarray]:
+    """Read a Kaldi vector scp/ark (xvector.scp) into {utt: float32 (D,)}; errors name the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"embedding file not found: {path}")
+    reader = kaldiio.load_scp(path) if path.endswith(".scp") else kaldiio.load_ark(path)
+    items = reader.items() if hasattr(reader, "items") else reader
+    table = {k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in items}
+    dims = {v.shape[0] for v in table.values()}
+    if len(dims) > 1:
+        raise ValueError(f"{path}: embeddings have different dimensions {sorted(dims)}")
+    return table
+
+
+def stack_embeddings(table: Mapping[str, np.ndarray], utts: Sequence[str], what: str, path: str) -> np.ndarray:
+    """Rows of `table` for `utts` as (N, D) float32; a missing utterance is an error naming it and the file."""
+    missing = [u for u in utts if u not in table]
+    if missing:
+        raise KeyError(f"{what} embedding missing for utterance '{missing[0]}' in {path} "
+                       f"({len(missing)} of {len(utts)} utterances missing)")
+    return np.stack([table[u] for u in utts]).astype(np.float32) if utts else np.zeros((0, 0), np.float32)
+
+
+def random_chunk(data: np.ndarray, chunk_len: int, rng: np.random.Generator) -> np.ndarray:
+    """A chunk of chunk_len along axis 0: random start when long enough, else the data repeated (WeSpeaker)."""
+    n = data.shape[0]
+    if n >= chunk_len:
+        start = int(rng.integers(0, n - chunk_len + 1))
+        return data[start:start + chunk_len]
+    reps = chunk_len // n + 1
+    return np.concatenate([data] * reps, axis=0)[:chunk_len]
+
+
+def load_face(path: str, image_size: Union[int, Sequence[int]]) -> torch.Tensor:
+    """Read an image as RGB, resize (bilinear) to image_size, -> float Tensor (3, H, W) in [0, 1]."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+            if img.size != (w, h):
+                img = img.resize((w, h), Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except Exception as e:
+        raise RuntimeError(f"{path}: cannot read face image ({e})") from e
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy())
+
+
+def even_indices(n: int, k: int) -> list[int]:
+    """k evenly spaced indices over range(n) (first and last included; repeats when n < k)."""
+    if k == 1:
+        return [n // 2]
+    return [int(round(x)) for x in np.linspace(0, n - 1, k)]
+
+
+class KeyedDataset(Dataset):
+    """Base: utterance keys with optional labels (N,) and teacher embeddings (N, Dt); subclasses make inputs."""
+
+    def __init__(self, utts: Sequence[str], labels: Optional[Sequence[int]] = None,
+                 teacher: Optional[np.ndarray] = None) -> None:
+        self.utts = list(utts)
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.teacher = teacher
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> Any:
+        """The model input of one item (subclass)."""
+        raise NotImplementedError
+
+    def __getitem__(self, item: Union[int, BatchItem]) -> dict:
+        index, num_frames, item_seed = (item, 0, 0) if isinstance(item, (int, np.integer)) else item
+        rng = seeded_rng(item_seed) if num_frames or item_seed else None
+        out = {"key": self.utts[index], "input": self.make_input(index, num_frames, rng)}
+        if self.labels is not None:
+            out["label"] = int(self.labels[index])
+        if self.teacher is not None:
+            out["teacher_emb"] = torch.from_numpy(self.teacher[index])
+        return out
+
+
+class AudioDataset(KeyedDataset):
+    """Fbank of each utterance, CMN'd: a random num_frames chunk in training, the whole utterance otherwise."""
+
+    def __init__(self, utts: Sequence[str], sources: Mapping[str, str], source_kind: str,
+                 fbank_args: Optional[Mapping[str, Any]] = None, sample_rate: int = 16000, **kw: Any) -> None:
+        super().__init__(utts, **kw)
+        if source_kind not in ("feats", "wav"):
+            raise ValueError(f"feat_source must be 'feats' or 'wav', got {source_kind!r}")
+        self.sources = [sources[u] for u in self.utts]
+        self.source_kind = source_kind
+        self.fbank_args = {**DEFAULT_FBANK_ARGS, **(fbank_args or {})}
+        self.sample_rate = sample_rate
+
+    def _wave(self, index: int) -> torch.Tensor:
+        wave, sr = load_wav(self.sources[index])
+        if sr != self.sample_rate:
+            raise ValueError(f"{self.sources[index]}: sample rate {sr} Hz, expected {self.sample_rate} Hz")
+        return wave
+
+    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> torch.Tensor:
+        if self.source_kind == "feats":
+            feats = np.asarray(kaldiio.load_mat(self.sources[index]), dtype=np.float32)
+            if num_frames:
+                feats = random_chunk(feats, num_frames, rng)
+            return apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
+        wave = self._wave(index)
+        args = dict(self.fbank_args)
+        if num_frames:
+            # Crop the wave to exactly num_frames frames (snip_edges): (T - 1) * shift + window samples.
+            shift = int(self.sample_rate * args["frame_shift"] / 1000)
+            win = int(self.sample_rate * args["frame_length"] / 1000)
+            wave = torch.from_numpy(random_chunk(wave.numpy(), (num_frames - 1) * shift + win, rng))
+            if args["dither"]:
+                torch.manual_seed(int(rng.integers(0, 2 ** 31 - 1)))  # kaldi.fbank dithers from torch's global RNG
+        else:
+            args["dither"] = 0.0  # evaluation is deterministic
+        return apply_cmn(compute_fbank(wave, sample_rate=self.sample_rate, **args))
+
+
+class VisualDataset(KeyedDataset):
+    """Face frames of each segment: one random frame (3, H, W) in training, K evenly spaced (K, 3, H, W) otherwise."""
+
+    def __init__(self, utts: Sequence[str], frames: Mapping[str, Sequence[str]], image_size: Union[int, Sequence[int]],
+                 mean: Sequence[float], std: Sequence[float], train: bool, num_eval_frames: int = 5,
+                 **kw: Any) -> None:
+        super().__init__(utts, **kw)
+        self.frames = [list(frames[u]) for u in self.utts]
+        self.image_size = image_size
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.train, self.num_eval_frames = train, int(num_eval_frames)
+
+    def _load(self, path: str) -> torch.Tensor:
+        return (load_face(path, self.image_size) - self.mean) / self.std
+
+    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> torch.Tensor:
+        paths = self.frames[index]
+        if self.train:
+            return self._load(paths[int(rng.integers(len(paths)))])
+        return torch.stack([self._load(paths[i]) for i in even_indices(len(paths), self.num_eval_frames)])
+
+
+class FusionDataset(KeyedDataset):
+    """Pairs of pre-extracted (audio (Da,), visual (Dv,)) embeddings of each utterance."""
+
+    def __init__(self, utts: Sequence[str], audio: np.ndarray, visual: np.ndarray, **kw: Any) -> None:
+        super().__init__(utts, **kw)
+        self.audio, self.visual = audio, visual
+
+    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> tuple:
+        return torch.from_numpy(self.audio[index]), torch.from_numpy(self.visual[index])
+
+
+def collate_batch(items: Sequence[dict]) -> dict:
+    """Stack items into {"keys", "inputs", "labels"?, "teacher_emb"?}; fusion inputs stay a (audio, visual) tuple."""
+    first = items[0]["input"]
+    if isinstance(first, tuple):
+        inputs: Any = tuple(torch.stack([it["input"][m] for it in items]) for m in range(len(first)))
+    else:
+        inputs = torch.stack([it["input"] for it in items])
+    batch = {"keys": [it["key"] for it in items], "inputs": inputs}
+    if "label" in items[0]:
+        batch["labels"] = torch.tensor([it["label"] for it in items], dtype=torch.long)
+    if "teacher_emb" in items[0]:
+        batch["teacher_emb"] = torch.stack([it["teacher_emb"] for it in items]).float()
+    return batch

@@ -1,0 +1,93 @@
+"""Fbank extraction of a whole data dir into Kaldi ark/scp: parallel, resumable (per block), atomic."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from typing import Any, Mapping, Optional
+
+import kaldiio
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from wespeaker_avkd.data.fbank import compute_fbank, load_wav
+from wespeaker_avkd.data.kaldi_dir import read_table, write_table
+from wespeaker_avkd.utils.fileio import atomic_write
+
+BLOCK_UTTS = 100  # utterances per ark block: the unit of resumption
+
+
+def _block_name(out_dir: str, job: int, block: int) -> str:
+    return os.path.join(out_dir, f"raw_fbank.{job + 1}.{block + 1}")
+
+
+def plan_blocks(utts: list[str], nj: int, block_utts: int = BLOCK_UTTS) -> list[tuple[int, int, list[str]]]:
+    """Split sorted utts into nj contiguous jobs, each into blocks: [(job, block, utts)]."""
+    nj = max(1, min(nj, len(utts)))
+    bounds = np.linspace(0, len(utts), nj + 1).round().astype(int)
+    plan = []
+    for j in range(nj):
+        job_utts = utts[bounds[j]:bounds[j + 1]]
+        for b, start in enumerate(range(0, len(job_utts), block_utts)):
+            plan.append((j, b, job_utts[start:start + block_utts]))
+    return plan
+
+
+def _extract_block(task: tuple) -> int:
+    """Compute fbank for one block and write <block>.ark then <block>.scp (its existence marks completion)."""
+    base, utts, wavs, fbank_args, sample_rate = task
+    torch.set_num_threads(1)
+    feats = {}
+    for utt, path in zip(utts, wavs):
+        wave, sr = load_wav(path)
+        if sr != sample_rate:
+            raise ValueError(f"{path} (utterance {utt}): sample rate {sr} Hz, expected {sample_rate} Hz")
+        feats[utt] = compute_fbank(wave, sample_rate=sample_rate, dither=0.0, **fbank_args).numpy()
+    tmp_ark, tmp_scp = base + ".ark.tmp", base + ".scp.tmp"
+    kaldiio.save_ark(tmp_ark, feats, scp=tmp_scp)
+    with open(tmp_scp, "r", encoding="utf-8") as f:
+        lines = [line.replace(tmp_ark + ":", base + ".ark:", 1) for line in f]
+    os.remove(tmp_scp)
+    os.replace(tmp_ark, base + ".ark")
+    with atomic_write(base + ".scp") as f:
+        f.writelines(lines)
+    return len(utts)
+
+
+def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Optional[Mapping[str, Any]] = None,
+                      sample_rate: int = 16000, progress: bool = True) -> dict[str, str]:
+    """Fbank of every utterance of data_dir/wav.scp into out_dir; writes out_dir/feats.scp and data_dir/feats.scp.
+
+    Blocks already written by an earlier (interrupted) run are kept, so a re-run only computes the rest.
+    Returns {utt: 'ark_path:offset'}.
+    """
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    args = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 10.0, **(fbank_args or {})}
+    args.pop("dither", None)  # stored features are never dithered
+    wav = read_table(os.path.join(data_dir, "wav.scp"))
+    utts = sorted(wav)
+    plan = plan_blocks(utts, nj)
+    todo = [(_block_name(out_dir, j, b), block, [wav[u] for u in block], args, sample_rate)
+            for j, b, block in plan if not os.path.isfile(_block_name(out_dir, j, b) + ".scp")]
+    bar = tqdm(total=len(utts), initial=len(utts) - sum(len(t[1]) for t in todo), desc="fbank", unit="utt",
+               disable=not progress, file=sys.stderr)
+    if nj <= 1 or len(todo) <= 1:
+        for task in todo:
+            bar.update(_extract_block(task))
+    else:
+        with multiprocessing.get_context("fork").Pool(min(nj, len(todo))) as pool:
+            for n in pool.imap_unordered(_extract_block, todo):
+                bar.update(n)
+    bar.close()
+    table: dict[str, str] = {}
+    for j, b, block in plan:
+        table.update(read_table(_block_name(out_dir, j, b) + ".scp"))
+    missing = [u for u in utts if u not in table]
+    if missing:
+        raise RuntimeError(f"fbank missing for utterance '{missing[0]}' after extraction into {out_dir}")
+    table = {u: table[u] for u in utts}
+    write_table(os.path.join(out_dir, "feats.scp"), table)
+    write_table(os.path.join(data_dir, "feats.scp"), table)
+    return table

@@ -1,0 +1,77 @@
+"""Deterministic, DDP-aware batch samplers: every draw comes from (seed, epoch, rank, batch index)."""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+# An item of a batch: (dataset index, number of frames for this batch or 0, per-item seed for crops/frames).
+BatchItem = tuple[int, int, int]
+
+
+def seeded_rng(*path: int) -> np.random.Generator:
+    """A numpy Generator determined only by the integer path (seed, epoch, rank, batch, ...)."""
+    return np.random.default_rng(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in path]))
+
+
+class SeededBatchSampler(Sampler[list]):
+    """Shuffled batches of (index, num_frames, item_seed), sharded over ranks; call set_epoch every epoch.
+
+    All ranks shuffle with the same (seed, epoch) permutation, pad it (wrapping) to a multiple of world_size
+    and take every world_size-th index from `rank`, so every rank gets the same number of batches (DDP).
+    With num_frms = (min, max) each batch draws one length in [min, max] frames.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 drop_last: bool = False, shuffle: bool = True, num_frms: Optional[Sequence[int]] = None) -> None:
+        if num_items <= 0:
+            raise ValueError("SeededBatchSampler: the dataset is empty")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"SeededBatchSampler: rank {rank} not in [0, {world_size})")
+        if num_frms is not None and not (0 < int(num_frms[0]) <= int(num_frms[1])):
+            raise ValueError(f"SeededBatchSampler: num_frms must be [min, max] with 0 < min <= max, got {num_frms}")
+        self.num_items, self.batch_size = num_items, int(batch_size)
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self.drop_last, self.shuffle = bool(drop_last), bool(shuffle)
+        self.num_frms = None if num_frms is None else (int(num_frms[0]), int(num_frms[1]))
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose shuffling and crops the next iteration produces."""
+        self.epoch = int(epoch)
+
+    def _shard(self) -> np.ndarray:
+        """This rank's indices for the current epoch."""
+        order = seeded_rng(self.seed, self.epoch).permutation(self.num_items) if self.shuffle \
+            else np.arange(self.num_items)
+        per_rank = -(-self.num_items // self.world_size)
+        order = np.resize(order, per_rank * self.world_size)  # wrap around, like DistributedSampler's padding
+        return order[self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        per_rank = -(-self.num_items // self.world_size)
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+    def __iter__(self) -> Iterator[list]:
+        shard = self._shard()
+        for b in range(len(self)):
+            idx = shard[b * self.batch_size:(b + 1) * self.batch_size]
+            rng = seeded_rng(self.seed, self.epoch, self.rank, b)
+            frames = int(rng.integers(self.num_frms[0], self.num_frms[1] + 1)) if self.num_frms else 0
+            item_seeds = rng.integers(0, 2 ** 31 - 1, len(idx))
+            yield [(int(i), frames, int(s)) for i, s in zip(idx, item_seeds)]
+
+
+class SequentialBatchSampler(Sampler[list]):
+    """Evaluation batches in dataset order, items as (index, 0, 0)."""
+
+    def __init__(self, num_items: int, batch_size: int) -> None:
+        self.num_items, self.batch_size = num_items, int(batch_size)
+
+    def __len__(self) -> int:
+        return -(-self.num_items // self.batch_size)
+
+    def __iter__(self) -> Iterator[list]:
+        for start in range(0, self.num_items, self.batch_size):
+            yield [(i, 0, 0) for i in range(start, min(start + self.batch_size, self.num_items))]
