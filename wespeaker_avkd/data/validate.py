@@ -1,0 +1,199 @@
+"""Data-dir validator: checks every Kaldi file against the others; each problem names file and line."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Iterable, Optional
+
+import soundfile as sf
+from PIL import Image
+
+TABLES = ("wav.scp", "utt2spk", "spk2utt", "faces.scp", "feats.scp", "utt2meta")
+REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One problem: the file, its 1-based line (0 when the whole file), and what is wrong."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+
+
+@dataclasses.dataclass
+class Table:
+    """A parsed Kaldi table: key -> (line, values)."""
+
+    path: str
+    rows: dict
+
+
+def _parse(path: str, problems: list[Problem], min_values: int = 1) -> Table:
+    """Parse a table, reporting empty values, duplicate keys and unsorted keys (C-locale order) by line."""
+    rows: dict = {}
+    prev: Optional[str] = None
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            tok = line.split()
+            if not tok:
+                continue
+            key, values = tok[0], tok[1:]
+            if len(values) < min_values:
+                problems.append(Problem(path, n, f"key '{key}' has no value"))
+            if key in rows:
+                problems.append(Problem(path, n, f"duplicate key '{key}' (first on line {rows[key][0]})"))
+                continue
+            if prev is not None and key < prev:
+                problems.append(Problem(path, n, f"not sorted: '{key}' comes after '{prev}' (sort with LC_ALL=C)"))
+            prev = key
+            rows[key] = (n, values)
+    return Table(path, rows)
+
+
+def _check_wavs(wav: Table, deep: bool, sample_rate: int, problems: list[Problem]) -> None:
+    for utt, (n, values) in wav.rows.items():
+        if not values:
+            continue
+        path = values[0]
+        if len(values) > 1 or path.endswith("|"):
+            problems.append(Problem(wav.path, n, f"utterance '{utt}': only plain file paths are supported"))
+            continue
+        if not os.path.isfile(path):
+            problems.append(Problem(wav.path, n, f"utterance '{utt}': audio file missing: {path}"))
+            continue
+        try:
+            info = sf.info(path)
+            if info.samplerate != sample_rate:
+                problems.append(Problem(wav.path, n, f"utterance '{utt}': sample rate {info.samplerate} Hz, "
+                                                     f"expected {sample_rate} Hz: {path}"))
+            if deep:
+                data, _ = sf.read(path, dtype="float32")
+                if len(data) != info.frames or len(data) == 0:
+                    raise RuntimeError(f"read {len(data)} of {info.frames} samples")
+        except Exception as e:  # soundfile raises several types for broken files
+            problems.append(Problem(wav.path, n, f"utterance '{utt}': corrupt or unreadable audio {path} ({e})"))
+
+
+def _check_faces(faces: Table, deep: bool, problems: list[Problem]) -> None:
+    for utt, (n, frames) in faces.rows.items():
+        for path in frames:
+            if not os.path.isfile(path):
+                problems.append(Problem(faces.path, n, f"utterance '{utt}': image file missing: {path}"))
+            elif deep:
+                try:
+                    with Image.open(path) as img:
+                        img.load()
+                except Exception as e:
+                    problems.append(Problem(faces.path, n, f"utterance '{utt}': corrupt image {path} ({e})"))
+
+
+def _check_speakers(wav: Table, utt2spk: Table, spk2utt: Table, problems: list[Problem]) -> None:
+    for utt, (n, _) in wav.rows.items():
+        if utt not in utt2spk.rows:
+            problems.append(Problem(wav.path, n, f"utterance '{utt}' has no speaker in {utt2spk.path}"))
+    for utt, (n, _) in utt2spk.rows.items():
+        if utt not in wav.rows:
+            problems.append(Problem(utt2spk.path, n, f"utterance '{utt}' has no audio in {wav.path}"))
+    expected: dict[str, set] = {}
+    for utt, (_, values) in utt2spk.rows.items():
+        if values:
+            expected.setdefault(values[0], set()).add(utt)
+    for spk, (n, utts) in spk2utt.rows.items():
+        if not utts:
+            problems.append(Problem(spk2utt.path, n, f"speaker '{spk}' has no utterances"))
+        elif spk not in expected:
+            problems.append(Problem(spk2utt.path, n, f"speaker '{spk}' has no utterances in {utt2spk.path}"))
+        elif set(utts) != expected[spk]:
+            diff = sorted(set(utts) ^ expected[spk])
+            problems.append(Problem(spk2utt.path, n, f"speaker '{spk}': utterances differ from {utt2spk.path} "
+                                                     f"(e.g. '{diff[0]}')"))
+    for spk in sorted(set(expected) - set(spk2utt.rows)):
+        problems.append(Problem(spk2utt.path, 0, f"speaker '{spk}' of {utt2spk.path} is missing"))
+
+
+def _check_keys(table: Table, keys: set, what: str, problems: list[Problem]) -> None:
+    for utt, (n, _) in table.rows.items():
+        if utt not in keys:
+            problems.append(Problem(table.path, n, f"utterance '{utt}' is not in {what}"))
+
+
+def check_trials(path: str, keys: set, voxceleb_form: bool, problems: list[Problem]) -> None:
+    """Check a trial list: 3 fields, valid labels, both keys in the data dir."""
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            tok = line.split()
+            if not tok:
+                continue
+            if len(tok) != 3:
+                problems.append(Problem(path, n, f"expected 3 fields, got {len(tok)}"))
+                continue
+            if voxceleb_form:
+                label, enroll, test = tok
+                if label not in ("0", "1"):
+                    problems.append(Problem(path, n, f"label '{label}' is not 0 or 1"))
+            else:
+                enroll, test, label = tok
+                if label not in ("target", "nontarget"):
+                    problems.append(Problem(path, n, f"label '{label}' is not target or nontarget"))
+            for key in (enroll, test):
+                if key not in keys:
+                    problems.append(Problem(path, n, f"trial key '{key}' is not in the data dir"))
+
+
+def validate_data_dir(data_dir: str, deep: bool = False, sample_rate: int = 16000) -> list[Problem]:
+    """All problems of one data dir (wav.scp, utt2spk, spk2utt, faces.scp, feats.scp, utt2meta, trials)."""
+    problems: list[Problem] = []
+    tables: dict[str, Table] = {}
+    for name in TABLES:
+        path = os.path.join(data_dir, name)
+        if os.path.isfile(path):
+            tables[name] = _parse(path, problems)
+        elif name in REQUIRED:
+            problems.append(Problem(path, 0, "required file missing"))
+    if not all(name in tables for name in REQUIRED):
+        return problems
+    wav, utt2spk, spk2utt = tables["wav.scp"], tables["utt2spk"], tables["spk2utt"]
+    _check_wavs(wav, deep, sample_rate, problems)
+    _check_speakers(wav, utt2spk, spk2utt, problems)
+    keys = set(wav.rows)
+    for name in ("faces.scp", "feats.scp", "utt2meta"):
+        if name in tables:
+            _check_keys(tables[name], keys, wav.path, problems)
+    if "faces.scp" in tables:
+        _check_faces(tables["faces.scp"], deep, problems)
+        for utt, (n, _) in wav.rows.items():
+            if utt not in tables["faces.scp"].rows:
+                problems.append(Problem(wav.path, n, f"utterance '{utt}' has no face frames in "
+                                                     f"{tables['faces.scp'].path}"))
+    for sub, vox in (("trials", False), ("trials_voxceleb", True)):
+        tdir = os.path.join(data_dir, sub)
+        if os.path.isdir(tdir):
+            for name in sorted(os.listdir(tdir)):
+                if not name.startswith("."):
+                    check_trials(os.path.join(tdir, name), keys, vox, problems)
+    return problems
+
+
+def find_data_dirs(root: str) -> list[str]:
+    """root itself when it holds wav.scp, else its immediate subdirectories that do (e.g. corpus/train, eval)."""
+    if os.path.isfile(os.path.join(root, "wav.scp")):
+        return [root]
+    return [os.path.join(root, d) for d in sorted(os.listdir(root))
+            if os.path.isfile(os.path.join(root, d, "wav.scp"))]
+
+
+def validate(paths: Iterable[str], deep: bool = False) -> tuple[list[str], list[Problem]]:
+    """Validate every data dir found under paths -> (data dirs checked, problems)."""
+    dirs, problems = [], []
+    for p in paths:
+        found = find_data_dirs(p) if os.path.isdir(p) else []
+        if not found:
+            problems.append(Problem(p, 0, "no data dir (a directory with wav.scp) found"))
+        for d in found:
+            dirs.append(d)
+            problems.extend(validate_data_dir(d, deep=deep))
+    return dirs, problems
