@@ -4,7 +4,8 @@
 Times, in the same run and interleaved (so load drift hits both alike), an SGD step of ResNet34
 (feat 40, m_channels 32, emb 512) + AAM over `num_class` speakers with and without the KD objective
 (KL against a frozen (num_class, 512) teacher weight, COS, MMD), and separately the KD losses' own forward +
-backward on fixed embeddings. Prints both step times, their ratio, and the isolated KD overhead fraction.
+backward on fixed embeddings. Prints both step times (wall and CPU, min and median), their ratios, the isolated KD overhead fraction and
+the conv/matmul FLOPs of both steps (load-independent; the CPU here may be shared with other jobs).
 
     python tools/bench_losses.py                 # batch 64, 200 frames, 5994 classes, 3 timed steps each
 """
@@ -17,6 +18,7 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from wespeaker_avkd.losses.kd_objective import build_kd_objective
 from wespeaker_avkd.registry import MODELS, PROJECTIONS
@@ -104,6 +106,14 @@ def main() -> None:
     base_row, kd_row, loss_row = rows["step without KD"], rows["step with KD"], rows["KD losses alone"]
     print("ratio with/without KD  " + "".join(f"{kd_row[k] / base_row[k]:10.4f}"
                                               for k in ("wall_min", "wall_median", "cpu_min", "cpu_median")))
+    flops = {}
+    for with_kd in (False, True):  # matmul/conv FLOPs: a load-independent measure of the added work
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step(with_kd)
+        flops[with_kd] = counter.get_total_flops()
+    print(f"FLOPs per step (conv/matmul, fwd+bwd): without KD {flops[False] / 1e9:.2f} G, with KD "
+          f"{flops[True] / 1e9:.2f} G, ratio {flops[True] / flops[False]:.4f}")
     overhead = loss_row["cpu_min"] / base_row["cpu_min"]
     print(f"KD losses alone / step without KD (cpu min): {100 * overhead:.2f} %; "
           f"{'within' if overhead <= args.budget else 'OVER'} the {100 * args.budget:.0f} % budget")
