@@ -1,5 +1,6 @@
 #include "trials.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <string_view>
 
@@ -49,6 +51,17 @@ struct Piece {
   int64_t skipped = 0;
   int64_t first_skip_line = -1;
   std::string first_skip_key;
+
+  void reset() {
+    enroll.clear();
+    test.clear();
+    labels.clear();
+    scores.clear();
+    lines = skipped = 0;
+    err_line = first_skip_line = -1;
+    err.clear();
+    first_skip_key.clear();
+  }
 };
 
 const char* form_usage(TrialForm form) {
@@ -263,6 +276,23 @@ void for_each_block(const std::string& path, F&& on_block) {
   }
 }
 
+// Writes all of `out` at file offset `written` onwards, then asks the kernel to start writing it back.
+void write_all(int fd, const std::string& out, int64_t& written) {
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t w = ::write(fd, out.data() + done, out.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw ScorerError(std::string("writing the score file failed: ") + std::strerror(errno));
+    }
+    done += size_t(w);
+  }
+#ifdef __linux__
+  if (!out.empty()) ::sync_file_range(fd, written, off64_t(out.size()), SYNC_FILE_RANGE_WRITE);
+#endif
+  written += int64_t(out.size());
+}
+
 template <class T>
 void append(std::vector<T>& dst, const std::vector<T>& src) {
   dst.insert(dst.end(), src.begin(), src.end());
@@ -302,6 +332,7 @@ TrialList read_trials(const std::string& path, const KeyTable& table, bool skip_
   TrialList result;
   bool have_form = false;
   int64_t lines_before = 0;  // lines in earlier blocks and pieces
+  std::vector<Piece> pieces;
   for_each_block(path, [&](const char* b, const char* e, bool first) {
     if (first) {  // reserve from the line density of the first block, so the vectors do not grow by doubling
       std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
@@ -345,14 +376,18 @@ TrialList read_trials(const std::string& path, const KeyTable& table, bool skip_
       cuts.push_back(nl ? nl + 1 : e);
     }
     cuts.push_back(e);
-    std::vector<Piece> pieces(cuts.size() - 1);
+    pieces.resize(cuts.size() - 1);
+    for (Piece& piece : pieces) piece.reset();  // keeps the vectors' capacity from block to block
     const TrialForm form = result.form;
 #ifdef WESPEAKER_AVKD_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
     for (int k = 0; k < int(pieces.size()); ++k) {
       Piece& piece = pieces[k];
-      piece.enroll.reserve(size_t(cuts[k + 1] - cuts[k]) / 16);
+      const size_t guess = size_t(cuts[k + 1] - cuts[k]) / 16;
+      piece.enroll.reserve(guess);
+      piece.test.reserve(guess);
+      piece.labels.reserve(guess);
       TrialBatcher batch(table, skip_missing, piece);
       parse_lines(cuts[k], cuts[k + 1], piece, [&](const char* lb, const char* le, Piece& out) {
         return parse_trial_line(lb, le, form, batch, out);
@@ -419,7 +454,11 @@ void write_score_lines(int fd, const KeyTable& table, const int32_t* enroll, con
                         " but trial 0 is not: a score file is labeled throughout or not at all");
   }
   constexpr int64_t kChunk = 1 << 17;  // trials formatted per thread between writes
-  std::vector<std::string> bufs(static_cast<size_t>(nt));
+  // Double buffering: a writer thread hands one set of formatted chunks to the kernel (and starts its
+  // writeback, so the final fsync of atomic_write finds little left to do) while the next set is formatted.
+  std::vector<std::string> bufs(static_cast<size_t>(nt)), spare(static_cast<size_t>(nt));
+  std::future<void> writing;
+  int64_t written = 0;
   for (int64_t start = 0; start < n; start += kChunk * nt) {
 #ifdef WESPEAKER_AVKD_OPENMP
 #pragma omp parallel for schedule(static, 1) num_threads(nt)
@@ -443,18 +482,13 @@ void write_score_lines(int fd, const KeyTable& table, const int32_t* enroll, con
         out += '\n';
       }
     }
-    for (const std::string& out : bufs) {
-      size_t done = 0;
-      while (done < out.size()) {
-        const ssize_t w = ::write(fd, out.data() + done, out.size() - done);
-        if (w < 0) {
-          if (errno == EINTR) continue;
-          throw ScorerError(std::string("writing the score file failed: ") + std::strerror(errno));
-        }
-        done += size_t(w);
-      }
-    }
+    if (writing.valid()) writing.get();  // rethrows a write error
+    bufs.swap(spare);
+    writing = std::async(std::launch::async, [fd, &spare, &written] {
+      for (const std::string& out : spare) write_all(fd, out, written);
+    });
   }
+  if (writing.valid()) writing.get();
 }
 
 }  // namespace wsavkd
