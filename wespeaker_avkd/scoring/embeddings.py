@@ -9,6 +9,7 @@ import numpy as np
 from wespeaker_avkd._scorer import ScoringError
 
 _FINITE_CHUNK = 8192  # rows checked per step: bounded temporary memory for the NaN/Inf check
+_FILL_BATCH = 4096  # rows stacked per numpy call while reading a Kaldi table
 
 
 def _read_npz(path: str) -> tuple[list[str], np.ndarray]:
@@ -43,13 +44,27 @@ def _count_scp_lines(path: str) -> int:
 
 
 def _fill(path: str, items: Iterable[tuple[str, np.ndarray]], capacity: int | None) -> tuple[list[str], np.ndarray]:
-    """Stack vectors into one float32 matrix, checking they are 1-D and of one dimension."""
+    """Stack vectors into one float32 matrix, checking they are 1-D and of one dimension. With `capacity`
+    (rows expected) the matrix is allocated once and filled in batches, so the peak stays near one table."""
     keys: list[str] = []
-    rows: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+    done: list[np.ndarray] = []  # stacked batches when the capacity is unknown or exceeded
     emb = None
     dim = None
+    filled = 0
+
+    def flush() -> None:
+        nonlocal filled
+        if not batch:
+            return
+        if emb is not None and filled + len(batch) <= emb.shape[0]:
+            np.stack(batch, out=emb[filled:filled + len(batch)])
+        else:
+            done.append(np.stack(batch).astype(np.float32, copy=False))
+        filled += len(batch)
+        batch.clear()
+
     for key, vec in items:
-        vec = np.asarray(vec)
         if vec.ndim == 2 and vec.shape[0] == 1:  # some extractors write (1, D) matrices
             vec = vec[0]
         if vec.ndim != 1:
@@ -58,23 +73,22 @@ def _fill(path: str, items: Iterable[tuple[str, np.ndarray]], capacity: int | No
             dim = vec.shape[0]
             if dim == 0:
                 raise ScoringError(f"{path}: embedding '{key}' is empty (dimension 0)")
-            if capacity is not None:
+            if capacity:
                 emb = np.empty((capacity, dim), dtype=np.float32)
         elif vec.shape[0] != dim:
             raise ScoringError(f"{path}: embedding '{key}' has dimension {vec.shape[0]}, but '{keys[0]}' "
                                f"has dimension {dim}: embeddings of different dimensions")
-        if emb is not None:
-            if len(keys) >= emb.shape[0]:
-                raise ScoringError(f"{path}: more entries than lines")
-            emb[len(keys)] = vec
-        else:
-            rows.append(vec.astype(np.float32, copy=False))
         keys.append(key)
+        batch.append(vec)
+        if len(batch) == _FILL_BATCH:
+            flush()
+    flush()
     if not keys:
         raise ScoringError(f"{path}: no embeddings (empty file)")
-    if emb is None:
-        emb = np.stack(rows)
-    return keys, emb[: len(keys)]
+    if done:
+        parts = ([emb[:filled - sum(len(d) for d in done)]] if emb is not None else []) + done
+        return keys, np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+    return keys, emb[:filled]
 
 
 def check_finite(path: str, keys: list[str], emb: np.ndarray) -> None:
