@@ -58,7 +58,7 @@ class KDObjective(nn.Module):
 
 
 def _term_specs(kd_cfg: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """kd block -> {term name: {"type": loss name, "weight": w, **ctor kwargs}} for non-zero weights."""
+    """kd block -> {term name: {"type": loss name, "weight": w, **ctor kwargs}} (zero weights included)."""
     if "losses" in kd_cfg:
         specs = {}
         for name, spec in (kd_cfg["losses"] or {}).items():
