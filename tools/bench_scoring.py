@@ -78,6 +78,12 @@ def write_trials(workdir: str, num_emb: int, size: int, seed: int) -> str:
     return path
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads (less sensitive than wall time to a busy machine)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB (ru_maxrss is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -87,7 +93,7 @@ def run_ours(emb_path: str, trials: str, out: str) -> dict:
     """(a): the library path, timed from files to score file + metrics."""
     from wespeaker_avkd.scoring import compute_metrics, load_embeddings, score_trials, write_score_file
 
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     keys, emb = load_embeddings(emb_path)
     t1 = time.perf_counter()
     ts = score_trials(trials, keys, emb)
@@ -97,7 +103,8 @@ def run_ours(emb_path: str, trials: str, out: str) -> dict:
     del emb  # the table is not needed for the metrics
     m = compute_metrics(ts.scores, ts.labels, P_TARGETS)
     t4 = time.perf_counter()
-    return {"total": t4 - t0, "load": t1 - t0, "parse+score": t2 - t1, "write": t3 - t2, "metrics": t4 - t3,
+    return {"total": t4 - t0, "cpu": cpu_seconds() - c0, "load": t1 - t0, "parse+score": t2 - t1,
+            "write": t3 - t2, "metrics": t4 - t3,
             "eer": m.eer, "min_dcf": list(m.min_dcf.values()), "trials": len(ts), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -128,7 +135,7 @@ def run_python(emb_path: str, trials: str, out: str) -> dict:
 
     from wespeaker_avkd.utils.fileio import atomic_write
 
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     keys, vecs = zip(*kaldiio.load_scp_sequential(emb_path))
     emb = np.stack(vecs).astype(np.float32)
     del vecs
@@ -164,7 +171,8 @@ def run_python(emb_path: str, trials: str, out: str) -> dict:
     del emb
     eer, dcfs = python_metrics(scores, labels)
     t5 = time.perf_counter()
-    return {"total": t5 - t0, "load": t1 - t0, "parse": t2 - t1, "score": t3 - t2, "write": t4 - t3,
+    return {"total": t5 - t0, "cpu": cpu_seconds() - c0, "load": t1 - t0, "parse": t2 - t1, "score": t3 - t2,
+            "write": t4 - t3,
             "metrics": t5 - t4, "eer": eer, "min_dcf": dcfs, "trials": len(scores), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -239,7 +247,7 @@ def main() -> None:
         args.workdir = tmp.name
     os.makedirs(args.workdir, exist_ok=True)
     print(f"# bench_scoring: {args.num_emb} x {args.dim} float32 embeddings, sizes {args.sizes}, "
-          f"{os.cpu_count()} CPUs, workdir {args.workdir}")
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, workdir {args.workdir}")
     t = time.perf_counter()
     emb_path = write_embeddings(args.workdir, args.num_emb, args.dim, args.seed)
     print(f"# data: embeddings ready in {time.perf_counter() - t:.1f} s", flush=True)
@@ -250,13 +258,15 @@ def main() -> None:
               f"({os.path.getsize(trials) / 2**20:.0f} MiB)", flush=True)
         out = os.path.join(args.workdir, f"out_{size}")
         a = in_subprocess("ours", emb_path, trials, out + ".a.score", [])
-        print(f"(a) ours        {size:>9} trials  {a['total']:7.2f} s  {size / a['total']:12,.0f} trials/s   "
-              f"[load {a['load']:.2f}, parse+score {a['parse+score']:.2f}, write {a['write']:.2f}, "
+        print(f"(a) ours        {size:>9} trials  {a['total']:7.2f} s  {size / a['total']:12,.0f} trials/s  "
+              f"cpu {a['cpu']:6.2f} s  [load {a['load']:.2f}, parse+score {a['parse+score']:.2f}, "
+              f"write {a['write']:.2f}, "
               f"metrics {a['metrics']:.2f}]", flush=True)
         if not args.skip_python:
             b = in_subprocess("python", emb_path, trials, out + ".b.score", [])
-            print(f"(b) numpy       {size:>9} trials  {b['total']:7.2f} s  {size / b['total']:12,.0f} trials/s   "
-                  f"[load {b['load']:.2f}, parse {b['parse']:.2f}, score {b['score']:.2f}, write {b['write']:.2f}, "
+            print(f"(b) numpy       {size:>9} trials  {b['total']:7.2f} s  {size / b['total']:12,.0f} trials/s  "
+                  f"cpu {b['cpu']:6.2f} s  [load {b['load']:.2f}, parse {b['parse']:.2f}, score {b['score']:.2f}, "
+                  f"write {b['write']:.2f}, "
                   f"metrics {b['metrics']:.2f}]", flush=True)
             agree = abs(a["eer"] - b["eer"]) < 1e-4 and np.allclose(a["min_dcf"], b["min_dcf"], atol=1e-4)
             print(f"    EER (a) {100 * a['eer']:.4f}%  (b) {100 * b['eer']:.4f}%  "
@@ -266,7 +276,7 @@ def main() -> None:
         print(f"(c) loop        {size:>9} trials  {c['total']:7.2f} s  {size / c['total']:12,.0f} trials/s   "
               f"[load {c['load']:.2f} + {c['per_trial_us']:.1f} us/trial x {size}, timed on {c['sample']}]")
         if not args.skip_python:
-            print(f"    speed-up a/b: {b['total'] / a['total']:.1f}x")
+            print(f"    speed-up a/b: {b['total'] / a['total']:.1f}x wall, {b['cpu'] / a['cpu']:.1f}x cpu time")
         print(f"    speed-up a/c: {c['total'] / a['total']:.1f}x")
         ref = (args.num_emb * args.dim * 4 + size * 5) / 2**20
         print(f"    peak RSS (a): {a['peak_rss_mb']:.0f} MiB = {a['peak_rss_mb'] / ref:.2f} x (embedding table + "
