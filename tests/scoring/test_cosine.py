@@ -48,6 +48,12 @@ def test_wrong_dtype_or_layout_is_refused_not_copied():
         _scorer.cosine_scores(emb, e.astype(np.int64), t)
 
 
+def test_score_trials_refuses_float64_before_parsing(tmp_path):
+    trials = write_trials(tmp_path / "t", ["a b target"])
+    with pytest.raises(TypeError, match="C-contiguous float32 array, got float64; convert explicitly"):
+        score_trials(trials, ["a", "b"], table(n=2).astype(np.float64))
+
+
 def test_index_out_of_range():
     emb = table(n=10)
     with pytest.raises(ScoringError, match=r"trial 1 refers to embedding row 10 outside \[0, 10\)"):

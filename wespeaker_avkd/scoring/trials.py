@@ -99,6 +99,9 @@ def score_trials(trials_path: str | os.PathLike, keys: Sequence[str] | KeyIndex,
     index = _as_index(keys)
     if not isinstance(emb, np.ndarray) or emb.ndim != 2:
         raise ScoringError(f"embeddings must be a 2-D numpy array (N, D), got {type(emb).__name__}")
+    if emb.dtype != np.float32 or not emb.flags.c_contiguous:  # checked before the list is parsed
+        raise TypeError(f"embeddings must be a C-contiguous float32 array, got {emb.dtype}; convert explicitly with "
+                        "np.ascontiguousarray(emb, dtype=np.float32) (load_embeddings already returns that)")
     if len(index) != emb.shape[0]:
         raise ScoringError(f"{len(index)} keys for {emb.shape[0]} embedding rows")
     if mean_vec is not None:
