@@ -67,8 +67,10 @@ class TrialScores:
 
     def with_scores(self, scores: np.ndarray) -> "TrialScores":
         """The same trials with other scores (e.g. after AS-norm)."""
-        return TrialScores.from_rows(self.index, self.enroll_rows, self.test_rows,
-                                     np.ascontiguousarray(scores, dtype=np.float32), self.labels, self.num_skipped)
+        ts = TrialScores.from_rows(self.index, self.enroll_rows, self.test_rows,
+                                   np.ascontiguousarray(scores, dtype=np.float32), self.labels, self.num_skipped)
+        ts.first_skipped = self.first_skipped
+        return ts
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
