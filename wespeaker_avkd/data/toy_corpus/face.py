@@ -16,7 +16,7 @@ FACE_PARAM_RANGES = {
     "lip": (0.03, 0.07), "skin": (0.0, 1.0), "hair_dark": (0.0, 1.0), "hairline": (-0.65, -0.35),
     "hair_hue": (0.0, 1.0),
 }
-NUM_FACE_PARAMS = len(FACE_PARAM_RANGES)
+NUM_SHAPE_PARAMS = len(FACE_PARAM_RANGES)
 
 
 @dataclasses.dataclass
@@ -35,9 +35,14 @@ class FaceSession:
     occluder_color: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
 
 
+def num_face_params(cfg: Mapping) -> int:
+    """Length of an identity vector: 17 shape/colour parameters + texture_grid^2 skin-texture values."""
+    return NUM_SHAPE_PARAMS + int(cfg["texture_grid"]) ** 2
+
+
 def sample_face_identity(rng: np.random.Generator, cfg: Mapping) -> np.ndarray:
-    """Draw an identity vector (17,) in [0, 1], spread around 0.5 by face.identity_spread."""
-    return np.clip(0.5 + cfg["identity_spread"] * (rng.random(NUM_FACE_PARAMS) - 0.5), 0.0, 1.0)
+    """Draw an identity vector in [0, 1]^num_face_params, spread around 0.5 by face.identity_spread."""
+    return np.clip(0.5 + cfg["identity_spread"] * (rng.random(num_face_params(cfg)) - 0.5), 0.0, 1.0)
 
 
 def face_twin(rng: np.random.Generator, base: np.ndarray, delta: float) -> np.ndarray:
@@ -71,7 +76,7 @@ def sample_face_session(rng: np.random.Generator, cfg: Mapping) -> FaceSession:
 
 def _params(u: np.ndarray) -> dict:
     """Map an identity vector in [0, 1] onto named geometric/colour values."""
-    return {k: lo + float(x) * (hi - lo) for (k, (lo, hi)), x in zip(FACE_PARAM_RANGES.items(), u)}
+    return {k: lo + float(x) * (hi - lo) for (k, (lo, hi)), x in zip(FACE_PARAM_RANGES.items(), u[:NUM_SHAPE_PARAMS])}
 
 
 def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, a: float, b: float, sharp: float) -> np.ndarray:
@@ -114,6 +119,13 @@ def render_frame(rng: np.random.Generator, u: np.ndarray, session: FaceSession, 
     _paint(img, _ellipse(x, y, 0.0, -0.08, fw * 1.1, p["face_h"] * 1.05, sharp), hair)
     face = _ellipse(x, y, 0.0, 0.0, fw, p["face_h"], sharp)
     _paint(img, face, skin)
+    grid = int(cfg["texture_grid"])
+    if grid > 0:
+        # Identity skin texture, attached to the face (canonical coordinates) so it moves with the pose.
+        tex = (u[NUM_SHAPE_PARAMS:NUM_SHAPE_PARAMS + grid * grid].reshape(grid, grid) - 0.5) * 2.0
+        coords = np.stack([(y / p["face_h"] + 1) / 2 * (grid - 1), (x / fw + 1) / 2 * (grid - 1)])
+        shade = ndimage.map_coordinates(tex, coords, order=1, mode="nearest")
+        img *= (1.0 + cfg["texture_amp"] * face * shade)[..., None]
     _paint(img, face * (1.0 / (1.0 + np.exp(np.clip((y - p["hairline"]) * sharp * 2, -30, 30)))), hair)
     fx = yaw * 0.5  # features slide sideways when the head turns
     blink = 1.0 - 0.85 * expr["blink"]

@@ -35,8 +35,8 @@ class VoiceIdentity:
     f0_depth: float
     vowel_pref: np.ndarray       # (10,) probabilities of the ten vowels
     fricative_hz: float          # centre of this speaker's fricatives
-    timbre_coef: np.ndarray      # (6,) dB amplitudes of the identity's smooth spectral colouring (nasal/sinus)
-    timbre_phase: np.ndarray     # (6,)
+    timbre_coef: np.ndarray      # (timbre_terms,) dB amplitudes of the identity's spectral colouring (nasal/sinus)
+    timbre_phase: np.ndarray     # (timbre_terms,)
 
     def warped(self, log_warp: float) -> "VoiceIdentity":
         """The same voice with the vocal tract warped by exp(log_warp): an audio twin."""
@@ -52,6 +52,8 @@ class AudioSession:
     channel_coef: np.ndarray   # (4,) dB amplitudes of the cosine EQ terms
     channel_phase: np.ndarray  # (4,)
     noise_tilt: float          # background-noise colour: 0 white, 1 pink-ish
+    noise_coef: np.ndarray     # (4,) dB amplitudes of the noise's own smooth spectral shape
+    noise_phase: np.ndarray    # (4,)
     snr_db: float              # SNR of clean sessions; drawn per segment inside corrupt_snr for "noise"
     corruption: str            # none | noise | band
     band_hz: tuple = (0.0, 0.0)
@@ -73,8 +75,8 @@ def sample_voice(rng: np.random.Generator, cfg: Mapping) -> VoiceIdentity:
         f0_depth=float(rng.uniform(0.04, 0.18)),
         vowel_pref=rng.dirichlet(np.full(len(VOWEL_FORMANTS), float(cfg["vowel_habit"]))),
         fricative_hz=float(rng.uniform(2800.0, 6500.0)),
-        timbre_coef=rng.normal(0.0, cfg["timbre_db"] / 2.0, 6),
-        timbre_phase=rng.uniform(0.0, 2 * np.pi, 6),
+        timbre_coef=rng.normal(0.0, cfg["timbre_db"] / np.sqrt(cfg["timbre_terms"]), cfg["timbre_terms"]),
+        timbre_phase=rng.uniform(0.0, 2 * np.pi, cfg["timbre_terms"]),
     )
 
 
@@ -88,14 +90,16 @@ def sample_audio_session(rng: np.random.Generator, cfg: Mapping) -> AudioSession
         if corruption == "noise":
             snr = float(rng.uniform(*cfg["corrupt_snr_db"]))
         else:
-            bands = cfg["corrupt_band_hz"]
-            band = tuple(float(b) for b in bands[int(rng.integers(len(bands)))])
+            (lo_min, lo_max), (hi_min, hi_max) = cfg["corrupt_band_hz"]
+            band = (float(rng.uniform(lo_min, lo_max)), float(rng.uniform(hi_min, hi_max)))
     return AudioSession(
         f0_shift=float(rng.normal(0.0, cfg["session_f0_shift"])),
         vtl_shift=float(rng.normal(0.0, cfg["session_vtl_shift"])),
         channel_coef=rng.normal(0.0, cfg["channel_db"] / 2.0, 4),
         channel_phase=rng.uniform(0.0, 2 * np.pi, 4),
         noise_tilt=float(rng.uniform(0.0, 1.0)),
+        noise_coef=rng.normal(0.0, cfg["noise_colour_db"] / 2.0, 4),
+        noise_phase=rng.uniform(0.0, 2 * np.pi, 4),
         snr_db=snr, corruption=corruption, band_hz=band,
     )
 
@@ -181,8 +185,9 @@ def synthesize(rng: np.random.Generator, voice: VoiceIdentity, session: AudioSes
     speech = speech / (np.sqrt(np.mean(speech ** 2)) + 1e-9)
 
     # Background noise of the session's colour at the session's (or the corruption's) SNR.
-    bg = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) /
-                      np.maximum(np.fft.rfftfreq(n, 1.0 / sample_rate), 50.0) ** (0.5 * session.noise_tilt), n)
+    nf = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    shape = 10 ** (_cosine_curve(nf, session.noise_coef, session.noise_phase) / 20.0)
+    bg = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape / np.maximum(nf, 50.0) ** (0.5 * session.noise_tilt), n)
     bg = bg / (np.sqrt(np.mean(bg ** 2)) + 1e-9) * 10 ** (-session.snr_db / 20.0)
     out = speech + bg
     if session.corruption == "band":
