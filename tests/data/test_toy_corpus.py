@@ -1,0 +1,141 @@
+"""The embedded corpus: byte-determinism, VoxCeleb shape, validity, and the premise (complementary modalities)."""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+import torch
+from PIL import Image
+
+from wespeaker_avkd.data.fbank import compute_fbank, load_wav
+from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
+from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
+from wespeaker_avkd.data.validate import validate_data_dir
+from wespeaker_avkd.scoring import compute_metrics
+
+UTT_RE = re.compile(r"^id\d{5}/[A-Za-z0-9_-]{11}/\d{5}$")
+
+
+def _files(root):
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            out[os.path.relpath(p, root)] = p
+    return out
+
+
+def test_same_seed_same_bytes_any_worker_count(tmp_path, tiny_config):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate_corpus(str(a), tiny_config, num_workers=1, progress=False)
+    generate_corpus(str(b), tiny_config, num_workers=2, progress=False)
+    fa, fb = _files(a), _files(b)
+    assert sorted(fa) == sorted(fb) and len(fa) > 30
+    for rel in fa:
+        da, db = open(fa[rel], "rb").read(), open(fb[rel], "rb").read()
+        if rel.endswith((".wav", ".png")):
+            assert da == db, rel
+        else:  # tables hold absolute paths: equal once the output folder is factored out
+            assert da.replace(bytes(str(a), "utf-8"), b"ROOT") == db.replace(bytes(str(b), "utf-8"), b"ROOT"), rel
+    generate_corpus(str(c), {**tiny_config, "seed": tiny_config["seed"] + 1}, num_workers=1, progress=False)
+    wa = sorted(p for p in fa if p.endswith(".wav"))
+    wc = sorted(p for p in _files(c) if p.endswith(".wav"))
+    assert wa != wc  # another seed, other video ids
+
+
+def test_cli_prints_layout(tmp_path, tiny_config):
+    import yaml
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({k: v for k, v in tiny_config.items() if k in ("layout", "audio", "face", "trials")}))
+    res = subprocess.run([sys.executable, "-m", "wespeaker_avkd.bin.make_toy_corpus", "--out", str(tmp_path / "o"),
+                          "--config", str(cfg), "--seed", "5", "--no_progress"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "seed 5" in res.stdout and "/eval/trials/O" in res.stdout and "3 speakers" in res.stdout
+
+
+def test_shape_and_validity(small_corpus):
+    root, summary = small_corpus
+    train, ev = root / "train", root / "eval"
+    assert validate_data_dir(str(train)) == [] and validate_data_dir(str(ev), deep=True) == []
+    u_train, u_eval = read_table(train / "utt2spk"), read_table(ev / "utt2spk")
+    assert all(UTT_RE.match(u) and u.split("/")[0] == s for u, s in {**u_train, **u_eval}.items())
+    assert not set(u_train.values()) & set(u_eval.values())  # speaker-disjoint
+    assert len(set(u_train.values())) == 40 and len(set(u_eval.values())) == 44
+    cfg = load_config()
+    wav = read_table(ev / "wav.scp")
+    faces = read_multi_table(ev / "faces.scp")
+    for utt in sorted(wav)[:20]:
+        info = sf.info(wav[utt])
+        assert info.samplerate == 16000 and info.channels == 1
+        assert cfg["audio"]["duration"][0] - 0.01 <= info.duration <= cfg["audio"]["duration"][1] + 0.01
+        assert len(faces[utt]) == cfg["face"]["frames_per_segment"]
+        assert Image.open(faces[utt][0]).size == (48, 48)
+    for name in "OEH":
+        rows = [line.split() for line in open(ev / "trials" / name)]
+        vox = [line.split() for line in open(ev / "trials_voxceleb" / (name + ".txt"))]
+        assert [(r[0], r[1]) for r in rows] == [(v[1], v[2]) for v in vox]
+        n_t = sum(r[2] == "target" for r in rows)
+        assert n_t == len(rows) - n_t > 100  # balanced
+        assert all((u_eval[r[0]] == u_eval[r[1]]) == (r[2] == "target") for r in rows)
+        assert summary["trials"][name]["trials"] == len(rows)
+    meta = {u: dict(kv.split("=") for kv in v.split()) for u, v in read_table(ev / "utt2meta").items()}
+    assert set(meta) == set(wav)
+    # Audio twins and face twins are crossed: no pair of identities is twins in both modalities.
+    pairs = {}
+    for u, m in meta.items():
+        for kind in ("audio_twin", "face_twin"):
+            if m[kind] != "-":
+                pairs.setdefault((kind, m[kind]), set()).add(u_eval[u])
+    a_pairs = {frozenset(v) for (k, _), v in pairs.items() if k == "audio_twin"}
+    f_pairs = {frozenset(v) for (k, _), v in pairs.items() if k == "face_twin"}
+    assert a_pairs and f_pairs and not a_pairs & f_pairs
+    assert {m["audio_corrupt"] for m in meta.values()} >= {"none", "noise", "band"}
+
+
+def _features(data_dir):
+    """Fixed linear features: fbank mean (level removed) + std per utterance; per-image standardised pixels."""
+    wav, faces = read_table(data_dir / "wav.scp"), read_multi_table(data_dir / "faces.scp")
+    utts = sorted(wav)
+    audio, visual = [], []
+    torch.set_num_threads(1)
+    for u in utts:
+        f = compute_fbank(load_wav(wav[u])[0]).numpy()
+        m = f.mean(0)
+        audio.append(np.concatenate([m - m.mean(), f.std(0)]))
+        x = np.mean([np.asarray(Image.open(p), dtype=np.float32).ravel() for p in faces[u]], 0)
+        visual.append((x - x.mean()) / (x.std() + 1e-6))
+    torch.set_num_threads(2)
+    return utts, np.array(audio), np.array(visual)
+
+
+def _whitener(train: np.ndarray, k: int = 20):
+    """Per-dimension standardisation + PCA whitening to k dims, estimated on the training part (no labels)."""
+    mu, sd = train.mean(0), train.std(0) + 1e-6
+    _, s, vt = np.linalg.svd((train - mu) / sd, full_matrices=False)
+    w = vt[:k].T / (s[:k] / np.sqrt(len(train)))
+
+    def apply(x):
+        e = ((x - mu) / sd) @ w
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+    return apply
+
+
+def test_linear_baseline_modalities_complementary(small_corpus):
+    root, _ = small_corpus
+    _, a_train, v_train = _features(root / "train")
+    utts, a_eval, v_eval = _features(root / "eval")
+    ea, ev = _whitener(a_train)(a_eval), _whitener(v_train)(v_eval)
+    idx = {u: i for i, u in enumerate(utts)}
+    rows = [line.split() for line in open(root / "eval" / "trials" / "O")]
+    i = np.array([idx[r[0]] for r in rows])
+    j = np.array([idx[r[1]] for r in rows])
+    labels = np.array([r[2] == "target" for r in rows], dtype=np.int8)
+    s_a, s_v = (ea[i] * ea[j]).sum(1), (ev[i] * ev[j]).sum(1)
+    fused = (s_a - s_a.mean()) / s_a.std() + (s_v - s_v.mean()) / s_v.std()
+    eer = {name: compute_metrics(s.astype(np.float32), labels).eer
+           for name, s in (("audio", s_a), ("visual", s_v), ("fused", fused))}
+    print("linear baseline EER on O:", eer)
+    assert 0.05 <= eer["audio"] <= 0.30 and 0.05 <= eer["visual"] <= 0.30, eer
+    assert eer["fused"] <= 0.6 * min(eer["audio"], eer["visual"]), eer
