@@ -121,7 +121,7 @@ class AudioDataset(KeyedDataset):
 
     def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> torch.Tensor:
         if self.source_kind == "feats":
-            feats = np.asarray(kaldiio.load_mat(self.sources[index]), dtype=np.float32)
+            feats = np.array(kaldiio.load_mat(self.sources[index]), dtype=np.float32)  # a writable copy
             if num_frames:
                 feats = random_chunk(feats, num_frames, rng)
             return apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
