@@ -24,34 +24,29 @@ def _iter_rows(path: PathLike):
             yield line_no, tokens[0], tokens[1:]
 
 
-def read_table(path: PathLike) -> dict[str, str]:
-    """Read `key value...` lines into {key: rest of line}; duplicate keys or missing values raise TableError."""
-    table: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    for line_no, key, rest in _iter_rows(path):
-        if not rest:
-            raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no value (expected 'key value')")
-        if key in table:
-            raise TableError(f"{os.fspath(path)}:{line_no}: duplicate key '{key}' "
-                             f"(first on line {first_line[key]})")
-        table[key] = " ".join(rest)
-        first_line[key] = line_no
-    return table
-
-
-def read_multi_table(path: PathLike) -> dict[str, list[str]]:
-    """Read `key v1 v2 ...` lines into {key: [v1, v2, ...]} (spk2utt, faces.scp); errors name file:line."""
+def _read_rows(path: PathLike) -> dict[str, list[str]]:
+    """{key: values} of a table; a key without values or a repeated key raises TableError naming file:line."""
     table: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
     for line_no, key, rest in _iter_rows(path):
         if not rest:
-            raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no values (expected 'key v1 v2 ...')")
+            raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no values (expected 'key value ...')")
         if key in table:
             raise TableError(f"{os.fspath(path)}:{line_no}: duplicate key '{key}' "
                              f"(first on line {first_line[key]})")
         table[key] = rest
         first_line[key] = line_no
     return table
+
+
+def read_table(path: PathLike) -> dict[str, str]:
+    """Read `key value...` lines into {key: rest of line}; duplicate keys or missing values raise TableError."""
+    return {key: " ".join(rest) for key, rest in _read_rows(path).items()}
+
+
+def read_multi_table(path: PathLike) -> dict[str, list[str]]:
+    """Read `key v1 v2 ...` lines into {key: [v1, v2, ...]} (spk2utt, faces.scp); errors name file:line."""
+    return _read_rows(path)
 
 
 def write_table(path: PathLike, mapping: Mapping[str, Union[str, Sequence[str]]]) -> None:
