@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Data-pipeline benchmark: fbank extraction speed (x real time) and loader throughput (utterances/s) against
+what one CPU ResNet34 training step consumes, all measured in this run on this machine.
+
+Usage: python tools/bench_data.py [--corpus DIR] [--num_workers 2] [--batch_size 32] [--num_frms 200 400]
+Without --corpus a small toy corpus (60 training identities) is generated into a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import torch
+
+from wespeaker_avkd.data.fbank import compute_fbank, load_wav
+from wespeaker_avkd.data.features import extract_fbank_dir
+from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_table
+from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
+from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
+
+
+def time_fbank(wav_scp: str, limit: int) -> tuple[float, float]:
+    """(audio seconds, wall seconds) of single-process fbank over the first `limit` utterances (read included)."""
+    paths = list(read_table(wav_scp).values())[:limit]
+    audio = 0.0
+    t0 = time.perf_counter()
+    for p in paths:
+        wave, sr = load_wav(p)
+        compute_fbank(wave, sample_rate=sr)
+        audio += len(wave) / sr
+    return audio, time.perf_counter() - t0
+
+
+def time_loader(loader, max_batches: int) -> float:
+    """Utterances per second over up to max_batches batches of one epoch (worker start-up included)."""
+    set_loader_epoch(loader, 0)
+    n, t0 = 0, time.perf_counter()
+    for i, batch in enumerate(loader):
+        n += len(batch["keys"])
+        if i + 1 >= max_batches:
+            break
+    return n / (time.perf_counter() - t0)
+
+
+def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
+    """Utterances per second of a ResNet34 (40-dim fbank, 512-d) forward + backward + SGD step, or None."""
+    try:
+        from wespeaker_avkd.registry import MODELS
+        model = MODELS.build("ResNet34", feat_dim=40, embed_dim=512)
+    except Exception as e:  # the models package may not exist yet
+        print(f"ResNet34 not available ({e}); loader throughput only")
+        return None
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(batch_size, frames, 40)
+    model.train()
+    for i in range(steps + 1):
+        if i == 1:
+            t0 = time.perf_counter()  # the first step warms up allocators and is not counted
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()
+        opt.step()
+    return batch_size * steps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    """Run the measurements and print them with their ratios."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=None, help="toy corpus root (with train/); default: generate a small one")
+    ap.add_argument("--num_workers", type=int, default=2)
+    ap.add_argument("--batch_size", type=int, default=32)
+    ap.add_argument("--num_frms", type=int, nargs=2, default=[200, 400])
+    ap.add_argument("--batches", type=int, default=20, help="batches timed per loader")
+    ap.add_argument("--steps", type=int, default=3, help="ResNet34 steps timed")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    tmp = tempfile.TemporaryDirectory(prefix="bench_data_")
+    root = args.corpus
+    if root is None:
+        root = os.path.join(tmp.name, "corpus")
+        t0 = time.perf_counter()
+        s = generate_corpus(root, load_config(None, {"layout": {"train_speakers": 60, "eval_speakers": 4}}),
+                            progress=False)
+        print(f"generated {s['parts']['train']['utterances']} training utterances in {time.perf_counter() - t0:.1f} s")
+    train = os.path.join(root, "train")
+
+    audio, wall = time_fbank(os.path.join(train, "wav.scp"), 200)
+    print(f"fbank, 1 process (read + fbank): {audio:.0f} s of audio in {wall:.2f} s = {audio / wall:.0f}x real time")
+    feat_dir = os.path.join(tmp.name, "fbank")
+    data_copy = os.path.join(tmp.name, "train_copy")
+    os.makedirs(data_copy)
+    for name in ("wav.scp", "utt2spk", "spk2utt", "faces.scp"):
+        with open(os.path.join(train, name)) as src, open(os.path.join(data_copy, name), "w") as dst:
+            dst.write(src.read())
+    total_audio = sum(len(load_wav(p)[0]) / 16000 for p in read_table(os.path.join(data_copy, "wav.scp")).values())
+    t0 = time.perf_counter()
+    extract_fbank_dir(data_copy, feat_dir, nj=args.num_workers, progress=False)
+    wall = time.perf_counter() - t0
+    print(f"compute_fbank --nj {args.num_workers} (ark/scp written): {total_audio:.0f} s of audio in {wall:.2f} s = "
+          f"{total_audio / wall:.0f}x real time")
+
+    spk2id = make_spk2id(read_table(os.path.join(data_copy, "utt2spk")).values())
+    dl = {"batch_size": args.batch_size, "num_workers": args.num_workers}
+    rates = {}
+    for name, modality, ds in (("audio feats.scp", "audio", {"feat_source": "feats", "num_frms": args.num_frms}),
+                               ("audio wav.scp (online fbank)", "audio", {"feat_source": "wav", "num_frms": args.num_frms}),
+                               ("visual faces.scp 48 px", "visual", {"image_size": 48})):
+        loader = build_train_loader(modality, data_copy, spk2id, ds, dl, seed=0)
+        rates[name] = time_loader(loader, args.batches)
+        print(f"loader {name}, {args.num_workers} workers, batch {args.batch_size}: {rates[name]:.0f} utt/s")
+    frames = (args.num_frms[0] + args.num_frms[1]) // 2
+    step = time_resnet_step(args.batch_size, frames, args.steps)
+    if step is not None:
+        print(f"ResNet34 train step (2 threads, batch {args.batch_size} x {frames} frames): {step:.1f} utt/s consumed")
+        for name in ("audio feats.scp", "audio wav.scp (online fbank)"):
+            print(f"ratio loader {name} / ResNet34 consumption: {rates[name] / step:.1f}x (need >= 2x)")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
