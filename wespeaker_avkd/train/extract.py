@@ -163,7 +163,8 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: Optional[str] = None,
     embeddings = kaldiio.load_scp(train_scp)
     scp_path = os.path.join(out_dir, "xvector.scp")
     tmp_scp = scp_path + ".tmp"
-    with kaldiio.WriteHelper(f"ark,scp:{os.path.abspath(os.path.join(out_dir, 'xvector.ark'))},{tmp_scp}") as writer:
+    ark_path = os.path.abspath(os.path.join(out_dir, "xvector.ark"))
+    with kaldiio.WriteHelper(f"ark,scp:{ark_path},{tmp_scp}") as writer:
         for key in embeddings:
             vec = np.asarray(embeddings[key], dtype=np.float32)
             if vec.shape != (weight.shape[1],):

@@ -226,6 +226,7 @@ class Trainer:
         self.use_amp = bool(cfg.get("amp", False)) and info.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.global_step = 1, 0
+        self._resume_rng: Optional[Mapping[str, Any]] = None
         self._maybe_resume()
 
     def _embedding_scps(self, subset: str) -> Optional[Dict[str, str]]:
@@ -301,7 +302,7 @@ class Trainer:
                         self.exp_dir, cfg["model"], self.num_params / 1e6, info.device, info.world_size,
                         self.epoch_iter, self.num_epochs)
         writer = self._tensorboard()
-        if getattr(self, "_resume_rng", None) is not None:
+        if self._resume_rng is not None:
             ckpt.restore_rng_state(self._resume_rng)
         log_every = max(1, int(cfg["log_batch_interval"]))
         for epoch in range(self.start_epoch, self.num_epochs + 1):
