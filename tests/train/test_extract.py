@@ -1,0 +1,73 @@
+"""Extraction (xvector.ark/scp, mean_vec, skip/redo) and the teacher's KD export, on a tiny model and data."""
+import os
+
+import kaldiio
+import numpy as np
+import torch
+
+from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
+from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
+from wespeaker_avkd.train.checkpoint import save_checkpoint
+from wespeaker_avkd.train.config import save_config
+from wespeaker_avkd.train.extract import export_teacher, extract_embeddings
+
+from .fakes import tiny_config
+
+
+def _setup(tmp_path):
+    """A data dir with feats.scp (random fbank) and an exp dir with config, spk2id and avg_model.pt."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    utts = [f"id0000{i % 3}/v{i}/00001" for i in range(7)]
+    feats = {u: rng.normal(size=(20 + i, 6)).astype(np.float32) for i, u in enumerate(utts)}
+    kaldiio.save_ark(str(data / "feats.ark"), feats, scp=str(data / "feats.scp"))
+    (data / "utt2spk").write_text("".join(f"{u} {u.split('/')[0]}\n" for u in utts))
+    exp = tmp_path / "exp"
+    cfg = tiny_config(str(data), dataset_args={"feat_source": "feats"})
+    save_config(cfg, exp / "config.yaml")
+    spk2id = make_spk2id(sorted({u.split("/")[0] for u in utts}))
+    write_spk2id(exp / "spk2id", spk2id)
+    torch.manual_seed(0)
+    encoder = build_encoder(cfg)
+    net = EmbeddingNet(encoder, build_projection(cfg, 8, len(spk2id)))
+    save_checkpoint(exp / "models" / "avg_model.pt",
+                    {"model": net.encoder.state_dict(), "projection": net.projection.state_dict()})
+    return str(data), str(exp), net.eval(), feats
+
+
+def test_extract_matches_model_and_skips_when_done(tmp_path):
+    data, exp, net, feats = _setup(tmp_path)
+    out = os.path.join(exp, "embeddings", "train")
+    scp = extract_embeddings(exp, data, out, mean_vec=True, progress=False)
+    table = {k: v for k, v in kaldiio.load_scp(scp).items()}
+    assert sorted(table) == sorted(feats)
+    with torch.no_grad():
+        for key, mat in feats.items():
+            cmn = torch.from_numpy(mat - mat.mean(0))[None]  # the eval loader gives CMN'd whole utterances
+            np.testing.assert_allclose(table[key], net.encoder(cmn)[0].numpy(), atol=1e-5)
+    mean = np.load(os.path.join(out, "mean_vec.npy"))
+    np.testing.assert_allclose(mean, np.mean([table[k] for k in table], axis=0), atol=1e-6)
+    # complete and made by the same checkpoint: skipped
+    ark_mtime = os.path.getmtime(os.path.join(out, "xvector.ark"))
+    extract_embeddings(exp, data, out, mean_vec=True, progress=False)
+    assert os.path.getmtime(os.path.join(out, "xvector.ark")) == ark_mtime
+    # a new checkpoint makes it stale: redone
+    ckpt = os.path.join(exp, "models", "avg_model.pt")
+    os.utime(ckpt, (ark_mtime + 10, ark_mtime + 10))
+    extract_embeddings(exp, data, out, mean_vec=True, progress=False)
+    assert os.path.getmtime(os.path.join(out, "xvector.ark")) != ark_mtime
+
+
+def test_kd_export(tmp_path):
+    data, exp, net, feats = _setup(tmp_path)
+    scp = extract_embeddings(exp, data, os.path.join(exp, "embeddings", "train"), progress=False)
+    out = export_teacher(exp, scp)
+    weight = np.load(os.path.join(out, "projection_weight.npy"))
+    np.testing.assert_array_equal(weight, net.projection.weight.detach().numpy())
+    exported = kaldiio.load_scp(os.path.join(out, "xvector.scp"))
+    original = kaldiio.load_scp(scp)
+    assert sorted(exported) == sorted(original)
+    for key in original:
+        np.testing.assert_array_equal(exported[key], original[key])
+    assert open(os.path.join(out, "spk2id")).read() == open(os.path.join(exp, "spk2id")).read()
