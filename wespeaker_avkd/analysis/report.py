@@ -46,11 +46,15 @@ class SystemResults:
                 self.metrics[t] = compute_metrics(ts.scores, ts.labels, P_TARGETS)
 
     def embeddings(self, subset: str) -> Optional[Tuple[List[str], np.ndarray]]:
-        """(keys, (N, D)) of embeddings/<subset>/xvector.scp, or None when absent."""
+        """(keys, (N, D)) of embeddings/<subset>/xvector.scp, or None when absent. For "train", a student that
+        embedded only the training subset of its mean vector (embeddings/train_mean) gives that subset."""
         from wespeaker_avkd.scoring import load_embeddings
 
-        path = os.path.join(self.dir, "embeddings", subset, "xvector.scp")
-        return load_embeddings(path) if os.path.isfile(path) else None
+        for name in (subset, "train_mean") if subset == "train" else (subset,):
+            path = os.path.join(self.dir, "embeddings", name, "xvector.scp")
+            if os.path.isfile(path):
+                return load_embeddings(path)
+        return None
 
 
 def _metric_cells(res: Optional[SystemResults], trials: Sequence[str]) -> List[str]:
@@ -144,7 +148,8 @@ def agreement_section(systems: Dict[str, SystemResults], names: Sequence[str]) -
              "dims), averaged over utterances; *PCC (flat)*: one Pearson correlation over all N x 512 values; "
              "*cos dist*: mean over utterances of 1 - cos(student, teacher), the COS loss. The paper reports "
              "PCC(visual, fused) = 0.079, PCC(audio, fused) = 0.007 for the baselines and a final cosine "
-             "distance of 0.4217 (visual) / 0.583 (audio) for the COS students.", "",
+             "distance of 0.4217 (visual) / 0.583 (audio) for the COS students. *train* columns: the training "
+             "utterances the system embedded (the whole set, or the students' mean-vector subset).", "",
              "| System | eval PCC (utt) | eval PCC (flat) | eval cos dist | train PCC (utt) | train cos dist |",
              "|---|---|---|---|---|---|"]
     record: Dict[str, Any] = {}

@@ -28,6 +28,8 @@ trials="O E H"
 modalities="visual audio"
 kd_combos="COS KL MMD COS+KL COS+MMD KL+MMD"
 progress=true       # tqdm bars (switched off for jobs that run side by side)
+mean_utts=          # students: embed only this many training utterances (evenly spaced) for the mean vector;
+                    # default 300 on the toy corpus, 0 (= the whole training set) with --data_root
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--data_root DIR] [--conf_dir DIR] [--config FILE]
   [--corpus_config FILE] [--gpus 0,1] [--nj N] [--data DIR] [--exp DIR] [--trials 'O E H']
@@ -39,6 +41,13 @@ if [ $# -gt 0 ]; then echo "$0: unexpected argument '$1'" >&2; echo "$help_messa
 if [ -z "$conf_dir" ]; then
   if [ -n "$data_root" ]; then conf_dir=conf/paper; else conf_dir=conf/toy; fi
 fi
+if [ -z "$mean_utts" ]; then
+  if [ -n "$data_root" ]; then mean_utts=0; else mean_utts=300; fi
+fi
+# The baselines and the teacher embed the whole training set (the teacher trains on it, KD reads it); the
+# students only need a mean vector for scoring, taken from train_mean (a subset) unless mean_utts is 0.
+student_train=train
+if [ "$mean_utts" -gt 0 ]; then student_train=train_mean; fi
 for f in audio.yaml visual.yaml teacher.yaml kd.yaml; do
   [ -f "$conf_dir/$f" ] || { echo "$0: $conf_dir/$f is missing (--conf_dir)" >&2; exit 1; }
 done
@@ -100,25 +109,26 @@ run_jobs() {
   if [ "$failed" -ne 0 ]; then echo "$0: a job failed (logs under $exp/logs)" >&2; return 1; fi
 }
 
-# extract_system NAME [extract args...]: train and eval embeddings (+ training-set mean vector).
+# extract_system NAME SUBSET [extract args...]: embeddings of data/SUBSET (+ its mean vector) and of
+# data/eval; "/train/" in the extra args (the fusion teacher's input scps) becomes "/eval/" for the eval set.
 extract_system() {
-  local name=$1; shift
+  local name=$1 subset=$2; shift 2
   # shellcheck disable=SC2046
-  python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/$name" --data "$data/train" \
-    --out_dir "$exp/$name/embeddings/train" --mean_vec $(device_args) $(progress_args) "$@"
-  # the same inputs for the eval set: .../train/xvector.scp -> .../eval/xvector.scp
+  python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/$name" --data "$data/$subset" \
+    --out_dir "$exp/$name/embeddings/$subset" --mean_vec $(device_args) $(progress_args) "$@"
   # shellcheck disable=SC2046
   python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/$name" --data "$data/eval" \
     --out_dir "$exp/$name/embeddings/eval" $(device_args) $(progress_args) "${@//\/train\//\/eval\/}"
 }
 
-# score_system NAME: cosine scores on every trial list (train mean subtracted) + EER/minDCF json.
+# score_system NAME SUBSET: cosine scores on every trial list (mean of SUBSET's embeddings subtracted),
+# EER/minDCF json and a one-line summary per list.
 score_system() {
-  local name=$1 t
+  local name=$1 subset=$2 t
   # shellcheck disable=SC2086
   python3 -m wespeaker_avkd.bin.score --embeddings "$exp/$name/embeddings/eval/xvector.scp" \
     --trials $trial_paths --output_dir "$exp/$name/scores" \
-    --mean_vec "$exp/$name/embeddings/train/mean_vec.npy"
+    --mean_vec "$exp/$name/embeddings/$subset/mean_vec.npy"
   for t in $trials; do
     python3 -m wespeaker_avkd.bin.compute_metrics "$exp/$name/scores/$t.score" \
       --json "$exp/$name/scores/$t.json" > "$exp/$name/scores/${t}_result"
@@ -165,9 +175,9 @@ fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "stage 4: extract + score baselines"
-  run_jobs audio_baseline_extract "extract_system audio_baseline" \
-           visual_baseline_extract "extract_system visual_baseline"
-  for mod in audio visual; do score_system "${mod}_baseline"; done
+  run_jobs audio_baseline_extract "extract_system audio_baseline train" \
+           visual_baseline_extract "extract_system visual_baseline train"
+  for mod in audio visual; do score_system "${mod}_baseline" train; done
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
@@ -176,10 +186,10 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     --train_data "$data/train" \
     --embedding_dirs.audio "$exp/audio_baseline/embeddings" \
     --embedding_dirs.visual "$exp/visual_baseline/embeddings"
-  extract_system teacher --embedding_scps \
+  extract_system teacher train --embedding_scps \
     "audio=$exp/audio_baseline/embeddings/train/xvector.scp" \
     "visual=$exp/visual_baseline/embeddings/train/xvector.scp"
-  score_system teacher
+  score_system teacher train
   python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/teacher" --kd_export \
     --train_scp "$exp/teacher/embeddings/train/xvector.scp"
 fi
@@ -200,16 +210,19 @@ fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log "stage 7: extract + score KD students"
+  if [ "$mean_utts" -gt 0 ]; then
+    python3 -m wespeaker_avkd.bin.subset_data_dir --src "$data/train" --dst "$data/train_mean" --num_utts "$mean_utts"
+  fi
   args=()
   for mod in $modalities; do
     for combo in $kd_combos; do
       name=$(student_name "$mod" "$combo")
-      args+=("${name}_extract" "extract_system $name")
+      args+=("${name}_extract" "extract_system $name $student_train")
     done
   done
   run_jobs "${args[@]}"
   for mod in $modalities; do
-    for combo in $kd_combos; do score_system "$(student_name "$mod" "$combo")"; done
+    for combo in $kd_combos; do score_system "$(student_name "$mod" "$combo")" "$student_train"; done
   done
 fi
 
