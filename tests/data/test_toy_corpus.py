@@ -139,3 +139,16 @@ def test_linear_baseline_modalities_complementary(small_corpus):
     print("linear baseline EER on O:", eer)
     assert 0.05 <= eer["audio"] <= 0.30 and 0.05 <= eer["visual"] <= 0.30, eer
     assert eer["fused"] <= 0.6 * min(eer["audio"], eer["visual"]), eer
+
+
+def test_mbrola_unavailable_falls_back_to_numpy_voices(tmp_path, tiny_config, capsys):
+    mb = {**tiny_config, "audio": {**tiny_config["audio"], "backend": "mbrola",
+                                   "mbrola": {"dir": str(tmp_path / "none"), "fetch": False, "voices": ["us1"]}}}
+    generate_corpus(str(tmp_path / "mb"), mb, num_workers=1, progress=False)
+    assert "falling back to the numpy voices" in capsys.readouterr().err
+    generate_corpus(str(tmp_path / "np"), tiny_config, num_workers=1, progress=False)
+    for rel in ("wav.scp",):
+        for part in ("train", "eval"):
+            for line_mb, line_np in zip(open(tmp_path / "mb" / part / rel), open(tmp_path / "np" / part / rel)):
+                a, b = line_mb.split()[1], line_np.split()[1]
+                assert open(a, "rb").read() == open(b, "rb").read()

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from wespeaker_avkd.data.kaldi_dir import utt2spk_to_spk2utt, write_table
 from wespeaker_avkd.data.toy_corpus import face as face_lib
+from wespeaker_avkd.data.toy_corpus import mbrola as mbrola_lib
 from wespeaker_avkd.data.toy_corpus import voice as voice_lib
 from wespeaker_avkd.data.toy_corpus.seeding import (STREAM_FACE_ID, STREAM_LAYOUT, STREAM_SESSION, STREAM_TRIALS,
                                                     STREAM_UTT_AUDIO, STREAM_UTT_FACE, STREAM_VOICE_ID, rng_for)
@@ -74,6 +75,8 @@ def make_identities(cfg: Mapping, part: str, part_idx: int, first: int, n: int) 
                     voice=voice_lib.sample_voice(rng_for(seed, STREAM_VOICE_ID, part_idx, i), cfg["audio"]),
                     face=face_lib.sample_face_identity(rng_for(seed, STREAM_FACE_ID, part_idx, i), cfg["face"]))
             for i in range(n)]
+    if cfg["audio"]["backend"] == "mbrola":
+        _assign_mbrola_voices(cfg, part_idx, ids)
     tw = cfg["twins"]
     for k, (i, j) in enumerate(_twin_pairs(rng_for(seed, STREAM_LAYOUT, part_idx, 1), n, tw["audio_twin_fraction"])):
         base = ids[i].voice  # j takes i's voice: both are warped half the delta in opposite directions
@@ -86,6 +89,20 @@ def make_identities(cfg: Mapping, part: str, part_idx: int, first: int, n: int) 
         ids[j].face = face_lib.face_twin(rng_for(seed, STREAM_FACE_ID, part_idx, j, 1), base, tw["face_twin_delta"])
         ids[i].face_twin = ids[j].face_twin = f"{part}_f{k:03d}"
     return ids
+
+
+def _assign_mbrola_voices(cfg: Mapping, part_idx: int, ids: list[Identity]) -> None:
+    """Give each identity a recorded base voice, a pitch in its sex's range and a relative vocal-tract warp."""
+    names = sorted(cfg["_mbrola_kit"]["voices"])
+    acfg = cfg["audio"]
+    for i, ident in enumerate(ids):
+        rng = rng_for(cfg["seed"], STREAM_VOICE_ID, part_idx, i, 7)
+        name = names[int(rng.integers(len(names)))]
+        sex = mbrola_lib.VOICES[name][1]
+        lo, hi = acfg["f0_male"] if sex == "m" else acfg["f0_female"]
+        ident.voice = dataclasses.replace(ident.voice, mbrola_voice=name, gender=sex,
+                                          f0=float(np.exp(rng.uniform(np.log(lo), np.log(hi)))),
+                                          vtl=float(np.exp(rng.normal(0.0, acfg["vtl_spread"]))))
 
 
 def _video_id(rng: np.random.Generator) -> str:
@@ -124,8 +141,15 @@ def synthesize_task(task: UttTask, cfg: Mapping) -> tuple[str, float]:
     seed = cfg["seed"]
     rng_a = rng_for(seed, STREAM_UTT_AUDIO, *task.seed_path)
     sr = int(cfg["audio"]["sample_rate"])
-    wave = voice_lib.synthesize(rng_a, task.voice, task.audio_session, float(rng_a.uniform(*cfg["audio"]["duration"])),
-                                sr)
+    duration = float(rng_a.uniform(*cfg["audio"]["duration"]))
+    if task.voice.mbrola_voice:
+        v, sess = task.voice, task.audio_session
+        speech = mbrola_lib.synthesize_mbrola(cfg["_mbrola_kit"], v.mbrola_voice, rng_a, duration,
+                                              v.f0 * np.exp(sess.f0_shift), v.vtl * np.exp(sess.vtl_shift),
+                                              v.phone_ms, v.f0_depth, sr)
+        wave = voice_lib.finish_session(rng_a, voice_lib.recolour(speech, v, sess, sr), sess, sr)
+    else:
+        wave = voice_lib.synthesize(rng_a, task.voice, task.audio_session, duration, sr)
     os.makedirs(os.path.dirname(task.wav_path), exist_ok=True)
     sf.write(task.wav_path, wave, sr, subtype="PCM_16", format="WAV")
     frames = face_lib.render_segment(rng_for(seed, STREAM_UTT_FACE, *task.seed_path), task.face, task.face_session,
@@ -181,11 +205,30 @@ def write_trials(eval_dir: str, lists: Mapping[str, list]) -> None:
             f.writelines(f"{int(lab == 'target')} {a} {b}\n" for a, b, lab in rows)
 
 
+def _resolve_backend(cfg: Mapping) -> dict:
+    """cfg with the MBROLA kit attached (backend mbrola), or switched to numpy voices when it cannot be had."""
+    cfg = dict(cfg)
+    if cfg["audio"]["backend"] == "numpy":
+        return cfg
+    if cfg["audio"]["backend"] != "mbrola":
+        raise ValueError(f"audio.backend must be numpy or mbrola, got {cfg['audio']['backend']!r}")
+    mcfg = cfg["audio"]["mbrola"]
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    kit = mbrola_lib.find_mbrola(mcfg["dir"], list(mcfg["voices"]), bool(mcfg["fetch"]), log)
+    if kit is None:
+        cfg["audio"] = {**cfg["audio"], "backend": "numpy"}
+    else:
+        log(f"mbrola: using voices {sorted(kit['voices'])} from {os.path.abspath(mcfg['dir'])}")
+        cfg["_mbrola_kit"] = kit
+    return cfg
+
+
 def generate_corpus(out: str, cfg: Mapping, num_workers: Optional[int] = None, progress: bool = True) -> dict:
     """Generate the whole corpus under `out` (see module docstring); returns the counts summary dict."""
     out = os.path.abspath(out)
     t0 = time.time()
     nw = int(cfg.get("num_workers", 1) if num_workers is None else num_workers)
+    cfg = _resolve_backend(cfg)
     parts = {}
     all_tasks = []
     for part, part_idx, first in PARTS:
@@ -239,7 +282,7 @@ def generate_corpus(out: str, cfg: Mapping, num_workers: Optional[int] = None, p
     summary["seconds"] = round(time.time() - t0, 1)
     with atomic_write(os.path.join(out, "corpus_info.yaml")) as f:
         # no timings in the file: same seed, same bytes
-        yaml.safe_dump({"config": dict(cfg), "counts": {k: v for k, v in summary.items()
+        yaml.safe_dump({"config": {k: v for k, v in cfg.items() if not k.startswith("_")}, "counts": {k: v for k, v in summary.items()
                                                         if k not in ("seconds", "out")}}, f, sort_keys=True)
     return summary
 

@@ -37,6 +37,7 @@ class VoiceIdentity:
     fricative_hz: float          # centre of this speaker's fricatives
     timbre_coef: np.ndarray      # (timbre_terms,) dB amplitudes of the identity's spectral colouring (nasal/sinus)
     timbre_phase: np.ndarray     # (timbre_terms,)
+    mbrola_voice: str = ""       # recorded base voice (audio.backend: mbrola), "" for the numpy synthesiser
 
     def warped(self, log_warp: float) -> "VoiceIdentity":
         """The same voice with the vocal tract warped by exp(log_warp): an audio twin."""
@@ -177,13 +178,31 @@ def synthesize(rng: np.random.Generator, voice: VoiceIdentity, session: AudioSes
     v = voicing[idx][None, :]
     spec = (v * P * tilt[:, None] * np.sqrt(np.mean(f0) / 100.0) * 6.0
             + voice.breathiness * v * N * tilt[:, None]) * env + fric[idx][None, :] * N * fric_env[:, None]
+    spec = spec * colour_gain(freqs, voice, session)[:, None]
+    _, speech = signal.istft(spec, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=True)
+    return finish_session(rng, speech[:n], session, sample_rate)
+
+
+def colour_gain(freqs: np.ndarray, voice: VoiceIdentity, session: AudioSession) -> np.ndarray:
+    """Linear gain (K,) of the identity's timbre and the session's channel EQ at freqs (K,) Hz."""
     colour_db = _cosine_curve(freqs, session.channel_coef, session.channel_phase) + \
         _cosine_curve(freqs, voice.timbre_coef, voice.timbre_phase)
-    spec = spec * (10 ** (colour_db / 20.0))[:, None]
-    _, speech = signal.istft(spec, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=True)
-    speech = speech[:n]
-    speech = speech / (np.sqrt(np.mean(speech ** 2)) + 1e-9)
+    return 10 ** (colour_db / 20.0)
 
+
+def recolour(speech: np.ndarray, voice: VoiceIdentity, session: AudioSession, sample_rate: int) -> np.ndarray:
+    """Apply the identity timbre and session channel to an external recording (e.g. an MBROLA voice)."""
+    _, _, spec = signal.stft(speech, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary="even")
+    spec = spec * colour_gain(np.fft.rfftfreq(N_FFT, 1.0 / sample_rate), voice, session)[:, None]
+    _, out = signal.istft(spec, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=True)
+    return out[:len(speech)]
+
+
+def finish_session(rng: np.random.Generator, speech: np.ndarray, session: AudioSession,
+                   sample_rate: int) -> np.ndarray:
+    """Add the session's background noise and corruption to speech (S,), normalise the peak -> float32 (S,)."""
+    n = len(speech)
+    speech = speech / (np.sqrt(np.mean(speech ** 2)) + 1e-9)
     # Background noise of the session's colour at the session's (or the corruption's) SNR.
     nf = np.fft.rfftfreq(n, 1.0 / sample_rate)
     shape = 10 ** (_cosine_curve(nf, session.noise_coef, session.noise_phase) / 20.0)
