@@ -7,7 +7,7 @@ from typing import Dict, Mapping, Sequence, Tuple
 import numpy as np
 
 # DET axes ticks (percent), as WeSpeaker draws them.
-DET_TICKS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 40]
+DET_TICKS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 40, 60, 80, 90]
 
 
 def _pyplot():
@@ -34,8 +34,8 @@ def det_plot(curves: Mapping[str, Mapping[str, Tuple[np.ndarray, np.ndarray, flo
 
     plt = _pyplot()
     lists = list(curves)
-    fig, axes = plt.subplots(1, len(lists), figsize=(5.2 * len(lists), 5.0), squeeze=False)
-    lo, hi = norm.ppf(0.0005), norm.ppf(0.5)
+    fig, axes = plt.subplots(1, len(lists), figsize=(5.2 * len(lists), 5.4), squeeze=False)
+    lo, hi = norm.ppf(0.0005), norm.ppf(0.95)
     ticks = norm.ppf(np.array(DET_TICKS) / 100)
     for ax, name in zip(axes[0], lists):
         for system, (p_fa, p_miss, eer) in curves[name].items():
@@ -52,7 +52,7 @@ def det_plot(curves: Mapping[str, Mapping[str, Tuple[np.ndarray, np.ndarray, flo
         ax.set_ylabel("miss rate (%)")
         ax.set_title(f"DET, trials {name} (EER in legend)")
         ax.grid(True, linewidth=0.3)
-        ax.legend(fontsize=6, loc="upper right")
+        ax.legend(fontsize=6, loc="lower left")
     _save(fig, path)
     plt.close(fig)
 
