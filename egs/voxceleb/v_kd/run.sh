@@ -28,11 +28,13 @@ trials="O E H"
 modalities="visual audio"
 kd_combos="COS KL MMD COS+KL COS+MMD KL+MMD"
 progress=true       # tqdm bars (switched off for jobs that run side by side)
+overwrite=false     # true: retrain (delete checkpoints) and re-extract the systems of the stages run, instead of
+                    # resuming / reusing finished work
 mean_utts=          # students: embed only this many training utterances (evenly spaced) for the mean vector;
                     # default 300 on the toy corpus, 0 (= the whole training set) with --data_root
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--data_root DIR] [--conf_dir DIR] [--config FILE]
-  [--corpus_config FILE] [--gpus 0,1] [--nj N] [--data DIR] [--exp DIR] [--trials 'O E H']
+  [--corpus_config FILE] [--gpus 0,1] [--nj N] [--data DIR] [--exp DIR] [--trials 'O E H'] [--overwrite true]
 stages: 1 data, 2 fbank, 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
         6 KD students, 7 extract+score students, 8 report"
 . "${WESPEAKER_AVKD_ROOT}/tools/parse_options.sh"
@@ -73,11 +75,13 @@ train_cmd() {
   if [ "$num_gpus" -gt 1 ] || [ "$nnodes" -gt 1 ]; then
     CUDA_VISIBLE_DEVICES="$gpus" torchrun --nnodes="$nnodes" --node_rank="$node_rank" \
       --nproc_per_node="$num_gpus" --master_addr="$master_addr" --master_port="$master_port" \
-      -m wespeaker_avkd.bin.train --device cuda $(progress_args) "$@"
+      -m wespeaker_avkd.bin.train --device cuda $(progress_args) $(overwrite_args --overwrite) "$@"
   elif [ "$num_gpus" -eq 1 ]; then
-    CUDA_VISIBLE_DEVICES="$gpus" python3 -m wespeaker_avkd.bin.train --device cuda $(progress_args) "$@"
+    CUDA_VISIBLE_DEVICES="$gpus" python3 -m wespeaker_avkd.bin.train --device cuda $(progress_args) \
+      $(overwrite_args --overwrite) "$@"
   else
-    python3 -m wespeaker_avkd.bin.train --device cpu --num_threads "$threads" $(progress_args) "$@"
+    python3 -m wespeaker_avkd.bin.train --device cpu --num_threads "$threads" $(progress_args) \
+      $(overwrite_args --overwrite) "$@"
   fi
 }
 
@@ -85,7 +89,11 @@ device_args() {
   if [ "$num_gpus" -gt 0 ]; then echo "--device cuda"; else echo "--device cpu --num_threads $threads"; fi
 }
 
-progress_args() { if [ "$progress" = true ] && [ "$side_by_side" = false ]; then echo ""; else echo "--no_progress"; fi; }
+overwrite_args() { if [ "$overwrite" = true ]; then echo "$1"; fi; }
+
+progress_args() {
+  if [ "$progress" = true ] && [ "$side_by_side" = false ]; then echo ""; else echo "--no_progress"; fi
+}
 
 # run_jobs NAME1 CMD1 NAME2 CMD2 ...: each CMD (a shell function call as a string) runs with at most $jobs
 # at a time; a job's output goes to $exp/logs/NAME.log when jobs run side by side. Fails if any job fails.
@@ -115,10 +123,12 @@ extract_system() {
   local name=$1 subset=$2; shift 2
   # shellcheck disable=SC2046
   python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/$name" --data "$data/$subset" \
-    --out_dir "$exp/$name/embeddings/$subset" --mean_vec $(device_args) $(progress_args) "$@"
+    --out_dir "$exp/$name/embeddings/$subset" --mean_vec $(device_args) $(progress_args) \
+    $(overwrite_args --force) "$@"
   # shellcheck disable=SC2046
   python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/$name" --data "$data/eval" \
-    --out_dir "$exp/$name/embeddings/eval" $(device_args) $(progress_args) "${@//\/train\//\/eval\/}"
+    --out_dir "$exp/$name/embeddings/eval" $(device_args) $(progress_args) $(overwrite_args --force) \
+    "${@//\/train\//\/eval\/}"
 }
 
 # score_system NAME SUBSET: cosine scores on every trial list (mean of SUBSET's embeddings subtracted),
