@@ -66,6 +66,8 @@ def test_kd_preset(tmp_path):
     with pytest.raises(ConfigError, match="no combo 'KL'"):
         resolve_kd_preset(dict(kd, combo="KL"), "audio")
     assert resolve_kd_preset({"alpha": 1.0}, "audio") == {"alpha": 1.0}
+    # a weight written in the kd block (a command-line override) wins over the preset
+    assert resolve_kd_preset(dict(kd, gamma=3.0), "visual")["gamma"] == 3.0
     assert resolve_kd_preset(None, "audio") is None
 
 

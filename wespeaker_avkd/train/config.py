@@ -122,8 +122,9 @@ def apply_overrides(cfg: Config, overrides: Iterable[tuple]) -> Config:
 def resolve_kd_preset(kd_cfg: Optional[Mapping[str, Any]], modality: str) -> Optional[Config]:
     """Expand `kd: {combo: KL+MMD, weights_file: conf/kd_weights.yaml}` into the combo's weights for `modality`.
 
-    kd_weights.yaml maps modality -> combo -> kd block (Eq. 7 shorthand or `losses:` form); the chosen entry is
-    merged over the kd block, so keys written in the kd block itself (temperature, adapter) are kept.
+    kd_weights.yaml maps modality -> combo -> kd block (Eq. 7 shorthand or `losses:` form). The kd block is
+    merged over the chosen entry: a weight set in the kd block itself (e.g. the override `+kd.beta=10`) wins
+    over the preset's.
     """
     if not kd_cfg:
         return None
@@ -141,7 +142,7 @@ def resolve_kd_preset(kd_cfg: Optional[Mapping[str, Any]], modality: str) -> Opt
     if combo not in combos:
         raise ConfigError(f"{weights_file}: section {modality!r} has no combo {combo!r} "
                           f"(found: {', '.join(sorted(combos))})")
-    resolved = deep_merge(kd, combos[combo])
+    resolved = deep_merge(combos[combo], kd)
     resolved["combo"] = combo
     return resolved
 
