@@ -45,7 +45,7 @@ def _count_scp_lines(path: str) -> int:
 
 def _fill(path: str, items: Iterable[tuple[str, np.ndarray]], capacity: int | None) -> tuple[list[str], np.ndarray]:
     """Stack vectors into one float32 matrix, checking they are 1-D and of one dimension. With `capacity`
-    (rows expected) the matrix is allocated once and filled in batches, so the peak stays near one table."""
+    (rows expected) the matrix is allocated once and filled row by row, so the peak stays near one table."""
     keys: list[str] = []
     batch: list[np.ndarray] = []
     done: list[np.ndarray] = []  # stacked batches when the capacity is unknown or exceeded
@@ -79,6 +79,10 @@ def _fill(path: str, items: Iterable[tuple[str, np.ndarray]], capacity: int | No
             raise ScoringError(f"{path}: embedding '{key}' has dimension {vec.shape[0]}, but '{keys[0]}' "
                                f"has dimension {dim}: embeddings of different dimensions")
         keys.append(key)
+        if emb is not None and not batch and filled < emb.shape[0]:
+            emb[filled] = vec  # straight into the table: a per-row copy beats np.stack of many small rows
+            filled += 1
+            continue
         batch.append(vec)
         if len(batch) == _FILL_BATCH:
             flush()
