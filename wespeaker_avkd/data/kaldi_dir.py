@@ -92,3 +92,28 @@ def read_spk2id(path: PathLike) -> dict[str, int]:
     if sorted(spk2id.values()) != list(range(len(spk2id))):
         raise TableError(f"{os.fspath(path)}: class ids must be 0..{len(spk2id) - 1} with no gap or repeat")
     return spk2id
+
+
+# Tables keyed by utterance id that a data dir may hold (filtered by subset_data_dir).
+UTT_TABLES = ("utt2spk", "wav.scp", "feats.scp", "faces.scp", "utt2meta")
+
+
+def subset_data_dir(src: PathLike, dst: PathLike, num_utts: int) -> list[str]:
+    """Write data dir `dst` with `num_utts` utterances of `src` evenly spaced over its sorted ids (all when it
+    has fewer; Kaldi's utils/subset_data_dir.sh idea); every utterance table is filtered, spk2utt rebuilt.
+    Returns the chosen ids."""
+    import numpy as np  # local: keep this module importable by the torch-free scorer at no cost
+
+    src, dst = os.fspath(src), os.fspath(dst)
+    utt2spk = read_table(os.path.join(src, "utt2spk"))
+    utts = sorted(utt2spk)
+    if num_utts < len(utts):
+        utts = [utts[i] for i in np.linspace(0, len(utts) - 1, num_utts).round().astype(int)]
+    keep = set(utts)
+    os.makedirs(dst, exist_ok=True)
+    for name in UTT_TABLES:
+        path = os.path.join(src, name)
+        if os.path.isfile(path):
+            write_table(os.path.join(dst, name), {k: v for k, v in read_table(path).items() if k in keep})
+    write_table(os.path.join(dst, "spk2utt"), utt2spk_to_spk2utt({u: utt2spk[u] for u in utts}))
+    return utts

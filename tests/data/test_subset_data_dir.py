@@ -1,6 +1,5 @@
-"""bin/subset_data_dir: evenly spaced utterances, every utterance table filtered, spk2utt rebuilt."""
-from wespeaker_avkd.bin.subset_data_dir import subset_data_dir
-from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
+"""kaldi_dir.subset_data_dir: evenly spaced utterances, every utterance table filtered, spk2utt rebuilt."""
+from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table, subset_data_dir
 
 
 def test_subset(tmp_path):
