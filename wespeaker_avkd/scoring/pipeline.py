@@ -9,25 +9,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from wespeaker_avkd._scorer import ScoringError
+from wespeaker_avkd.data.kaldi_dir import TableError, read_table  # stdlib-only: the scorer stays torch-free
 from wespeaker_avkd.scoring.asnorm import as_norm, speaker_mean_cohort
 from wespeaker_avkd.scoring.embeddings import load_embeddings, load_mean_vector
 from wespeaker_avkd.scoring.metrics import Metrics, compute_metrics, det_curve
 from wespeaker_avkd.scoring.trials import KeyIndex, read_score_file, score_trials, write_score_file
 from wespeaker_avkd.utils.fileio import atomic_write
-
-
-def _read_utt2spk(path: str) -> dict[str, str]:
-    """utt2spk table (`utt spk` per line)."""
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise ScoringError(f"{path}:{n}: expected 'utt spk', got {len(parts)} fields")
-            out[parts[0]] = parts[1]
-    return out
 
 
 def score_files(embeddings: str, trials: Sequence[str], output_dir: str, mean_vec: str | None = None,
@@ -44,7 +31,7 @@ def score_files(embeddings: str, trials: Sequence[str], output_dir: str, mean_ve
     if cohort:
         ckeys, cohort_emb = load_embeddings(cohort)
         if cohort_utt2spk:
-            cohort_emb = speaker_mean_cohort(ckeys, cohort_emb, _read_utt2spk(cohort_utt2spk))
+            cohort_emb = speaker_mean_cohort(ckeys, cohort_emb, read_table(cohort_utt2spk))
     paths = []
     for trial_path in trials:
         ts = score_trials(trial_path, index, emb, mean, skip_missing)
@@ -87,6 +74,6 @@ def run_cli(main: Callable[[], None]) -> None:
     """Run a CLI body; bad input exits 1 with the message on stderr and no traceback."""
     try:
         main()
-    except (ScoringError, OSError, UnicodeDecodeError) as e:
+    except (ScoringError, TableError, OSError, UnicodeDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
