@@ -21,16 +21,13 @@ DEFAULT_FBANK_ARGS = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 1
 
 
 def load_embedding_table(path: str) -> dict[str, np.ndarray]:
-    """Read a Kaldi vector scp/ark (xvector.scp) into {utt: float32 (D,)}; errors name the file."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"embedding file not found: {path}")
-    reader = kaldiio.load_scp(path) if path.endswith(".scp") else kaldiio.load_ark(path)
-    items = reader.items() if hasattr(reader, "items") else reader
-    table = {k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in items}
-    dims = {v.shape[0] for v in table.values()}
-    if len(dims) > 1:
-        raise ValueError(f"{path}: embeddings have different dimensions {sorted(dims)}")
-    return table
+    """Read a Kaldi vector scp/ark (xvector.scp) or .npz into {utt: float32 (D,)}; errors name the file."""
+    # One reader for every embedding table: the scorer's, which also refuses NaN/Inf, duplicate keys and
+    # mixed dimensions with the file and key named.
+    from wespeaker_avkd.scoring import load_embeddings
+
+    keys, emb = load_embeddings(path)
+    return dict(zip(keys, emb))
 
 
 def stack_embeddings(table: Mapping[str, np.ndarray], utts: Sequence[str], what: str, path: str) -> np.ndarray:
