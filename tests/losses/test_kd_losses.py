@@ -1,4 +1,9 @@
-"""KL, COS and MMD KD losses: literal cross-check values of reference/kd_and_fusion.md and properties."""
+"""KL, COS and MMD KD losses (docs/kd_losses.md): golden values from tests/losses/data/kd_golden.json and
+properties. The fixture says how each value was computed (numpy float64, tests/losses/data/make_kd_golden.py)."""
+import importlib.util
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,9 +11,13 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.registry import LOSSES
 
-X = [[.1, .2, .3], [0, -.5, .4], [.9, .1, -.2], [.3, .3, .3]]
-Y = [[.2, .1, .3], [.1, -.4, .5], [.7, .2, -.1], [-.3, .3, .6]]
-W = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [.5, .5, 0], [.2, -.7, .3]]
+DATA = Path(__file__).with_name("data")
+GOLDEN = json.loads((DATA / "kd_golden.json").read_text(encoding="utf-8"))
+X = GOLDEN["inputs"]["student_X"]
+Y = GOLDEN["inputs"]["teacher_Y"]
+W = GOLDEN["inputs"]["teacher_weight_W"]
+TEMPERATURE = GOLDEN["inputs"]["temperature"]
+VALUES = GOLDEN["values"]
 TOL = dict(rtol=0, atol=1e-12)
 
 
@@ -20,11 +29,24 @@ def test_registered_names():
     assert {"kl", "cos", "mmd"} <= set(LOSSES.names())
 
 
+def test_golden_fixture_is_what_its_generator_computes():
+    spec = importlib.util.spec_from_file_location("make_kd_golden", DATA / "make_kd_golden.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fresh = module.golden()
+    assert fresh["inputs"] == GOLDEN["inputs"] and fresh["how"] == GOLDEN["how"]
+    assert set(GOLDEN["how"]) == set(VALUES) | {"all"}  # every value says how it was computed
+    for name, value in VALUES.items():
+        np.testing.assert_allclose(fresh["values"][name], value, rtol=0, atol=1e-14, err_msg=name)
+
+
 # ---------------------------------------------------------------- MMD
-def test_mmd_literal_values():
+def test_mmd_golden_values():
     x, y = t64(X), t64(Y)
-    np.testing.assert_allclose(LOSSES.build("mmd", squared=True)(x, y).item(), 0.379117458864743, **TOL)
-    np.testing.assert_allclose(LOSSES.build("mmd")(x, y).item(), 0.6157251487999682, **TOL)
+    np.testing.assert_allclose(LOSSES.build("mmd", squared=True)(x, y).item(), VALUES["mmd2_biased"], **TOL)
+    np.testing.assert_allclose(LOSSES.build("mmd")(x, y).item(), VALUES["mmd_sqrt"], **TOL)
+    np.testing.assert_allclose(LOSSES.build("mmd", squared=True)(x, x.clone()).item(), VALUES["mmd2_identical"],
+                               **TOL)
 
 
 def _numpy_mmd2(x, y, mul=2.0, num=5):
@@ -100,11 +122,11 @@ def test_mmd_switches():
 
 
 # ---------------------------------------------------------------- KL
-def test_kl_literal_values_and_cross_entropy():
-    kl = LOSSES.build("kl", teacher_weight=t64(W), temperature=1 / 32)
-    ce = LOSSES.build("kl", teacher_weight=t64(W), temperature=1 / 32, cross_entropy=True)
-    np.testing.assert_allclose(kl(t64(X), t64(Y)).item(), 1.9940456355080807, **TOL)
-    np.testing.assert_allclose(ce(t64(X), t64(Y)).item(), 2.084047092263475, **TOL)
+def test_kl_golden_values_and_cross_entropy():
+    kl = LOSSES.build("kl", teacher_weight=t64(W), temperature=TEMPERATURE)
+    ce = LOSSES.build("kl", teacher_weight=t64(W), temperature=TEMPERATURE, cross_entropy=True)
+    np.testing.assert_allclose(kl(t64(X), t64(Y)).item(), VALUES["kl_batchmean"], **TOL)
+    np.testing.assert_allclose(ce(t64(X), t64(Y)).item(), VALUES["cross_entropy_batchmean"], **TOL)
 
 
 def _posterior(e, w, temp):
@@ -148,10 +170,10 @@ def test_kl_clear_errors():
 
 
 # ---------------------------------------------------------------- COS
-def test_cos_literal_values():
-    np.testing.assert_allclose(LOSSES.build("cos")(t64(X), t64(Y)).item(), 0.1632321216208751, **TOL)
-    np.testing.assert_allclose(LOSSES.build("cos", reduction="sum")(t64(X), t64(Y)).item(),
-                               0.6529284864835004, **TOL)
+def test_cos_golden_values():
+    np.testing.assert_allclose(LOSSES.build("cos")(t64(X), t64(Y)).item(), VALUES["cos_mean"], **TOL)
+    np.testing.assert_allclose(LOSSES.build("cos", reduction="sum")(t64(X), t64(Y)).item(), VALUES["cos_sum"],
+                               **TOL)
 
 
 def test_cos_is_scale_invariant_and_zero_for_aligned_pairs():
