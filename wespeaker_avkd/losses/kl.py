@@ -14,7 +14,7 @@ REDUCTIONS = ("batchmean", "sum")
 class KLDivLoss(KDLoss):
     """KL(P_teacher || P_student), P = softmax(cos(e, W) / T) with the teacher's frozen AAM weight W (C, D).
 
-    Defaults (reference/kd_and_fusion.md): T = 1/32, batch-mean reduction, no T^2 factor. Switches:
+    Defaults (docs/kd_losses.md): T = 1/32, batch-mean reduction, no T^2 factor. Switches:
     `t_squared` multiplies by T^2 (Hinton), `reduction="sum"` sums over the batch (paper's Eq. 3),
     `cross_entropy=True` returns -sum P_t log P_s instead (= KL + teacher entropy; same gradient).
     """

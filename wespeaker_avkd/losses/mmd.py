@@ -27,7 +27,7 @@ def safe_sqrt(value: torch.Tensor, eps: float) -> torch.Tensor:
 class MMDLoss(KDLoss):
     """MMD between student batch X (m, D) and teacher batch Y (n, D) with a sum of Gaussian kernels.
 
-    Default (reference/kd_and_fusion.md, DAN convention): rows L2-normalised; base bandwidth b = mean
+    Default (docs/kd_losses.md, DAN convention): rows L2-normalised; base bandwidth b = mean
     off-diagonal squared distance of the pooled [X; Y] (no gradient through b); bandwidths
     b * kernel_mul ** (i - kernel_num // 2), i < kernel_num (b * {1/4, 1/2, 1, 2, 4}); k = exp(-d^2 / bw);
     kernels summed; biased (V-statistic) MMD^2 = mean Kxx + mean Kyy - 2 mean Kxy; loss = sqrt(MMD^2) (linear
