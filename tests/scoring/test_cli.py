@@ -61,6 +61,55 @@ def test_score_then_metrics(corpus, tmp_path):
     assert (tmp_path / "det.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_metrics_in_the_scoring_process(corpus, tmp_path):
+    """--metrics writes <list>.json equal to compute_metrics --json of the written score file, one summary each."""
+    d, *_ = corpus
+    r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", f"{d}/O", f"{d}/O.txt",
+            "--output_dir", str(tmp_path / "s"), "--mean_vec", f"{d}/mean.npy", "--metrics", "--p_target", "0.01")
+    assert r.returncode == 0, r.stderr
+    for name in ("O", "O.txt"):
+        ref = tmp_path / f"{name}.ref.json"
+        r2 = run("wespeaker_avkd.bin.compute_metrics", str(tmp_path / "s" / f"{name}.score"), "--p_target", "0.01",
+                 "--json", str(ref))
+        assert r2.returncode == 0, r2.stderr
+        assert json.loads((tmp_path / "s" / f"{name}.json").read_text()) == json.loads(ref.read_text())
+        summary = [ln for ln in r.stdout.splitlines() if ln.startswith(str(tmp_path / "s" / f"{name}.score") + ":")]
+        assert summary == [r2.stdout.strip()]  # the same line compute_metrics prints
+    assert set(json.loads((tmp_path / "s" / "O.json").read_text())["min_dcf"]) == {"0.01"}
+
+
+def test_jobs_score_several_systems(corpus, tmp_path):
+    """--jobs gives each system exactly what a separate single-system call gives (scores and json)."""
+    d, keys, emb, pairs = corpus
+    other = tmp_path / "other.npz"
+    rng = np.random.default_rng(1)
+    emb2 = (emb + rng.standard_normal(emb.shape)).astype(np.float32)
+    np.savez(other, keys=np.array(keys), embeddings=emb2)
+    jobs = tmp_path / "jobs.tsv"
+    jobs.write_text(f"# system 1\n{d}/xvector.scp\t{tmp_path}/a\t{d}/mean.npy\n\n{other}\t{tmp_path}/b\n")
+    r = run("wespeaker_avkd.bin.score", "--jobs", str(jobs), "--trials", f"{d}/O", "--metrics")
+    assert r.returncode == 0, r.stderr
+    for sub, args in (("a", [f"{d}/xvector.scp", "--mean_vec", f"{d}/mean.npy"]), ("b", [str(other)])):
+        r1 = run("wespeaker_avkd.bin.score", "--embeddings", *args, "--trials", f"{d}/O", "--output_dir",
+                 str(tmp_path / f"{sub}1"), "--metrics")
+        assert r1.returncode == 0, r1.stderr
+        for ext in ("score", "json"):
+            assert (tmp_path / sub / f"O.{ext}").read_bytes() == (tmp_path / f"{sub}1" / f"O.{ext}").read_bytes()
+    e, t = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    np.testing.assert_allclose(read_score_file(tmp_path / "b" / "O.score").scores, cosine_numpy(emb2, e, t, None),
+                               atol=1e-5)
+    np.testing.assert_allclose(read_score_file(tmp_path / "a" / "O.score").scores,
+                               cosine_numpy(emb, e, t, emb.mean(axis=0)), atol=1e-5)
+
+
+def test_score_cli_option_errors(corpus, tmp_path):
+    d, *_ = corpus
+    for extra in (["--jobs", "j.tsv", "--embeddings", "x.scp"], ["--embeddings", "x.scp"],
+                  ["--embeddings", "x.scp", "--output_dir", "o", "--p_target", "0.1"]):
+        r = run("wespeaker_avkd.bin.score", "--trials", f"{d}/O", *extra)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+
+
 def test_as_norm_cli(corpus, tmp_path):
     d, keys, emb, pairs = corpus
     r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", f"{d}/O",

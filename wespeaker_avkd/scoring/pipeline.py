@@ -1,6 +1,7 @@
 """What the scoring CLIs do: embeddings + trial lists -> score files; score file -> metrics, JSON, DET plot."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -13,14 +14,103 @@ from wespeaker_avkd.data.kaldi_dir import TableError, read_table  # stdlib-only:
 from wespeaker_avkd.scoring.asnorm import as_norm, speaker_mean_cohort
 from wespeaker_avkd.scoring.embeddings import load_embeddings, load_mean_vector
 from wespeaker_avkd.scoring.metrics import Metrics, compute_metrics, det_curve
-from wespeaker_avkd.scoring.trials import KeyIndex, read_score_file, score_trials, write_score_file
+from wespeaker_avkd.scoring.trials import (KeyIndex, TrialScores, read_score_file, score_trials,
+                                           write_score_file)
 from wespeaker_avkd.utils.fileio import atomic_write
+
+
+def score_output_paths(trials: Sequence[str], output_dir: str) -> list[str]:
+    """output_dir/<list name>.score for each trial list; refuses two lists whose outputs would be one file."""
+    seen: dict[str, str] = {}
+    paths = []
+    for trial_path in trials:
+        out = os.path.join(output_dir, os.path.basename(os.path.normpath(trial_path)) + ".score")
+        if out in seen:
+            raise ScoringError(f"trial lists {seen[out]} and {trial_path} would both be written to {out}; "
+                               "give the lists different file names or score them into different output dirs")
+        seen[out] = trial_path
+        paths.append(out)
+    return paths
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringJob:
+    """One system to score: its embedding table, the dir its <list>.score/.json go to, an optional mean."""
+
+    embeddings: str
+    output_dir: str
+    mean_vec: str | None = None
+
+
+def read_jobs(path: str) -> list[ScoringJob]:
+    """Parse a jobs file: lines 'embeddings<TAB>output_dir[<TAB>mean_vec]' ('#' comments and blank lines
+    skipped; an empty or '-' mean_vec means none)."""
+    if not os.path.isfile(path):
+        raise ScoringError(f"{path}: no such jobs file")
+    jobs = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            fields = line.split("\t")
+            if len(fields) not in (2, 3) or not fields[0].strip() or not fields[1].strip():
+                raise ScoringError(f"{path}:{n}: expected 'embeddings<TAB>output_dir[<TAB>mean_vec]' "
+                                   f"(tab-separated), got {line!r}")
+            mean = fields[2].strip() if len(fields) == 3 else ""
+            jobs.append(ScoringJob(fields[0].strip(), fields[1].strip(), None if mean in ("", "-") else mean))
+    if not jobs:
+        raise ScoringError(f"{path}: the jobs file lists no system")
+    return jobs
+
+
+def plan_outputs(jobs: Sequence[ScoringJob], trials: Sequence[str]) -> list[list[str]]:
+    """Score paths of every job; refuses, before anything is written, any two outputs that would be one file
+    (same list name within a job, or two jobs writing into the same dir)."""
+    owner: dict[str, str] = {}
+    plans = []
+    for job in jobs:
+        paths = score_output_paths(trials, job.output_dir)
+        for out in paths:
+            key = os.path.realpath(out)
+            if key in owner:
+                raise ScoringError(f"the systems {owner[key]} and {job.embeddings} would both write {key}; give "
+                                   "each system its own output dir")
+            owner[key] = job.embeddings
+        plans.append(paths)
+    return plans
 
 
 def score_files(embeddings: str, trials: Sequence[str], output_dir: str, mean_vec: str | None = None,
                 skip_missing: bool = False, cohort: str | None = None, cohort_utt2spk: str | None = None,
-                top_k: int = 300, log: Callable[[str], None] = print) -> list[str]:
-    """Score each trial list against an embedding table and write output_dir/<list name>.score; returns paths."""
+                top_k: int = 300, log: Callable[[str], None] = print,
+                p_targets: Sequence[float] | None = None) -> list[str]:
+    """Score each trial list against an embedding table and write output_dir/<list name>.score; returns paths.
+    With p_targets, also output_dir/<list name>.json (compute_metrics' record) and a one-line summary each."""
+    paths = score_output_paths(trials, output_dir)  # before anything is read or written
+    return _score_job(ScoringJob(embeddings, output_dir, mean_vec), trials, paths, skip_missing, cohort,
+                      cohort_utt2spk, top_k, log, p_targets)
+
+
+def score_jobs(jobs: Sequence[ScoringJob], trials: Sequence[str], skip_missing: bool = False,
+               log: Callable[[str], None] = print, p_targets: Sequence[float] | None = None) -> list[str]:
+    """Score the same trial lists for several systems in one process; returns every score path written."""
+    plans = plan_outputs(jobs, trials)
+    for job in jobs:  # a missing input fails the whole call before the first system is scored
+        for path, what in ((job.embeddings, "embeddings"), (job.mean_vec, "mean vector")):
+            if path and not os.path.isfile(path):
+                raise ScoringError(f"{path}: no such {what} file")
+    out: list[str] = []
+    for job, paths in zip(jobs, plans):
+        out += _score_job(job, trials, paths, skip_missing, None, None, 0, log, p_targets)
+    return out
+
+
+def _score_job(job: ScoringJob, trials: Sequence[str], paths: Sequence[str], skip_missing: bool,
+               cohort: str | None, cohort_utt2spk: str | None, top_k: int, log: Callable[[str], None],
+               p_targets: Sequence[float] | None) -> list[str]:
+    """Score one system's lists into `paths` (planned by score_output_paths), with metrics when p_targets."""
+    embeddings, mean_vec = job.embeddings, job.mean_vec
     keys, emb = load_embeddings(embeddings)
     index = KeyIndex(keys)
     mean = load_mean_vector(mean_vec) if mean_vec else None
@@ -32,36 +122,47 @@ def score_files(embeddings: str, trials: Sequence[str], output_dir: str, mean_ve
         ckeys, cohort_emb = load_embeddings(cohort)
         if cohort_utt2spk:
             cohort_emb = speaker_mean_cohort(ckeys, cohort_emb, read_table(cohort_utt2spk))
-    paths = []
-    for trial_path in trials:
+    for trial_path, out in zip(trials, paths):
         ts = score_trials(trial_path, index, emb, mean, skip_missing)
         if ts.num_skipped:
             log(f"WARNING: {trial_path}: skipped {ts.num_skipped} trial(s) with a key missing from {embeddings} "
                 f"(first: {ts.first_skipped})")
         if cohort_emb is not None:
             ts = ts.with_scores(as_norm(ts.scores, ts.enroll_rows, ts.test_rows, emb, cohort_emb, top_k, mean))
-        out = os.path.join(output_dir, os.path.basename(os.path.normpath(trial_path)) + ".score")
+        metrics = _metrics(ts, trial_path, p_targets) if p_targets is not None else None  # before writing
         write_score_file(out, ts)
         log(f"{trial_path}: {len(ts)} trials scored -> {out}")
-        paths.append(out)
-    return paths
+        if metrics is not None:
+            _write_json(os.path.splitext(out)[0] + ".json", metrics)
+            log(f"{out}: {metrics.summary()}")
+    return list(paths)
+
+
+def _metrics(ts: TrialScores, source: str, p_targets: Sequence[float]) -> Metrics:
+    """Metrics of labelled trial scores; errors name `source`. Equal to evaluating the written score file,
+    which stores each float32 score exactly."""
+    if (ts.labels < 0).any():
+        raise ScoringError(f"{source}: has no labels; metrics need 'target' or 'nontarget' on every line")
+    try:
+        return compute_metrics(ts.scores, ts.labels, p_targets)
+    except ScoringError as e:
+        raise ScoringError(f"{source}: {e}") from None
+
+
+def _write_json(path: str, m: Metrics) -> None:
+    """The compute_metrics JSON record, written atomically."""
+    with atomic_write(path) as f:
+        json.dump(m.to_dict(), f, indent=2)
+        f.write("\n")
 
 
 def evaluate_score_file(score_path: str, p_targets: Sequence[float] = (0.01, 0.05), json_path: str | None = None,
                         det_path: str | None = None) -> Metrics:
     """Metrics of a labelled score file; optionally written as JSON and drawn as a DET curve."""
     ts = read_score_file(score_path)
-    if (ts.labels < 0).any():
-        raise ScoringError(f"{score_path}: the score file has no labels (enroll test score); metrics need "
-                           "'target' or 'nontarget' on every line")
-    try:
-        m = compute_metrics(ts.scores, ts.labels, p_targets)
-    except ScoringError as e:
-        raise ScoringError(f"{score_path}: {e}") from None
+    m = _metrics(ts, score_path, p_targets)
     if json_path:
-        with atomic_write(json_path) as f:
-            json.dump(m.to_dict(), f, indent=2)
-            f.write("\n")
+        _write_json(json_path, m)
     if det_path:
         from wespeaker_avkd.scoring.det_plot import plot_det
 
