@@ -1,21 +1,36 @@
-"""Generate the embedded audio-visual toy corpus: python -m wespeaker_avkd.bin.make_toy_corpus --out DIR."""
-import argparse
+"""Generate the embedded audio-visual toy corpus: python -m wespeaker_avkd.bin.make_toy_corpus --out DIR.
 
-from wespeaker_avkd.data.toy_corpus import DEFAULT_CONFIG, format_summary, generate_corpus, load_config
+Call it every time: when DIR already holds the corpus of the same merged config, seed and generator code (its
+stamp and tables intact) it prints a skip line and exits 0; otherwise it (re)generates and swaps the corpus in."""
+import argparse
+import sys
+
+import yaml
+
+from wespeaker_avkd.data.toy_corpus import DEFAULT_CONFIG, ensure_corpus, format_summary, generate_corpus, load_config
 
 
 def main() -> None:
-    """Parse arguments, generate the corpus, print its layout and counts."""
+    """Parse arguments, generate the corpus unless it is current, print its layout and counts."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", required=True, help="output directory (data dirs OUT/train, OUT/eval)")
+    parser.add_argument("--out", required=True, help="output directory (data dirs OUT/train, OUT/dev, OUT/eval)")
     parser.add_argument("--config", default=None, help=f"yaml merged over the defaults ({DEFAULT_CONFIG})")
     parser.add_argument("--seed", type=int, default=None, help="master seed (overrides the config's)")
     parser.add_argument("--num_workers", type=int, default=None, help="synthesis processes (no effect on output)")
+    parser.add_argument("--force", action="store_true", help="regenerate even when OUT holds the same corpus")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args()
-    cfg = load_config(args.config, {"seed": args.seed} if args.seed is not None else None)
-    summary = generate_corpus(args.out, cfg, num_workers=args.num_workers, progress=not args.no_progress)
-    print(format_summary(summary))
+    try:
+        cfg = load_config(args.config, {"seed": args.seed} if args.seed is not None else None)
+    except (OSError, KeyError, yaml.YAMLError) as e:  # a bad --config: one line naming it, no traceback
+        sys.exit(f"make_toy_corpus: --config {args.config}: {e}")
+    try:
+        summary = ensure_corpus(args.out, cfg, generate_corpus, force=args.force, num_workers=args.num_workers,
+                               progress=not args.no_progress)
+    except ValueError as e:  # knob values out of range (part sizes, backend): named by the generator
+        sys.exit(f"make_toy_corpus: {e}")
+    if summary is not None:
+        print(format_summary(summary))
 
 
 if __name__ == "__main__":

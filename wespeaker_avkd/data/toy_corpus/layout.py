@@ -1,12 +1,15 @@
-"""Corpus layout: identities, twins, sessions and segments of the train/eval parts; writes media and data dirs.
+"""Corpus layout: identities, twins, sessions and segments of the train/eval/dev parts; writes media and data dirs.
 
 Layout written under OUT (absolute paths in the scp files):
   OUT/wav/<utt>.wav                 16 kHz 16-bit mono, utt = idNNNNN/<11-char video id>/NNNNN
   OUT/faces/<utt>/NN.png            k face frames per segment
-  OUT/{train,eval}/{wav.scp,utt2spk,spk2utt,faces.scp,utt2meta}
-  OUT/eval/trials/{O,E,H}           Kaldi form "enroll test target|nontarget"
-  OUT/eval/trials_voxceleb/{O,E,H}.txt   VoxCeleb form "1|0 enroll test"
-  OUT/corpus_info.yaml              the knobs used and the counts (written last: marks a complete corpus)
+  OUT/{train,eval,dev}/{wav.scp,utt2spk,spk2utt,faces.scp,utt2meta}
+  OUT/{eval,dev}/trials/{O,E,H}     Kaldi form "enroll test target|nontarget"
+  OUT/{eval,dev}/trials_voxceleb/{O,E,H}.txt   VoxCeleb form "1|0 enroll test"
+  OUT/corpus_info.yaml              the knobs used and the counts
+
+The three parts are identity-disjoint by construction (own id ranges) and seeded independently: every draw of
+a part comes from (seed, stream, part index, ...), so resizing or adding one part changes no byte of another.
 """
 from __future__ import annotations
 
@@ -29,10 +32,14 @@ from wespeaker_avkd.data.toy_corpus import mbrola as mbrola_lib
 from wespeaker_avkd.data.toy_corpus import voice as voice_lib
 from wespeaker_avkd.data.toy_corpus.seeding import (STREAM_FACE_ID, STREAM_LAYOUT, STREAM_SESSION, STREAM_TRIALS,
                                                     STREAM_UTT_AUDIO, STREAM_UTT_FACE, STREAM_VOICE_ID, rng_for)
-from wespeaker_avkd.data.toy_corpus.trials import make_trials, nearest_pairs
+from wespeaker_avkd.data.toy_corpus.trials import make_trials, nearest_pairs, write_trials
 from wespeaker_avkd.utils.fileio import atomic_write
 
-PARTS = (("train", 0, 1), ("eval", 1, 10001))  # (name, part index for seeding, first speaker number)
+# (name, part index for seeding, first speaker number); the order of the tuple only fixes the order of the work.
+PARTS = (("train", 0, 1), ("eval", 1, 10001), ("dev", 2, 20001))
+# Parts with trial lists: (config section of their caps, extra seed path of their trial draws). eval keeps the
+# bare (seed, STREAM_TRIALS) path it had before dev existed, so its lists stay what they were for equal knobs.
+TRIAL_PARTS = {"eval": ("trials", ()), "dev": ("dev_trials", (2,))}
 VIDEO_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
@@ -196,15 +203,6 @@ def _similar_pairs(ids: list[Identity], k: int) -> list[tuple[str, str]]:
     return sorted(pairs)
 
 
-def write_trials(eval_dir: str, lists: Mapping[str, list]) -> None:
-    """Write each list in Kaldi form (trials/NAME) and VoxCeleb form (trials_voxceleb/NAME.txt), atomically."""
-    for name, rows in lists.items():
-        with atomic_write(os.path.join(eval_dir, "trials", name)) as f:
-            f.writelines(f"{a} {b} {lab}\n" for a, b, lab in rows)
-        with atomic_write(os.path.join(eval_dir, "trials_voxceleb", name + ".txt")) as f:
-            f.writelines(f"{int(lab == 'target')} {a} {b}\n" for a, b, lab in rows)
-
-
 def _resolve_backend(cfg: Mapping) -> dict:
     """cfg with the MBROLA kit attached (backend mbrola), or switched to numpy voices when it cannot be had."""
     cfg = dict(cfg)
@@ -223,20 +221,58 @@ def _resolve_backend(cfg: Mapping) -> dict:
     return cfg
 
 
-def generate_corpus(out: str, cfg: Mapping, num_workers: Optional[int] = None, progress: bool = True) -> dict:
-    """Generate the whole corpus under `out` (see module docstring); returns the counts summary dict."""
+def part_sizes(cfg: Mapping) -> dict[str, int]:
+    """{part: identities} from layout.<part>_speakers; dev may be 0 (no dev part), train and eval may not."""
+    sizes = {}
+    for part, _, first in PARTS:
+        key = f"{part}_speakers"
+        n = cfg["layout"].get(key)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"toy corpus config: layout.{key} must be a non-negative integer, got {n!r}")
+        if n > 9999:
+            raise ValueError(f"toy corpus config: layout.{key} = {n} overflows the id range id{first:05d}.. "
+                             f"(at most 9999 identities per part)")
+        if part in TRIAL_PARTS and 0 < n < 2 or part != "dev" and n == 0:
+            raise ValueError(f"toy corpus config: layout.{key} = {n}: a part with trial lists needs at least 2 "
+                             "identities (train and eval are required; dev may be 0 to leave it out)")
+        sizes[part] = n
+    return sizes
+
+
+def plan_parts(cfg: Mapping, out: str) -> dict[str, tuple[list[Identity], list[UttTask]]]:
+    """Identities and synthesis tasks of every part (cheap: no audio or image is made); media paths under out."""
+    sizes = part_sizes(cfg)
+    parts = {}
+    for part, part_idx, first in PARTS:
+        if sizes[part] == 0:
+            continue
+        ids = make_identities(cfg, part, part_idx, first, sizes[part])
+        parts[part] = (ids, make_tasks(cfg, out, part_idx, ids))
+    return parts
+
+
+def part_trials(cfg: Mapping, part: str, ids: list[Identity], utt2spk: Mapping[str, str]) -> dict[str, list]:
+    """The O/E/H lists of one part with trial lists (eval or dev), drawn from that part's own seed path."""
+    section, path = TRIAL_PARTS[part]
+    tcfg = cfg[section]
+    return make_trials(rng_for(cfg["seed"], STREAM_TRIALS, *path), utt2spk,
+                       _similar_pairs(ids, int(tcfg["H_neighbours"])), tcfg)
+
+
+def generate_corpus(out: str, cfg: Mapping, num_workers: Optional[int] = None, progress: bool = True,
+                    table_root: Optional[str] = None) -> dict:
+    """Generate the whole corpus under `out` (see module docstring); returns the counts summary dict.
+
+    Tables name media by their path under `table_root` (default `out`): a corpus made in a temp dir and then
+    moved to table_root is complete there."""
     out = os.path.abspath(out)
+    root = os.path.abspath(table_root or out)
+    final = lambda p: os.path.join(root, os.path.relpath(p, out))  # noqa: E731
     t0 = time.time()
     nw = int(cfg.get("num_workers", 1) if num_workers is None else num_workers)
     cfg = _resolve_backend(cfg)
-    parts = {}
-    all_tasks = []
-    for part, part_idx, first in PARTS:
-        n = int(cfg["layout"][f"{part}_speakers"])
-        ids = make_identities(cfg, part, part_idx, first, n)
-        tasks = make_tasks(cfg, out, part_idx, ids)
-        parts[part] = (ids, tasks)
-        all_tasks.extend(tasks)
+    parts = plan_parts(cfg, out)
+    all_tasks = [t for _, tasks in parts.values() for t in tasks]
     durations: dict[str, float] = {}
     bar = tqdm(total=len(all_tasks), desc="toy corpus", unit="utt", disable=not progress, file=sys.stderr)
     if nw <= 1:
@@ -253,13 +289,13 @@ def generate_corpus(out: str, cfg: Mapping, num_workers: Optional[int] = None, p
     bar.close()
     seconds = sum(durations[u] for u in sorted(durations))  # fixed order: identical sum whatever the workers
 
-    summary: dict[str, Any] = {"out": out, "seed": cfg["seed"], "parts": {}, "trials": {}}
+    summary: dict[str, Any] = {"out": root, "seed": cfg["seed"], "parts": {}, "trials": {}}
     for part, (ids, tasks) in parts.items():
         d = os.path.join(out, part)
         by_spk = {i.spk: i for i in ids}
         utt2spk = {t.utt: t.utt.split("/")[0] for t in tasks}
-        write_table(os.path.join(d, "wav.scp"), {t.utt: t.wav_path for t in tasks})
-        write_table(os.path.join(d, "faces.scp"), {t.utt: t.frame_paths for t in tasks})
+        write_table(os.path.join(d, "wav.scp"), {t.utt: final(t.wav_path) for t in tasks})
+        write_table(os.path.join(d, "faces.scp"), {t.utt: [final(p) for p in t.frame_paths] for t in tasks})
         write_table(os.path.join(d, "utt2spk"), utt2spk)
         write_table(os.path.join(d, "spk2utt"), utt2spk_to_spk2utt(utt2spk))
         write_table(os.path.join(d, "utt2meta"), {t.utt: _meta(by_spk[t.utt.split("/")[0]], t) for t in tasks})
@@ -271,19 +307,20 @@ def generate_corpus(out: str, cfg: Mapping, num_workers: Optional[int] = None, p
             "audio_corrupt_utts": sum(t.audio_session.corruption != "none" for t in tasks),
             "face_corrupt_utts": sum(t.face_session.corruption != "none" for t in tasks),
         }
-        if part == "eval":
-            lists = make_trials(rng_for(cfg["seed"], STREAM_TRIALS), utt2spk,
-                                _similar_pairs(ids, int(cfg["trials"]["H_neighbours"])), cfg["trials"])
+        if part in TRIAL_PARTS:
+            lists = part_trials(cfg, part, ids, utt2spk)
             write_trials(d, lists)
+            summary["trials"][part] = {}
             for name, rows in lists.items():
                 n_t = sum(r[2] == "target" for r in rows)
-                summary["trials"][name] = {"trials": len(rows), "target": n_t, "nontarget": len(rows) - n_t}
+                summary["trials"][part][name] = {"trials": len(rows), "target": n_t, "nontarget": len(rows) - n_t}
     summary["audio_hours"] = round(seconds / 3600.0, 3)
     summary["seconds"] = round(time.time() - t0, 1)
     with atomic_write(os.path.join(out, "corpus_info.yaml")) as f:
         # no timings in the file: same seed, same bytes
-        yaml.safe_dump({"config": {k: v for k, v in cfg.items() if not k.startswith("_")}, "counts": {k: v for k, v in summary.items()
-                                                        if k not in ("seconds", "out")}}, f, sort_keys=True)
+        yaml.safe_dump({"config": {k: v for k, v in cfg.items() if not k.startswith("_")},
+                        "counts": {k: v for k, v in summary.items() if k not in ("seconds", "out")}},
+                       f, sort_keys=True)
     return summary
 
 
@@ -298,7 +335,8 @@ def format_summary(summary: Mapping) -> str:
                      f"{c['videos']} videos, {c['utterances']} utts, {c['face_frames']} frames; twins "
                      f"audio {c['audio_twin_pairs']} / face {c['face_twin_pairs']} pairs; corrupted utts audio "
                      f"{c['audio_corrupt_utts']} / face {c['face_corrupt_utts']}")
-    for name, c in summary["trials"].items():
-        lines.append(f"  {out}/eval/trials/{name} (+ trials_voxceleb/{name}.txt): {c['trials']} trials "
-                     f"({c['target']} target, {c['nontarget']} nontarget)")
+    for part, lists in summary["trials"].items():
+        for name, c in lists.items():
+            lines.append(f"  {out}/{part}/trials/{name} (+ trials_voxceleb/{name}.txt): {c['trials']} trials "
+                         f"({c['target']} target, {c['nontarget']} nontarget)")
     return "\n".join(lines)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import os
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from wespeaker_avkd.utils.fileio import atomic_write
 
 
 def target_pairs(utts: Sequence[str], utt2spk: Mapping[str, str], speakers: set) -> list[tuple[str, str]]:
@@ -80,3 +83,12 @@ def nearest_pairs(names: Sequence[str], vectors: np.ndarray, k: int) -> list[tup
         for j in np.argsort(d[i], kind="stable")[:k]:
             pairs.add(tuple(sorted((names[i], names[int(j)]))))
     return sorted(pairs)
+
+
+def write_trials(part_dir: str, lists: Mapping[str, list]) -> None:
+    """Write each list in Kaldi form (trials/NAME) and VoxCeleb form (trials_voxceleb/NAME.txt), atomically."""
+    for name, rows in lists.items():
+        with atomic_write(os.path.join(part_dir, "trials", name)) as f:
+            f.writelines(f"{a} {b} {lab}\n" for a, b, lab in rows)
+        with atomic_write(os.path.join(part_dir, "trials_voxceleb", name + ".txt")) as f:
+            f.writelines(f"{int(lab == 'target')} {a} {b}\n" for a, b, lab in rows)
