@@ -12,7 +12,7 @@ from wespeaker_avkd.train.trainer import run_training
 
 
 def _weights(exp):
-    return torch.load(os.path.join(exp, "models", "avg_model.pt"), weights_only=False)
+    return ckpt.load_checkpoint(os.path.join(exp, "models", "avg_model.pt"))
 
 
 def test_train_writes_layout(tmp_path, monkeypatch):

@@ -108,7 +108,9 @@ def kd_trainable_state(objective: Optional[nn.Module]) -> Dict[str, torch.Tensor
 
 def load_model_init(net: EmbeddingNet, path: str) -> None:
     """Initialise the encoder from `model_init`: our checkpoint/avg_model dict or a bare WeSpeaker state_dict."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    from wespeaker_avkd.train.checkpoint import torch_load_safe
+
+    state = torch_load_safe(path)
     model_state = state["model"] if isinstance(state, dict) and "model" in state else state
     model_state = {k: v for k, v in model_state.items() if not k.startswith("projection.")}
     missing, unexpected = net.encoder.load_state_dict(model_state, strict=False)

@@ -7,6 +7,7 @@ newest one with model, head, KD adapter, optimizer, schedule and RNG states, so 
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -26,6 +27,7 @@ from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.builders import (EmbeddingNet, build_encoder, build_kd, build_projection,
                                            check_modality, embed_dim_of, kd_trainable_state, load_model_init)
 from wespeaker_avkd.train.config import ConfigError, load_yaml, require, resolve_kd_preset, save_config
+from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.distributed import (DistInfo, all_reduce_mean, all_reduce_mean_grads, barrier,
                                               cleanup, init_distributed)
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
@@ -148,14 +150,31 @@ class Trainer:
         self.model_dir = os.path.join(exp_dir, "models")
         self.progress = progress
         self.info: DistInfo = init_distributed(device)
-        setup_logging(exp_dir, self.info.is_main)
-        threads = num_threads or max(1, default_num_threads() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
-        torch.set_num_threads(threads)
-        if overwrite and self.info.is_main and os.path.isdir(self.model_dir):
-            shutil.rmtree(self.model_dir)
-        barrier(self.info)
-        self._check_resume_config()
-        self._build()
+        # One training per exp dir: rank 0 owns exp_dir/.lock from before its first write until close().
+        self._lock: Optional[ExpDirLock] = ExpDirLock(exp_dir) if self.info.is_main else None
+        takeover = self._lock.acquire() if self._lock is not None else None
+        if self._lock is not None:
+            atexit.register(self._lock.release)
+        try:
+            setup_logging(exp_dir, self.info.is_main)
+            if takeover:
+                logger.warning(takeover)
+            threads = num_threads or max(1, default_num_threads() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE",
+                                                                                                1))))
+            torch.set_num_threads(threads)
+            if overwrite and self.info.is_main and os.path.isdir(self.model_dir):
+                shutil.rmtree(self.model_dir)
+            barrier(self.info)
+            self._check_resume_config()
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the exp dir (rank 0's lock); idempotent."""
+        if self._lock is not None:
+            self._lock.release()
 
     # ---------------------------------------------------------------- setup
     def _check_resume_config(self) -> None:
@@ -349,15 +368,13 @@ class Trainer:
         barrier(info)
 
     def average(self) -> None:
-        """models/avg_model.pt from the last num_avg epoch checkpoints (redone when a newer epoch exists)."""
+        """models/avg_model.pt from the last num_avg epoch checkpoints; kept only while its stamp (the averaged
+        checkpoints' content + num_avg) matches, so another num_avg or a newer epoch re-averages."""
         avg_path = os.path.join(self.model_dir, "avg_model.pt")
-        last = ckpt.last_checkpoint(self.model_dir)
-        if last is None:
-            raise FileNotFoundError(f"{self.model_dir}: no epoch checkpoint to average")
-        if os.path.isfile(avg_path) and os.path.getmtime(avg_path) >= os.path.getmtime(last):
-            return
-        epochs = ckpt.average_last(self.model_dir, int(self.cfg["num_avg"]), avg_path)
-        logger.info("averaged epochs %s into %s", epochs, avg_path)
+        stamp = ckpt.read_stamp(ckpt.average_stamp_path(avg_path))
+        epochs = ckpt.average_last(self.model_dir, int(self.cfg["num_avg"]), avg_path, force=False)
+        if stamp != ckpt.read_stamp(ckpt.average_stamp_path(avg_path)):
+            logger.info("averaged epochs %s into %s", epochs, avg_path)
 
     def _tensorboard(self):
         """SummaryWriter on exp_dir/tensorboard (rank 0), or None."""
@@ -383,5 +400,6 @@ def run_training(cfg: Mapping[str, Any], exp_dir: str, **kwargs: Any) -> Trainer
     try:
         trainer.train()
     finally:
+        trainer.close()
         cleanup(trainer.info)
     return trainer
