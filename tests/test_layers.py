@@ -141,3 +141,15 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
     assert found == [("wespeaker_avkd.scoring", 2), ("wespeaker_avkd.scoring.metrics", 3)]
     ranks = read_layers("```layers\n2: scoring\n1: data\n```\n")
     assert layer_of("wespeaker_avkd.data.m", ranks) == ("data", 1)
+
+
+def test_the_cpp_core_knows_no_python():
+    """Below every Python layer: only csrc/bindings.cpp may include pybind11 or the Python C API."""
+    offenders = []
+    for path in sorted((REPO / "csrc").glob("*.[ch]*")):
+        if path.name == "bindings.cpp":
+            continue
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.match(r"\s*#\s*include\s*[<\"](pybind11/|Python\.h)", line):
+                offenders.append(f"csrc/{path.name}:{line_no}: {line.strip()}")
+    assert not offenders, "Python in the C++ core (keep it in csrc/bindings.cpp):\n" + "\n".join(offenders)
