@@ -1,22 +1,36 @@
 """Data dirs from real VoxCeleb: python -m wespeaker_avkd.bin.prepare_voxceleb --data_root ROOT --out data."""
 import argparse
+import sys
 
-from wespeaker_avkd.data.voxceleb import prepare_voxceleb
+from wespeaker_avkd.data.voxceleb import DEV_TRIALS, prepare_voxceleb
 
 
 def main() -> None:
-    """Parse arguments, build OUT/train and OUT/eval, print the counts."""
+    """Parse arguments, build OUT/train, OUT/dev and OUT/eval, print the counts."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data_root", required=True, help="folder with voxceleb1/ and voxceleb2/ "
                                                            "(layout: egs/voxceleb/v_kd/local/README.md)")
-    parser.add_argument("--out", required=True, help="output folder for train/ and eval/")
+    parser.add_argument("--out", required=True, help="output folder for train/, dev/ and eval/")
     parser.add_argument("--nj", type=int, default=2, help="parallel m4a conversions")
+    parser.add_argument("--dev_speakers", type=int, default=100,
+                        help="VoxCeleb2 dev identities held out as the dev part (0: no dev part)")
+    parser.add_argument("--dev_seed", type=int, default=0, help="seed of the dev identity choice and dev lists")
+    parser.add_argument("--dev_max_targets", type=int, default=DEV_TRIALS["E_max_targets"],
+                        help="cap on target trials per dev list (nontargets match the target count)")
     args = parser.parse_args()
-    counts = prepare_voxceleb(args.data_root, args.out, args.nj)
-    for part in ("train", "eval"):
-        print(f"{args.out}/{part}: {counts[part]['speakers']} speakers, {counts[part]['utterances']} utterances")
-    for name, c in counts["trials"].items():
-        print(f"{args.out}/eval/trials/{name}: {c['trials']} trials ({c['target']} target, {c['nontarget']} nontarget)")
+    caps = {**DEV_TRIALS, **{f"{n}_max_targets": args.dev_max_targets for n in "OEH"}}
+    try:
+        counts = prepare_voxceleb(args.data_root, args.out, args.nj, dev_speakers=args.dev_speakers,
+                                  dev_seed=args.dev_seed, dev_caps=caps)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:  # named by the library: one line, no traceback
+        sys.exit(f"prepare_voxceleb: {e}")
+    for part in ("train", "dev", "eval"):
+        if part in counts:
+            print(f"{args.out}/{part}: {counts[part]['speakers']} speakers, {counts[part]['utterances']} utterances")
+    for part, lists in counts["trials"].items():
+        for name, c in lists.items():
+            print(f"{args.out}/{part}/trials/{name}: {c['trials']} trials ({c['target']} target, "
+                  f"{c['nontarget']} nontarget)")
 
 
 if __name__ == "__main__":

@@ -6,23 +6,33 @@ Expected layout under ROOT (see egs/voxceleb/v_kd/local/README.md):
   ROOT/voxceleb1/wav/idNNNNN/<video>/NNNNN.wav
   ROOT/voxceleb1/faces/idNNNNN/<video>/NNNNN/*.jpg|png
   ROOT/voxceleb1/{veri_test2.txt, list_test_all2.txt, list_test_hard2.txt}
+  ROOT/voxceleb2/vox2_meta.csv   (optional: gender per identity, for the dev part's "H" list)
+
+Parts written under OUT: train (VoxCeleb2 dev minus the held-out identities), dev (the held-out VoxCeleb2 dev
+identities, with generated O/E/H lists) and eval (VoxCeleb1 with the official lists).
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
 import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
-from typing import Optional
+from typing import Mapping, Optional
 
 from tqdm import tqdm
 
 from wespeaker_avkd.data.kaldi_dir import utt2spk_to_spk2utt, write_table
-from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.data.toy_corpus.seeding import STREAM_TRIALS, rng_for
+from wespeaker_avkd.data.toy_corpus.trials import make_trials, write_trials
 
 TRIAL_FILES = {"O": "veri_test2.txt", "E": "list_test_all2.txt", "H": "list_test_hard2.txt"}
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+VOX2_META = "vox2_meta.csv"
+# Caps of the generated dev lists, in the toy corpus's trial-config form (see wespeaker_avkd/data/toy_corpus.yaml).
+DEV_TRIALS = {"O_speaker_fraction": 0.6, "O_max_targets": 10000, "E_max_targets": 10000, "H_max_targets": 10000}
 
 
 def scan_audio(root: str, ext: str) -> dict[str, str]:
@@ -116,31 +126,96 @@ def _part(name: str, wav: dict[str, str], face_root: str, log) -> tuple[dict, Op
     return {u: wav[u] for u in faces}, faces
 
 
-def prepare_voxceleb(data_root: str, out: str, nj: int = 2, log=print) -> dict:
-    """Build OUT/train (VoxCeleb2 dev) and OUT/eval (VoxCeleb1 + trials/{O,E,H}); returns counts."""
+def select_dev_speakers(speakers: list[str], n: int, seed: int = 0) -> list[str]:
+    """The n speakers with the smallest sha256("<seed>:<id>"): a seeded choice that depends only on each id,
+    so a speaker's membership does not change when other speakers are added or missing (sorted list)."""
+    if n < 0:
+        raise ValueError(f"dev_speakers must be >= 0, got {n}")
+    if n and n > len(speakers) - 1:
+        raise ValueError(f"dev_speakers = {n} but VoxCeleb2 dev has only {len(speakers)} identities here: "
+                         "at least one must stay for training")
+    key = lambda spk: hashlib.sha256(f"{seed}:{spk}".encode("utf-8")).hexdigest()  # noqa: E731
+    return sorted(sorted(speakers, key=key)[:n])
+
+
+def read_vox2_gender(path: str) -> dict[str, str]:
+    """{id: m|f} from VoxCeleb2's vox2_meta.csv ('VoxCeleb2 ID, VGGFace2 ID, Gender, Set'; spaces ignored)."""
+    out = {}
+    with open(path, "r", encoding="utf-8") as f:
+        rows = [[c.strip() for c in line.split(",")] for line in f if line.strip()]
+    if not rows or not any("gender" in c.lower() for c in rows[0]):
+        got = ",".join(rows[0]) if rows else ""
+        raise ValueError(f"{path}:1: expected a header with a 'Gender' column, got {got!r}")
+    col = next(i for i, c in enumerate(rows[0]) if "gender" in c.lower())
+    for n, row in enumerate(rows[1:], 2):
+        if len(row) <= col or row[col] not in ("m", "f") or not row[0].startswith("id"):
+            raise ValueError(f"{path}:{n}: expected 'idNNNNN, ..., m|f, ...', got {','.join(row)!r}")
+        out[row[0]] = row[col]
+    return out
+
+
+def dev_trials(utt2spk: Mapping[str, str], gender: Optional[Mapping[str, str]], seed: int = 0,
+               caps: Mapping = DEV_TRIALS) -> dict[str, list[tuple[str, str, str]]]:
+    """O/E/H lists of the dev part, drawn like the toy corpus's lists (toy_corpus.trials.make_trials): targets
+    pair two videos of one identity; H's nontargets pair identities of the same gender (as VoxCeleb1-H), or any
+    two identities when no gender is known."""
+    speakers = sorted(set(utt2spk.values()))
+    if gender:
+        similar = [(a, b) for a, b in itertools.combinations(speakers, 2) if gender.get(a, "?") == gender.get(b, "!")]
+    else:
+        similar = list(itertools.combinations(speakers, 2))
+    return make_trials(rng_for(seed, STREAM_TRIALS, 2), utt2spk, similar, caps)
+
+
+def _count(rows: list) -> dict:
+    n_t = sum(r[2] == "target" for r in rows)
+    return {"trials": len(rows), "target": n_t, "nontarget": len(rows) - n_t}
+
+
+def prepare_voxceleb(data_root: str, out: str, nj: int = 2, log=print, dev_speakers: int = 100,
+                     dev_seed: int = 0, dev_caps: Mapping = DEV_TRIALS) -> dict:
+    """Build OUT/train + OUT/dev (VoxCeleb2 dev, split by identity) and OUT/eval (VoxCeleb1 + trials/{O,E,H});
+    returns counts {part: {speakers, utterances}, "trials": {part: {list: counts}}}."""
     vox2, vox1 = os.path.join(data_root, "voxceleb2"), os.path.join(data_root, "voxceleb1")
     wav2_dir, aac_dir = os.path.join(vox2, "dev", "wav"), os.path.join(vox2, "dev", "aac")
     if os.path.isdir(wav2_dir):
-        train_wav = scan_audio(wav2_dir, ".wav")
+        vox2_wav = scan_audio(wav2_dir, ".wav")
     elif os.path.isdir(aac_dir):
-        train_wav = convert_m4a(scan_audio(aac_dir, ".m4a"), os.path.join(out, "wav_vox2"), nj)
+        vox2_wav = convert_m4a(scan_audio(aac_dir, ".m4a"), os.path.join(out, "wav_vox2"), nj)
     else:
         raise FileNotFoundError(f"VoxCeleb2 dev audio not found: expected {wav2_dir} or {aac_dir}")
     vox1_wav = os.path.join(vox1, "wav")
     if not os.path.isdir(vox1_wav):
         raise FileNotFoundError(f"VoxCeleb1 audio not found: expected {vox1_wav}/<id>/<video>/<seg>.wav")
     eval_wav = scan_audio(vox1_wav, ".wav")
-    overlap = {u.split("/")[0] for u in train_wav} & {u.split("/")[0] for u in eval_wav}
+    overlap = {u.split("/")[0] for u in vox2_wav} & {u.split("/")[0] for u in eval_wav}
     if overlap:
         raise ValueError(f"speakers in both VoxCeleb2 dev and VoxCeleb1 (e.g. {sorted(overlap)[0]}): "
                          "train and eval must be speaker-disjoint")
-    train_wav, train_faces = _part("train", train_wav, os.path.join(vox2, "faces"), log)
-    eval_wav, eval_faces = _part("eval", eval_wav, os.path.join(vox1, "faces"), log)
-    write_data_dir(os.path.join(out, "train"), train_wav, train_faces)
-    write_data_dir(os.path.join(out, "eval"), eval_wav, eval_faces)
-    counts = {"train": {"speakers": len({u.split("/")[0] for u in train_wav}), "utterances": len(train_wav)},
-              "eval": {"speakers": len({u.split("/")[0] for u in eval_wav}), "utterances": len(eval_wav)},
-              "trials": {}}
+    dev_spk = set(select_dev_speakers(sorted({u.split("/")[0] for u in vox2_wav}), dev_speakers, dev_seed))
+    parts = {"train": {u: p for u, p in vox2_wav.items() if u.split("/")[0] not in dev_spk},
+             "dev": {u: p for u, p in vox2_wav.items() if u.split("/")[0] in dev_spk},
+             "eval": eval_wav}
+    if not dev_spk:
+        del parts["dev"]
+        if os.path.isdir(os.path.join(out, "dev")):
+            log(f"dev: no dev part asked for (dev_speakers 0); {os.path.join(out, 'dev')} is left from an earlier "
+                "run and is NOT current: delete it")
+    counts: dict = {"trials": {}}
+    for part, wav in parts.items():
+        wav, faces = _part(part, wav, os.path.join(vox1 if part == "eval" else vox2, "faces"), log)
+        write_data_dir(os.path.join(out, part), wav, faces)
+        parts[part] = wav
+        counts[part] = {"speakers": len({u.split("/")[0] for u in wav}), "utterances": len(wav)}
+    if "dev" in parts:
+        meta = os.path.join(vox2, VOX2_META)
+        gender = read_vox2_gender(meta) if os.path.isfile(meta) else None
+        if gender is None:
+            log(f"dev: no {meta}: the H list pairs any two identities (not harder than E)")
+        lists = dev_trials({u: u.split("/")[0] for u in parts["dev"]}, gender, dev_seed, dev_caps)
+        write_trials(os.path.join(out, "dev"), lists)
+        counts["trials"]["dev"] = {name: _count(rows) for name, rows in lists.items()}
+    eval_wav, eval_lists = parts["eval"], {}
     for name, fname in TRIAL_FILES.items():
         path = os.path.join(vox1, fname)
         if not os.path.isfile(path):
@@ -152,10 +227,7 @@ def prepare_voxceleb(data_root: str, out: str, nj: int = 2, log=print) -> dict:
             a, b = missing[0]
             raise KeyError(f"{path}: {len(missing)} trials use utterances not in the eval data dir "
                            f"(e.g. '{a if a not in eval_wav else b}')")
-        with atomic_write(os.path.join(out, "eval", "trials", name)) as f:
-            f.writelines(f"{a} {b} {lab}\n" for a, b, lab in rows)
-        with atomic_write(os.path.join(out, "eval", "trials_voxceleb", name + ".txt")) as f:
-            f.writelines(f"{int(lab == 'target')} {a} {b}\n" for a, b, lab in rows)
-        n_t = sum(r[2] == "target" for r in rows)
-        counts["trials"][name] = {"trials": len(rows), "target": n_t, "nontarget": len(rows) - n_t}
+        eval_lists[name] = rows
+    write_trials(os.path.join(out, "eval"), eval_lists)
+    counts["trials"]["eval"] = {name: _count(rows) for name, rows in eval_lists.items()}
     return counts
