@@ -24,6 +24,16 @@ ALLOWED_VIOLATIONS: List[Tuple[str, str, str]] = [
     ("wespeaker_avkd.data.datasets", "wespeaker_avkd.scoring", "issue 11 item 3"),
 ]
 
+# Tests that still swap a module in sys.modules (the seam they need is a collaborator passed in, not a module
+# replaced). Each entry: (test file, issue). The list can only shrink, like ALLOWED_VIOLATIONS.
+ALLOWED_MODULE_SWAPS: List[Tuple[str, str]] = [
+    # fake data loaders installed for the trainer; issue 11 item 3 lets the trainer receive a loader factory
+    ("tests/train/fakes.py", "issue 11 item 3"),
+]
+# Writes into sys.modules: setitem(sys.modules, ...), sys.modules[...] = ..., .update(...), .setdefault(...).
+MODULE_SWAP = re.compile(r"setitem\(\s*sys\.modules\b|sys\.modules\[[^\]]*\]\s*=(?!=)"
+                         r"|sys\.modules\.(?:update|setdefault)\(")
+
 
 def read_layers(text: str) -> Dict[str, int]:
     """The ```layers block of docs/design.md -> {top-level package name: rank}; higher rank = higher layer."""
@@ -153,3 +163,27 @@ def test_the_cpp_core_knows_no_python():
             if re.match(r"\s*#\s*include\s*[<\"](pybind11/|Python\.h)", line):
                 offenders.append(f"csrc/{path.name}:{line_no}: {line.strip()}")
     assert not offenders, "Python in the C++ core (keep it in csrc/bindings.cpp):\n" + "\n".join(offenders)
+
+
+def module_swaps() -> Dict[str, List[int]]:
+    """Test file (relative path) -> lines that write into sys.modules."""
+    found: Dict[str, List[int]] = {}
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        if path.name == Path(__file__).name:
+            continue
+        lines = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if MODULE_SWAP.search(line)]
+        if lines:
+            found[path.relative_to(REPO).as_posix()] = lines
+    return found
+
+
+def test_no_test_swaps_modules_in_sys_modules():
+    assert MODULE_SWAP.search('monkeypatch.setitem(sys.modules, "x", m)') and MODULE_SWAP.search(
+        'sys.modules["x"] = m') and not MODULE_SWAP.search('assert m is sys.modules["x"]')
+    found = module_swaps()
+    allowed = {name for name, _ in ALLOWED_MODULE_SWAPS}
+    bad = {name: lines for name, lines in found.items() if name not in allowed}
+    assert not bad, f"tests that patch sys.modules (pass the collaborator in instead): {bad}"
+    gone = [entry for entry in ALLOWED_MODULE_SWAPS if entry[0] not in found]
+    assert not gone, f"no longer swap modules: delete them from ALLOWED_MODULE_SWAPS in {__file__}: {gone}"
