@@ -1,0 +1,81 @@
+"""Tiny trained exp dirs (audio and visual) made by the trainer itself on a few synthetic files."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from wespeaker_avkd.data.kaldi_dir import write_table
+from wespeaker_avkd.train.config import apply_overrides, load_config
+from wespeaker_avkd.train.trainer import run_training
+
+CONF = Path(__file__).resolve().parents[2] / "egs" / "voxceleb" / "v_kd" / "conf" / "tiny"
+SPEAKERS, UTTS_PER_SPEAKER = 2, 4
+
+
+def _write_audio_dir(path: Path, rng: np.random.Generator) -> str:
+    """wav.scp + utt2spk: 16 kHz noise with a speaker-specific tone, utterances of different lengths."""
+    path.mkdir(parents=True)
+    wav, utt2spk = {}, {}
+    for s in range(SPEAKERS):
+        for u in range(UTTS_PER_SPEAKER):
+            key = f"spk{s}-utt{u}"
+            n = 16000 * (5 + 2 * u + s) // 10  # 0.5 .. 1.2 s
+            t = np.arange(n) / 16000
+            wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * s) * t) + 0.05 * rng.standard_normal(n)
+            file = path / f"{key}.wav"
+            sf.write(str(file), wave.astype(np.float32), 16000, subtype="PCM_16")
+            wav[key], utt2spk[key] = str(file), f"spk{s}"
+    write_table(path / "wav.scp", wav)
+    write_table(path / "utt2spk", utt2spk)
+    return str(path)
+
+
+def _write_visual_dir(path: Path, rng: np.random.Generator) -> str:
+    """faces.scp (3 frames a segment, 40x48 images: the loader resizes them) + utt2spk."""
+    path.mkdir(parents=True)
+    faces, utt2spk = {}, {}
+    for s in range(SPEAKERS):
+        for u in range(UTTS_PER_SPEAKER):
+            key = f"spk{s}-utt{u}"
+            frames = []
+            for k in range(3):
+                img = rng.integers(0, 256, size=(48, 40, 3), dtype=np.uint8)
+                file = path / f"{key}-{k}.png"
+                Image.fromarray(img).save(file)
+                frames.append(str(file))
+            faces[key], utt2spk[key] = frames, f"spk{s}"
+    write_table(path / "faces.scp", faces)
+    write_table(path / "utt2spk", utt2spk)
+    return str(path)
+
+
+def _train(modality: str, data_dir: str, exp_dir: str, extra: list) -> str:
+    """One epoch of the shipped tiny config on data_dir: a trained-layout exp dir, written by the trainer."""
+    cfg = load_config(str(CONF / f"{modality}.yaml"))
+    overrides = [("train_data", data_dir), ("num_epochs", 1), ("num_avg", 1),
+                 ("dataloader_args.batch_size", 4)] + extra
+    cfg = apply_overrides(cfg, overrides)
+    run_training(cfg, exp_dir, device="cpu", num_threads=1, progress=False)
+    assert os.path.isfile(os.path.join(exp_dir, "models", "avg_model.pt"))
+    return exp_dir
+
+
+@pytest.fixture(scope="session")
+def audio_exp(tmp_path_factory):
+    """(exp_dir, data_dir) of a ResNet34 (m_channels 4, 40 fbank bins, 512-d) trained one epoch on wavs."""
+    root = tmp_path_factory.mktemp("inference_audio")
+    data = _write_audio_dir(root / "data", np.random.default_rng(1))
+    exp = _train("audio", data, str(root / "exp"),
+                 [("dataset_args.feat_source", "wav"), ("dataset_args.num_frms", [20, 30])])
+    return exp, data
+
+
+@pytest.fixture(scope="session")
+def visual_exp(tmp_path_factory):
+    """(exp_dir, data_dir) of a VisualResNet34 (32x32 faces, 512-d) trained one epoch."""
+    root = tmp_path_factory.mktemp("inference_visual")
+    data = _write_visual_dir(root / "data", np.random.default_rng(2))
+    return _train("visual", data, str(root / "exp"), []), data

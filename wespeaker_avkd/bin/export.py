@@ -1,0 +1,43 @@
+"""Export a trained student's (or baseline's) encoder to TorchScript or ONNX.
+
+    python -m wespeaker_avkd.bin.export --exp_dir exp/seed1/audio_kd_cos --format torchscript --out audio.pt
+    python -m wespeaker_avkd.bin.export --exp_dir exp/seed1/visual_kd_cos_kl --format onnx --out visual.onnx
+
+Audio: (B, T, F) CMN'd fbank -> (B, D), T dynamic (at least 16 frames). Visual: (B, 3, H, W) normalised
+faces -> (B, D) per frame. OUT.json describes the input preprocessing. ONNX needs the `onnx` extra.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp_dir", required=True, help="trained experiment dir (config.yaml, spk2id, models/)")
+    parser.add_argument("--checkpoint", help="model file (default EXP/models/avg_model.pt)")
+    parser.add_argument("--format", required=True, choices=["torchscript", "onnx"], help="output format")
+    parser.add_argument("--out", required=True, help="output file (OUT.json is written beside it)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Parse and export; exit 1 with a one-line message on a missing file or optional package."""
+    args = get_parser().parse_args(argv)
+    from wespeaker_avkd.inference.export import MissingOptionalDependency, export_trained
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        record = export_trained(args.exp_dir, args.out, args.format, args.checkpoint)
+    except (MissingOptionalDependency, FileNotFoundError, ValueError) as err:
+        print(f"export: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.out}: {record['modality']} encoder, input {record['input_shape']} ({args.format})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Export a trained encoder to TorchScript or ONNX, and load an exported file back for inference.
+
+The exported model is the embedding network alone (no AAM head):
+- audio:  (B, T, F) mean-normalised fbank (as data/fbank.py + apply_cmn make it) -> (B, D), T dynamic;
+- visual: (B, 3, H, W) normalised face frames (as the eval loader makes them) -> (B, D) per frame; a
+  segment's embedding is the mean of its frames' embeddings (models.visual_resnet.segment_embedding).
+
+A sidecar `<out>.json` records what the input must be (fbank settings, CMN, image size, mean/std), so a
+user of the exported file needs nothing else from the training run.
+
+TorchScript uses torch.jit.trace (the models' shape checks and pooling are Python, which torch.jit.script
+cannot compile); ONNX uses torch's default (torch.export based) exporter, which needs the optional packages
+`onnx` and `onnxscript` (pip install "wespeaker_avkd[onnx]"); running an ONNX file here needs `onnxruntime`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import warnings
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from wespeaker_avkd.utils.fileio import atomic_write
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("torchscript", "onnx")
+EXPORTABLE = ("audio", "visual")
+ONNX_EXPORT_PACKAGES = ("onnx", "onnxscript")
+ONNX_RUN_PACKAGES = ("onnxruntime",)
+ONNX_INSTALL_HINT = 'pip install "wespeaker_avkd[onnx]" (installs onnx, onnxscript and onnxruntime)'
+# Fewest frames an exported audio model is valid for: three stride-2 stages leave T/8 frames, and the std
+# pooling's unbiased variance needs two of them (the PyTorch model falls back to the biased variance for one
+# pooled frame, a Python branch that tracing and torch.export fix at export time).
+EXPORT_MIN_FRAMES = 16
+# Upper bound of the dynamic frame axis declared to torch.export (1000 s at a 10 ms shift).
+EXPORT_MAX_FRAMES = 100_000
+# Frames of the example input the audio model is traced with (2 s; any length >= EXPORT_MIN_FRAMES works).
+EXAMPLE_FRAMES = 200
+INPUT_NAME, OUTPUT_NAME = "feats", "embedding"
+
+
+class MissingOptionalDependency(ImportError):
+    """An optional package (ONNX export or runtime) is not installed; the message says how to install it."""
+
+
+def require_packages(names: Sequence[str], purpose: str) -> None:
+    """Raise MissingOptionalDependency naming every package of `names` that is not importable."""
+    missing = [n for n in names if importlib.util.find_spec(n) is None]
+    if missing:
+        raise MissingOptionalDependency(f"{purpose} needs the package(s) {', '.join(missing)}, which are not "
+                                        f"installed: {ONNX_INSTALL_HINT}")
+
+
+class _EmbeddingOnly(nn.Module):
+    """The encoder with a single tensor output: a tuple output (WeSpeaker's (embed_a, embed_b)) gives its last."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, ...) model input -> (B, D) embedding."""
+        out = self.encoder(x)
+        return out[-1] if isinstance(out, (tuple, list)) else out
+
+
+def input_spec(cfg: Mapping[str, Any], encoder: nn.Module) -> Dict[str, Any]:
+    """What the exported model expects, from the training config: modality, shapes and preprocessing."""
+    from wespeaker_avkd.data.datasets import DEFAULT_FBANK_ARGS
+    from wespeaker_avkd.data.loaders import VISUAL_DEFAULTS
+
+    modality = cfg.get("modality", "audio")
+    if modality not in EXPORTABLE:
+        raise ValueError(f"export: modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
+                         f"teacher's inputs are other models' embeddings)")
+    dataset_args = dict(cfg.get("dataset_args") or {})
+    spec: Dict[str, Any] = {"modality": modality, "model": cfg.get("model"), "input_name": INPUT_NAME,
+                            "output_name": OUTPUT_NAME}
+    if modality == "audio":
+        feat_dim = int((cfg.get("model_args") or {}).get("feat_dim", getattr(encoder, "feat_dim", 40)))
+        fbank = {**DEFAULT_FBANK_ARGS, **dict(dataset_args.get("fbank_args") or {}), "dither": 0.0}
+        spec.update(input_shape=["batch", "frames", feat_dim], min_frames=EXPORT_MIN_FRAMES, fbank_args=fbank,
+                    sample_rate=16000, cmn=True,
+                    preprocessing="Kaldi log-mel fbank of 16 kHz audio scaled to 16-bit range, then the "
+                                  "utterance mean subtracted per bin (CMN)")
+    else:
+        args = {**VISUAL_DEFAULTS, **{k: v for k, v in dataset_args.items() if k in VISUAL_DEFAULTS}}
+        size = args["image_size"]
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        spec.update(input_shape=["batch", 3, int(h), int(w)], mean=list(args["mean"]), std=list(args["std"]),
+                    num_eval_frames=int(args["num_eval_frames"]),
+                    preprocessing="RGB image resized (bilinear) to HxW, scaled to [0, 1], then (x - mean) / std "
+                                  "per channel; a segment's embedding is the mean over its frames")
+    return spec
+
+
+def example_input(spec: Mapping[str, Any], batch: int = 2) -> torch.Tensor:
+    """A random input of the exported shape (batch 2: torch.export specialises a batch of 1 to a constant)."""
+    gen = torch.Generator().manual_seed(0)
+    if spec["modality"] == "audio":
+        return torch.randn(batch, EXAMPLE_FRAMES, spec["input_shape"][2], generator=gen)
+    return torch.randn(batch, *spec["input_shape"][1:], generator=gen)
+
+
+def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: str) -> str:
+    """Write `encoder` (eval mode, CPU) to `out` as TorchScript or ONNX with a dynamic batch (and frame) axis."""
+    if fmt not in FORMATS:
+        raise ValueError(f"export: format must be one of {FORMATS}, got {fmt!r}")
+    if fmt == "onnx":
+        require_packages(ONNX_EXPORT_PACKAGES, "ONNX export")
+    module = _EmbeddingOnly(encoder).cpu().eval()
+    example = example_input(spec)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The models' shape checks are Python ifs: tracing warns that they become constants, which is intended.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        if fmt == "torchscript":
+            traced = torch.jit.trace(module, (example,), check_trace=False)
+            with atomic_write(out, "wb") as f:
+                torch.jit.save(traced, f)
+        else:
+            batch = torch.export.Dim("batch", min=1, max=1 << 16)
+            dims = {0: batch}
+            if spec["modality"] == "audio":
+                dims[1] = torch.export.Dim("frames", min=EXPORT_MIN_FRAMES, max=EXPORT_MAX_FRAMES)
+            program = torch.onnx.export(module, (example,), None, input_names=[INPUT_NAME],
+                                        output_names=[OUTPUT_NAME], dynamic_shapes=(dims,), dynamo=True,
+                                        external_data=False, verbose=False)
+            with atomic_write(out, "wb") as f:
+                f.write(program.model_proto.SerializeToString())
+    return out
+
+
+def export_trained(exp_dir: str, out: str, fmt: str, checkpoint: Optional[str] = None) -> Dict[str, Any]:
+    """Export the encoder of a trained exp dir (default checkpoint models/avg_model.pt) to `out` + `out`.json;
+    returns the sidecar record (input spec, format, checkpoint)."""
+    from wespeaker_avkd.train.extract import load_trained
+
+    cfg, net, path = load_trained(exp_dir, checkpoint, device="cpu")
+    spec = input_spec(cfg, net.encoder)
+    export_module(net.encoder, spec, fmt, out)
+    record = dict(spec, format=fmt, checkpoint=os.path.abspath(path), exp_dir=os.path.abspath(exp_dir))
+    with atomic_write(sidecar_path(out)) as f:
+        json.dump(record, f, indent=1)
+    logger.info("exported %s encoder of %s (%s) to %s", spec["modality"], exp_dir, fmt, out)
+    return record
+
+
+def sidecar_path(out: str) -> str:
+    """<out>.json: the exported model's input description."""
+    return out + ".json"
+
+
+def detect_format(path: str) -> str:
+    """'onnx' for *.onnx, else 'torchscript'."""
+    return "onnx" if path.lower().endswith(".onnx") else "torchscript"
+
+
+def load_exported(path: str, fmt: Optional[str] = None,
+                  num_threads: Optional[int] = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A function float32 input (B, ...) -> (B, D) embeddings running an exported file (CPU)."""
+    fmt = fmt or detect_format(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"exported model {path} does not exist")
+    if fmt == "torchscript":
+        module = torch.jit.load(path, map_location="cpu").eval()
+
+        def run_ts(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy()
+
+        return run_ts
+    if fmt != "onnx":
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    require_packages(ONNX_RUN_PACKAGES, "running an ONNX model")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if num_threads:
+        options.intra_op_num_threads = int(num_threads)
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run_onnx(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: np.asarray(x, dtype=np.float32)})[0]
+
+    return run_onnx
