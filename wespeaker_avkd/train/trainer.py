@@ -243,6 +243,8 @@ class Trainer:
                           "fix_start_epoch": 1}
         self.margin_scheduler = MarginScheduler(self.net.projection, self.epoch_iter, **margin_cfg)
         self.use_amp = bool(cfg.get("amp", False)) and info.device.type == "cuda"
+        if bool(cfg.get("amp", False)) and info.device.type == "cpu":
+            self.net.trunk_autocast = torch.bfloat16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.global_step = 1, 0
         self._resume_rng: Optional[Mapping[str, Any]] = None
