@@ -1,0 +1,172 @@
+"""Embed wav files or face images with a trained model (exp dir) or a WeSpeaker checkpoint + config.
+
+Inputs go through the recipe's own evaluation path: they are written as a wav.scp or faces.scp of a
+temporary data dir and read by data.loaders.build_eval_loader, then embedded by train.extract.embed_batch.
+So an embedding equals the one `bin.extract` writes for the same file: fbank with the config's fbank_args
+(no dither) and per-utterance CMN for audio; for faces the eval transform (resize, mean/std) and the mean
+over num_eval_frames evenly spaced frames of a segment.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import kaldiio
+import numpy as np
+import torch
+import torch.nn as nn
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("wav", "faces")
+
+
+class InputError(ValueError):
+    """Bad embedding inputs (file list, scp, modality mismatch); the message names the file or key."""
+
+
+def table_from_paths(paths: Sequence[str]) -> Dict[str, List[str]]:
+    """{key: [path]} with each path as its own key (the path as given); whitespace or duplicates refused."""
+    table: Dict[str, List[str]] = {}
+    for path in paths:
+        if not path or any(c.isspace() for c in path):
+            raise InputError(f"input path {path!r} is empty or contains whitespace (use --list with 'key path')")
+        if path in table:
+            raise InputError(f"input {path} is given twice")
+        table[path] = [path]
+    return table
+
+
+def read_list(path: str) -> Dict[str, List[str]]:
+    """A list file: one input per line, 'path' (its own key) or 'key path [path ...]' (face frames)."""
+    table: Dict[str, List[str]] = {}
+    with open(path, "r", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            key, values = (tokens[0], tokens[:1]) if len(tokens) == 1 else (tokens[0], tokens[1:])
+            if key in table:
+                raise InputError(f"{path}:{line_no}: duplicate key '{key}'")
+            table[key] = values
+    if not table:
+        raise InputError(f"{path}: no input listed")
+    return table
+
+
+def read_inputs(inputs: Optional[Sequence[str]] = None, list_file: Optional[str] = None,
+                wav_scp: Optional[str] = None, faces_scp: Optional[str] = None) -> Tuple[Optional[str], Dict[str, List[str]]]:
+    """(source 'wav'/'faces', or None when the model decides, {key: [paths]}) from exactly one input option."""
+    from wespeaker_avkd.data.kaldi_dir import read_multi_table
+
+    given = [name for name, value in (("--inputs", inputs), ("--list", list_file), ("--wav_scp", wav_scp),
+                                      ("--faces_scp", faces_scp)) if value]
+    if len(given) != 1:
+        raise InputError(f"give exactly one of --inputs, --list, --wav_scp, --faces_scp (got {given or 'none'})")
+    if inputs:
+        return None, table_from_paths(inputs)
+    if list_file:
+        return None, read_list(list_file)
+    if wav_scp:
+        return "wav", read_multi_table(wav_scp)
+    return "faces", read_multi_table(faces_scp)
+
+
+def load_model(exp_dir: Optional[str] = None, checkpoint: Optional[str] = None,
+               wespeaker_checkpoint: Optional[str] = None, config: Optional[str] = None,
+               device: str = "cpu") -> Tuple[Dict[str, Any], nn.Module]:
+    """(config, net with .encoder and .embed, eval mode on `device`) from an exp dir, or from a WeSpeaker
+    checkpoint + its yaml config (modality defaults to audio; the AAM head in the checkpoint is set aside)."""
+    if exp_dir:
+        if wespeaker_checkpoint or config:
+            raise InputError("give --exp_dir, or --wespeaker_checkpoint with --config, not both")
+        from wespeaker_avkd.train.extract import load_trained
+
+        cfg, net, _ = load_trained(exp_dir, checkpoint, device)
+        return cfg, net
+    if not (wespeaker_checkpoint and config):
+        raise InputError("give --exp_dir, or --wespeaker_checkpoint FILE with --config CONF")
+    from wespeaker_avkd.models.resnet import load_wespeaker_checkpoint
+    from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder
+    from wespeaker_avkd.train.config import load_config
+
+    cfg = dict(load_config(config))
+    cfg.setdefault("modality", "audio")  # WeSpeaker configs are speaker (audio) models and have no modality key
+    encoder = build_encoder(cfg)
+    load_wespeaker_checkpoint(encoder, wespeaker_checkpoint)
+    net = EmbeddingNet(encoder, nn.Identity())
+    net.to(torch.device(device)).eval()
+    return cfg, net
+
+
+def _check_source(modality: str, source: Optional[str], table: Mapping[str, List[str]]) -> str:
+    """The data-dir table the inputs go into (wav.scp for audio, faces.scp for visual), checked."""
+    wanted = {"audio": "wav", "visual": "faces"}.get(modality)
+    if wanted is None:
+        raise InputError(f"embedding files needs an audio or visual model, this one is {modality!r} (the fusion "
+                         f"teacher embeds pre-extracted embeddings: use bin.extract --embedding_scps)")
+    if source is not None and source != wanted:
+        raise InputError(f"the model is a {modality} model; it embeds a {wanted}.scp, not a {source}.scp")
+    if wanted == "wav":
+        several = [k for k, v in table.items() if len(v) != 1]
+        if several:
+            raise InputError(f"audio input '{several[0]}' lists {len(table[several[0]])} files; one wav per key")
+    return wanted
+
+
+def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, List[str]],
+                source: Optional[str] = None, device: str = "cpu") -> Iterator[Tuple[str, np.ndarray]]:
+    """Yield (key, (D,) float32 embedding) for every entry of {key: [paths]}, in the table's order."""
+    from wespeaker_avkd.data.kaldi_dir import write_table
+    from wespeaker_avkd.data.loaders import build_eval_loader
+    from wespeaker_avkd.train.extract import embed_batch
+
+    modality = cfg.get("modality", "audio")
+    kind = _check_source(modality, source, table)
+    dataset_args = dict(cfg.get("dataset_args") or {})
+    if kind == "wav":
+        dataset_args["feat_source"] = "wav"  # the model's own fbank settings, computed from the wav
+    dataloader_args = dict(cfg.get("eval_dataloader_args") or cfg.get("dataloader_args") or {})
+    dev = torch.device(device)
+    found: Dict[str, np.ndarray] = {}
+    with tempfile.TemporaryDirectory(prefix="wespeaker_avkd_embed.") as data_dir:
+        write_table(os.path.join(data_dir, f"{kind}.scp"), dict(table))
+        loader = build_eval_loader(modality, data_dir, dataset_args, dataloader_args)
+        for batch in loader:
+            emb = embed_batch(net, modality, batch["inputs"], dev).float().cpu().numpy()
+            found.update(zip(batch["keys"], emb))
+    for key in table:
+        yield key, found[key]
+
+
+def format_vector(key: str, vec: np.ndarray) -> str:
+    """'key v1 v2 ...' with 9 significant digits (a float32 round-trips)."""
+    return key + " " + " ".join(f"{v:.9g}" for v in vec)
+
+
+def write_embeddings(pairs: Iterable[Tuple[str, np.ndarray]], wspecifier: str) -> int:
+    """Write (key, vector) pairs to a Kaldi wspecifier ('ark,scp:x.ark,x.scp' or 'ark:x.ark'); returns the count.
+    With an scp, the scp is renamed into place last, so its presence marks a complete ark."""
+    kind, sep, files = wspecifier.partition(":")
+    flags = kind.split(",")
+    if not sep or "ark" not in flags or not files:
+        raise InputError(f"--out {wspecifier!r}: expected ark,scp:FILE.ark,FILE.scp or ark:FILE.ark")
+    final_scp = None
+    if "scp" in flags:
+        names = files.split(",")
+        if len(names) != 2:
+            raise InputError(f"--out {wspecifier!r}: ark,scp needs two files, FILE.ark,FILE.scp")
+        ark, final_scp = os.path.abspath(names[0]), names[1]  # absolute: the scp then works from any cwd
+        wspecifier = f"{kind}:{ark},{final_scp}.tmp"
+        for path in (ark, final_scp):
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    count = 0
+    with kaldiio.WriteHelper(wspecifier) as writer:
+        for key, vec in pairs:
+            writer(key, np.asarray(vec, dtype=np.float32))
+            count += 1
+    if final_scp is not None:
+        os.replace(final_scp + ".tmp", final_scp)
+    return count
