@@ -1,0 +1,432 @@
+"""Two-way identity bootstrap of EER and minDCF, per system over seeds and paired student-minus-baseline.
+
+Method (docs/statistics.md): trials are not independent (they share utterances and identities), so the
+bootstrap resamples *identities*. One draw picks the list's identities with replacement (as many as there are);
+identity i drawn m_i times gives trial (a, b) the weight m_id(a) * m_id(b) (0 when a side was not drawn). The
+metrics of a draw are those of the weighted trials, i.e. of the score array with every trial repeated by its
+weight -- with exactly the definitions of scoring.compute_metrics:
+
+- EER: the crossing of the linearly interpolated ROC with the diagonal, one operating point per group of equal
+  (float32) scores plus the reject-all point;
+- minDCF: every trial in stable ascending score order is an operating point (Kaldi's compute_min_dcf.py),
+  c_miss = c_fa = 1 unless given, normalised by min(c_miss p, c_fa (1 - p)).
+
+Speed: each system's scores are sorted once (SortedTrials); a draw only changes the weights, so the weighted
+cumulative target/nontarget masses of many draws are one numpy cumsum over a (draws, trials) block. All systems
+of one trial list share the same draws (paired), and all seeds of a system share them too, so that the mean over
+seeds and the student-minus-baseline difference are computed inside each draw.
+"""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, TypeVar
+
+import numpy as np
+
+P_TARGETS = (0.01, 0.05)
+LEVEL = 0.95
+VERDICTS = ("better", "no significant difference", "worse")
+_BLOCK_ELEMENTS = 2_000_000  # draws x trials per block: bounds the temporary arrays (~8-16 MB each)
+
+K = TypeVar("K", bound=Hashable)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# one system's scores, sorted once
+@dataclasses.dataclass(frozen=True)
+class SortedTrials:
+    """A system's trials in stable ascending float32 score order, prepared once for many weightings.
+
+    target_order / nontarget_order: trial indices of the targets / nontargets in sorted order. eer_t, eer_n
+    (G + 1,): how many targets / nontargets lie below each group of equal scores, then the totals (reject all).
+    dcf_t, dcf_n (K,): targets / nontargets up to and including each trial that can be the minDCF operating
+    point (see sort_trials).
+    """
+
+    target_order: np.ndarray
+    nontarget_order: np.ndarray
+    eer_t: np.ndarray
+    eer_n: np.ndarray
+    dcf_t: np.ndarray
+    dcf_n: np.ndarray
+
+    @property
+    def num_trials(self) -> int:
+        """M."""
+        return int(self.target_order.shape[0] + self.nontarget_order.shape[0])
+
+
+def sort_trials(scores: np.ndarray, labels: np.ndarray) -> SortedTrials:
+    """Sort scores (M,) (compared as float32, like the compiled scorer) with labels (M,) 1/0 once."""
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    if scores.ndim != 1 or scores.shape != labels.shape:
+        raise ValueError(f"scores and labels must be 1-D of one length, got shapes {scores.shape}, {labels.shape}")
+    if scores.size == 0:
+        raise ValueError("no trials")
+    s32 = scores.astype(np.float32)
+    if not np.isfinite(s32).all():
+        raise ValueError(f"trial {int(np.flatnonzero(~np.isfinite(s32))[0])} has a non-finite score")
+    bad = (labels != 0) & (labels != 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"trial {i} has label {labels[i]} (expected 1 target or 0 nontarget)")
+    order = np.argsort(s32, kind="stable")  # stable: ties keep trial order, as the compiled minDCF does
+    sorted_scores = s32[order]
+    is_target = labels[order] == 1
+    m = len(order)
+    t_below = np.concatenate([[0], np.cumsum(is_target)])  # t_below[k]: targets at sorted positions < k
+    n_below = np.arange(m + 1) - t_below
+    starts = np.flatnonzero(np.diff(sorted_scores) != 0) + 1  # -0.0 == 0.0, as the scorer's key folding
+    eer_points = np.concatenate([[0], starts, [m]])
+    # Along a run of targets the detection cost rises, along a run of nontargets it falls, so the minimum over
+    # the points of the repeated array is at the end of a nontarget run, at the last trial, or (leading
+    # targets) at the very first unit of weight -- sorted_masses adds that one.
+    run_end = ~is_target & np.append(is_target[1:], True)
+    dcf_points = np.unique(np.concatenate([[m - 1], np.flatnonzero(run_end)])) + 1
+    return SortedTrials(order[is_target], order[~is_target], t_below[eer_points], n_below[eer_points],
+                        t_below[dcf_points], n_below[dcf_points])
+
+
+def _exclusive_cumsum(w: np.ndarray) -> np.ndarray:
+    """(B, n + 1) cumulative sums along the trials of w (B, n), with a zero first column."""
+    out = np.empty((w.shape[0], w.shape[1] + 1), dtype=w.dtype)
+    out[:, 0] = 0
+    np.cumsum(w, axis=1, out=out[:, 1:])
+    return out
+
+
+def sorted_masses(st: SortedTrials, w_target: np.ndarray, w_nontarget: np.ndarray, p_targets: Sequence[float],
+                  c_miss: float = 1.0, c_fa: float = 1.0) -> Tuple[np.ndarray, Dict[float, np.ndarray]]:
+    """EER (B,) and {p_target: minDCF (B,)} from the integer weights of the targets (B, Mt) and nontargets
+    (B, Mn), each in the system's sorted order (st.target_order, st.nontarget_order)."""
+    for p in p_targets:
+        if not 0.0 < float(p) < 1.0:
+            raise ValueError(f"p_target must lie in (0, 1), got {p}")
+    cum_t = _exclusive_cumsum(w_target)
+    cum_n = _exclusive_cumsum(w_nontarget)
+    b = cum_t.shape[0]
+    total_t = cum_t[:, -1].astype(np.float64)
+    total_n = cum_n[:, -1].astype(np.float64)
+    rows = np.arange(b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        def roc(j: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+            """(fnr, fnr - fpr) per draw at EER point j (B,), in the compiled scorer's float64 arithmetic."""
+            fnr = cum_t[rows, st.eer_t[j]] / total_t
+            fpr = (total_n - cum_n[rows, st.eer_n[j]]) / total_n
+            return fnr, fnr - fpr
+
+        # d = FNR - FPR rises from -1 (point 0) to +1 (reject all): bisect for the first point with d > 0
+        lo = np.zeros(b, dtype=np.int64)
+        hi = np.full(b, len(st.eer_t) - 1, dtype=np.int64)
+        while True:
+            open_ = hi - lo > 1
+            if not open_.any():
+                break
+            mid = (lo + hi) // 2
+            _, d = roc(mid)
+            up = open_ & (d > 0.0)
+            hi = np.where(up, mid, hi)
+            lo = np.where(open_ & ~up, mid, lo)
+        f0, d0 = roc(lo)
+        f1, d1 = roc(hi)
+        eer = f0 + d0 / (d0 - d1) * (f1 - f0)
+
+        ct = cum_t[:, st.dcf_t]
+        cn = cum_n[:, st.dcf_n]
+        # Candidates with no weight up to them (a leading prefix) are not points of the repeated array.
+        empty = 0
+        while empty < ct.shape[1] and not (ct[:, empty] + cn[:, empty] > 0).all():
+            empty += 1
+        min_dcf = {}
+        for p in p_targets:
+            p = float(p)
+            # cost = c_miss p ct / T + c_fa (1 - p) (1 - cn / N): float64 arithmetic on exact integer masses
+            cost = np.multiply(ct, (c_miss * p / total_t)[:, None], dtype=np.float64)
+            cost -= np.multiply(cn, (c_fa * (1.0 - p) / total_n)[:, None], dtype=np.float64)
+            cost += c_fa * (1.0 - p)
+            if empty:
+                zero = (ct[:, :empty] + cn[:, :empty]) == 0
+                cost[:, :empty][zero] = np.inf
+            # the first unit of weight when it is a target (else a point above the real first one: harmless)
+            first = c_miss * p / total_t + c_fa * (1.0 - p)
+            min_dcf[p] = np.minimum(cost.min(axis=1), first) / min(c_miss * p, c_fa * (1.0 - p))
+    bad = ~((total_t > 0) & (total_n > 0))
+    if bad.any():
+        eer[bad] = np.nan
+        for p in min_dcf:
+            min_dcf[p][bad] = np.nan
+    return eer, min_dcf
+
+
+def weighted_metrics(st: SortedTrials, weights: np.ndarray, p_targets: Sequence[float] = P_TARGETS,
+                     c_miss: float = 1.0, c_fa: float = 1.0) -> Tuple[np.ndarray, Dict[float, np.ndarray]]:
+    """EER (B,) and {p_target: minDCF (B,)} of B integer weightings (B, M) (trial order, >= 0) of one system.
+
+    Equal to scoring.compute_metrics on the scores repeated by the weights (trial order kept, so ties stay in
+    the same stable order); NaN where a weighting leaves no target or no nontarget mass.
+    """
+    w = np.asarray(weights)
+    if w.ndim == 1:
+        w = w[None, :]
+    if w.ndim != 2 or w.shape[1] != st.num_trials:
+        raise ValueError(f"weights must be (draws, {st.num_trials}), got shape {np.shape(weights)}")
+    if (w < 0).any() or (w != np.round(w)).any():
+        raise ValueError("weights must be non-negative integers")
+    w = w.astype(np.int64)
+    return sorted_masses(st, w[:, st.target_order], w[:, st.nontarget_order], p_targets, c_miss, c_fa)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# identities of a trial list, and the draws
+@dataclasses.dataclass(frozen=True)
+class ListDesign:
+    """Identity structure of one trial list: id_a, id_b (M,) indices into identities of enroll/test sides."""
+
+    identities: List[str]
+    id_a: np.ndarray
+    id_b: np.ndarray
+
+    @property
+    def num_identities(self) -> int:
+        """Number of distinct identities in the list (the bootstrap draws this many)."""
+        return len(self.identities)
+
+    @property
+    def num_trials(self) -> int:
+        """M."""
+        return int(self.id_a.shape[0])
+
+
+def list_design(enroll: Sequence[str], test: Sequence[str], utt2spk: Mapping[str, str],
+                where: str = "trial list") -> ListDesign:
+    """Map every trial's enroll/test utterance to its identity through utt2spk; a missing utterance raises
+    KeyError naming `where`."""
+    if len(enroll) != len(test):
+        raise ValueError(f"{where}: {len(enroll)} enroll but {len(test)} test keys")
+    index: Dict[str, int] = {}
+    sides = []
+    for keys in (enroll, test):
+        ids = np.empty(len(keys), dtype=np.int64)
+        for i, utt in enumerate(keys):
+            spk = utt2spk.get(utt)
+            if spk is None:
+                raise KeyError(f"{where}: utterance '{utt}' (trial {i + 1}) has no identity in utt2spk")
+            ids[i] = index.setdefault(spk, len(index))
+        sides.append(ids)
+    return ListDesign(list(index), sides[0], sides[1])
+
+
+def list_rng(boot_seed: int, list_name: str) -> np.random.Generator:
+    """The draws' generator of one trial list: depends on the bootstrap seed and the list's name only, so a
+    list's draws do not change when other lists or systems are added."""
+    return np.random.default_rng([int(boot_seed), zlib.crc32(list_name.encode("utf-8"))])
+
+
+def draw_identity_counts(num_identities: int, num_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """(B, I) int64: how often each of I identities is drawn, I draws with replacement per row."""
+    if num_identities <= 0 or num_draws <= 0:
+        raise ValueError(f"need identities and draws, got {num_identities} and {num_draws}")
+    return rng.multinomial(num_identities, np.full(num_identities, 1.0 / num_identities), size=num_draws)
+
+
+def _count_dtype(counts: np.ndarray, num_trials: int) -> type:
+    """int32 when no cumulative mass can overflow it, else int64."""
+    return np.int32 if float(counts.max(initial=0)) ** 2 * num_trials < 2 ** 31 else np.int64
+
+
+def trial_weights(design: ListDesign, counts: np.ndarray) -> np.ndarray:
+    """(B, M) integer weights m_id(a) * m_id(b) of every trial (trial order) under identity counts (B, I)."""
+    counts = np.asarray(counts)
+    c = counts.astype(_count_dtype(counts, design.num_trials))
+    return c[:, design.id_a] * c[:, design.id_b]
+
+
+@dataclasses.dataclass
+class BootMetrics:
+    """Per-draw metrics of one score set: eer (B,), min_dcf {p_target: (B,)}."""
+
+    eer: np.ndarray
+    min_dcf: Dict[float, np.ndarray]
+
+
+def bootstrap_metrics(score_sets: Mapping[K, Tuple[np.ndarray, np.ndarray]], design: ListDesign,
+                      counts: np.ndarray, p_targets: Sequence[float] = P_TARGETS, c_miss: float = 1.0,
+                      c_fa: float = 1.0) -> Dict[K, BootMetrics]:
+    """Per-draw EER/minDCF of every score set {key: (scores (M,), labels (M,))} of one trial list (all in the
+    design's trial order) under the SAME identity draws counts (B, I) -- keys are e.g. (system, seed)."""
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[1] != design.num_identities:
+        raise ValueError(f"counts must be (draws, {design.num_identities}), got shape {counts.shape}")
+    prepared = {}
+    for key, (scores, labels) in score_sets.items():
+        if len(scores) != design.num_trials:
+            raise ValueError(f"{key}: {len(scores)} scores for a list of {design.num_trials} trials")
+        st = sort_trials(scores, labels)
+        # identities of both sides of the targets and nontargets in this system's sorted order
+        prepared[key] = (st, design.id_a[st.target_order], design.id_b[st.target_order],
+                         design.id_a[st.nontarget_order], design.id_b[st.nontarget_order])
+    b = counts.shape[0]
+    out = {key: BootMetrics(np.empty(b), {float(p): np.empty(b) for p in p_targets}) for key in prepared}
+    step = max(1, _BLOCK_ELEMENTS // max(1, design.num_trials))
+    c_all = counts.astype(_count_dtype(counts, design.num_trials))
+    for lo in range(0, b, step):
+        c = c_all[lo:lo + step]  # (b, I): small, stays in cache while the weights are gathered from it
+        for key, (st, ta, tb, na, nb) in prepared.items():
+            w_t = np.take(c, ta, axis=1)
+            w_t *= np.take(c, tb, axis=1)
+            w_n = np.take(c, na, axis=1)
+            w_n *= np.take(c, nb, axis=1)
+            eer, dcf = sorted_masses(st, w_t, w_n, p_targets, c_miss, c_fa)
+            out[key].eer[lo:lo + step] = eer
+            for p, v in dcf.items():
+                out[key].min_dcf[p][lo:lo + step] = v
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# summaries over seeds, paired differences, verdicts
+@dataclasses.dataclass
+class SystemSummary:
+    """One metric of one system on one list over seeds: per-seed values on the full list, mean, std (ddof 1;
+    NaN with one seed), and the percentile interval of the mean over seeds under the identity bootstrap."""
+
+    seeds: List[int]
+    per_seed: List[float]
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+    level: float = LEVEL
+    num_draws: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON record."""
+        return dataclasses.asdict(self)
+
+
+def _interval(samples: np.ndarray, level: float) -> Tuple[float, float]:
+    """Percentile interval of 1-D samples (NaN draws ignored)."""
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return float("nan"), float("nan")
+    tail = 100.0 * (1.0 - level) / 2.0
+    lo, hi = np.percentile(samples, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def summarise_system(seeds: Sequence[int], per_seed: Sequence[float], boot: np.ndarray,
+                     level: float = LEVEL) -> SystemSummary:
+    """Summary from the full-list values per seed (S,) and the per-draw values (S, B) (same draws per seed)."""
+    boot = np.atleast_2d(np.asarray(boot, dtype=np.float64))
+    values = np.asarray(per_seed, dtype=np.float64)
+    if boot.shape[0] != len(values) or len(seeds) != len(values) or not len(values):
+        raise ValueError(f"{len(seeds)} seeds, {len(values)} values and {boot.shape[0]} bootstrap rows differ")
+    lo, hi = _interval(boot.mean(axis=0), level)
+    std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+    return SystemSummary([int(s) for s in seeds], [float(v) for v in values], float(values.mean()), std, lo, hi,
+                         level, int(boot.shape[1]))
+
+
+@dataclasses.dataclass
+class PairedSummary:
+    """Student minus baseline of one metric (lower is better) over the seeds both have, paired per seed and
+    per draw: per-seed differences on the full list, their mean, the percentile interval of the per-draw mean
+    over seeds of the differences, the two-sided bootstrap p-value, and the verdicts (plain and Holm)."""
+
+    seeds: List[int]
+    per_seed_diff: List[float]
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    verdict: str
+    holm_verdict: str = ""
+    level: float = LEVEL
+    num_draws: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON record."""
+        return dataclasses.asdict(self)
+
+
+def verdict_of(ci_low: float, ci_high: float) -> str:
+    """'better' when the whole interval of student - baseline is below 0, 'worse' above, else no difference."""
+    if ci_high < 0.0:
+        return "better"
+    if ci_low > 0.0:
+        return "worse"
+    return "no significant difference"
+
+
+def bootstrap_p_value(diffs: np.ndarray) -> float:
+    """Two-sided p-value of 'no difference' from per-draw differences: twice the smaller share of draws on
+    either side of 0 (ties count on both), capped at 1 -- the smallest 1 - level at which the percentile
+    interval still contains 0. Its resolution is 1 / draws (0 means no draw crossed 0)."""
+    diffs = diffs[np.isfinite(diffs)]
+    if diffs.size == 0:
+        return float("nan")
+    below = np.count_nonzero(diffs <= 0.0) / diffs.size
+    above = np.count_nonzero(diffs >= 0.0) / diffs.size
+    return float(min(1.0, 2.0 * min(below, above)))
+
+
+def paired_difference(seeds: Sequence[int], student: Sequence[float], baseline: Sequence[float],
+                      student_boot: np.ndarray, baseline_boot: np.ndarray, level: float = LEVEL) -> PairedSummary:
+    """Paired summary from full-list values (S,) and per-draw values (S, B) of student and baseline, row s of
+    both from seed seeds[s] and column b of both from the same identity draw."""
+    sb = np.atleast_2d(np.asarray(student_boot, dtype=np.float64))
+    bb = np.atleast_2d(np.asarray(baseline_boot, dtype=np.float64))
+    if sb.shape != bb.shape or not sb.shape[0] == len(seeds) == len(student) == len(baseline):
+        raise ValueError(f"paired inputs disagree: {len(seeds)} seeds, bootstrap shapes {sb.shape}, {bb.shape}")
+    per_seed = np.asarray(student, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
+    draws = (sb - bb).mean(axis=0)
+    lo, hi = _interval(draws, level)
+    return PairedSummary([int(s) for s in seeds], [float(v) for v in per_seed], float(per_seed.mean()), lo, hi,
+                         bootstrap_p_value(draws), verdict_of(lo, hi), level=level, num_draws=int(sb.shape[1]))
+
+
+def holm_reject(p_values: Sequence[float], alpha: float = 1.0 - LEVEL) -> List[bool]:
+    """Holm-Bonferroni step-down: which hypotheses are rejected at family-wise error `alpha` (NaN never)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = int(np.isfinite(p).sum())
+    reject = [False] * len(p)
+    order = sorted((i for i in range(len(p)) if np.isfinite(p[i])), key=lambda i: p[i])
+    for rank, i in enumerate(order):
+        if p[i] > alpha / (m - rank):
+            break
+        reject[i] = True
+    return reject
+
+
+def apply_holm(comparisons: Sequence[PairedSummary], alpha: float = 1.0 - LEVEL) -> None:
+    """Set holm_verdict of every comparison of one family (e.g. all students x lists of a report)."""
+    reject = holm_reject([c.p_value for c in comparisons], alpha)
+    for c, r in zip(comparisons, reject):
+        c.holm_verdict = ("better" if c.mean_diff < 0 else "worse") if r else "no significant difference"
+
+
+def bootstrap_list(systems: Mapping[str, Mapping[int, Tuple[np.ndarray, np.ndarray]]], design: ListDesign,
+                   num_draws: int, rng: np.random.Generator, p_targets: Sequence[float] = P_TARGETS
+                   ) -> Tuple[Dict[str, Dict[int, BootMetrics]], np.ndarray]:
+    """Bootstrap every system {name: {seed: (scores, labels)}} of one list under one shared set of identity
+    draws; returns ({name: {seed: BootMetrics}}, the counts (B, I) used)."""
+    counts = draw_identity_counts(design.num_identities, num_draws, rng)
+    flat = {(name, seed): sl for name, per_seed in systems.items() for seed, sl in per_seed.items()}
+    boot = bootstrap_metrics(flat, design, counts, p_targets)
+    out: Dict[str, Dict[int, BootMetrics]] = {}
+    for (name, seed), bm in boot.items():
+        out.setdefault(name, {})[seed] = bm
+    return out, counts
+
+
+def metric_rows(per_seed: Mapping[int, BootMetrics], metric: str, p_target: Optional[float] = None
+                ) -> Tuple[List[int], np.ndarray]:
+    """Seeds (sorted) and the (S, B) per-draw values of 'eer' or 'min_dcf' (at p_target) of one system."""
+    seeds = sorted(per_seed)
+    if metric == "eer":
+        rows = [per_seed[s].eer for s in seeds]
+    else:
+        rows = [per_seed[s].min_dcf[float(p_target)] for s in seeds]
+    return seeds, np.vstack(rows) if rows else np.empty((0, 0))
