@@ -66,3 +66,72 @@ def test_third_party_plugin_registers_without_touching_the_package(tmp_path, mon
 def test_missing_plugin_module_names_the_config_key():
     with pytest.raises(ImportError, match=r"'plugins': cannot import plugin module 'no_such_mod_xyz'"):
         import_plugins(["no_such_mod_xyz"])
+
+
+def _fake_distribution(root, name, entry_points, modules):
+    """An installed-looking distribution on `root`: <name>-0.1.dist-info/{METADATA,entry_points.txt} + modules."""
+    info = root / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[wespeaker_avkd.plugins]\n" + "".join(
+        f"{k} = {v}\n" for k, v in entry_points.items()))
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+EP_PLUGIN = '''
+    import torch
+    from wespeaker_avkd.registry import LOSSES
+
+    @LOSSES.register("ep_abs_plugin")
+    class EpAbs(torch.nn.Module):
+        def forward(self, student, teacher):
+            return (student - teacher).abs().sum()
+'''
+
+
+def test_entry_point_plugin_is_loaded_from_package_metadata(tmp_path, monkeypatch):
+    from wespeaker_avkd.registry import ENTRY_POINT_GROUP, load_entry_point_plugins
+
+    _fake_distribution(tmp_path, "fake_kd_dist", {"abs_loss": "ep_abs_plugin_mod"}, {"ep_abs_plugin_mod": EP_PLUGIN})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "ep_abs_plugin" not in LOSSES
+    assert load_entry_point_plugins(ENTRY_POINT_GROUP) == ["abs_loss"]
+    torch = pytest.importorskip("torch")
+    assert float(LOSSES.build("ep_abs_plugin")(torch.ones(2, 3), torch.zeros(2, 3))) == 6.0
+    assert load_entry_point_plugins(ENTRY_POINT_GROUP) == []  # each entry point is imported once
+    sys.modules.pop("ep_abs_plugin_mod", None)
+
+
+def test_entry_point_plugin_is_found_by_the_first_lookup_in_a_fresh_process(tmp_path):
+    """No explicit call: a new process sees the plugin at its first registry lookup (as bin.train would)."""
+    import os
+    import subprocess
+
+    _fake_distribution(tmp_path, "fake_kd_dist", {"abs_loss": "ep_abs_plugin_mod"}, {"ep_abs_plugin_mod": EP_PLUGIN})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    code = "from wespeaker_avkd.registry import LOSSES; print(LOSSES.get('ep_abs_plugin').__module__)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ep_abs_plugin_mod"
+
+
+@pytest.mark.parametrize("value, modules, message", [
+    ("no_such_plugin_mod_xyz", {}, "ModuleNotFoundError"),
+    ("ep_broken_mod", {"ep_broken_mod": "raise RuntimeError('plugin init failed')\n"}, "plugin init failed"),
+    ("ep_dup_mod", {"ep_dup_mod": '''
+        from wespeaker_avkd.registry import MODELS
+        MODELS.register("ResNet34")(type("Other", (), {}))
+    '''}, "already registered"),
+])
+def test_broken_entry_point_error_names_it(tmp_path, monkeypatch, value, modules, message):
+    from wespeaker_avkd.registry import PluginError, load_entry_point_plugins
+
+    MODELS.names()  # built-ins first, as at a real first lookup
+    _fake_distribution(tmp_path, "broken_dist", {"bad_one": value}, modules)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match=rf"entry point 'bad_one' = '{value}' of distribution 'broken_dist' "
+                                          rf"\(group 'wespeaker_avkd.plugins'\) failed to load: .*{message}"):
+        load_entry_point_plugins()
+    for module in modules:
+        sys.modules.pop(module, None)

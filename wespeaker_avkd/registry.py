@@ -2,7 +2,13 @@
 
 A yaml config names a model, fusion teacher, projection head or loss by a string; the registry turns the
 string into an instance. A third-party package registers its own class with the same decorator and makes it
-reachable from yaml by listing its module under the config's `plugins:` key (see `import_plugins`).
+reachable either by listing its module under the config's `plugins:` key (see `import_plugins`), or, once
+installed, by declaring that module in the entry-point group `wespeaker_avkd.plugins` of its package metadata
+(see `load_entry_point_plugins`; every such module is imported at the first registry lookup):
+
+    # pyproject.toml of the third-party package
+    [project.entry-points."wespeaker_avkd.plugins"]
+    my_models = "my_package.kd_models"
 
     @MODELS.register("ResNet34")
     class ResNet34(nn.Module): ...
@@ -12,9 +18,12 @@ reachable from yaml by listing its module under the config's `plugins:` key (see
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, Iterable, List, Optional, Type, TypeVar
+import importlib.metadata
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Type, TypeVar
 
 T = TypeVar("T")
+
+ENTRY_POINT_GROUP = "wespeaker_avkd.plugins"
 
 
 class RegistryError(KeyError):
@@ -55,6 +64,8 @@ class Registry:
             self._builtins_loaded = True
             for module in self._builtin_modules:
                 importlib.import_module(module)
+            # After the built-ins, so a plugin reusing a built-in name gets the duplicate-name error.
+            load_entry_point_plugins()
 
     def get(self, name: str) -> type:
         """The class registered under `name`; unknown names raise RegistryError listing the known ones."""
@@ -65,7 +76,8 @@ class Registry:
             raise RegistryError(
                 f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self.names()) or '(none)'}. "
                 f"A class from another package must be registered with @{self.kind.upper()}S.register and its "
-                f"module listed under 'plugins:' in the config") from None
+                f"module listed under 'plugins:' in the config or in the entry-point group {ENTRY_POINT_GROUP!r} "
+                f"of an installed package") from None
 
     def build(self, name: str, **kwargs: Any) -> Any:
         """Instantiate the class registered under `name` with `kwargs`."""
@@ -101,3 +113,36 @@ def import_plugins(modules: Iterable[str]) -> None:
             importlib.import_module(module)
         except ImportError as err:
             raise ImportError(f"config key 'plugins': cannot import plugin module {module!r}: {err}") from err
+
+
+class PluginError(ImportError):
+    """A plugin entry point that cannot be loaded; the message names the entry point and its distribution."""
+
+
+# Entry points already imported (distribution, name, value): each is imported once per process.
+_loaded_entry_points: Set[tuple] = set()
+
+
+def _entry_point_id(ep: importlib.metadata.EntryPoint) -> tuple:
+    """(distribution name, entry point name, value): what identifies an entry point in messages and the cache."""
+    dist = getattr(ep, "dist", None)
+    return (getattr(dist, "name", None) or "unknown distribution", ep.name, ep.value)
+
+
+def load_entry_point_plugins(group: str = ENTRY_POINT_GROUP) -> List[str]:
+    """Import every module declared in the entry-point group `group` of the installed distributions (once
+    each); returns the names newly loaded. A failing one raises PluginError naming the entry point."""
+    loaded = []
+    for ep in importlib.metadata.entry_points(group=group):
+        ident = _entry_point_id(ep)
+        if ident in _loaded_entry_points:
+            continue
+        _loaded_entry_points.add(ident)  # before loading: a plugin that looks a name up must not recurse here
+        try:
+            ep.load()
+        except Exception as err:  # anything a third-party import raises; reported with its entry point
+            _loaded_entry_points.discard(ident)
+            raise PluginError(f"entry point {ep.name!r} = {ep.value!r} of distribution {ident[0]!r} (group "
+                              f"{group!r}) failed to load: {type(err).__name__}: {err}") from err
+        loaded.append(ep.name)
+    return loaded
