@@ -80,7 +80,7 @@ def main() -> None:
     if root is None:
         root = os.path.join(tmp.name, "corpus")
         t0 = time.perf_counter()
-        s = generate_corpus(root, load_config(None, {"layout": {"train_speakers": 60, "eval_speakers": 4}}),
+        s = generate_corpus(root, load_config(None, {"layout": {"train_speakers": 60, "eval_speakers": 4, "dev_speakers": 0}}),
                             progress=False)
         print(f"generated {s['parts']['train']['utterances']} training utterances in {time.perf_counter() - t0:.1f} s")
     train = os.path.join(root, "train")
