@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Kaldi/WeSpeaker-style option parsing, meant to be sourced by a recipe AFTER it sets its defaults:
+# Kaldi/WeSpeaker-style option parsing, meant to be sourced by a recipe AFTER it sets its defaults and lists
+# the names it documents:
 #
 #   stage=1; stop_stage=8; config=
+#   options=(stage stop_stage config)
 #   . tools/parse_options.sh
 #
-# turns `--stage 3`, `--stop_stage=5` and `--stop-stage 5` into assignments of the existing shell variables
-# (dashes in names become underscores). An option without a same-named variable is an error, so a typo
-# cannot pass silently. A variable whose default is true/false only accepts true or false.
-# `--help` / `-h` prints $help_message (when set) and exits. Parsing stops at the first non-option word,
-# which is left in "$@" for the caller.
+# turns `--stage 3`, `--stop_stage=5` and `--stop-stage 5` into assignments of those shell variables (dashes
+# in names become underscores). Only names listed in `options` are accepted: any other shell variable (PATH,
+# IFS, the recipe's internals) cannot be set from the command line, and a typo is an error. A variable whose
+# default is true/false only accepts true or false. Values are assigned verbatim with `printf -v` (never
+# evaluated); checking their type is the caller's job. `--help` / `-h` prints $help_message (when set) and
+# exits. Parsing stops at the first non-option word, which is left in "$@" for the caller.
 
 __po_usage() {
   if [ -n "${help_message:-}" ]; then printf '%s\n' "$help_message"; fi
 }
+
+if ! declare -p options 2>/dev/null | grep -q '^declare -a'; then
+  echo "$0: parse_options.sh needs an array 'options' naming the accepted options" >&2
+  exit 1
+fi
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,21 +39,21 @@ while [ $# -gt 0 ]; do
   esac
   __po_name="${__po_name#--}"
   __po_name="${__po_name//-/_}"
-  case "$__po_name" in
-    ''|[0-9]*|*[!A-Za-z0-9_]*)
-      echo "$0: invalid option name --$__po_name" >&2; exit 1 ;;
-  esac
-  if ! declare -p "$__po_name" >/dev/null 2>&1; then
-    echo "$0: unknown option --$__po_name (no default for it in $0)" >&2
+  __po_known=false
+  for __po_opt in "${options[@]}"; do
+    if [ "$__po_opt" = "$__po_name" ]; then __po_known=true; break; fi
+  done
+  if [ "$__po_known" != true ]; then
+    printf '%s: unknown option --%s\n' "$0" "$__po_name" >&2
     __po_usage >&2
     exit 1
   fi
   __po_old="${!__po_name}"
   if { [ "$__po_old" = true ] || [ "$__po_old" = false ]; } && \
      [ "$__po_value" != true ] && [ "$__po_value" != false ]; then
-    echo "$0: option --$__po_name expects true or false, got '$__po_value'" >&2; exit 1
+    printf '%s: option --%s expects true or false, got %q\n' "$0" "$__po_name" "$__po_value" >&2; exit 1
   fi
   printf -v "$__po_name" '%s' "$__po_value"
 done
-unset __po_name __po_value __po_old
+unset __po_name __po_value __po_old __po_opt __po_known
 true

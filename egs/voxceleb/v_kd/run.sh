@@ -2,244 +2,344 @@
 # Audio-visual -> single-modality knowledge distillation for person verification (Zhang, Chen, Qian,
 # Interspeech 2021), WeSpeaker-style. See README.md in this directory for what each stage reads and writes.
 #
-#   bash run.sh                                    # every stage, embedded toy corpus, CPU
-#   bash run.sh --stage 6 --stop_stage 7           # only the KD students (train + extract + score)
+#   bash run.sh                                    # every stage, embedded toy corpus, CPU, seed 1
+#   bash run.sh --seeds "1 2 3" --tune true        # the full protocol: KD weights tuned on dev, 3 seeds
+#   bash run.sh --stage 7 --stop_stage 8           # only the KD students (train + extract + score)
 #   bash run.sh --data_root /data/voxceleb --gpus 0,1,2,3   # real VoxCeleb with the paper's configs
+#
+# Shell safety: no option value reaches eval, arithmetic expansion or an unquoted expansion (local/common.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 
 stage=1
-stop_stage=8
+stop_stage=9
 data_root=          # real VoxCeleb root (see local/prepare_voxceleb.sh); empty: generate the toy corpus
 corpus_config=      # yaml merged over the toy corpus defaults (make_toy_corpus --config)
 conf_dir=           # set of training configs; default conf/toy, or conf/paper with --data_root
 config=             # an extra yaml deep-merged over every training config (e.g. num_epochs: 2)
-data=data           # Kaldi data dirs: data/train, data/eval (+ eval/trials/{O,E,H})
+data=data           # Kaldi data dirs: data/{train,train_mean,dev,eval} (+ {dev,eval}/trials/{O,E,H})
 fbank=fbank         # feature archives
-exp=exp             # experiment dirs
+exp=exp             # experiments: exp/seed<N>/<system>, exp/tune, exp/report
+seeds=1             # training seeds; stages 3-8 run once per seed
+tune=false          # true: stage 6 tunes the KD weights on dev, stage 7 reads exp/tune/kd_weights.yaml
+tune_grid="0.1 1 10 100"   # weights tried for each single KD loss in stage 6
+kd_weights=         # the students' weights (modality -> combo -> alpha/beta/gamma); default conf/kd_weights.yaml,
+                    # exp/tune/kd_weights.yaml with --tune true
 gpus=               # "" = CPU; "0" = one GPU; "0,1,2,3" = torchrun with one process per GPU
 nj=2                # parallel jobs: feature extraction workers; concurrent CPU trainings/extractions
 nnodes=1            # multi-node torchrun: number of nodes, this node's rank, rendezvous address
 node_rank=0
 master_addr=localhost
 master_port=29500
-trials="O E H"
+trials="O E H"      # trial list names under data/{dev,eval}/trials/
 modalities="visual audio"
 kd_combos="COS KL MMD COS+KL COS+MMD KL+MMD"
 progress=true       # tqdm bars (switched off for jobs that run side by side)
 overwrite=false     # true: retrain (delete checkpoints) and re-extract the systems of the stages run, instead of
                     # resuming / reusing finished work
-mean_utts=          # students: embed only this many training utterances (evenly spaced) for the mean vector;
-                    # default 300 on the toy corpus, 0 (= the whole training set) with --data_root
+mean_utts=          # every system's scoring mean vector comes from this many evenly spaced training utterances
+                    # (data/train_mean); default 300 on the toy corpus, 0 (= all of data/train) with --data_root
+options=(stage stop_stage data_root corpus_config conf_dir config data fbank exp seeds tune tune_grid kd_weights
+         gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts)
 
-help_message="Usage: $0 [--stage N] [--stop_stage M] [--data_root DIR] [--conf_dir DIR] [--config FILE]
-  [--corpus_config FILE] [--gpus 0,1] [--nj N] [--data DIR] [--exp DIR] [--trials 'O E H'] [--overwrite true]
+help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune true] [--tune_grid '0.1 1 10 100']
+  [--kd_weights FILE] [--data_root DIR] [--conf_dir DIR] [--config FILE] [--corpus_config FILE] [--gpus 0,1]
+  [--nj N] [--data DIR] [--fbank DIR] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
+  [--kd_combos 'COS KL ...'] [--mean_utts N] [--overwrite true] [--progress false]
 stages: 1 data, 2 fbank, 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
-        6 KD students, 7 extract+score students, 8 report"
+        6 KD-weight tuning on dev (--tune true), 7 KD students, 8 extract+score students, 9 report"
 . "${WESPEAKER_AVKD_ROOT}/tools/parse_options.sh"
+. local/common.sh
+. local/jobs.sh
+. local/systems.sh
 
-if [ $# -gt 0 ]; then echo "$0: unexpected argument '$1'" >&2; echo "$help_message" >&2; exit 1; fi
+last_stage=9
+if [ $# -gt 0 ]; then echo "$0: unexpected argument $(printf '%q' "$1")" >&2; echo "$help_message" >&2; exit 1; fi
+
+# ---------------------------------------------------------------- validate every option before any work
+need_uint stage "$stage" 1
+need_uint stop_stage "$stop_stage" 1
+if [ "$stage" -gt "$last_stage" ]; then die "--stage $stage selects nothing: the last stage is $last_stage"; fi
+if [ "$stop_stage" -gt "$last_stage" ]; then die "--stop_stage $stop_stage: the last stage is $last_stage"; fi
+if [ "$stage" -gt "$stop_stage" ]; then die "--stage $stage --stop_stage $stop_stage selects no stage"; fi
+need_uint nj "$nj" 1
+need_uint nnodes "$nnodes" 1
+need_uint node_rank "$node_rank"
+need_uint master_port "$master_port" 1
+[[ $master_addr =~ ^[A-Za-z0-9._:-]+$ ]] || die "--master_addr: invalid host $(printf '%q' "$master_addr")"
+[[ $gpus =~ ^([0-9]+(,[0-9]+)*)?$ ]] || die "--gpus must be a comma-separated list of GPU ids, got $(printf '%q' "$gpus")"
+split_words seeds "$seeds" '^(0|[1-9][0-9]{0,8})$' SEEDS
+split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
+split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
+split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
+split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
+for name in data_root corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
+case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
 if [ -z "$conf_dir" ]; then
   if [ -n "$data_root" ]; then conf_dir=conf/paper; else conf_dir=conf/toy; fi
 fi
 if [ -z "$mean_utts" ]; then
   if [ -n "$data_root" ]; then mean_utts=0; else mean_utts=300; fi
 fi
-# The baselines and the teacher embed the whole training set (the teacher trains on it, KD reads it); the
-# students only need a mean vector for scoring, taken from train_mean (a subset) unless mean_utts is 0.
-student_train=train
-if [ "$mean_utts" -gt 0 ]; then student_train=train_mean; fi
+need_uint mean_utts "$mean_utts"
+if [ -z "$kd_weights" ]; then
+  if [ "$tune" = true ]; then kd_weights=$exp/tune/kd_weights.yaml; else kd_weights=conf/kd_weights.yaml; fi
+fi
 for f in audio.yaml visual.yaml teacher.yaml kd.yaml; do
-  [ -f "$conf_dir/$f" ] || { echo "$0: $conf_dir/$f is missing (--conf_dir)" >&2; exit 1; }
+  [ -f "$conf_dir/$f" ] || die "$conf_dir/$f is missing (--conf_dir)"
 done
+if [ -n "$config" ] && [ ! -f "$config" ]; then die "--config $config: no such file"; fi
 
+# ---------------------------------------------------------------- run settings
+first_seed=${SEEDS[0]}
+mean_part=train             # every system subtracts the mean of its embeddings of this part
+if [ "$mean_utts" -gt 0 ]; then mean_part=train_mean; fi
+# baselines and the teacher embed the whole training set (the teacher trains on it, kd_export reads it), the
+# mean part, dev (tuning's reference) and eval
+SYSTEM_PARTS=(train dev eval)
+if [ "$mean_part" != train ]; then SYSTEM_PARTS=(train "$mean_part" dev eval); fi
+is_mean_part() { if [ "$1" = "$mean_part" ]; then echo 1; else echo 0; fi; }
 ncores=$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")
 num_gpus=0
-if [ -n "$gpus" ]; then num_gpus=$(echo "$gpus" | awk -F',' '{print NF}'); fi
+if [ -n "$gpus" ]; then IFS=, read -r -a gpu_list <<< "$gpus"; num_gpus=${#gpu_list[@]}; fi
 # CPU runs several trainings side by side (each with its share of the cores): small convolutions use two
 # cores poorly, two single-core jobs keep both busy. GPU runs go one after another.
-if [ "$num_gpus" -gt 0 ]; then jobs=1; else jobs=$(( nj < 1 ? 1 : nj )); fi
-threads=$ncores      # torch threads of one job; run_jobs lowers it while jobs run side by side
+if [ "$num_gpus" -gt 0 ]; then jobs=1; else jobs=$nj; fi
+threads=$ncores             # torch threads of one job; pool_begin lowers it while jobs run side by side
 side_by_side=false
-extra_config=()
-if [ -n "$config" ]; then extra_config=(--config "$config"); fi
-trial_paths=""
-for t in $trials; do trial_paths="$trial_paths $data/eval/trials/$t"; done
+refresh_flags
+CONFIG_FLAGS=()
+if [ -n "$config" ]; then CONFIG_FLAGS=(--config "$config"); fi
+NOPROG=()
+if [ "$progress" != true ]; then NOPROG=(--no_progress); fi
+run_t0=$SECONDS
+log "run.sh stages $stage-$stop_stage, seeds ${SEEDS[*]}, CPU: $(cpu_model) ($ncores cores usable), gpus: ${gpus:-none}"
 
-log() { echo "[$(date '+%H:%M:%S')] $*"; }
-
-# Run a trainer: plain python on CPU or one GPU, torchrun with one process per GPU otherwise.
-# shellcheck disable=SC2046
-train_cmd() {
-  if [ "$num_gpus" -gt 1 ] || [ "$nnodes" -gt 1 ]; then
-    CUDA_VISIBLE_DEVICES="$gpus" torchrun --nnodes="$nnodes" --node_rank="$node_rank" \
-      --nproc_per_node="$num_gpus" --master_addr="$master_addr" --master_port="$master_port" \
-      -m wespeaker_avkd.bin.train --device cuda $(progress_args) $(overwrite_args --overwrite) "$@"
-  elif [ "$num_gpus" -eq 1 ]; then
-    CUDA_VISIBLE_DEVICES="$gpus" python3 -m wespeaker_avkd.bin.train --device cuda $(progress_args) \
-      $(overwrite_args --overwrite) "$@"
-  else
-    python3 -m wespeaker_avkd.bin.train --device cpu --num_threads "$threads" $(progress_args) \
-      $(overwrite_args --overwrite) "$@"
-  fi
-}
-
-device_args() {
-  if [ "$num_gpus" -gt 0 ]; then echo "--device cuda"; else echo "--device cpu --num_threads $threads"; fi
-}
-
-overwrite_args() { if [ "$overwrite" = true ]; then echo "$1"; fi; }
-
-progress_args() {
-  if [ "$progress" = true ] && [ "$side_by_side" = false ]; then echo ""; else echo "--no_progress"; fi
-}
-
-# run_jobs NAME1 CMD1 NAME2 CMD2 ...: each CMD (a shell function call as a string) runs with at most $jobs
-# at a time; a job's output goes to $exp/logs/NAME.log when jobs run side by side. Fails if any job fails.
-run_jobs() {
-  local running=0 failed=0 name cmd
-  mkdir -p "$exp/logs"
-  if [ "$jobs" -gt 1 ]; then side_by_side=true; threads=$(( ncores / jobs > 0 ? ncores / jobs : 1 )); fi
-  while [ $# -gt 0 ]; do
-    name=$1; cmd=$2; shift 2
-    if [ "$running" -ge "$jobs" ]; then wait -n || failed=1; running=$((running - 1)); fi
-    if [ "$jobs" -eq 1 ]; then
-      eval "$cmd" || failed=1
-    else
-      log "  start $name (log: $exp/logs/$name.log)"
-      ( eval "$cmd" > "$exp/logs/$name.log" 2>&1 || { echo "FAILED: see $exp/logs/$name.log" >&2; exit 1; } ) &
-      running=$((running + 1))
-    fi
-  done
-  while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
-  side_by_side=false; threads=$ncores
-  if [ "$failed" -ne 0 ]; then echo "$0: a job failed (logs under $exp/logs)" >&2; return 1; fi
-}
-
-# extract_system NAME SUBSET [extract args...]: embeddings of data/SUBSET (+ its mean vector) and of
-# data/eval; "/train/" in the extra args (the fusion teacher's input scps) becomes "/eval/" for the eval set.
-extract_system() {
-  local name=$1 subset=$2; shift 2
-  # shellcheck disable=SC2046
-  python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/$name" --data "$data/$subset" \
-    --out_dir "$exp/$name/embeddings/$subset" --mean_vec $(device_args) $(progress_args) \
-    $(overwrite_args --force) "$@"
-  # shellcheck disable=SC2046
-  python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/$name" --data "$data/eval" \
-    --out_dir "$exp/$name/embeddings/eval" $(device_args) $(progress_args) $(overwrite_args --force) \
-    "${@//\/train\//\/eval\/}"
-}
-
-# score_system NAME SUBSET: cosine scores on every trial list (mean of SUBSET's embeddings subtracted),
-# EER/minDCF json and a one-line summary per list.
-score_system() {
-  local name=$1 subset=$2 t
-  # shellcheck disable=SC2086
-  python3 -m wespeaker_avkd.bin.score --embeddings "$exp/$name/embeddings/eval/xvector.scp" \
-    --trials $trial_paths --output_dir "$exp/$name/scores" \
-    --mean_vec "$exp/$name/embeddings/$subset/mean_vec.npy"
-  for t in $trials; do
-    python3 -m wespeaker_avkd.bin.compute_metrics "$exp/$name/scores/$t.score" \
-      --json "$exp/$name/scores/$t.json" > "$exp/$name/scores/${t}_result"
-    echo "$name $t: $(cat "$exp/$name/scores/${t}_result")"
-  done
-}
-
-student_name() { echo "${1}_kd_$(echo "$2" | tr 'A-Z+' 'a-z_')"; }
-
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  log "stage 1: data"
+# ---------------------------------------------------------------- stages
+if run_stage 1; then
+  stage_begin 1 "data"
   if [ -n "$data_root" ]; then
-    bash local/prepare_voxceleb.sh --data_root "$data_root" --out "$data"
-  elif [ -f "$data/eval/trials/O" ] && [ -f "$data/train/utt2spk" ] && [ -f "$data/.toy_corpus_done" ]; then
-    log "  $data already holds the toy corpus; skipping (delete $data to regenerate)"
+    bash local/prepare_voxceleb.sh --data_root "$data_root" --out "$data" --nj "$nj"
   else
     corpus_args=()
     if [ -n "$corpus_config" ]; then corpus_args=(--config "$corpus_config"); fi
-    # shellcheck disable=SC2046
-    python3 -m wespeaker_avkd.bin.make_toy_corpus --out "$data" --num_workers "$nj" "${corpus_args[@]}" \
-      $( [ "$progress" = true ] || echo --no_progress )
-    touch "$data/.toy_corpus_done"
+    python3 -m wespeaker_avkd.bin.make_toy_corpus --out "$data" --num_workers "$nj" "${corpus_args[@]}" "${NOPROG[@]}"
   fi
-  python3 -m wespeaker_avkd.bin.validate_data "$data/train"
-  python3 -m wespeaker_avkd.bin.validate_data "$data/eval"
+  python3 -m wespeaker_avkd.bin.validate_data "$data/train" "$data/dev" "$data/eval"
+  stage_end
 fi
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  log "stage 2: fbank features"
-  for part in train eval; do
+if run_stage 2; then
+  stage_begin 2 "fbank features (+ data/train_mean)"
+  for part in train dev eval; do
+    need "$data/$part/wav.scp" 1
     python3 -m wespeaker_avkd.bin.compute_fbank --data "$data/$part" --out "$fbank/$part" --nj "$nj"
   done
-fi
-
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "stage 3: audio and visual baselines"
-  args=()
-  for mod in audio visual; do
-    args+=("${mod}_baseline" "train_cmd --config $conf_dir/$mod.yaml ${extra_config[*]} \
-      --exp_dir $exp/${mod}_baseline --train_data $data/train")
-  done
-  run_jobs "${args[@]}"
-fi
-
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  log "stage 4: extract + score baselines"
-  run_jobs audio_baseline_extract "extract_system audio_baseline train" \
-           visual_baseline_extract "extract_system visual_baseline train"
-  for mod in audio visual; do score_system "${mod}_baseline" train; done
-fi
-
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "stage 5: GATE fusion teacher on frozen baseline embeddings"
-  train_cmd --config "$conf_dir/teacher.yaml" "${extra_config[@]}" --exp_dir "$exp/teacher" \
-    --train_data "$data/train" \
-    --embedding_dirs.audio "$exp/audio_baseline/embeddings" \
-    --embedding_dirs.visual "$exp/visual_baseline/embeddings"
-  extract_system teacher train --embedding_scps \
-    "audio=$exp/audio_baseline/embeddings/train/xvector.scp" \
-    "visual=$exp/visual_baseline/embeddings/train/xvector.scp"
-  score_system teacher train
-  python3 -m wespeaker_avkd.bin.extract --exp_dir "$exp/teacher" --kd_export \
-    --train_scp "$exp/teacher/embeddings/train/xvector.scp"
-fi
-
-if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "stage 6: KD students ($modalities) x ($kd_combos)"
-  args=()
-  for mod in $modalities; do
-    for combo in $kd_combos; do
-      name=$(student_name "$mod" "$combo")
-      args+=("$name" "train_cmd --config $conf_dir/$mod.yaml --config $conf_dir/kd.yaml ${extra_config[*]} \
-        --exp_dir $exp/$name --train_data $data/train --kd.combo $combo \
-        --kd.teacher_dir $exp/teacher/kd_export")
-    done
-  done
-  run_jobs "${args[@]}"
-fi
-
-if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
-  log "stage 7: extract + score KD students"
   if [ "$mean_utts" -gt 0 ]; then
     python3 -m wespeaker_avkd.bin.subset_data_dir --src "$data/train" --dst "$data/train_mean" --num_utts "$mean_utts"
   fi
-  args=()
-  for mod in $modalities; do
-    for combo in $kd_combos; do
-      name=$(student_name "$mod" "$combo")
-      args+=("${name}_extract" "extract_system $name $student_train")
-    done
-  done
-  run_jobs "${args[@]}"
-  for mod in $modalities; do
-    for combo in $kd_combos; do score_system "$(student_name "$mod" "$combo")" "$student_train"; done
-  done
+  stage_end
 fi
 
-if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
-  log "stage 8: report"
-  # shellcheck disable=SC2086
-  python3 -m wespeaker_avkd.bin.report --exp "$exp" --out "$exp/report" --trials $trials \
-    --modalities $modalities --kd_combos $kd_combos
+if run_stage 3; then
+  stage_begin 3 "audio and visual baselines, seeds ${SEEDS[*]}"
+  need "$data/train/feats.scp" "1-2"
+  pool_begin
+  for seed in "${SEEDS[@]}"; do
+    for mod in audio visual; do
+      pool_run "seed${seed}_${mod}_baseline" train_cmd --config "$conf_dir/$mod.yaml" "${CONFIG_FLAGS[@]}" \
+        --exp_dir "$(sys_dir "$seed" "${mod}_baseline")" --train_data "$data/train" --seed "$seed"
+    done
+  done
+  pool_end
+  stage_end
 fi
-log "done (stages $stage-$stop_stage)"
+
+if run_stage 4; then
+  stage_begin 4 "extract + score baselines"
+  for part in "${SYSTEM_PARTS[@]}"; do need "$data/$part/utt2spk" "1-2"; done
+  ejobs=$(new_job_file stage4_extract)
+  for seed in "${SEEDS[@]}"; do
+    for mod in audio visual; do
+      d=$(sys_dir "$seed" "${mod}_baseline")
+      need "$d/models/avg_model.pt" 3
+      for part in "${SYSTEM_PARTS[@]}"; do extract_add "$ejobs" "$d" "$part" "$(is_mean_part "$part")"; done
+    done
+  done
+  extract_run "$ejobs" stage4_extract
+  for part in dev eval; do
+    sjobs=$(new_job_file "stage4_score_$part")
+    for seed in "${SEEDS[@]}"; do
+      for mod in audio visual; do score_add "$sjobs" "$(sys_dir "$seed" "${mod}_baseline")" "$part"; done
+    done
+    score_run "$sjobs" "$part"
+  done
+  stage_end
+fi
+
+# teacher_scps SEED PART: the fusion teacher's inputs for data/PART (the baselines' embeddings of that seed).
+teacher_scps() {
+  printf 'audio=%s/embeddings/%s/xvector.scp\n' "$(sys_dir "$1" audio_baseline)" "$2"
+  printf 'visual=%s/embeddings/%s/xvector.scp\n' "$(sys_dir "$1" visual_baseline)" "$2"
+}
+
+if run_stage 5; then
+  stage_begin 5 "GATE fusion teacher on frozen baseline embeddings (+ kd_export), seeds ${SEEDS[*]}"
+  for seed in "${SEEDS[@]}"; do
+    for mod in audio visual; do
+      for part in "${SYSTEM_PARTS[@]}"; do
+        need "$(sys_dir "$seed" "${mod}_baseline")/embeddings/$part/xvector.scp" 4
+      done
+    done
+  done
+  pool_begin
+  for seed in "${SEEDS[@]}"; do
+    pool_run "seed${seed}_teacher" train_cmd --config "$conf_dir/teacher.yaml" "${CONFIG_FLAGS[@]}" \
+      --exp_dir "$(sys_dir "$seed" teacher)" --train_data "$data/train" --seed "$seed" \
+      --embedding_dirs.audio "$(sys_dir "$seed" audio_baseline)/embeddings" \
+      --embedding_dirs.visual "$(sys_dir "$seed" visual_baseline)/embeddings"
+  done
+  pool_end
+  ejobs=$(new_job_file stage5_extract)
+  for seed in "${SEEDS[@]}"; do
+    d=$(sys_dir "$seed" teacher)
+    for part in "${SYSTEM_PARTS[@]}"; do
+      mapfile -t scps < <(teacher_scps "$seed" "$part")
+      extract_add "$ejobs" "$d" "$part" "$(is_mean_part "$part")" "${scps[@]}"
+    done
+  done
+  extract_run "$ejobs" stage5_extract
+  for seed in "${SEEDS[@]}"; do
+    d=$(sys_dir "$seed" teacher)
+    python3 -m wespeaker_avkd.bin.extract --exp_dir "$d" --kd_export --train_scp "$d/embeddings/train/xvector.scp"
+  done
+  for part in dev eval; do
+    sjobs=$(new_job_file "stage5_score_$part")
+    for seed in "${SEEDS[@]}"; do score_add "$sjobs" "$(sys_dir "$seed" teacher)" "$part"; done
+    score_run "$sjobs" "$part"
+  done
+  stage_end
+fi
+
+# tune_name MODALITY LOSS WEIGHT: exp/tune/<modality>_kd_<loss>_w<weight>.
+tune_dir() { printf '%s/tune/%s_w%s' "$exp" "$(student_name "$1" "$2")" "$3"; }
+
+if run_stage 6; then
+  if [ "$tune" != true ]; then
+    log "stage 6: KD-weight tuning skipped (--tune false; students use $kd_weights)"
+  else
+    stage_begin 6 "KD-weight tuning on dev: ${MODALITIES[*]} x COS KL MMD x weights ${GRID[*]} (seed $first_seed)"
+    teacher_export=$(sys_dir "$first_seed" teacher)/kd_export
+    need "$teacher_export/xvector.scp" 5
+    for part in "$mean_part" dev; do need "$data/$part/utt2spk" "1-2"; done
+    for t in "${TRIALS[@]}"; do need "$data/dev/trials/$t" 1; done
+    pool_begin
+    for mod in "${MODALITIES[@]}"; do
+      for loss in COS KL MMD; do
+        for w in "${GRID[@]}"; do
+          d=$(tune_dir "$mod" "$loss" "$w")
+          pool_run "tune_${mod}_${loss}_w$w" train_cmd --config "$conf_dir/$mod.yaml" --config "$conf_dir/kd.yaml" \
+            "${CONFIG_FLAGS[@]}" --exp_dir "$d" --train_data "$data/train" --seed "$first_seed" \
+            --kd.combo "$loss" --kd.teacher_dir "$teacher_export" --kd.weights_file conf/kd_weights.yaml \
+            "+kd.$(kd_weight_key "$loss")=$w"
+        done
+      done
+    done
+    pool_end
+    ejobs=$(new_job_file stage6_extract)
+    sjobs=$(new_job_file stage6_score_dev)
+    for mod in audio visual; do   # the baselines' dev scores: the selection's reference
+      d=$(sys_dir "$first_seed" "${mod}_baseline")
+      need "$d/embeddings/dev/xvector.scp" 4
+      score_add "$sjobs" "$d" dev
+    done
+    for mod in "${MODALITIES[@]}"; do
+      for loss in COS KL MMD; do
+        for w in "${GRID[@]}"; do
+          d=$(tune_dir "$mod" "$loss" "$w")
+          extract_add "$ejobs" "$d" "$mean_part" 1
+          extract_add "$ejobs" "$d" dev 0
+          score_add "$sjobs" "$d" dev
+        done
+      done
+    done
+    extract_run "$ejobs" stage6_extract
+    score_run "$sjobs" dev
+    python3 -m wespeaker_avkd.bin.select_kd_weights --sweep_dir "$exp/tune" --modalities "${MODALITIES[@]}" \
+      --losses COS KL MMD --grid "${GRID[@]}" --dev_trials "${TRIALS[@]}" --out "$exp/tune/kd_weights.yaml" \
+      --table "$exp/tune/dev_results.md" --baseline_dir "$exp/seed$first_seed"
+    stage_end
+  fi
+fi
+
+# reuse_tuned MODALITY LOSS: for the first seed, link exp/seed<first>/<student> to the tuning run trained with
+# the weight $kd_weights chose for LOSS (the same config and seed: the trainer finds it finished, or refuses
+# it if the configs differ). Prints nothing when no tuning run matches.
+reuse_tuned() {
+  local mod=$1 loss=$2 w tuned target
+  target=$(sys_dir "$first_seed" "$(student_name "$mod" "$loss")")
+  if [ -L "$target" ]; then rm -f "$target"; fi   # relinked below when the weights still match a tuning run
+  if [ "$overwrite" = true ] || [ -e "$target" ]; then return 0; fi   # retrain / a student trained here
+  w=$(python3 local/chosen_weight.py "$kd_weights" "$mod" "$loss" "${GRID[@]}")
+  if [ -z "$w" ]; then return 0; fi
+  tuned=$(tune_dir "$mod" "$loss" "$w")
+  if [ ! -f "$tuned/models/avg_model.pt" ]; then return 0; fi
+  mkdir -p "$(dirname "$target")"
+  ln -sfn "../tune/${tuned##*/}" "$target"
+  log "  $target -> $tuned (trained during tuning with the chosen weight $w)"
+}
+
+if run_stage 7; then
+  stage_begin 7 "KD students ${MODALITIES[*]} x ${COMBOS[*]}, seeds ${SEEDS[*]}, weights $kd_weights"
+  need "$kd_weights" "6 (with --tune true), or pass --kd_weights"
+  for seed in "${SEEDS[@]}"; do need "$(sys_dir "$seed" teacher)/kd_export/xvector.scp" 5; done
+  for mod in "${MODALITIES[@]}"; do
+    for combo in "${COMBOS[@]}"; do
+      case "$combo" in COS|KL|MMD) reuse_tuned "$mod" "$combo" ;; esac
+    done
+  done
+  pool_begin
+  for seed in "${SEEDS[@]}"; do
+    for mod in "${MODALITIES[@]}"; do
+      for combo in "${COMBOS[@]}"; do
+        name=$(student_name "$mod" "$combo")
+        pool_run "seed${seed}_$name" train_cmd --config "$conf_dir/$mod.yaml" --config "$conf_dir/kd.yaml" \
+          "${CONFIG_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "$name")" --train_data "$data/train" --seed "$seed" \
+          --kd.combo "$combo" --kd.teacher_dir "$(sys_dir "$seed" teacher)/kd_export" --kd.weights_file "$kd_weights"
+      done
+    done
+  done
+  pool_end
+  stage_end
+fi
+
+if run_stage 8; then
+  stage_begin 8 "extract + score KD students"
+  for part in "$mean_part" eval; do need "$data/$part/utt2spk" "1-2"; done
+  ejobs=$(new_job_file stage8_extract)
+  sjobs=$(new_job_file stage8_score_eval)
+  for seed in "${SEEDS[@]}"; do
+    for mod in "${MODALITIES[@]}"; do
+      for combo in "${COMBOS[@]}"; do
+        d=$(sys_dir "$seed" "$(student_name "$mod" "$combo")")
+        need "$d/models/avg_model.pt" 7
+        extract_add "$ejobs" "$d" "$mean_part" 1
+        extract_add "$ejobs" "$d" eval 0
+        score_add "$sjobs" "$d" eval
+      done
+    done
+  done
+  extract_run "$ejobs" stage8_extract
+  score_run "$sjobs" eval
+  stage_end
+fi
+
+if run_stage 9; then
+  stage_begin 9 "report"
+  for seed in "${SEEDS[@]}"; do need "$(sys_dir "$seed" teacher)/scores/eval/${TRIALS[0]}.score" 5; done
+  python3 -m wespeaker_avkd.bin.report --exp "$exp" --seeds "${SEEDS[@]}" --part eval --trials "${TRIALS[@]}" \
+    --utt2spk "$data/eval/utt2spk" --modalities "${MODALITIES[@]}" --kd_combos "${COMBOS[@]}" --out "$exp/report"
+  stage_end
+fi
+log "done (stages $stage-$stop_stage) in $((SECONDS - run_t0)) s"

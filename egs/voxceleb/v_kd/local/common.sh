@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Shared helpers of run.sh: logging, option validation, input checks, stage timing. Sourced, never run.
+# Safety rule of the recipe: no option value reaches eval, arithmetic expansion or an unquoted expansion.
+# Numeric options are checked against a decimal-integer pattern and then only compared with [ -ge ] etc.;
+# word lists are split with `read -ra` (no globbing); commands are arrays or functions with arguments.
+
+log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
+
+die() { printf '%s: %s\n' "${0##*/}" "$*" >&2; exit 1; }
+
+# is_uint VALUE: true for a plain decimal integer without sign or leading zero (0, 7, 12).
+is_uint() { [[ $1 =~ ^(0|[1-9][0-9]{0,8})$ ]]; }
+
+# need_uint NAME VALUE [MIN]: refuse VALUE unless it is a decimal integer >= MIN (default 0).
+need_uint() {
+  is_uint "$2" || die "--$1 must be a non-negative integer, got $(printf '%q' "$2")"
+  if [ "$2" -lt "${3:-0}" ]; then die "--$1 must be at least $3, got $2"; fi
+}
+
+# split_words NAME VALUE PATTERN ARRAY: split VALUE on blanks into ARRAY (no globbing); every word must match
+# the regex PATTERN and the list may not be empty.
+split_words() {
+  local -n _sw_out=$4
+  read -r -a _sw_out <<< "$2"
+  [ "${#_sw_out[@]}" -gt 0 ] || die "--$1 must not be empty"
+  local w
+  for w in "${_sw_out[@]}"; do
+    [[ $w =~ $3 ]] || die "--$1: invalid entry $(printf '%q' "$w")"
+  done
+}
+
+# need_path NAME VALUE: a path option; tabs and newlines are refused (job files are tab-separated lines).
+need_path() {
+  case "$2" in
+    *$'\t'*|*$'\n'*) die "--$1 may not contain a tab or a newline" ;;
+  esac
+}
+
+# need FILE STAGES: stop the stage when an input is missing and say which stages make it.
+need() { [ -e "$1" ] || die "$1 missing: run stage $2 first"; }
+
+# stage_begin N TEXT / stage_end: log a stage's start and its wall time.
+stage_begin() { _stage_no=$1; _stage_t0=$SECONDS; log "stage $1: $2"; }
+stage_end() { log "stage $_stage_no done in $((SECONDS - _stage_t0)) s"; }
+
+# run_stage N: true when stage N is inside --stage .. --stop_stage.
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+# cpu_model: the processor model (logged with every run: stage times depend on it).
+cpu_model() {
+  local m
+  m=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//') || true
+  printf '%s' "${m:-unknown}"
+}

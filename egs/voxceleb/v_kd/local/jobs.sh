@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Job pool of run.sh: up to $jobs commands side by side, each a function or program with its arguments (never
+# a string that is evaluated). Sourced, never run. Uses: $exp, $jobs (validated integer), $ncores.
+#
+#   pool_begin
+#   pool_run NAME train_cmd --config a.yaml --exp_dir "exp/x y"   # waits for a free slot
+#   pool_end || exit 1                                             # names every failed job and its log
+
+declare -A _pool_pids=()   # pid -> job name
+_pool_failed=()
+
+# refresh_flags: the per-job flags that depend on whether jobs run side by side (threads, progress bars).
+refresh_flags() {
+  if [ "$num_gpus" -gt 0 ]; then DEV_FLAGS=(--device cuda); else DEV_FLAGS=(--device cpu --num_threads "$threads"); fi
+  if [ "$progress" = true ] && [ "$side_by_side" = false ]; then PROG_FLAGS=(); else PROG_FLAGS=(--no_progress); fi
+}
+
+pool_begin() {
+  _pool_failed=()
+  _pool_pids=()
+  mkdir -p "$exp/logs"
+  if [ "$jobs" -gt 1 ]; then
+    side_by_side=true
+    # expr, not shell arithmetic: both operands are validated integers, and expr never evaluates its input.
+    # shellcheck disable=SC2003
+    threads=$(expr "$ncores" / "$jobs")
+    if [ "$threads" -lt 1 ]; then threads=1; fi
+  fi
+  refresh_flags
+}
+
+# _pool_job LOG CMD...: run CMD in a subshell with `set -e`; its output goes to LOG (and to the terminal when
+# jobs run one at a time).
+_pool_job() {
+  local logf=$1; shift
+  if [ "$side_by_side" = true ]; then
+    ( set -e; "$@" ) > "$logf" 2>&1
+  else
+    ( set -e; "$@" ) 2>&1 | tee "$logf"
+  fi
+}
+
+_pool_reap_one() {
+  local pid=
+  local rc=0
+  wait -n -p pid "${!_pool_pids[@]}" || rc=$?
+  if [ -z "$pid" ]; then return 0; fi
+  if [ "$rc" -ne 0 ]; then _pool_failed+=("${_pool_pids[$pid]}"); fi
+  unset "_pool_pids[$pid]"
+}
+
+# pool_run NAME CMD [ARG...]: start CMD as job NAME (log: $exp/logs/NAME.log) once a slot is free.
+pool_run() {
+  local name=$1; shift
+  while [ "${#_pool_pids[@]}" -ge "$jobs" ]; do _pool_reap_one; done
+  log "  start $name (log: $exp/logs/$name.log)"
+  _pool_job "$exp/logs/$name.log" "$@" &
+  _pool_pids[$!]=$name
+}
+
+# pool_end: wait for every job; non-zero (after naming each failed job and its log) when any failed.
+pool_end() {
+  while [ "${#_pool_pids[@]}" -gt 0 ]; do _pool_reap_one; done
+  side_by_side=false
+  threads=$ncores
+  refresh_flags
+  local name
+  if [ "${#_pool_failed[@]}" -gt 0 ]; then
+    for name in "${_pool_failed[@]}"; do
+      printf '%s: job %s failed: see %s\n' "${0##*/}" "$name" "$exp/logs/$name.log" >&2
+    done
+    return 1
+  fi
+}
