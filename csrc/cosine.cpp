@@ -41,8 +41,8 @@ inline float dot(const float* a, const float* b, const float* mean, int64_t d) {
 
 }  // namespace
 
-std::vector<double> inverse_row_norms(const float* emb, int64_t n, int64_t d, const float* mean,
-                                      const KeyTable* names, int num_threads) {
+std::vector<double> inverse_row_norms(const float* emb, int64_t n, int64_t d, const float* mean, const KeyTable* names,
+                                      int num_threads) {
   std::vector<double> inv(size_t(n), 0.0);
   int64_t bad = std::numeric_limits<int64_t>::max();
   const int nt = thread_count(num_threads);
@@ -64,14 +64,12 @@ std::vector<double> inverse_row_norms(const float* emb, int64_t n, int64_t d, co
     inv[size_t(r)] = ss > 0.0 ? 1.0 / std::sqrt(ss) : 0.0;
   }
   (void)nt;
-  if (bad != std::numeric_limits<int64_t>::max())
-    throw ScorerError(row_name(bad, names) + " contains NaN or Inf");
+  if (bad != std::numeric_limits<int64_t>::max()) throw ScorerError(row_name(bad, names) + " contains NaN or Inf");
   return inv;
 }
 
 void cosine_scores(const float* emb, int64_t n, int64_t d, const float* mean, const int32_t* enroll,
-                   const int32_t* test, int64_t m, float* out, const KeyTable* names,
-                   int num_threads) {
+                   const int32_t* test, int64_t m, float* out, const KeyTable* names, int num_threads) {
   if (d <= 0) throw ScorerError("embeddings have dimension 0");
   if (mean) {
     for (int64_t j = 0; j < d; ++j)
@@ -80,8 +78,8 @@ void cosine_scores(const float* emb, int64_t n, int64_t d, const float* mean, co
   for (int64_t i = 0; i < m; ++i) {
     if (enroll[i] < 0 || enroll[i] >= n || test[i] < 0 || test[i] >= n)
       throw ScorerError("trial " + std::to_string(i) + " refers to embedding row " +
-                        std::to_string(enroll[i] < 0 || enroll[i] >= n ? enroll[i] : test[i]) +
-                        " outside [0, " + std::to_string(n) + ")");
+                        std::to_string(enroll[i] < 0 || enroll[i] >= n ? enroll[i] : test[i]) + " outside [0, " +
+                        std::to_string(n) + ")");
   }
   // One pass over the table for the norms; the scores then read each row once per trial and never need a
   // normalised copy of the table (which would double the peak memory).
@@ -109,8 +107,8 @@ void cosine_scores(const float* emb, int64_t n, int64_t d, const float* mean, co
   (void)nt;
   if (bad != std::numeric_limits<int64_t>::max()) {
     const int64_t row = inv[size_t(enroll[bad])] == 0.0 ? enroll[bad] : test[bad];
-    throw ScorerError("trial " + std::to_string(bad) + ": " + row_name(row, names) +
-                      " has zero norm" + (mean ? " after mean subtraction" : "") + "; its cosine is undefined");
+    throw ScorerError("trial " + std::to_string(bad) + ": " + row_name(row, names) + " has zero norm" +
+                      (mean ? " after mean subtraction" : "") + "; its cosine is undefined");
   }
 }
 

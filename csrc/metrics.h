@@ -1,5 +1,5 @@
 // Verification metrics from scores and labels: EER (three named definitions), minDCF, DET points.
-// Definitions: /work/shared/reference/metrics.md (ROC crossing, Kaldi compute-eer, BOSARIS ROCCH, Kaldi
+// Definitions and sources: docs/metrics.md (ROC crossing, Kaldi compute-eer, BOSARIS ROCCH, Kaldi
 // compute_min_dcf.py). No Python types.
 #pragma once
 
@@ -14,7 +14,7 @@ struct Metrics {
   double eer_threshold = 0.0;  // score at the crossing (linear between the two operating points)
   float eer_kaldi = 0.f;       // Kaldi compute-eer, float32 as Kaldi returns it
   float eer_kaldi_threshold = 0.f;
-  double eer_rocch = 0.0;      // BOSARIS ROCCH-EER
+  double eer_rocch = 0.0;                 // BOSARIS ROCCH-EER
   std::vector<double> min_dcf;            // one per p_target
   std::vector<double> min_dcf_threshold;  // score of the minimising trial
 };

@@ -1,2 +1,4 @@
 """wespeaker_avkd: audio-visual -> single-modality knowledge distillation for person verification."""
-__version__ = "0.1.0"
+from wespeaker_avkd.version import __version__
+
+__all__ = ["__version__"]

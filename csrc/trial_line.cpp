@@ -1,0 +1,112 @@
+#include "trial_line.h"
+
+#include <utility>
+
+#include "common.h"
+
+namespace wsavkd {
+
+namespace {
+
+const char* form_usage(TrialForm form) {
+  switch (form) {
+    case TrialForm::kVoxCeleb: return "'1|0 enroll test'";
+    case TrialForm::kKaldi: return "'enroll test target|nontarget'";
+    case TrialForm::kUnlabeled: return "'enroll test'";
+    case TrialForm::kScore: return "'enroll test score [target|nontarget]'";
+  }
+  return "";
+}
+
+int form_tokens(TrialForm form) { return form == TrialForm::kUnlabeled ? 2 : 3; }
+
+// Label of a labeled form's label token: 1, 0, or -2 when the token is not a label of that form.
+int8_t form_label(TrialForm form, std::string_view tok) {
+  if (form == TrialForm::kVoxCeleb) return tok == "1" ? 1 : tok == "0" ? 0 : -2;
+  return tok == "target" ? 1 : tok == "nontarget" ? 0 : -2;
+}
+
+}  // namespace
+
+void TrialPiece::reset() {
+  enroll.clear();
+  test.clear();
+  labels.clear();
+  st.reset();
+  skipped = 0;
+  first_skip_line = -1;
+  first_skip_key.clear();
+}
+
+TrialForm detect_form(const std::string_view* tok, int n, const std::string& where) {
+  if (n == 2) return TrialForm::kUnlabeled;
+  if (n == 3) {
+    if (tok[2] == "target" || tok[2] == "nontarget") return TrialForm::kKaldi;
+    if (tok[0] == "1" || tok[0] == "0") return TrialForm::kVoxCeleb;
+    throw ScorerError(where +
+                      ": unknown label: expected 'target' or 'nontarget' in the third field (Kaldi form) "
+                      "or '1' or '0' in the first field (VoxCeleb form), got '" +
+                      printable(tok[0]) + " " + printable(tok[1]) + " " + printable(tok[2]) + "'");
+  }
+  throw ScorerError(where +
+                    ": malformed trial line: expected 2 or 3 fields ('1|0 enroll test', "
+                    "'enroll test target|nontarget' or 'enroll test'), got " +
+                    std::to_string(n));
+}
+
+bool TrialBatcher::flush() {
+  table_.find_batch(keys_, 2 * n_, rows_);
+  const size_t n = n_;
+  n_ = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t re = rows_[2 * i], rt = rows_[2 * i + 1];
+    if (re < 0 || rt < 0) {
+      if (!missing(i, re < 0)) return false;
+      continue;
+    }
+    out_.enroll.push_back(int32_t(re));
+    out_.test.push_back(int32_t(rt));
+    out_.labels.push_back(labels_[i]);
+  }
+  return true;
+}
+
+// Trial i of the batch has a missing key: an error, or a skipped trial under skip_missing.
+bool TrialBatcher::missing(size_t i, bool enroll_missing) {
+  const std::string_view key = keys_[2 * i + (enroll_missing ? 0 : 1)];
+  if (!skip_missing_) {
+    out_.st.err = std::string(enroll_missing ? "enrollment" : "test") + " key '" + printable(key) +
+                  "' is not in the embeddings (" + std::to_string(table_.size()) +
+                  " keys); skip_missing skips such trials";
+    out_.st.err_line = lines_[i];
+    return false;
+  }
+  if (out_.skipped++ == 0) {
+    out_.first_skip_line = lines_[i];
+    out_.first_skip_key = printable(key);
+  }
+  return true;
+}
+
+bool parse_trial_line(const char* b, const char* e, TrialForm form, TrialBatcher& batch, TrialPiece& out) {
+  std::string_view tok[kMaxTokens];
+  const int n = split_tokens(b, e, tok);
+  if (n == 0) return true;
+  auto fail = [&](std::string msg) {
+    if (batch.flush()) out.st.err = std::move(msg);
+    return false;
+  };
+  if (n != form_tokens(form))
+    return fail("malformed trial line: expected " + std::to_string(form_tokens(form)) + " fields " + form_usage(form) +
+                " like the first line, got " + std::to_string(n));
+  if (form == TrialForm::kUnlabeled) return batch.add(tok[0], tok[1], -1, out.st.lines);
+  const bool vox = form == TrialForm::kVoxCeleb;
+  const std::string_view label_tok = vox ? tok[0] : tok[2];
+  const int8_t label = form_label(form, label_tok);
+  if (label < 0)
+    return fail("unknown label '" + printable(label_tok) +
+                (vox ? "' (VoxCeleb form: expected 1 or 0 first)" : "' (Kaldi form: expected target or nontarget)"));
+  return vox ? batch.add(tok[1], tok[2], label, out.st.lines) : batch.add(tok[0], tok[1], label, out.st.lines);
+}
+
+}  // namespace wsavkd
