@@ -1,9 +1,16 @@
-"""Config loading, deep merge, command-line overrides and KD presets."""
+"""Config loading, deep merge, command-line overrides, KD presets and WeSpeaker configs."""
+import copy
+import os
+import re
+
 import pytest
+import torch
 import yaml
 
+from wespeaker_avkd.train.builders import build_encoder
 from wespeaker_avkd.train.config import (ConfigError, apply_overrides, deep_merge, load_config, parse_override_args,
-                                         resolve_kd_preset, save_config)
+                                         parse_train_config, resolve_kd_preset, save_config)
+from wespeaker_avkd.train.trainer import prepare_config
 
 
 def _write(path, data):
@@ -76,3 +83,60 @@ def test_save_config_roundtrip(tmp_path):
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(str(tmp_path / "c.yaml")) == cfg
     assert list(load_config(str(tmp_path / "c.yaml"))) == ["b", "a"]  # key order kept
+
+
+# ------------------------------------------------------------------ WeSpeaker configs (typed schema)
+WESPEAKER_RESNET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "wespeaker_resnet.yaml")
+UNSUPPORTED = ["exp_dir", "gpus", "dataset_args.shuffle_args", "dataset_args.speed_perturb", "dataset_args.aug_prob",
+               "dataset_args.spec_aug", "dataset_args.spec_aug_args"]
+
+
+def _without(cfg, dotted_keys):
+    cfg = copy.deepcopy(dict(cfg))
+    for key in dotted_keys:
+        node = cfg
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        del node[last]
+    return cfg
+
+
+def test_wespeaker_resnet_config_refused_with_the_unsupported_keys():
+    cfg = dict(load_config(WESPEAKER_RESNET), train_data="data/train")  # WeSpeaker gives train_data on its CLI
+    with pytest.raises(ConfigError) as err:
+        prepare_config(cfg)
+    msg = str(err.value)
+    named = re.findall(r"'([\w.]+)' \(", msg)
+    assert sorted(named) == sorted(UNSUPPORTED), msg  # every one, and nothing else
+    assert "not implement" in msg
+
+
+def test_wespeaker_resnet_config_without_them_is_accepted_as_the_same_experiment():
+    cfg = prepare_config(dict(_without(load_config(WESPEAKER_RESNET), UNSUPPORTED), train_data="data/train"))
+    assert cfg["modality"] == "audio"  # WeSpeaker configs are audio configs
+    assert cfg["dataset_args"]["num_frms"] == [200, 200]  # scalar num_frms = fixed 200-frame chunks
+    assert cfg["save_epoch_interval"] == 5 and cfg["num_avg"] == 10
+    typed = parse_train_config(cfg)
+    assert typed.model.args == {"feat_dim": 40, "embed_dim": 256, "pooling_func": "TSTP", "two_emb_layer": False}
+    assert typed.dataset_args.fbank_args["num_mel_bins"] == 40 and typed.dataset_args.shuffle is True
+    assert typed.margin_update.update_margin is True and typed.keep_checkpoints is None
+    assert typed.optimizer.args == {"momentum": 0.9, "nesterov": True, "weight_decay": 0.0001}
+    encoder = build_encoder(cfg)
+    assert encoder(torch.randn(2, 50, 40)).shape == (2, 256)
+
+
+def test_wespeaker_synonyms(tmp_path):
+    base = _without(load_config(WESPEAKER_RESNET), UNSUPPORTED)
+    base["train_data"] = "d"
+    cfg = prepare_config(dict(base, enable_amp=True))
+    assert cfg["amp"] is True and "enable_amp" not in cfg
+    assert prepare_config(dict(base, enable_amp=False, amp=False))["amp"] is False
+    with pytest.raises(ConfigError, match=r"'enable_amp': says True but 'amp' says False"):
+        prepare_config(dict(base, enable_amp=True, amp=False))
+    with pytest.raises(ConfigError, match=r"'enable_amp': expected true or false"):
+        prepare_config(dict(base, enable_amp="yes"))
+    assert prepare_config(dict(base, keep_checkpoints=12))["keep_checkpoints"] == 12
+    assert "keep_checkpoints" not in prepare_config(base)  # default: what averaging needs (checkpoint code)
+    del base["save_epoch_interval"]
+    assert prepare_config(base)["save_epoch_interval"] == 1

@@ -1,6 +1,7 @@
 """The KD training objective (paper Eq. 7): AAM loss plus named, weighted KD terms built from a yaml `kd:` block.
 
-Two forms of the block (other keys such as teacher_dir are ignored here):
+Two forms of the block (kd_term_specs validates it: any other key is refused, except the recipe's keys that
+train/config.py reads, such as teacher_dir):
 
     kd: {alpha: 1.0, beta: 0.0, gamma: 1.0, temperature: 0.03125, mmd: {kernel_num: 5}}
         Eq. 7 shorthand: alpha -> "kl", beta -> "cos", gamma -> "mmd"; zero weights are dropped;
@@ -14,15 +15,19 @@ before the KD terms (its parameters must go to the optimizer); without it the di
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
 from wespeaker_avkd.registry import LOSSES
+from wespeaker_avkd.utils.schema import (Where, as_bool, as_mapping, check_keys, check_kwargs, nonneg, positive,
+                                         suggest)
 
 # Eq. 7 weight name -> registered loss name.
 EQ7_TERMS = {"alpha": "kl", "beta": "cos", "gamma": "mmd"}
+# Keys of the Eq. 7 shorthand form of the kd block (besides `adapter`, which both forms read).
+SHORTHAND_KEYS = ("alpha", "beta", "gamma", "temperature", "kl", "cos", "mmd")
 
 
 class KDObjective(nn.Module):
@@ -57,27 +62,51 @@ class KDObjective(nn.Module):
         return "weights=" + ", ".join(f"{k}: {v:g}" for k, v in self.weights.items())
 
 
-def _term_specs(kd_cfg: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """kd block -> {term name: {"type": loss name, "weight": w, **ctor kwargs}} (zero weights included)."""
+def _loss_class(name: Any, where: Where) -> type:
+    """LOSSES[name], or a ConfigError naming the key and the registered losses."""
+    if not isinstance(name, str) or name not in LOSSES:
+        raise where.error(f"unknown KD loss {name!r}{suggest(name, LOSSES.names())} (registered: "
+                          f"{', '.join(LOSSES.names())}; a plugin loss is registered with @LOSSES.register)")
+    return LOSSES.get(name)
+
+
+def kd_term_specs(kd_cfg: Mapping[str, Any], where: Optional[Where] = None,
+                  extra_keys: Sequence[str] = ()) -> Dict[str, Dict[str, Any]]:
+    """Validate a kd block -> {term name: {"type": loss name, "weight": w, **ctor kwargs}} (zero weights kept).
+
+    Every key is read or refused (ConfigError with a suggestion): `extra_keys` are keys another layer reads
+    (the recipe's teacher_dir, combo, weights_file); weights must be >= 0, temperature > 0, and each loss's
+    kwargs must be parameters of its class (the frozen teacher weight is supplied here, not by the config).
+    """
+    where = where or Where("kd")
+    kd_cfg = as_mapping(kd_cfg, where)
     if "losses" in kd_cfg:
+        check_keys(kd_cfg, ("losses", "adapter", *extra_keys), where, {k: "Eq. 7 shorthand" for k in SHORTHAND_KEYS},
+                   refused_intro="kd keys not read when kd.losses is given (give each term's weight and kwargs "
+                                 "under kd.losses)")
         specs = {}
-        for name, spec in (kd_cfg["losses"] or {}).items():
-            if spec is None:
-                spec = {}
-            if not isinstance(spec, Mapping):
-                raise ValueError(f"kd.losses.{name}: expected a mapping (weight + loss kwargs), got {spec!r}")
-            specs[str(name)] = {"type": spec.get("type", name), "weight": spec.get("weight", 1.0),
-                                **{k: v for k, v in spec.items() if k not in ("type", "weight")}}
-        return specs
-    specs = {}
-    for weight_key, loss_name in EQ7_TERMS.items():
-        sub = kd_cfg.get(loss_name) or {}
-        if not isinstance(sub, Mapping):
-            raise ValueError(f"kd.{loss_name}: expected a mapping of {loss_name} loss kwargs, got {sub!r}")
-        kwargs = dict(sub)
-        if loss_name == "kl" and "temperature" in kd_cfg:
-            kwargs.setdefault("temperature", kd_cfg["temperature"])
-        specs[loss_name] = {"type": loss_name, "weight": kd_cfg.get(weight_key, 0.0), **kwargs}
+        for name, spec in as_mapping(kd_cfg["losses"], where.key("losses")).items():
+            at = where.key("losses").key(str(name))
+            spec = as_mapping(spec, at)
+            loss_name = spec.get("type", name)
+            cls = _loss_class(loss_name, at.key("type") if "type" in spec else at)
+            weight = nonneg(spec.get("weight", 1.0), at.key("weight"))
+            kwargs = check_kwargs(cls, {k: v for k, v in spec.items() if k not in ("type", "weight")}, at,
+                                  supplied=("teacher_weight",))
+            specs[str(name)] = {"type": loss_name, "weight": weight, **kwargs}
+    else:
+        check_keys(kd_cfg, (*SHORTHAND_KEYS, "adapter", *extra_keys), where)
+        specs = {}
+        for weight_key, loss_name in EQ7_TERMS.items():
+            weight = nonneg(kd_cfg.get(weight_key, 0.0), where.key(weight_key))
+            kwargs = check_kwargs(_loss_class(loss_name, where.key(loss_name)),
+                                  as_mapping(kd_cfg.get(loss_name), where.key(loss_name)), where.key(loss_name),
+                                  supplied=("teacher_weight",))
+            if loss_name == "kl" and "temperature" in kd_cfg:
+                kwargs.setdefault("temperature", positive(kd_cfg["temperature"], where.key("temperature")))
+            specs[loss_name] = {"type": loss_name, "weight": weight, **kwargs}
+    if "adapter" in kd_cfg:
+        as_bool(kd_cfg["adapter"], where.key("adapter"))
     return specs
 
 
@@ -87,7 +116,7 @@ def build_kd_objective(kd_cfg: Optional[Mapping[str, Any]], teacher_weight: Opti
     kd_cfg = kd_cfg or {}
     terms: Dict[str, nn.Module] = {}
     weights: Dict[str, float] = {}
-    for name, spec in _term_specs(kd_cfg).items():
+    for name, spec in kd_term_specs(kd_cfg).items():
         weight = float(spec.pop("weight"))
         loss_name = spec.pop("type")
         if weight == 0.0:

@@ -1,5 +1,12 @@
 """Yaml training configs: load (several files deep-merged), command-line overrides, KD weight presets, save.
 
+Every key of a training config is read by some component or refused: `parse_train_config` checks the whole
+config once against the typed sections below (TrainConfig and its parts; models, heads, losses, optimizers and
+schedules against their constructors' signatures), naming the file and key of any unknown key (with a "did
+you mean"), wrong type or out-of-range value. WeSpeaker's names are accepted where they mean the same
+(`enable_amp`, scalar `num_frms`, `save_epoch_interval`); WeSpeaker features not implemented here
+(augmentation, shards, ...) are refused by name.
+
 Overrides come as `key.sub=value`, `--key.sub=value` or `--key.sub value`; values are parsed as yaml
 (`2` -> int, `[200, 400]` -> list, `true` -> bool). An override must name an existing key, so a typo is an
 error; prefix it with `+` (`+kd.adapter=true`) to add a new key on purpose.
@@ -7,19 +14,34 @@ error; prefix it with `+` (`+kd.adapter=true`) to add a new key on purpose.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import yaml
 
 from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.utils.schema import (ConfigError, Section, Where, as_bool, as_int, as_mapping, as_str,
+                                         check_keys, check_kwargs, dotted_paths, field, list_of, nonneg_int,
+                                         one_of, opt_str, positive, positive_int, refuse_keys, suggest)
 
 PathLike = Union[str, "os.PathLike[str]"]
 Config = Dict[str, Any]
 
 
-class ConfigError(ValueError):
-    """A bad config file or override; the message names the file or key and what was expected."""
+__all__ = ["ConfigError", "ConfigDict", "TrainConfig", "parse_train_config", "load_config", "apply_overrides",
+           "resolve_kd_preset", "save_config", "require"]
+
+
+class ConfigDict(dict):
+    """A config mapping that remembers which file (or override) set each dotted key, for error messages."""
+
+    sources: Dict[str, str]
+
+
+def key_sources(cfg: Mapping[str, Any]) -> Dict[str, str]:
+    """Dotted key -> file (or 'command-line override') recorded by load_config / apply_overrides."""
+    return dict(getattr(cfg, "sources", None) or {})
 
 
 def load_yaml(path: PathLike) -> Config:
@@ -55,9 +77,14 @@ def load_config(paths: Union[PathLike, Sequence[PathLike]]) -> Config:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     cfg: Config = {}
+    sources: Dict[str, str] = {}
     for path in paths:
-        cfg = deep_merge(cfg, load_yaml(path))
-    return cfg
+        data = load_yaml(path)
+        cfg = deep_merge(cfg, data)
+        sources.update({key: os.fspath(path) for key in dotted_paths(data)})
+    out = ConfigDict(cfg)
+    out.sources = sources
+    return out
 
 
 def parse_override_args(tokens: Sequence[str]) -> List[tuple]:
@@ -109,13 +136,17 @@ def set_by_path(cfg: Config, dotted: str, value: Any) -> None:
 
 def apply_overrides(cfg: Config, overrides: Iterable[tuple]) -> Config:
     """A copy of cfg with every (dotted key, yaml-text value) override applied in order."""
-    cfg = copy.deepcopy(cfg)
+    sources = key_sources(cfg)
+    cfg = ConfigDict(copy.deepcopy(dict(cfg)))
+    cfg.sources = sources
     for key, text in overrides:
         try:
             value = yaml.safe_load(text) if isinstance(text, str) else text
         except yaml.YAMLError as err:
             raise ConfigError(f"override {key}={text!r}: value is not valid yaml: {err}") from err
         set_by_path(cfg, key, value)
+        bare = key.lstrip("+")
+        sources.update({k: "command-line override" for k in [bare] + [f"{bare}.{p}" for p in dotted_paths(value)]})
     return cfg
 
 
@@ -161,3 +192,348 @@ def require(cfg: Mapping[str, Any], dotted: str, where: str = "config") -> Any:
             raise ConfigError(f"{where}: missing required key {dotted!r}")
         node = node[part]
     return node
+
+
+# ====================================================================== the typed schema of a training config
+# WeSpeaker keys whose feature this toolkit does not implement: refused by name (accepting them would train
+# another experiment than the config says).
+_NO_AUG = "data augmentation is not implemented"
+WESPEAKER_UNSUPPORTED_DATASET = {
+    "speed_perturb": _NO_AUG, "spec_aug": _NO_AUG, "spec_aug_args": _NO_AUG, "aug_prob": _NO_AUG,
+    "shuffle_args": "buffered shuffling: the sampler permutes the whole list every epoch",
+    "filter": "length filtering is not implemented", "filter_args": "length filtering is not implemented",
+    "resample_rate": "resampling is not implemented: give 16 kHz audio",
+    "sample_num_per_epoch": "an epoch is one pass over the data",
+    "frontend": "the frontend is Kaldi fbank (fbank_args)", "frontend_args": "the frontend is Kaldi fbank",
+}
+WESPEAKER_UNSUPPORTED_TOP = {
+    "gpus": "use torchrun --nproc_per_node N (or --device) with bin.train",
+    "exp_dir": "the experiment dir is bin.train's --exp_dir",
+    "data_type": "shard/raw lists are not read: train_data is a Kaldi data dir",
+    "train_label": "labels come from train_data/utt2spk",
+    "reverb_data": _NO_AUG, "noise_data": _NO_AUG, "reverb_lmdb": _NO_AUG, "noise_lmdb": _NO_AUG,
+    "do_lm": "large-margin fine-tuning is not implemented",
+}
+
+
+def num_frms(value: Any, where: Where) -> List[int]:
+    """Training chunk length in frames: [min, max] (random per batch) or WeSpeaker's scalar n (= [n, n])."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    lo, hi = list_of(positive_int, 2)(value, where)
+    if lo > hi:
+        raise where.error(f"[min, max] needs min <= max, got {value!r}")
+    return [lo, hi]
+
+
+def image_size(value: Any, where: Where) -> Any:
+    """Face size: one positive int (square) or [height, width]."""
+    if isinstance(value, (list, tuple)):
+        return list_of(positive_int, 2)(value, where)
+    return positive_int(value, where)
+
+
+def _fbank_args(value: Any, where: Where) -> Dict[str, Any]:
+    """data.fbank.compute_fbank's keyword arguments."""
+    from wespeaker_avkd.data.fbank import compute_fbank
+
+    return check_kwargs(compute_fbank, as_mapping(value, where), where, supplied=("wave", "sample_rate"),
+                        what="compute_fbank")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataLoaderArgs(Section):
+    """dataloader_args / eval_dataloader_args (data/loaders.py)."""
+
+    batch_size: int = field(32, positive_int)
+    num_workers: int = field(0, nonneg_int)
+    pin_memory: bool = field(False, as_bool)
+    prefetch_factor: int = field(2, positive_int)
+    drop_last: bool = field(True, as_bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioDatasetArgs(Section):
+    """dataset_args of an audio system (data/loaders.py, data/datasets.py:AudioDataset)."""
+
+    REFUSED = WESPEAKER_UNSUPPORTED_DATASET
+    feat_source: str = field("auto", one_of("feats", "wav", "auto"))
+    num_frms: List[int] = field(factory=lambda: [200, 400], parse=num_frms)
+    fbank_args: Dict[str, Any] = field(factory=dict, parse=_fbank_args)
+    shuffle: bool = field(True, as_bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class VisualDatasetArgs(Section):
+    """dataset_args of a visual system (data/loaders.py VISUAL_DEFAULTS, data/datasets.py:VisualDataset)."""
+
+    REFUSED = WESPEAKER_UNSUPPORTED_DATASET
+    image_size: Any = field(112, image_size)
+    num_eval_frames: int = field(5, positive_int)
+    mean: List[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(lambda v, w: _number(v, w), 3))
+    std: List[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(positive, 3))
+    shuffle: bool = field(True, as_bool)
+
+
+def _number(value: Any, where: Where) -> float:
+    """Any real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise where.error(f"expected a number, got {value!r}")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionDatasetArgs(Section):
+    """dataset_args of the fusion teacher (its inputs are pre-extracted embeddings)."""
+
+    REFUSED = WESPEAKER_UNSUPPORTED_DATASET
+    shuffle: bool = field(True, as_bool)
+
+
+DATASET_ARGS = {"audio": AudioDatasetArgs, "visual": VisualDatasetArgs, "fusion": FusionDatasetArgs}
+
+
+@dataclasses.dataclass(frozen=True)
+class MarginUpdate(Section):
+    """margin_update (models/margin_scheduler.py:MarginScheduler)."""
+
+    initial_margin: float = field(parse=lambda v, w: _nonneg(v, w))
+    final_margin: float = field(parse=lambda v, w: _nonneg(v, w))
+    increase_start_epoch: int = field(parse=nonneg_int)
+    fix_start_epoch: int = field(parse=nonneg_int)
+    increase_type: str = field("exp", one_of("exp", "linear"))
+    update_margin: bool = field(True, as_bool)
+
+    def check(self, where: Where) -> None:
+        """fix_start_epoch >= increase_start_epoch."""
+        if self.fix_start_epoch < self.increase_start_epoch:
+            raise where.key("fix_start_epoch").error(
+                f"must be >= increase_start_epoch ({self.increase_start_epoch}), got {self.fix_start_epoch}")
+
+
+def _nonneg(value: Any, where: Where) -> float:
+    v = _number(value, where)
+    if v < 0:
+        raise where.error(f"must be >= 0, got {value}")
+    return v
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingDirs(Section):
+    """embedding_dirs of the fusion teacher: <dir>/<subset>/xvector.scp per input modality."""
+
+    audio: str = field(parse=as_str)
+    visual: str = field(parse=as_str)
+
+
+@dataclasses.dataclass(frozen=True)
+class KDConfig(Section):
+    """The kd block of a student after the preset is resolved: the recipe's keys plus the loss spec
+    (losses/kd_objective.py:kd_term_specs validates the loss keys)."""
+
+    teacher_dir: str
+    combo: Optional[str]
+    weights_file: Optional[str]
+    terms: Dict[str, Dict[str, Any]]
+    adapter: bool
+
+    RECIPE_KEYS = ("teacher_dir", "combo", "weights_file")
+
+    @classmethod
+    def from_dict(cls, data: Any, where: Where) -> "KDConfig":
+        """Validate a resolved kd block."""
+        from wespeaker_avkd.losses.kd_objective import kd_term_specs
+
+        data = as_mapping(data, where)
+        terms = kd_term_specs(data, where, extra_keys=cls.RECIPE_KEYS)
+        if "teacher_dir" not in data:
+            raise where.error("missing required key 'kd.teacher_dir' (the teacher's kd_export dir)")
+        return cls(as_str(data["teacher_dir"], where.key("teacher_dir")),
+                   opt_str(data.get("combo"), where.key("combo")),
+                   opt_str(data.get("weights_file"), where.key("weights_file")), terms,
+                   as_bool(data.get("adapter", False), where.key("adapter")))
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentArgs:
+    """A registry component's name and its constructor kwargs (checked against the class signature)."""
+
+    name: str
+    args: Dict[str, Any]
+
+
+def _registry_component(registry: Any, name: Any, args: Any, where_name: Where, where_args: Where,
+                        supplied: Sequence[str] = ()) -> ComponentArgs:
+    """Look `name` up in `registry` and check `args` against its constructor."""
+    if not isinstance(name, str) or name not in registry:
+        raise where_name.error(f"unknown {registry.kind} {name!r}{suggest(name, registry.names())} (registered: "
+                               f"{', '.join(registry.names())}; plugins register with @"
+                               f"{registry.kind.upper()}S.register and are listed under 'plugins')")
+    cls = registry.get(name)
+    return ComponentArgs(name, check_kwargs(cls, as_mapping(args, where_args), where_args, supplied=supplied,
+                                            what=f"{registry.kind} {name}"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A whole training config, every key validated (see the module docstring). Built by parse_train_config."""
+
+    modality: str
+    model: ComponentArgs
+    train_data: str
+    num_epochs: int
+    seed: int
+    num_avg: int
+    log_batch_interval: int
+    save_epoch_interval: int
+    keep_checkpoints: Optional[int]   # None: what averaging needs (the checkpoint code decides)
+    amp: bool
+    tensorboard: bool
+    model_init: Optional[str]
+    plugins: List[str]
+    embedding_dirs: Optional[EmbeddingDirs]
+    dataloader_args: DataLoaderArgs
+    eval_dataloader_args: Optional[DataLoaderArgs]
+    dataset_args: Section
+    projection: ComponentArgs
+    margin_update: Optional[MarginUpdate]
+    optimizer: ComponentArgs
+    scheduler: ComponentArgs
+    kd: Optional[KDConfig]
+
+    # Top-level keys and their parsers; the sections with their own logic are handled in parse_train_config.
+    SIMPLE = {"modality": one_of("audio", "visual", "fusion"), "model": as_str, "train_data": as_str,
+              "num_epochs": positive_int, "seed": lambda v, w: as_int(v, w), "num_avg": positive_int,
+              "log_batch_interval": positive_int, "save_epoch_interval": positive_int,
+              "keep_checkpoints": lambda v, w: None if v is None else positive_int(v, w),
+              "amp": as_bool, "tensorboard": as_bool, "model_init": opt_str,
+              "plugins": lambda v, w: [] if v is None else list_of(as_str)(v, w),
+              "margin_scheduler": one_of("MarginScheduler"), "loss": one_of("CrossEntropyLoss"),
+              "optimizer": as_str, "scheduler": as_str}
+    SECTIONS = ("model_args", "embedding_dirs", "dataloader_args", "eval_dataloader_args", "dataset_args",
+                "projection_args", "margin_update", "optimizer_args", "scheduler_args", "kd", "loss_args")
+    ALIASES = {"enable_amp": "amp"}
+    DEFAULTS = {"modality": "audio", "seed": 42, "num_avg": 1, "log_batch_interval": 10, "save_epoch_interval": 1,
+                "keep_checkpoints": None, "amp": False, "tensorboard": True, "model_init": None, "plugins": None,
+                "optimizer": "SGD", "scheduler": "ExponentialDecrease"}
+    REQUIRED = ("model", "train_data", "num_epochs", "scheduler_args")
+
+
+def _optimizer_class(name: Any, where: Where) -> Any:
+    """The torch optimizer class build_optimizer uses for `name`."""
+    import torch
+
+    from wespeaker_avkd.train import optim
+
+    # optim.OPTIMIZERS when that module exposes its table; until then the same three torch classes.
+    OPTIMIZERS = getattr(optim, "OPTIMIZERS", None) or {n: getattr(torch.optim, n) for n in ("SGD", "Adam", "AdamW")}
+    if name not in OPTIMIZERS:
+        raise where.error(f"unknown optimizer {name!r}{suggest(name, OPTIMIZERS)} (known: {', '.join(OPTIMIZERS)})")
+    return OPTIMIZERS[name]
+
+
+# Scheduler arguments a schedule's constructor accepts but does not use.
+SCHEDULER_UNREAD = {"ConstantLR": {"final_lr": "ConstantLR keeps initial_lr (after the warm-up)"}}
+
+
+def _scheduler_class(name: Any, where: Where) -> Any:
+    """The schedule class of optim.SCHEDULERS named `name`."""
+    from wespeaker_avkd.train.optim import SCHEDULERS
+
+    if name not in SCHEDULERS:
+        raise where.error(f"unknown scheduler {name!r}{suggest(name, SCHEDULERS)} (known: {', '.join(SCHEDULERS)})")
+    return SCHEDULERS[name]
+
+
+def normalize_synonyms(cfg: Mapping[str, Any], where: Where) -> Config:
+    """A copy of cfg with WeSpeaker's synonyms in our names: enable_amp -> amp, scalar num_frms -> [n, n]."""
+    cfg = dict(cfg)
+    for alias, name in TrainConfig.ALIASES.items():
+        if alias in cfg:
+            TrainConfig.SIMPLE[name](cfg[alias], where.key(alias))  # a bad value is named as the user wrote it
+            if name in cfg and cfg[name] != cfg[alias]:
+                raise where.key(alias).error(f"says {cfg[alias]!r} but '{name}' says {cfg[name]!r}; they are the "
+                                             "same setting: keep one")
+            cfg[name] = cfg.pop(alias)
+    ds = cfg.get("dataset_args")
+    if isinstance(ds, Mapping) and isinstance(ds.get("num_frms"), int) and not isinstance(ds["num_frms"], bool):
+        cfg["dataset_args"] = {**ds, "num_frms": num_frms(ds["num_frms"], where.key("dataset_args.num_frms"))}
+    return cfg
+
+
+def parse_train_config(cfg: Mapping[str, Any], sources: Optional[Mapping[str, str]] = None) -> TrainConfig:
+    """Validate every key of a training config (its kd preset already resolved) -> TrainConfig.
+
+    `sources` (dotted key -> file; default: what load_config recorded) lets messages name the file.
+    """
+    from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
+
+    top = Where("", key_sources(cfg) if sources is None else sources)
+    if not isinstance(cfg, Mapping):
+        raise top.error(f"expected a mapping, got {type(cfg).__name__}")
+    unsupported = {k: WESPEAKER_UNSUPPORTED_TOP[k] for k in cfg if k in WESPEAKER_UNSUPPORTED_TOP}
+    if isinstance(cfg.get("dataset_args"), Mapping):  # all of them in one message, as a porting checklist
+        unsupported.update({f"dataset_args.{k}": WESPEAKER_UNSUPPORTED_DATASET[k] for k in cfg["dataset_args"]
+                            if k in WESPEAKER_UNSUPPORTED_DATASET})
+    refuse_keys(unsupported, top, "WeSpeaker config keys whose feature this toolkit does not implement (remove "
+                                  "them, also when disabled: the experiment would silently differ)")
+    check_keys(cfg, list(TrainConfig.SIMPLE) + list(TrainConfig.SECTIONS) + list(TrainConfig.ALIASES), top)
+    cfg = normalize_synonyms(cfg, top)
+    for key in TrainConfig.REQUIRED:
+        if key not in cfg:
+            raise top.error(f"missing required key '{key}'")
+    v = {k: TrainConfig.SIMPLE[k](cfg.get(k, TrainConfig.DEFAULTS.get(k)), top.key(k))
+         for k in TrainConfig.SIMPLE if k in cfg or k in TrainConfig.DEFAULTS}
+    modality = v["modality"]
+    fusion = modality == "fusion"
+    if cfg.get("loss_args"):
+        raise top.key("loss_args").error("the AAM cross-entropy takes no arguments (projection_args and "
+                                         "margin_update configure the AAM head)")
+    if cfg.get("kd") and fusion:
+        raise top.key("kd").error("the fusion teacher cannot be a KD student")
+    if cfg.get("embedding_dirs") is not None and not fusion:
+        raise top.key("embedding_dirs").error("is read only by the fusion teacher (modality: fusion)")
+    if fusion and "embedding_dirs" not in cfg:
+        raise top.error("missing required key 'embedding_dirs' (the fusion teacher's audio/visual embeddings)")
+    if v["keep_checkpoints"] is not None and v["keep_checkpoints"] < v["num_avg"]:
+        raise top.key("keep_checkpoints").error(f"must be >= num_avg ({v['num_avg']}): averaging needs the last "
+                                                f"{v['num_avg']} checkpoints, got {v['keep_checkpoints']}")
+
+    import_plugins(v["plugins"])
+    model = _registry_component(FUSIONS if fusion else MODELS, v["model"], cfg.get("model_args"), top.key("model"),
+                                top.key("model_args"))
+    proj_args = as_mapping(cfg.get("projection_args"), top.key("projection_args"))
+    margin = as_mapping(cfg.get("margin_update"), top.key("margin_update"))
+    if margin and "margin" in proj_args:
+        raise top.key("projection_args.margin").error("is not read when margin_update is given (the schedule "
+                                                      "sets the margin): set margin_update's margins instead")
+    project_type = proj_args.pop("project_type", "arc_margin")
+    projection = _registry_component(PROJECTIONS, project_type, proj_args, top.key("projection_args.project_type"),
+                                     top.key("projection_args"), supplied=("embed_dim", "num_class"))
+    opt_where = top.key("optimizer_args")
+    opt_args = as_mapping(cfg.get("optimizer_args"), opt_where)
+    if "lr" in opt_args:
+        raise opt_where.key("lr").error("is not read: the schedule sets the learning rate every iteration "
+                                        "(scheduler_args.initial_lr / final_lr)")
+    optimizer = ComponentArgs(v["optimizer"], check_kwargs(_optimizer_class(v["optimizer"], top.key("optimizer")),
+                                                           opt_args, opt_where, supplied=("params", "lr")))
+    sched_cls = _scheduler_class(v["scheduler"], top.key("scheduler"))
+    sched_args = as_mapping(cfg.get("scheduler_args"), top.key("scheduler_args"))
+    check_keys(sched_args, list(sched_args), top.key("scheduler_args"), SCHEDULER_UNREAD.get(v["scheduler"], {}),
+               refused_intro=f"scheduler_args not read by {v['scheduler']}")
+    scheduler = ComponentArgs(v["scheduler"], check_kwargs(sched_cls, sched_args, top.key("scheduler_args"),
+                                                           supplied=("optimizer", "num_epochs", "epoch_iter")))
+    eval_args = cfg.get("eval_dataloader_args")
+    return TrainConfig(
+        modality=modality, model=model, train_data=v["train_data"], num_epochs=v["num_epochs"], seed=v["seed"],
+        num_avg=v["num_avg"], log_batch_interval=v["log_batch_interval"],
+        save_epoch_interval=v["save_epoch_interval"], keep_checkpoints=v["keep_checkpoints"], amp=v["amp"],
+        tensorboard=v["tensorboard"], model_init=v["model_init"], plugins=v["plugins"],
+        embedding_dirs=EmbeddingDirs.from_dict(cfg["embedding_dirs"], top.key("embedding_dirs")) if fusion else None,
+        dataloader_args=DataLoaderArgs.from_dict(cfg.get("dataloader_args"), top.key("dataloader_args")),
+        eval_dataloader_args=(None if eval_args is None else
+                              DataLoaderArgs.from_dict(eval_args, top.key("eval_dataloader_args"))),
+        dataset_args=DATASET_ARGS[modality].from_dict(cfg.get("dataset_args"), top.key("dataset_args")),
+        projection=projection, margin_update=MarginUpdate.from_dict(margin, top.key("margin_update")) if margin
+        else None, optimizer=optimizer, scheduler=scheduler,
+        kd=KDConfig.from_dict(cfg["kd"], top.key("kd")) if cfg.get("kd") else None)

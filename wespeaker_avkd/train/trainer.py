@@ -26,7 +26,9 @@ import torch.nn.functional as F
 from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.builders import (EmbeddingNet, build_encoder, build_kd, build_projection,
                                            check_modality, embed_dim_of, kd_trainable_state, load_model_init)
-from wespeaker_avkd.train.config import ConfigError, load_yaml, require, resolve_kd_preset, save_config
+from wespeaker_avkd.train.config import (ConfigError, key_sources, load_yaml, normalize_synonyms, parse_train_config,
+                                         require, resolve_kd_preset, save_config)
+from wespeaker_avkd.utils.schema import Where
 from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.distributed import (DistInfo, all_reduce_mean, all_reduce_mean_grads, barrier,
                                               cleanup, init_distributed)
@@ -89,18 +91,23 @@ def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
 
 
 def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    """Validate the keys the trainer needs and expand the KD preset (kd.combo + kd.weights_file)."""
+    """Expand the KD preset, validate every key once (train.config.parse_train_config: unknown keys, types and
+    ranges are refused naming the file and key), map WeSpeaker's synonyms to ours and fill the defaults."""
+    sources = key_sources(cfg)
     cfg = dict(cfg)
+    cfg.setdefault("modality", "audio")  # a WeSpeaker config has no modality: it is an audio config
     modality = check_modality(cfg)
-    for key in ("model", "num_epochs", "train_data", "scheduler_args"):
-        require(cfg, key)
-    if cfg.get("kd"):
-        if modality == "fusion":
-            raise ConfigError("config key 'kd': the fusion teacher cannot be a KD student")
-        cfg["kd"] = resolve_kd_preset(cfg["kd"], modality)
+    if cfg.get("kd") and modality != "fusion":
+        kd = resolve_kd_preset(cfg["kd"], modality)
+        preset = f"{cfg['kd'].get('weights_file')} ({modality}.{kd.get('combo')})"
+        sources.update({f"kd.{k}": preset for k in kd if f"kd.{k}" not in sources and k != "combo"})
+        cfg["kd"] = kd
+    parse_train_config(cfg, sources)
+    cfg = normalize_synonyms(cfg, Where("", sources))
     cfg.setdefault("seed", 42)
     cfg.setdefault("num_avg", 1)
     cfg.setdefault("log_batch_interval", 10)
+    cfg.setdefault("save_epoch_interval", 1)
     cfg.setdefault("optimizer", "SGD")
     cfg.setdefault("scheduler", "ExponentialDecrease")
     return cfg
