@@ -23,6 +23,9 @@ def test_hand_made_counts():
     c = corrected_counts(labels, (base, 0.0), (student, 0.5), (other, 0.3))
     assert (c.baseline_wrong, c.student_wrong, c.corrected, c.corrected_other_right, c.broken) == (4, 3, 3, 2, 2)
     assert c.other_right_fraction == pytest.approx(2 / 3)
+    # base rates: other right on trials 0, 2, 6 of 8; of the baseline's wrong {2, 3, 6, 7}: 2 and 6
+    assert c.other_right_rate == pytest.approx(3 / 8)
+    assert c.other_right_given_baseline_wrong == pytest.approx(2 / 4)
     assert sum(c.venn.values()) == 8
     # region "110": baseline wrong, student right, other wrong -> trial 3 only
     assert c.venn["110"] == 1 and c.venn["111"] == 2

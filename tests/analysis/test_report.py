@@ -1,61 +1,195 @@
-"""The report end to end on fake systems: tables, corrected trials, agreement, figures."""
+"""The report end to end on a fake exp tree (seeds, parts, score files, embeddings, a GATE teacher): tables with
+intervals and verdicts, missing systems, corrected trials with base rates, agreement, gate values, figures."""
 import json
 import os
 
 import kaldiio
 import numpy as np
+import pytest
+import torch
 
-from wespeaker_avkd.analysis.report import build_report, student_name
-from wespeaker_avkd.scoring import TrialScores, compute_metrics, write_score_file
+from wespeaker_avkd.analysis import bootstrap
+from wespeaker_avkd.analysis.report import build_report, student_name, teacher_gate
+from wespeaker_avkd.bin.report import main as report_main
+from wespeaker_avkd.scoring import TrialScores, compute_metrics, read_score_file, write_score_file
 
 TRIALS = ("O", "E")
+NUM_IDS, UTTS_PER_ID, DIM = 20, 4, 8
 
 
-def _fake_system(exp, name, rng, noise, teacher=None):
-    """Scores with label-dependent means (less noise = better), embeddings correlated with `teacher`."""
-    n = 200
-    labels = np.repeat([1, 0], n // 2).astype(np.int8)
-    enroll = [f"u{i % 17}" for i in range(n)]
-    test = [f"v{i}" for i in range(n)]
+def _utts():
+    return [f"id{10001 + i:05d}/v{j}/00001" for i in range(NUM_IDS) for j in range(UTTS_PER_ID)]
+
+
+def _write_corpus(root):
+    """data/eval/utt2spk and the trial structure: every target pair within an identity, 2 nontargets per utt."""
+    utts = _utts()
+    os.makedirs(os.path.join(root, "data", "eval"), exist_ok=True)
+    with open(os.path.join(root, "data", "eval", "utt2spk"), "w") as f:
+        f.writelines(f"{u} {u.split('/')[0]}\n" for u in utts)
+    rng = np.random.default_rng(5)
+    enroll, test, labels = [], [], []
+    for i, u in enumerate(utts):
+        spk = i // UTTS_PER_ID
+        for j in range(i + 1, (spk + 1) * UTTS_PER_ID):
+            enroll.append(u), test.append(utts[j]), labels.append(1)
+        for other in rng.choice([k for k in range(len(utts)) if k // UTTS_PER_ID != spk], 2, replace=False):
+            enroll.append(u), test.append(utts[other]), labels.append(0)
+    return enroll, test, np.array(labels, dtype=np.int8)
+
+
+def _fake_system(exp, seed, name, trial_list, rng, gap, teacher_emb=None):
+    """Scores with a label gap (larger = better) on every list; eval and train embeddings."""
+    enroll, test, labels = trial_list
     for t in TRIALS:
-        scores = (labels + rng.normal(scale=noise, size=n)).astype(np.float32)
-        os.makedirs(os.path.join(exp, name, "scores"), exist_ok=True)
-        write_score_file(os.path.join(exp, name, "scores", f"{t}.score"), TrialScores(enroll, test, scores, labels))
-    keys = [f"id{i:05d}/v/00001" for i in range(30)]
-    emb = rng.normal(size=(30, 8)).astype(np.float32)
-    if teacher is not None:
-        emb = (0.5 * teacher + emb).astype(np.float32)
+        scores = (gap * labels + rng.normal(size=len(labels))).astype(np.float32)
+        path = os.path.join(exp, f"seed{seed}", name, "scores", "eval", f"{t}.score")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_score_file(path, TrialScores(enroll, test, scores, labels))
+    keys = _utts()
+    emb = rng.normal(size=(len(keys), DIM)).astype(np.float32)
+    if teacher_emb is not None:
+        emb = (0.5 * teacher_emb + emb).astype(np.float32)
     for subset in ("train", "eval"):
-        out = os.path.join(exp, name, "embeddings", subset)
+        out = os.path.join(exp, f"seed{seed}", name, "embeddings", subset)
         os.makedirs(out, exist_ok=True)
         kaldiio.save_ark(os.path.join(out, "xvector.ark"), dict(zip(keys, emb)), scp=os.path.join(out, "xvector.scp"))
     return emb
 
 
-def test_build_report(tmp_path):
+def _gate_teacher(exp_dir):
+    """A GATE teacher (toy config, 8-d) saved as bin.train would; returns its fusion module."""
+    from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
+    from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
+    from wespeaker_avkd.train.checkpoint import save_checkpoint
+    from wespeaker_avkd.train.config import load_yaml, save_config
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    cfg = load_yaml(os.path.join(here, "..", "..", "egs", "voxceleb", "v_kd", "conf", "toy", "teacher.yaml"))
+    cfg["model_args"] = {"audio_dim": DIM, "visual_dim": DIM, "embed_dim": DIM}
+    save_config(cfg, os.path.join(exp_dir, "config.yaml"))
+    spk2id = make_spk2id([f"id{i:05d}" for i in range(1, 4)])
+    write_spk2id(os.path.join(exp_dir, "spk2id"), spk2id)
+    torch.manual_seed(0)
+    net = EmbeddingNet(build_encoder(cfg), build_projection(cfg, DIM, len(spk2id)))
+    with torch.no_grad():  # a gate away from 0.5, so that visual/audio are told apart
+        net.encoder.gate_net[-1].bias.fill_(1.0)
+    save_checkpoint(os.path.join(exp_dir, "models", "avg_model.pt"),
+                    {"model": net.encoder.state_dict(), "projection": net.projection.state_dict()})
+    return net.encoder.eval()
+
+
+@pytest.fixture(scope="module")
+def fake_exp(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("study"))
+    exp = os.path.join(root, "exp")
+    trial_list = _write_corpus(root)
     rng = np.random.default_rng(0)
-    exp = str(tmp_path / "exp")
-    teacher = _fake_system(exp, "teacher", rng, 0.2)
-    _fake_system(exp, "audio_baseline", rng, 0.6, teacher)
-    _fake_system(exp, "visual_baseline", rng, 0.5, teacher)
-    for mod in ("visual", "audio"):
-        for combo in ("KL", "COS+MMD"):
-            _fake_system(exp, student_name(mod, combo), rng, 0.45, teacher)
-    out = str(tmp_path / "report")
-    text = build_report(exp, out, TRIALS, ("visual", "audio"), ("KL", "COS+MMD", "MMD"))
+    fusion = None
+    for seed in (1, 2):
+        teacher = _fake_system(exp, seed, "teacher", trial_list, rng, 3.0)
+        _fake_system(exp, seed, "audio_baseline", trial_list, rng, 1.5, teacher)
+        _fake_system(exp, seed, "visual_baseline", trial_list, rng, 1.0, teacher)
+        for mod in ("visual", "audio"):
+            _fake_system(exp, seed, student_name(mod, "KL"), trial_list, rng, 2.5, teacher)  # clearly better
+            if seed == 1:  # COS+MMD trained for seed 1 only
+                _fake_system(exp, seed, student_name(mod, "COS+MMD"), trial_list, rng, 1.2, teacher)
+        if seed == 1:
+            fusion = _gate_teacher(os.path.join(exp, "seed1", "teacher"))
+    return root, exp, fusion
+
+
+def test_build_report(fake_exp):
+    root, exp, fusion = fake_exp
+    out = os.path.join(root, "report")
+    text = build_report(exp, out, seeds=(1, 2, 3), part="eval", trials=TRIALS,
+                        utt2spk=os.path.join(root, "data", "eval", "utt2spk"), modalities=("visual", "audio"),
+                        combos=("KL", "COS+MMD", "MMD"), num_boot=200, boot_seed=0)
     assert "Table 1" in text and "Table 2" in text and "Table 3" in text
     md = open(os.path.join(out, "results.md")).read()
     for f in ("det.png", "venn_visual.png", "venn_audio.png", "results.json"):
         assert os.path.getsize(os.path.join(out, f)) > 0, f
-    # the table cell equals the scorer's EER of that score file
-    from wespeaker_avkd.scoring import read_score_file
-
-    ts = read_score_file(os.path.join(exp, "teacher", "scores", "E.score"))
-    assert f"{100 * compute_metrics(ts.scores, ts.labels).eer:.3f}" in md
-    # a combo never trained shows dashes
-    assert "| L_AAM + L_MMD | - | - |" in md
     record = json.load(open(os.path.join(out, "results.json")))
+    assert record["settings"]["seeds_found"] == [1, 2]
+    num_trials = record["lists"]["E"]["num_trials"]
+    assert record["lists"]["E"]["num_identities"] == NUM_IDS
+    # the EER cell is the mean over seeds of the scorer's EER of each seed's score file
+    eers = [compute_metrics(ts.scores, ts.labels).eer for ts in
+            (read_score_file(os.path.join(exp, f"seed{s}", "teacher", "scores", "eval", "E.score")) for s in (1, 2))]
+    summary = record["summary"]["E"]["teacher"]["eer"]
+    assert summary["per_seed"] == pytest.approx(eers)
+    assert summary["mean"] == pytest.approx(np.mean(eers)) and summary["std"] == pytest.approx(np.std(eers, ddof=1))
+    assert f"{100 * np.mean(eers):.2f} ± {100 * np.std(eers, ddof=1):.2f} [" in md
+    assert summary["ci_low"] < summary["mean"] < summary["ci_high"] and summary["num_draws"] == 200
+    # the clearly better KL students are "better", paired on both seeds; verdicts shown with Holm
+    kl = record["paired"]["visual/KL/E"]
+    assert kl["verdict"] == "better" and kl["seeds"] == [1, 2] and len(kl["per_seed_diff"]) == 2
+    assert kl["holm_verdict"] in ("better", "no significant difference")
+    assert record["multiple_comparisons"]["num_comparisons"] == 8  # 2 modalities x 2 trained combos x 2 lists
+    assert "would exclude 0 by chance" in md
+    # a combo trained for one seed is compared on that seed only and flagged; one never trained is missing
+    assert record["paired"]["audio/COS+MMD/O"]["seeds"] == [1]
+    assert "(1/2 seeds)" in md
+    assert "| L_AAM + L_MMD | missing | - | - |" in md
+    assert {"system": "visual_kd_mmd", "seed": 1, "list": "O", "reason": "no score file"} in record["missing"]
+    assert "seed 3" not in md.split("### Missing")[0]
+    # corrected trials (first seed) with base rates
     counts = record["corrected_trials"]["visual"]["KL"]["E"]
-    assert sum(counts["venn"].values()) == counts["num_trials"] == 200
+    assert sum(counts["venn"].values()) == counts["num_trials"] == num_trials
+    assert 0.0 < counts["other_right_rate"] < 1.0 and "other right, all %" in md
     assert set(record["agreement"]) >= {"audio_baseline", "visual_kd_kl"}
-    assert 0.0 < record["agreement"]["visual_baseline"]["eval"]["pcc_flattened"] < 1.0
+    # gate: seed 1 has a real GATE teacher, seed 2 a teacher dir without a model (reported, not a crash)
+    g = record["gate"]["per_seed"]["1"]
+    assert g["visual"] + g["audio"] == pytest.approx(1.0) and g["num_utts"] == NUM_IDS * UTTS_PER_ID
+    assert "2" in record["gate"]["unavailable"]
+
+
+def test_gate_value_is_the_visual_weight(fake_exp):
+    """teacher_gate's visual share equals the GATE module's z on the baselines' embeddings, and z weights the
+    visual projection: with h_visual = h_audio + 1 the fused output moves by exactly z."""
+    _, exp, fusion = fake_exp
+    audio = kaldiio.load_scp(os.path.join(exp, "seed1", "audio_baseline", "embeddings", "eval", "xvector.scp"))
+    visual = kaldiio.load_scp(os.path.join(exp, "seed1", "visual_baseline", "embeddings", "eval", "xvector.scp"))
+    keys = sorted(audio)
+    a = torch.from_numpy(np.stack([audio[k] for k in keys]))
+    v = torch.from_numpy(np.stack([visual[k] for k in keys]))
+    z = fusion.gate_values(a, v)
+    assert teacher_gate(exp, 1, "eval")["visual"] == pytest.approx(float(z.double().mean()), abs=1e-6)
+    with torch.no_grad():
+        fused, gate = fusion(a, v, return_gate=True)
+        fusion.visual_proj.bias += 1.0
+        shifted = fusion(a, v)
+        fusion.visual_proj.bias -= 1.0
+    np.testing.assert_allclose((shifted - fused).numpy(), gate.numpy(), atol=1e-5)
+
+
+def test_cli_and_clear_errors(fake_exp, tmp_path, capsys):
+    root, exp, _ = fake_exp
+    utt2spk = os.path.join(root, "data", "eval", "utt2spk")
+    rc = report_main(["--exp", exp, "--seeds", "1", "--trials", "E", "--utt2spk", utt2spk, "--kd_combos", "KL",
+                      "--out", str(tmp_path / "r"), "--num_boot", "50", "--no_gate"])
+    assert rc == 0 and "Table 2" in capsys.readouterr().out
+    # no scores at all
+    assert report_main(["--exp", str(tmp_path / "none"), "--utt2spk", utt2spk, "--out", str(tmp_path / "x")]) == 1
+    assert "no scored system" in capsys.readouterr().err
+    # an utterance without identity
+    short = tmp_path / "utt2spk"
+    short.write_text("".join(open(utt2spk).readlines()[1:]))
+    assert report_main(["--exp", exp, "--trials", "E", "--utt2spk", str(short), "--out", str(tmp_path / "y"),
+                        "--no_gate"]) == 1
+    assert "has no identity in utt2spk" in capsys.readouterr().err
+
+
+def test_report_bootstrap_is_shared_and_reproducible(fake_exp, tmp_path):
+    """Same boot_seed -> same intervals; the list's draws depend on its name, not on the systems present."""
+    root, exp, _ = fake_exp
+    utt2spk = os.path.join(root, "data", "eval", "utt2spk")
+    runs = []
+    for combos in (("KL",), ("KL", "COS+MMD")):
+        out = str(tmp_path / "-".join(combos))
+        build_report(exp, out, seeds=(1, 2), trials=("E",), utt2spk=utt2spk, combos=combos, num_boot=100,
+                     with_gate=False)
+        runs.append(json.load(open(os.path.join(out, "results.json"))))
+    assert runs[0]["summary"]["E"]["teacher"] == runs[1]["summary"]["E"]["teacher"]
+    counts = bootstrap.draw_identity_counts(NUM_IDS, 3, bootstrap.list_rng(0, "E"))
+    assert counts.shape == (3, NUM_IDS)

@@ -52,6 +52,18 @@ class CorrectedCounts:
         """Share of corrected trials the other modality's baseline got right (85 % in the paper)."""
         return self.corrected_other_right / self.corrected if self.corrected else float("nan")
 
+    @property
+    def other_right_rate(self) -> float:
+        """Base rate: share of all trials the other modality's baseline gets right."""
+        right = sum(n for key, n in self.venn.items() if key[2] == "1")
+        return right / self.num_trials if self.num_trials else float("nan")
+
+    @property
+    def other_right_given_baseline_wrong(self) -> float:
+        """Base rate where corrections come from: share of the baseline's wrong trials the other one gets right."""
+        right = sum(n for key, n in self.venn.items() if key[0] == "1" and key[2] == "1")
+        return right / self.baseline_wrong if self.baseline_wrong else float("nan")
+
 
 def corrected_counts(labels: np.ndarray, baseline: Tuple[np.ndarray, float], student: Tuple[np.ndarray, float],
                      other: Tuple[np.ndarray, float]) -> CorrectedCounts:

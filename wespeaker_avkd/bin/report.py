@@ -1,7 +1,10 @@
-"""Stage 8: write exp/report (results.md with Tables 1-3, corrected trials, PCC; det.png; venn_*.png) and
+"""Write the study's report (results.md with Tables 1-3 as mean +- std over seeds with identity-bootstrap
+intervals and per-student verdicts, corrected trials, PCC, gate values; results.json; det.png; venn_*.png) and
 print the tables.
 
-    python -m wespeaker_avkd.bin.report --exp exp --out exp/report [--trials O E H]
+    python -m wespeaker_avkd.bin.report --exp exp --seeds 1 2 3 --part eval --trials O E H \\
+        --utt2spk data/eval/utt2spk --modalities visual audio \\
+        --kd_combos COS KL MMD COS+KL COS+MMD KL+MMD --out exp/report [--num_boot 1000] [--boot_seed 0]
 """
 from __future__ import annotations
 
@@ -13,17 +16,31 @@ from wespeaker_avkd.analysis.report import PAPER_COMBOS, build_report
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Parse, build the report, print its tables."""
+    """Parse, build the report, print its tables; bad input exits 1 with the message."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exp", default="exp", help="experiments root holding <system>/scores/<trials>.score")
-    parser.add_argument("--out", default=None, help="report dir (default EXP/report)")
+    parser.add_argument("--exp", default="exp", help="experiments root holding seed<N>/<system>/scores/<part>/")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1], help="training seeds (exp/seed<N>)")
+    parser.add_argument("--part", default="eval", help="data part whose scores are reported (eval)")
     parser.add_argument("--trials", nargs="+", default=["O", "E", "H"], help="trial list names")
+    parser.add_argument("--utt2spk", default=None, help="utterance -> identity of the part (default "
+                                                        "data/<part>/utt2spk), for the identity bootstrap")
     parser.add_argument("--modalities", nargs="+", default=["visual", "audio"], help="student modalities")
     parser.add_argument("--kd_combos", nargs="+", default=list(PAPER_COMBOS), help="KD loss combinations")
+    parser.add_argument("--out", default=None, help="report dir (default EXP/report)")
+    parser.add_argument("--num_boot", type=int, default=1000, help="bootstrap draws per trial list")
+    parser.add_argument("--boot_seed", type=int, default=0, help="seed of the bootstrap draws")
     parser.add_argument("--venn_trials", default=None, help="trial list of the Venn figures (default E)")
+    parser.add_argument("--no_gate", action="store_true", help="skip the teacher's gate values (needs torch)")
     args = parser.parse_args(argv)
+    if args.num_boot < 1:
+        parser.error("--num_boot must be at least 1")
     out = args.out or f"{args.exp.rstrip('/')}/report"
-    text = build_report(args.exp, out, args.trials, args.modalities, args.kd_combos, args.venn_trials)
+    try:
+        text = build_report(args.exp, out, args.seeds, args.part, args.trials, args.utt2spk, args.modalities,
+                            args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate)
+    except (OSError, KeyError, ValueError) as err:  # TableError and ScoringError are ValueErrors
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+        return 1
     print(text)
     print(f"\nfull report: {out}/results.md")
     return 0
