@@ -114,3 +114,29 @@ def test_bad_inputs_are_one_line_errors(audio_exp, visual_exp, tmp_path, capsys,
     assert embed_cli.main(["--exp_dir", exp] + argv) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_wespeaker_config_and_checkpoint_key_for_key(audio_exp, tmp_path, capsys):
+    """WeSpeaker's own resnet.yaml (its key names, fbank dither 1.0, embed 256) with a flat WeSpeaker state_dict:
+    the embedding is the encoder's on undithered Kaldi fbank + CMN computed here."""
+    from pathlib import Path
+
+    from wespeaker_avkd.registry import MODELS
+
+    conf = Path(__file__).resolve().parents[1] / "train" / "data" / "wespeaker_resnet.yaml"
+    torch.manual_seed(5)
+    model = MODELS.build("ResNet34", feat_dim=40, embed_dim=256, pooling_func="TSTP", two_emb_layer=False).eval()
+    flat = {f"module.{k}": v for k, v in model.state_dict().items()}  # as saved from DDP
+    flat["module.projection.weight"] = torch.randn(7, 256)
+    torch.save(flat, tmp_path / "avg_model.pt")
+    wav = sorted(read_table(os.path.join(audio_exp[1], "wav.scp")).values())[0]
+    assert embed_cli.main(["--wespeaker_checkpoint", str(tmp_path / "avg_model.pt"), "--config", str(conf),
+                           "--inputs", wav]) == 0
+    got = _printed(capsys)[wav]
+    wave, sr = sf.read(wav, dtype="float32")
+    fb = kaldi.fbank(torch.from_numpy(wave)[None] * 32768, num_mel_bins=40, frame_length=25, frame_shift=10,
+                     dither=0.0, sample_frequency=sr, window_type="hamming", use_energy=False)
+    with torch.no_grad():
+        ref = model((fb - fb.mean(0))[None])[0].numpy()
+    assert got.shape == (256,)
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)

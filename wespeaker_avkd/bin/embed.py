@@ -34,6 +34,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="Kaldi wspecifier, e.g. ark,scp:x.ark,x.scp (default: print to stdout)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--num_threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--num_workers", type=int, default=0, help="data loader processes (default 0: in process)")
     return parser
 
 
@@ -54,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         source, table = read_inputs(args.inputs, args.list_file, args.wav_scp, args.faces_scp)
         cfg, net = load_model(args.exp_dir, args.checkpoint, args.wespeaker_checkpoint, args.config, args.device)
-        pairs = embed_table(cfg, net, table, source, args.device)
+        pairs = embed_table(cfg, net, table, source, args.device, args.num_workers)
         if args.out:
             count = write_embeddings(pairs, args.out)
             print(f"embed: wrote {count} embeddings to {args.out}", file=sys.stderr)

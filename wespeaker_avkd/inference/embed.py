@@ -117,8 +117,10 @@ def _check_source(modality: str, source: Optional[str], table: Mapping[str, List
 
 
 def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, List[str]],
-                source: Optional[str] = None, device: str = "cpu") -> Iterator[Tuple[str, np.ndarray]]:
-    """Yield (key, (D,) float32 embedding) for every entry of {key: [paths]}, in the table's order."""
+                source: Optional[str] = None, device: str = "cpu",
+                num_workers: int = 0) -> Iterator[Tuple[str, np.ndarray]]:
+    """Yield (key, (D,) float32 embedding) for every entry of {key: [paths]}, in the table's order; the config's
+    eval batch size, `num_workers` loader processes (not the training config's: a few files need none)."""
     from wespeaker_avkd.data.kaldi_dir import write_table
     from wespeaker_avkd.data.loaders import build_eval_loader
     from wespeaker_avkd.train.extract import embed_batch
@@ -129,6 +131,7 @@ def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, List
     if kind == "wav":
         dataset_args["feat_source"] = "wav"  # the model's own fbank settings, computed from the wav
     dataloader_args = dict(cfg.get("eval_dataloader_args") or cfg.get("dataloader_args") or {})
+    dataloader_args["num_workers"] = int(num_workers)
     dev = torch.device(device)
     found: Dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="wespeaker_avkd_embed.") as data_dir:
