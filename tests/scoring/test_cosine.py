@@ -61,7 +61,7 @@ def test_index_out_of_range():
 
 
 def write_trials(path, lines):
-    path.write_text("".join(l + "\n" for l in lines))
+    path.write_text("".join(line + "\n" for line in lines))
     return str(path)
 
 
