@@ -48,15 +48,28 @@ def test_extract_matches_model_and_skips_when_done(tmp_path):
             np.testing.assert_allclose(table[key], net.encoder(cmn)[0].numpy(), atol=1e-5)
     mean = np.load(os.path.join(out, "mean_vec.npy"))
     np.testing.assert_allclose(mean, np.mean([table[k] for k in table], axis=0), atol=1e-6)
-    # complete and made by the same checkpoint: skipped
-    ark_mtime = os.path.getmtime(os.path.join(out, "xvector.ark"))
+    # complete and made from the same inputs: skipped
+    scp_mtime = os.stat(scp).st_mtime_ns
     extract_embeddings(exp, data, out, mean_vec=True, progress=False)
-    assert os.path.getmtime(os.path.join(out, "xvector.ark")) == ark_mtime
-    # a new checkpoint makes it stale: redone
+    assert os.stat(scp).st_mtime_ns == scp_mtime
+    # a touched but identical checkpoint is the same input (content, not mtime): still skipped
     ckpt = os.path.join(exp, "models", "avg_model.pt")
-    os.utime(ckpt, (ark_mtime + 10, ark_mtime + 10))
+    os.utime(ckpt, (1, 1))
     extract_embeddings(exp, data, out, mean_vec=True, progress=False)
-    assert os.path.getmtime(os.path.join(out, "xvector.ark")) != ark_mtime
+    assert os.stat(scp).st_mtime_ns == scp_mtime
+    # a checkpoint with other weights makes it stale: redone, and the previous ark is gone
+    state = torch.load(ckpt, weights_only=True)
+    state["model"]["fc.bias"] += 1.0
+    save_checkpoint(ckpt, state)
+    old_ark = _arks(out)
+    extract_embeddings(exp, data, out, mean_vec=True, progress=False)
+    assert os.stat(scp).st_mtime_ns != scp_mtime and _arks(out) != old_ark and len(_arks(out)) == 1
+    again = kaldiio.load_scp(scp)
+    assert not np.allclose(again[sorted(table)[0]], table[sorted(table)[0]])
+
+
+def _arks(out):
+    return sorted(f for f in os.listdir(out) if f.endswith(".ark"))
 
 
 def test_kd_export(tmp_path):

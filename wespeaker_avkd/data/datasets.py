@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import kaldiio
 import numpy as np
+import soundfile as sf
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
@@ -37,6 +38,22 @@ def stack_embeddings(table: Mapping[str, np.ndarray], utts: Sequence[str], what:
         raise KeyError(f"{what} embedding missing for utterance '{missing[0]}' in {path} "
                        f"({len(missing)} of {len(utts)} utterances missing)")
     return np.stack([table[u] for u in utts]).astype(np.float32) if utts else np.zeros((0, 0), np.float32)
+
+
+def kaldi_matrix_rows(spec: str) -> Optional[int]:
+    """Rows of the uncompressed binary Kaldi matrix at 'ark_path:offset' from its header, or None."""
+    path, sep, offset = spec.rpartition(":")
+    if not sep or not offset.isdigit():
+        return None
+    try:
+        with open(path, "rb") as f:
+            f.seek(int(offset))
+            head = f.read(2 + 3 + 1 + 4)
+    except OSError:
+        return None
+    if len(head) < 10 or head[:2] != b"\0B" or head[2:5] not in (b"FM ", b"DM ") or head[5] != 4:
+        return None
+    return int(np.frombuffer(head[6:10], dtype="<i4")[0])
 
 
 def random_chunk(data: np.ndarray, chunk_len: int, rng: np.random.Generator) -> np.ndarray:
@@ -110,6 +127,20 @@ class AudioDataset(KeyedDataset):
         self.fbank_args = {**DEFAULT_FBANK_ARGS, **(fbank_args or {})}
         self.sample_rate = sample_rate
 
+    def num_frames(self, index: int) -> Optional[int]:
+        """Frames the whole-utterance input of item `index` will have, read from file headers only (the
+        feature ark's matrix header, the wav header); None when that cannot be told without decoding."""
+        source = self.sources[index]
+        if self.source_kind == "feats":
+            return kaldi_matrix_rows(source)
+        try:
+            samples = sf.info(source).frames
+        except Exception:  # unreadable here: the loader reports it with the file named
+            return None
+        shift = int(self.sample_rate * self.fbank_args["frame_shift"] / 1000)
+        win = int(self.sample_rate * self.fbank_args["frame_length"] / 1000)
+        return 0 if samples < win else 1 + (samples - win) // shift
+
     def _wave(self, index: int) -> torch.Tensor:
         wave, sr = load_wav(self.sources[index])
         if sr != self.sample_rate:
@@ -171,10 +202,13 @@ class FusionDataset(KeyedDataset):
 
 
 def collate_batch(items: Sequence[dict]) -> dict:
-    """Stack items into {"keys", "inputs", "labels"?, "teacher_emb"?}; fusion inputs stay a (audio, visual) tuple."""
+    """Stack items into {"keys", "inputs", "labels"?, "teacher_emb"?}; fusion inputs stay a (audio, visual) tuple,
+    items of different shapes stay a list of tensors."""
     first = items[0]["input"]
     if isinstance(first, tuple):
         inputs: Any = tuple(torch.stack([it["input"][m] for it in items]) for m in range(len(first)))
+    elif any(it["input"].shape != first.shape for it in items):
+        inputs = [it["input"] for it in items]  # ragged (an evaluation batch whose lengths were mispredicted)
     else:
         inputs = torch.stack([it["input"] for it in items])
     batch = {"keys": [it["key"] for it in items], "inputs": inputs}

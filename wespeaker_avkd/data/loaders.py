@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from wespeaker_avkd.data.datasets import (AudioDataset, FusionDataset, KeyedDataset, VisualDataset, collate_batch,
                                           load_embedding_table, stack_embeddings)
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
-from wespeaker_avkd.data.samplers import SeededBatchSampler, SequentialBatchSampler
+from wespeaker_avkd.data.samplers import LengthGroupedBatchSampler, SeededBatchSampler, SequentialBatchSampler
 
 MODALITIES = ("audio", "visual", "fusion")
 VISUAL_DEFAULTS = {"image_size": 112, "num_eval_frames": 5, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
@@ -107,8 +107,9 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
 def build_eval_loader(modality: str, data_dir: str, dataset_args: Mapping[str, Any],
                       dataloader_args: Mapping[str, Any],
                       embedding_scps: Optional[Mapping[str, str]] = None) -> DataLoader:
-    """Evaluation loader over data_dir's utterances in sorted order: {"keys", "inputs"}; audio whole utterances
-    (1, T, F) one per batch, visual (B, K, 3, H, W), fusion ((B, Da), (B, Dv))."""
+    """Evaluation loader over data_dir's utterances (sorted keys): {"keys", "inputs"}; audio whole utterances
+    (B, T, F) grouped by equal T (batches in length order; use the keys), visual (B, K, 3, H, W) and fusion
+    ((B, Da), (B, Dv)) in sorted order."""
     if modality == "audio":
         utts = sorted(read_table(_audio_source(data_dir, dataset_args)[1]))
     elif modality == "visual":
@@ -116,5 +117,31 @@ def build_eval_loader(modality: str, data_dir: str, dataset_args: Mapping[str, A
     else:
         utts = sorted(read_table(_require(data_dir, "utt2spk")))
     dataset = _build_dataset(modality, data_dir, utts, dataset_args, False, embedding_scps)
-    batch_size = 1 if modality == "audio" else int(dataloader_args.get("batch_size", 32))
+    batch_size = int(dataloader_args.get("batch_size", 32))
+    if modality == "audio":
+        # Whole utterances: only utterances of exactly equal frame count share a batch (no padding, so each
+        # embedding equals its batch-of-one embedding); batches come in length order, not data-dir order.
+        lengths = [dataset.num_frames(i) for i in range(len(dataset))]
+        return _loader(dataset, LengthGroupedBatchSampler(lengths, batch_size), dataloader_args)
     return _loader(dataset, SequentialBatchSampler(len(dataset), batch_size), dataloader_args)
+
+
+def eval_input_files(modality: str, data_dir: str, dataset_args: Mapping[str, Any],
+                     embedding_scps: Optional[Mapping[str, str]] = None) -> list[str]:
+    """The files an evaluation loader of data_dir reads besides its tables: wavs or feature arks, face images,
+    the arks behind embedding scps (for content fingerprints of extraction inputs)."""
+    def ark_of(spec: str) -> str:
+        path, sep, offset = spec.rpartition(":")
+        return path if sep and offset.isdigit() else spec
+
+    if modality == "audio":
+        kind, path = _audio_source(data_dir, dataset_args)
+        values = read_table(path).values()
+        return sorted({ark_of(v) for v in values} if kind == "feats" else set(values))
+    if modality == "visual":
+        return sorted({p for paths in read_multi_table(_require(data_dir, "faces.scp")).values() for p in paths})
+    files: set[str] = set()
+    for scp in (embedding_scps or {}).values():
+        if scp.endswith(".scp") and os.path.isfile(scp):
+            files.update(ark_of(v) for v in read_table(scp).values())
+    return sorted(files)

@@ -75,3 +75,35 @@ class SequentialBatchSampler(Sampler[list]):
     def __iter__(self) -> Iterator[list]:
         for start in range(0, self.num_items, self.batch_size):
             yield [(i, 0, 0) for i in range(start, min(start + self.batch_size, self.num_items))]
+
+
+class LengthGroupedBatchSampler(Sampler[list]):
+    """Evaluation batches of items with equal `lengths` (e.g. frame counts), items as (index, 0, 0).
+
+    Items are ordered by (length, index) and cut into batches of at most batch_size that never mix two
+    lengths, so a batch stacks without padding and every item's result equals its batch-of-one result.
+    A length of None (unknown) puts the item in a batch of its own.
+    """
+
+    def __init__(self, lengths: Sequence[Optional[int]], batch_size: int) -> None:
+        self.batch_size = max(1, int(batch_size))
+        self.batches: list[list[int]] = []
+        known = sorted((int(n), i) for i, n in enumerate(lengths) if n is not None)
+        current: list[int] = []
+        current_len = None
+        for n, i in known:
+            if current and (n != current_len or len(current) == self.batch_size):
+                self.batches.append(current)
+                current = []
+            current.append(i)
+            current_len = n
+        if current:
+            self.batches.append(current)
+        self.batches.extend([i] for i, n in enumerate(lengths) if n is None)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list]:
+        for batch in self.batches:
+            yield [(i, 0, 0) for i in batch]

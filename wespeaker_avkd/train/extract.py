@@ -1,17 +1,21 @@
 """Embedding extraction from a trained exp dir, the training-set mean vector, and the teacher's KD export.
 
-Outputs are complete or absent: the ark is written first, the scp is renamed into place last, and a small
-extract.json records which checkpoint and data produced them, so a re-run skips finished work and redoes
-work made by an older checkpoint.
+Outputs are complete or absent: a new ark is written under a fresh name (xvector.<tag>.ark), the scp is renamed
+into place last and only then is the previous ark deleted, so an interruption (also of --force) leaves the
+previous complete result. extract.json records the content fingerprint of the inputs (checkpoint bytes, data
+dir tables and the files they list, embedding scps, the config values that change embeddings), so a re-run
+skips only work made from the same inputs.
 """
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import logging
 import os
 import sys
-from typing import Any, Dict, Mapping, Optional, Tuple
+import tempfile
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import kaldiio
 import numpy as np
@@ -20,14 +24,35 @@ import torch
 from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection, embed_dim_of
 from wespeaker_avkd.train.config import load_yaml
 from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.utils.fingerprint import (data_dir_fingerprint, digest_of, file_fingerprint,
+                                              listed_files_fingerprint, stamp_matches, write_stamp)
 
 logger = logging.getLogger("wespeaker_avkd.extract")
 
 
-def _file_id(path: str) -> Dict[str, Any]:
-    """What identifies a file's version cheaply: absolute path, size, mtime."""
-    st = os.stat(path)
-    return {"path": os.path.abspath(path), "size": st.st_size, "mtime": st.st_mtime}
+# Config keys whose values change the embeddings a checkpoint gives (batch sizes and workers do not).
+EMBEDDING_CONFIG_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args")
+STAMP_NAME = "extract.json"
+STAMP_VERSION = 2
+
+
+class ModelCache:
+    """The last loaded (exp_dir, checkpoint) model, so that consecutive jobs of one exp dir load it once."""
+
+    def __init__(self) -> None:
+        self.key: Optional[Tuple[str, str, str]] = None
+        self.value: Optional[Tuple[Dict[str, Any], EmbeddingNet, str]] = None
+        self.loads = 0
+
+    def get(self, exp_dir: str, checkpoint: Optional[str], device: str) -> Tuple[Dict[str, Any], EmbeddingNet, str]:
+        """load_trained(exp_dir, checkpoint, device), reusing the previous result for the same arguments."""
+        key = (os.path.abspath(exp_dir), os.path.abspath(checkpoint) if checkpoint else "", device)
+        if key != self.key or self.value is None:
+            self.key, self.value = None, None  # free the previous model first
+            self.value = load_trained(exp_dir, checkpoint, device)
+            self.key = key
+            self.loads += 1
+        return self.value
 
 
 def load_trained(exp_dir: str, checkpoint: Optional[str] = None,
@@ -50,11 +75,17 @@ def load_trained(exp_dir: str, checkpoint: Optional[str] = None,
     return cfg, net, path
 
 
+Embedder = Callable[[EmbeddingNet, str, Any, torch.device], torch.Tensor]
+
+
 @torch.inference_mode()
 def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.device) -> torch.Tensor:
-    """Eval-loader inputs -> (B, D): audio whole utterances, visual mean over K frames, fusion two embeddings."""
+    """Eval-loader inputs -> (B, D): audio whole utterances, visual mean over K frames, fusion two embeddings;
+    a list (items of different shapes) is embedded one item at a time."""
     if modality == "fusion":
         return net.embed(tuple(x.to(device) for x in inputs))
+    if isinstance(inputs, list):
+        return torch.cat([embed_batch(net, modality, x.unsqueeze(0), device) for x in inputs])
     inputs = inputs.to(device)
     if modality == "visual":
         from wespeaker_avkd.models.visual_resnet import segment_embedding
@@ -63,74 +94,227 @@ def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.dev
     return net.embed(inputs)
 
 
-def _done_record(path: str) -> Optional[Dict[str, Any]]:
-    """The extract.json of a finished extraction, or None."""
+def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: Optional[str] = None,
+                      embedding_scps: Optional[Mapping[str, str]] = None, mean_vec: bool = False) -> Dict[str, Any]:
+    """The content fingerprint of everything an extraction's result depends on: the checkpoint's bytes, the
+    data dir's tables and the files they list (stat), the embedding scps (fusion), the config values that
+    change embeddings, and whether a mean vector is asked for."""
+    from wespeaker_avkd.data.loaders import eval_input_files
+
+    cfg = load_yaml(os.path.join(exp_dir, "config.yaml"))
+    ckpt_path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist; train {exp_dir} first (bin.train)")
+    scps = dict(sorted((embedding_scps or {}).items()))
+    listed = eval_input_files(cfg.get("modality", "audio"), data_dir, dict(cfg.get("dataset_args") or {}), scps)
+    return {
+        "version": STAMP_VERSION,
+        "checkpoint": file_fingerprint(ckpt_path),
+        "data_dir": data_dir_fingerprint(data_dir),
+        "listed_files": listed_files_fingerprint(listed),
+        "embedding_scps": {name: file_fingerprint(path) for name, path in scps.items()},
+        "config": {key: cfg.get(key) for key in EMBEDDING_CONFIG_KEYS},
+        "mean_vec": bool(mean_vec),
+    }
+
+
+def _current_ark(scp_path: str) -> Optional[str]:
+    """The ark file the first line of an existing scp points to (None when there is no scp)."""
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
+        with open(scp_path, "r", encoding="utf-8") as f:
+            line = f.readline()
+    except (FileNotFoundError, UnicodeDecodeError):
         return None
+    spec = line.rstrip("\n").split(" ", 1)[-1]
+    path, sep, offset = spec.rpartition(":")
+    return path if sep and offset.isdigit() else None
+
+
+def _remove_other_arks(out_dir: str, keep: str) -> None:
+    """Delete xvector*.ark files of out_dir other than `keep` (the previous result, or a crashed writer's)."""
+    for name in os.listdir(out_dir):
+        path = os.path.abspath(os.path.join(out_dir, name))
+        if name.startswith("xvector") and name.endswith(".ark") and path != os.path.abspath(keep):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def write_embeddings(out_dir: str, keys: Sequence[str], table: Mapping[str, np.ndarray], tag: str,
+                     before_scp: Optional[Callable[[], None]] = None) -> str:
+    """Write table[keys] (in that order) as out_dir/xvector.<tag>.ark + xvector.scp, replacing any previous
+    result only at the end: the ark goes under a fresh name, the scp is renamed into place last, then the
+    previous ark is deleted. An interruption leaves the previous complete result. Returns the scp path."""
+    scp_path = os.path.join(out_dir, "xvector.scp")
+    ark_path = os.path.abspath(os.path.join(out_dir, f"xvector.{tag}.ark"))  # scp lines work from any cwd
+    fd, tmp_scp = tempfile.mkstemp(prefix=".xvector.scp.", suffix=".tmp", dir=out_dir)
+    os.close(fd)
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{ark_path},{tmp_scp}") as writer:
+            for key in keys:
+                writer(key, np.asarray(table[key], dtype=np.float32))
+        if before_scp is not None:
+            before_scp()
+        os.replace(tmp_scp, scp_path)
+    except BaseException:
+        for path in (tmp_scp, ark_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        raise
+    _remove_other_arks(out_dir, ark_path)
+    return scp_path
+
+
+def _fresh_tag(wanted: Mapping[str, Any]) -> str:
+    """A short name part for a new ark: the inputs' digest plus a nonce (a forced redo never reuses a name)."""
+    return digest_of({"inputs": dict(wanted), "nonce": [os.getpid(), time.time_ns()]})[:12]
 
 
 def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: Optional[str] = None,
                        embedding_scps: Optional[Mapping[str, str]] = None, device: str = "cpu",
-                       mean_vec: bool = False, progress: bool = True, force: bool = False) -> str:
-    """Embed every utterance of data_dir into out_dir/xvector.{ark,scp} (+ mean_vec.npy); returns the scp path."""
+                       mean_vec: bool = False, progress: bool = True, force: bool = False,
+                       models: Optional[ModelCache] = None, embedder: Embedder = embed_batch) -> str:
+    """Embed every utterance of data_dir into out_dir/xvector.{scp,<tag>.ark} (+ mean_vec.npy); returns the scp.
+
+    Skipped when out_dir/extract.json records the same inputs (extraction_inputs: content, not paths) and the
+    scp it wrote is unchanged. `models` shares loaded models between jobs; `embedder` computes a batch.
+    """
     from wespeaker_avkd.data.loaders import build_eval_loader
 
     os.makedirs(out_dir, exist_ok=True)
     scp_path = os.path.join(out_dir, "xvector.scp")
-    ark_path = os.path.abspath(os.path.join(out_dir, "xvector.ark"))  # scp lines then work from any cwd
-    record_path = os.path.join(out_dir, "extract.json")
-    ckpt_path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
-    inputs_id = {k: _file_id(v) for k, v in sorted((embedding_scps or {}).items())}
-    wanted = {"checkpoint": _file_id(ckpt_path) if os.path.isfile(ckpt_path) else ckpt_path,
-              "data_dir": os.path.abspath(data_dir), "embedding_scps": inputs_id, "mean_vec": bool(mean_vec)}
-    done = _done_record(record_path)
-    if not force and done is not None and os.path.isfile(scp_path) and {k: done.get(k) for k in wanted} == wanted:
-        logger.info("%s is complete (same checkpoint and data); skipping", scp_path)
+    record_path = os.path.join(out_dir, STAMP_NAME)
+    wanted = extraction_inputs(exp_dir, data_dir, checkpoint, embedding_scps, mean_vec)
+    if not force and os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path))):
+        logger.info("%s is complete (same checkpoint, data and config); skipping", scp_path)
         return scp_path
 
-    cfg, net, _ = load_trained(exp_dir, checkpoint, device)
+    cfg, net, _ = (models or ModelCache()).get(exp_dir, checkpoint, device)
     modality = cfg["modality"]
     dev = torch.device(device)
     loader = build_eval_loader(modality, data_dir, dict(cfg.get("dataset_args") or {}),
                                dict(cfg.get("eval_dataloader_args") or cfg.get("dataloader_args") or {}),
                                embedding_scps=dict(embedding_scps) if embedding_scps else None)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(record_path)
-    tmp_scp = scp_path + ".tmp"
-    total, count, total_sum = _loader_size(loader), 0, None
-    bar = _bar(total, f"extract {os.path.basename(exp_dir.rstrip('/'))} -> {out_dir}", progress)
-    with kaldiio.WriteHelper(f"ark,scp:{ark_path},{tmp_scp}") as writer:
-        for batch in loader:
-            emb = embed_batch(net, modality, batch["inputs"], dev).float().cpu().numpy()
-            for key, vec in zip(batch["keys"], emb):
-                writer(key, vec)
-            total_sum = emb.sum(0, dtype=np.float64) if total_sum is None else total_sum + emb.sum(0, dtype=np.float64)
-            count += len(emb)
-            if bar is not None:
-                bar.update(len(emb))
+    keys = list(loader.dataset.utts)
+    if not keys:
+        raise RuntimeError(f"{data_dir}: no utterance to embed")
+    table: Dict[str, np.ndarray] = {}
+    bar = _bar(len(keys), f"extract {os.path.basename(exp_dir.rstrip('/'))} -> {out_dir}", progress)
+    for batch in loader:
+        emb = embedder(net, modality, batch["inputs"], dev).float().cpu().numpy()
+        for key, vec in zip(batch["keys"], emb):
+            table[key] = vec
+        if bar is not None:
+            bar.update(len(emb))
     if bar is not None:
         bar.close()
-    if count == 0:
-        raise RuntimeError(f"{data_dir}: no utterance to embed")
-    os.replace(tmp_scp, scp_path)
-    if mean_vec:
-        with atomic_write(os.path.join(out_dir, "mean_vec.npy"), "wb") as f:
-            np.save(f, (total_sum / count).astype(np.float32))
-    with atomic_write(record_path) as f:
-        json.dump(dict(wanted, num_utts=count, dim=int(emb.shape[1])), f, indent=1)
-    logger.info("wrote %d embeddings to %s", count, scp_path)
+    missing = [k for k in keys if k not in table]
+    if missing:
+        raise RuntimeError(f"{data_dir}: the eval loader gave no embedding for '{missing[0]}' ({len(missing)} missing)")
+    matrix = np.stack([table[k] for k in keys])
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise FloatingPointError(f"{data_dir}: the model of {exp_dir} gives a NaN/Inf embedding for utterance "
+                                 f"'{keys[int(np.argmax(bad))]}' ({int(bad.sum())} of {len(keys)}); nothing written")
+
+    def before_scp() -> None:
+        # The stamp goes first (a crash from here on means "redo"), the mean vector is written beside the new ark.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(record_path)
+        if mean_vec:
+            with atomic_write(os.path.join(out_dir, "mean_vec.npy"), "wb") as f:
+                np.save(f, matrix.mean(0, dtype=np.float64).astype(np.float32))
+
+    write_embeddings(out_dir, keys, table, _fresh_tag(wanted), before_scp)
+    write_stamp(record_path, dict(wanted, scp=file_fingerprint(scp_path), num_utts=len(keys),
+                                  dim=int(matrix.shape[1])))
+    logger.info("wrote %d embeddings to %s", len(keys), scp_path)
     return scp_path
 
 
-def _loader_size(loader: Any) -> Optional[int]:
-    """Number of utterances the eval loader yields, when its dataset has a length."""
-    try:
-        return len(loader.dataset)
-    except TypeError:
+@dataclasses.dataclass(frozen=True)
+class ExtractJob:
+    """One line of a jobs file: embed data_dir with exp_dir's model into out_dir."""
+
+    exp_dir: str
+    data_dir: str
+    out_dir: str
+    mean_vec: bool = False
+    embedding_scps: Optional[Dict[str, str]] = None
+    where: str = ""
+
+
+JOB_FIELDS = ("exp_dir", "data_dir", "out_dir", "mean_vec (0|1)", "embedding_scps ('-' or MODALITY=PATH,...)")
+
+
+def parse_embedding_scps(text: str, where: str) -> Optional[Dict[str, str]]:
+    """'-' -> None; 'audio=a.scp,visual=v.scp' -> {'audio': 'a.scp', 'visual': 'v.scp'} (errors name `where`)."""
+    if text == "-":
         return None
+    out: Dict[str, str] = {}
+    for item in text.split(","):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path:
+            raise ValueError(f"{where}: embedding_scps entry {item!r} is not MODALITY=PATH")
+        if name.strip() in out:
+            raise ValueError(f"{where}: embedding_scps names modality {name.strip()!r} twice")
+        out[name.strip()] = path
+    return out
+
+
+def read_jobs(path: str) -> list:
+    """Parse a jobs file: one tab-separated job per line (JOB_FIELDS); blank lines and '#' comments skipped.
+    Paths may contain spaces (not tabs). A malformed line raises ValueError naming the file and line."""
+    jobs = []
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the jobs file ({err})") from err
+    for number, line in enumerate(lines, 1):
+        where = f"{path}:{number}"
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(JOB_FIELDS):
+            raise ValueError(f"{where}: expected {len(JOB_FIELDS)} tab-separated fields ({', '.join(JOB_FIELDS)}), "
+                             f"got {len(fields)}")
+        exp_dir, data_dir, out_dir, mean, scps = fields
+        for name, value in (("exp_dir", exp_dir), ("data_dir", data_dir), ("out_dir", out_dir)):
+            if not value:
+                raise ValueError(f"{where}: field {name} is empty")
+        if mean not in ("0", "1"):
+            raise ValueError(f"{where}: field mean_vec must be 0 or 1, got {mean!r}")
+        jobs.append(ExtractJob(exp_dir, data_dir, out_dir, mean == "1", parse_embedding_scps(scps, where), where))
+    if not jobs:
+        raise ValueError(f"{path}: no job in the jobs file")
+    return jobs
+
+
+def run_jobs(jobs: Sequence[ExtractJob], device: str = "cpu", progress: bool = True, force: bool = False,
+             models: Optional[ModelCache] = None) -> list:
+    """Run extraction jobs in order in this process; consecutive jobs of one exp dir share its loaded model.
+    Returns the scp paths. An error names the job's file and line."""
+    models = models or ModelCache()
+    out = []
+    for job in jobs:
+        try:
+            out.append(extract_embeddings(job.exp_dir, job.data_dir, job.out_dir, embedding_scps=job.embedding_scps,
+                                          device=device, mean_vec=job.mean_vec, progress=progress, force=force,
+                                          models=models))
+        except Exception as err:
+            if job.where and _reraisable(err):
+                raise type(err)(f"job {job.where}: {err}") from err
+            raise
+    return out
+
+
+def _reraisable(err: Exception) -> bool:
+    """True when err's type can be rebuilt from one message (to prefix the job's location)."""
+    try:
+        type(err)("x")
+    except Exception:
+        return False
+    return True
 
 
 def _bar(total: Optional[int], desc: str, enabled: bool):
@@ -143,37 +327,51 @@ def _bar(total: Optional[int], desc: str, enabled: bool):
 
 
 def export_teacher(exp_dir: str, train_scp: str, out_dir: Optional[str] = None,
-                   checkpoint: Optional[str] = None) -> str:
+                   checkpoint: Optional[str] = None, force: bool = False) -> str:
     """Write exp_dir/kd_export: teacher embeddings of the training utterances (xvector.ark/scp), the teacher's
-    AAM weight W (projection_weight.npy, (C, D) float32) and the spk2id it was trained with. Returns out_dir."""
+    AAM weight W (projection_weight.npy, (C, D) float32) and the spk2id it was trained with. Returns out_dir.
+
+    Skipped when its stamp records the same checkpoint, train_scp (and the ark it names) and spk2id content.
+    """
     from wespeaker_avkd.data.kaldi_dir import read_spk2id, write_spk2id
+    from wespeaker_avkd.scoring import load_embeddings
     from wespeaker_avkd.train.checkpoint import load_checkpoint
 
     out_dir = out_dir or os.path.join(exp_dir, "kd_export")
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
+    spk2id_path = os.path.join(exp_dir, "spk2id")
+    scp_path = os.path.join(out_dir, "xvector.scp")
+    record_path = os.path.join(out_dir, STAMP_NAME)
+    source_ark = _current_ark(train_scp)
+    wanted = {"version": STAMP_VERSION, "checkpoint": file_fingerprint(ckpt_path),
+              "train_scp": file_fingerprint(train_scp),
+              "train_ark": listed_files_fingerprint([source_ark] if source_ark else []),
+              "spk2id": file_fingerprint(spk2id_path)}
+    if not force and os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path))):
+        logger.info("%s is complete (same teacher checkpoint and embeddings); skipping", out_dir)
+        return out_dir
     state = load_checkpoint(ckpt_path)
     if "weight" not in state["projection"]:
         raise KeyError(f"{ckpt_path}: the projection state has no 'weight' (keys {list(state['projection'])})")
     weight = state["projection"]["weight"].float().numpy()
-    spk2id = read_spk2id(os.path.join(exp_dir, "spk2id"))
+    spk2id = read_spk2id(spk2id_path)
     if weight.shape[0] != len(spk2id):
-        raise ValueError(f"{ckpt_path}: projection has {weight.shape[0]} rows but {exp_dir}/spk2id lists "
+        raise ValueError(f"{ckpt_path}: projection has {weight.shape[0]} rows but {spk2id_path} lists "
                          f"{len(spk2id)} speakers")
-    embeddings = kaldiio.load_scp(train_scp)
-    scp_path = os.path.join(out_dir, "xvector.scp")
-    tmp_scp = scp_path + ".tmp"
-    ark_path = os.path.abspath(os.path.join(out_dir, "xvector.ark"))
-    with kaldiio.WriteHelper(f"ark,scp:{ark_path},{tmp_scp}") as writer:
-        for key in embeddings:
-            vec = np.asarray(embeddings[key], dtype=np.float32)
-            if vec.shape != (weight.shape[1],):
-                raise ValueError(f"{train_scp}: embedding {key} has shape {vec.shape}, the teacher's W has "
-                                 f"dim {weight.shape[1]}")
-            writer(key, vec)
-    with atomic_write(os.path.join(out_dir, "projection_weight.npy"), "wb") as f:
-        np.save(f, weight.astype(np.float32))
-    write_spk2id(os.path.join(out_dir, "spk2id"), spk2id)
-    os.replace(tmp_scp, scp_path)  # last: its presence marks a complete export
-    logger.info("kd export: %d teacher embeddings, W %s -> %s", len(embeddings), weight.shape, out_dir)
+    keys, emb = load_embeddings(train_scp)  # refuses NaN/Inf, duplicate keys, mixed dims, naming file and key
+    if emb.shape[1] != weight.shape[1]:
+        raise ValueError(f"{train_scp}: embeddings have dim {emb.shape[1]}, the teacher's W ({ckpt_path}) has "
+                         f"dim {weight.shape[1]}")
+
+    def before_scp() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(record_path)
+        with atomic_write(os.path.join(out_dir, "projection_weight.npy"), "wb") as f:
+            np.save(f, weight.astype(np.float32))
+        write_spk2id(os.path.join(out_dir, "spk2id"), spk2id)
+
+    write_embeddings(out_dir, keys, dict(zip(keys, emb)), _fresh_tag(wanted), before_scp)
+    write_stamp(record_path, dict(wanted, scp=file_fingerprint(scp_path), num_utts=len(keys)))
+    logger.info("kd export: %d teacher embeddings, W %s -> %s", len(keys), weight.shape, out_dir)
     return out_dir

@@ -49,6 +49,22 @@ def default_num_threads() -> int:
         return os.cpu_count() or 1
 
 
+def set_cpu_threads(requested: Optional[int] = None, share: int = 1) -> int:
+    """torch intra-op threads = requested (clamped to the cores this process may use: more only oversubscribe,
+    and beyond what the system allows OpenMP aborts) or cores // share; inter-op threads 1 (our models run one
+    op at a time, extra inter-op threads only contend). Returns the count used."""
+    cores = default_num_threads()
+    if requested is not None and int(requested) < 1:
+        raise ValueError(f"--num_threads must be >= 1, got {requested}")
+    threads = max(1, cores // max(1, share)) if requested is None else min(int(requested), cores)
+    if requested is not None and int(requested) > cores:
+        logger.warning("num_threads %d > the %d cores this process may use: using %d", requested, cores, cores)
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op of the process
+        torch.set_num_interop_threads(1)
+    return threads
+
+
 def setup_logging(exp_dir: Optional[str], is_main: bool) -> None:
     """Log to stderr and (rank 0) to exp_dir/train.log, appending across resumed runs."""
     root = logging.getLogger("wespeaker_avkd")
@@ -166,9 +182,7 @@ class Trainer:
             setup_logging(exp_dir, self.info.is_main)
             if takeover:
                 logger.warning(takeover)
-            threads = num_threads or max(1, default_num_threads() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE",
-                                                                                                1))))
-            torch.set_num_threads(threads)
+            set_cpu_threads(num_threads, share=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
             if overwrite and self.info.is_main and os.path.isdir(self.model_dir):
                 shutil.rmtree(self.model_dir)
             barrier(self.info)

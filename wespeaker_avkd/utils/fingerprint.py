@@ -89,3 +89,16 @@ def stamp_matches(path: PathLike, wanted: Mapping[str, Any]) -> bool:
         return False
     normal = json.loads(json.dumps(dict(wanted), default=str))  # compare in json's own types (tuples -> lists)
     return all(done.get(k) == v for k, v in normal.items())
+
+
+def listed_files_fingerprint(paths: Iterable[PathLike]) -> str:
+    """sha256 over (absolute path, size, mtime_ns) of the files a table lists (wavs, feature arks, face images):
+    catches a file rewritten behind an unchanged scp without reading it. Absent files are recorded as absent."""
+    h = hashlib.sha256()
+    for path in sorted({os.path.abspath(os.fspath(p)) for p in paths}):
+        try:
+            st = os.stat(path)
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        except FileNotFoundError:
+            h.update(f"{path}\0absent\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
