@@ -59,8 +59,9 @@ def require_cxx17(cmd: list) -> None:
     """Exit with CXX_NEEDED (naming `cmd`) unless `cmd` compiles and links a small C++17 program."""
     if _compiles(cmd, CXX17_PROBE, ["-std=c++17"]):
         return
-    found = "not found" if not cmd or not shutil.which(cmd[0]) else "cannot compile a C++17 program"
-    sys.exit(f"error: {CXX_NEEDED}. The compiler '{shlex.join(cmd)}' {found}.")
+    if not cmd or not shutil.which(cmd[0]):
+        sys.exit(f"error: {CXX_NEEDED}. The compiler '{cmd[0] if cmd else ''}' is not found.")
+    sys.exit(f"error: {CXX_NEEDED}. The compiler '{shlex.join(cmd)}' cannot compile a C++17 program.")
 
 
 def openmp_flags(cmd: list) -> tuple:

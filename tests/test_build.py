@@ -50,7 +50,7 @@ def test_missing_compiler_is_named_before_openmp():
     r = run_setup_code("s.require_cxx17(s.cxx_command())", env={"CXX": missing})
     assert r.returncode != 0
     assert "needs a C++17 compiler" in r.stderr and "g++ >= 7" in r.stderr
-    assert f"'{missing}' not found" in r.stderr
+    assert f"'{missing}' is not found" in r.stderr
     assert "OpenMP" not in r.stderr
 
 
