@@ -3,7 +3,7 @@ scaled by an identity vocal-tract length, random phone-like content) with per-se
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Optional
+from typing import Mapping
 
 import numpy as np
 from scipy import signal
@@ -206,14 +206,16 @@ def finish_session(rng: np.random.Generator, speech: np.ndarray, session: AudioS
     # Background noise of the session's colour at the session's (or the corruption's) SNR.
     nf = np.fft.rfftfreq(n, 1.0 / sample_rate)
     shape = 10 ** (_cosine_curve(nf, session.noise_coef, session.noise_phase) / 20.0)
-    bg = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape / np.maximum(nf, 50.0) ** (0.5 * session.noise_tilt), n)
+    tilt = np.maximum(nf, 50.0) ** (0.5 * session.noise_tilt)
+    bg = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape / tilt, n)
     bg = bg / (np.sqrt(np.mean(bg ** 2)) + 1e-9) * 10 ** (-session.snr_db / 20.0)
     out = speech + bg
     if session.corruption == "band":
         lo, hi = session.band_hz
         sos = signal.butter(4, [lo, hi], btype="bandpass", fs=sample_rate, output="sos")
         out = signal.sosfilt(sos, out)
-        # A real narrow-band channel still has a wide-band noise floor; without it log-mel bins fall to -inf-like values.
+        # A real narrow-band channel still has a wide-band noise floor; without it log-mel bins fall to -inf-like
+        # values.
         out = out + rng.standard_normal(n) * np.sqrt(np.mean(out ** 2)) * 10 ** (-30.0 / 20.0)
     peak = np.max(np.abs(out)) + 1e-9
     return (out / peak * rng.uniform(0.3, 0.9)).astype(np.float32)
