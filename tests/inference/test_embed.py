@@ -48,8 +48,9 @@ def test_audio_wav_scp_and_files_equal_recipe_extraction(audio_exp, tmp_path, ca
     # single files, keyed by their path, printed
     wav = read_table(os.path.join(data, "wav.scp"))
     keys = sorted(wav)[:3]
-    assert embed_cli.main(["--exp_dir", exp, "--inputs"] + [wav[k] for k in keys]) == 0
+    assert embed_cli.main(["--exp_dir", exp, "--inputs"] + [wav[k] for k in reversed(keys)]) == 0
     printed = _printed(capsys)
+    assert list(printed) == sorted(printed)  # sorted by key, as bin.extract writes
     _assert_tables_equal(printed, {wav[k]: want[k] for k in keys})
     # independent reference: Kaldi fbank (16-bit scale, hamming, 40 bins) and CMN written out here
     _, net, _ = load_trained(exp)

@@ -57,7 +57,8 @@ def read_list(path: str) -> Dict[str, List[str]]:
 
 
 def read_inputs(inputs: Optional[Sequence[str]] = None, list_file: Optional[str] = None,
-                wav_scp: Optional[str] = None, faces_scp: Optional[str] = None) -> Tuple[Optional[str], Dict[str, List[str]]]:
+                wav_scp: Optional[str] = None,
+                faces_scp: Optional[str] = None) -> Tuple[Optional[str], Dict[str, List[str]]]:
     """(source 'wav'/'faces', or None when the model decides, {key: [paths]}) from exactly one input option."""
     from wespeaker_avkd.data.kaldi_dir import read_multi_table
 
@@ -119,8 +120,9 @@ def _check_source(modality: str, source: Optional[str], table: Mapping[str, List
 def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, List[str]],
                 source: Optional[str] = None, device: str = "cpu",
                 num_workers: int = 0) -> Iterator[Tuple[str, np.ndarray]]:
-    """Yield (key, (D,) float32 embedding) for every entry of {key: [paths]}, in the table's order; the config's
-    eval batch size, `num_workers` loader processes (not the training config's: a few files need none)."""
+    """Yield (key, (D,) float32 embedding) for every entry of {key: [paths]}, in sorted key order (as bin.extract
+    writes them; streamed, so a long wav.scp needs no memory per utterance); the config's eval batch size,
+    `num_workers` loader processes (not the training config's: a few files need none)."""
     from wespeaker_avkd.data.kaldi_dir import write_table
     from wespeaker_avkd.data.loaders import build_eval_loader
     from wespeaker_avkd.train.extract import embed_batch
@@ -133,15 +135,12 @@ def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, List
     dataloader_args = dict(cfg.get("eval_dataloader_args") or cfg.get("dataloader_args") or {})
     dataloader_args["num_workers"] = int(num_workers)
     dev = torch.device(device)
-    found: Dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="wespeaker_avkd_embed.") as data_dir:
         write_table(os.path.join(data_dir, f"{kind}.scp"), dict(table))
         loader = build_eval_loader(modality, data_dir, dataset_args, dataloader_args)
         for batch in loader:
             emb = embed_batch(net, modality, batch["inputs"], dev).float().cpu().numpy()
-            found.update(zip(batch["keys"], emb))
-    for key in table:
-        yield key, found[key]
+            yield from zip(batch["keys"], emb)
 
 
 def format_vector(key: str, vec: np.ndarray) -> str:
