@@ -75,3 +75,26 @@ def test_export_refuses_bad_exp_dir_and_format(tmp_path, capsys):
 def test_missing_optional_package_names_it_and_the_extra():
     with pytest.raises(MissingOptionalDependency, match=r"no_such_pkg_xyz.*wespeaker_avkd\[onnx\]"):
         require_packages(["no_such_pkg_xyz"], "ONNX export")
+
+
+def test_tuple_output_model_exports_its_last_embedding(tmp_path):
+    """WeSpeaker's models return (embed_a, embed_b) and its executor uses the last: so does the exported file."""
+    from wespeaker_avkd.inference.export import export_module
+
+    class TwoEmbeddings(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(40, 6), torch.nn.Linear(6, 5)
+
+        def forward(self, x):
+            embed_a = self.a(x.mean(1))
+            return embed_a, self.b(torch.relu(embed_a))
+
+    torch.manual_seed(0)
+    model = TwoEmbeddings().eval()
+    spec = {"modality": "audio", "input_shape": ["batch", "frames", 40]}
+    out = export_module(model, spec, "torchscript", str(tmp_path / "two.pt"))
+    x = torch.randn(3, 33, 40)
+    with torch.no_grad():
+        want = model(x)[1].numpy()
+    np.testing.assert_allclose(load_exported(out)(x.numpy()), want, atol=1e-6, rtol=0)

@@ -25,14 +25,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Parse and export; exit 1 with a one-line message on a missing file or optional package."""
+    """Parse and export; exit 1 with a one-line message on a missing file, bad checkpoint or optional package."""
     args = get_parser().parse_args(argv)
     from wespeaker_avkd.inference.export import MissingOptionalDependency, export_trained
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         record = export_trained(args.exp_dir, args.out, args.format, args.checkpoint)
-    except (MissingOptionalDependency, FileNotFoundError, ValueError) as err:
+    except (MissingOptionalDependency, FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
         print(f"export: {err}", file=sys.stderr)
         return 1
     print(f"{args.out}: {record['modality']} encoder, input {record['input_shape']} ({args.format})")
