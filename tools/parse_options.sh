@@ -17,7 +17,8 @@ __po_usage() {
   if [ -n "${help_message:-}" ]; then printf '%s\n' "$help_message"; fi
 }
 
-if ! declare -p options 2>/dev/null | grep -q '^declare -a'; then
+# shellcheck disable=SC2154  # the caller defines options
+if [[ "$(declare -p options 2>/dev/null)" != "declare -a"* ]]; then
   echo "$0: parse_options.sh needs an array 'options' naming the accepted options" >&2
   exit 1
 fi

@@ -1,42 +1,91 @@
-"""The whole recipe (stages 1-8 of egs/voxceleb/run.sh) on a tiny corpus with tiny configs."""
+"""The whole recipe (stages 1-9 of egs/voxceleb/run.sh) on a tiny corpus with tiny configs: two seeds, the
+KD-weight tuning on dev (which must never read an eval list), the students and the report."""
 import json
 import os
 import subprocess
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(ROOT, "egs", "voxceleb", "run.sh")
 TINY = os.path.join(ROOT, "egs", "voxceleb", "v_kd", "conf", "tiny")
-SYSTEMS = ["audio_baseline", "visual_baseline", "teacher"] + [
-    f"{m}_kd_{c}" for m in ("visual", "audio") for c in ("cos", "kl", "mmd", "cos_kl", "cos_mmd", "kl_mmd")]
+SEEDS = ("1", "2")
+COMBOS = ("KL", "COS+KL")           # one single-loss student (reused from tuning for seed 1) and one pair
+STUDENTS = ["visual_kd_kl", "visual_kd_cos_kl"]
+GRID = ("1", "10")
 
 
 def _run(tmp_path, *args):
     cmd = ["bash", RUN, "--data", str(tmp_path / "data"), "--fbank", str(tmp_path / "fbank"),
            "--exp", str(tmp_path / "exp"), "--corpus_config", os.path.join(TINY, "corpus.yaml"),
-           "--conf_dir", TINY, "--progress", "false", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env=dict(os.environ, OMP_NUM_THREADS="1"))
+           "--conf_dir", TINY, "--config", str(tmp_path / "epochs.yaml"), "--progress", "false",
+           "--seeds", " ".join(SEEDS), "--tune_grid", " ".join(GRID), "--modalities", "visual",
+           "--kd_combos", " ".join(COMBOS), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3000, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
 
 
 @pytest.mark.slow
-def test_all_stages_then_slices(tmp_path):
-    stdout = _run(tmp_path)
-    exp = tmp_path / "exp"
-    for name in SYSTEMS:
-        for t in ("O", "E", "H"):
-            record = json.load(open(exp / name / "scores" / f"{t}.json"))
-            assert 0.0 <= record["eer"] <= 1.0 and record["num_trials"] > 0, (name, t)
-    for f in ("results.md", "results.json", "det.png", "venn_visual.png", "venn_audio.png"):
+def test_seeds_tuning_students_report(tmp_path):
+    (tmp_path / "epochs.yaml").write_text("num_epochs: 1\n")
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    stdout = _run(tmp_path, "--stop_stage", "5")
+    assert "stage 6" not in stdout
+    for part in ("train", "train_mean", "dev", "eval"):
+        assert (data / part / "utt2spk").exists(), part
+    for seed in SEEDS:
+        for name in ("audio_baseline", "visual_baseline", "teacher"):
+            d = exp / f"seed{seed}" / name
+            assert (d / "embeddings" / "train_mean" / "mean_vec.npy").exists(), d  # the same mean for all
+            for part in ("dev", "eval"):
+                for t in ("O", "E", "H"):
+                    record = json.load(open(d / "scores" / part / f"{t}.json"))
+                    assert 0.0 <= record["eer"] <= 1.0 and record["num_trials"] > 0, (d, part, t)
+        assert (exp / f"seed{seed}" / "teacher" / "kd_export" / "xvector.scp").exists()
+        cfg = yaml.safe_load(open(exp / f"seed{seed}" / "visual_baseline" / "config.yaml"))
+        assert cfg["seed"] == int(seed) and cfg["num_epochs"] == 1
+
+    # stage 6 reads dev only: with the eval part out of reach it still succeeds
+    os.rename(data / "eval", tmp_path / "eval_hidden")
+    try:
+        _run(tmp_path, "--stage", "6", "--stop_stage", "6", "--tune", "true")
+    finally:
+        os.rename(tmp_path / "eval_hidden", data / "eval")
+    tune = exp / "tune"
+    weights = yaml.safe_load(open(tune / "kd_weights.yaml"))
+    assert set(weights["visual"]) >= {"COS", "KL", "MMD"}
+    assert (tune / "dev_results.md").stat().st_size > 0
+    for loss in ("cos", "kl", "mmd"):
+        for w in GRID:
+            d = tune / f"visual_kd_{loss}_w{w}"
+            cfg = yaml.safe_load(open(d / "config.yaml"))
+            assert cfg["seed"] == 1 and cfg["kd"]["teacher_dir"].endswith("seed1/teacher/kd_export")
+            assert sorted(os.listdir(d / "scores")) == ["dev"] and not (d / "embeddings" / "eval").exists()
+
+    stdout = _run(tmp_path, "--stage", "7", "--tune", "true")
+    # seed 1's single-loss student is the tuning run with the chosen weight, not a second training
+    kl = exp / "seed1" / "visual_kd_kl"
+    chosen = weights["visual"]["KL"]["alpha"]
+    assert kl.is_symlink() and float(os.readlink(kl).rsplit("_w", 1)[1]) == float(chosen)
+    for seed in SEEDS:
+        for name in STUDENTS:
+            d = exp / f"seed{seed}" / name
+            cfg = yaml.safe_load(open(d / "config.yaml"))
+            assert cfg["seed"] == int(seed) and cfg["kd"]["teacher_dir"].endswith(f"seed{seed}/teacher/kd_export")
+            for t in ("O", "E", "H"):
+                assert json.load(open(d / "scores" / "eval" / f"{t}.json"))["num_trials"] > 0, (d, t)
+    assert yaml.safe_load(open(exp / "seed2" / "visual_kd_kl" / "config.yaml"))["kd"]["alpha"] == chosen
+    for f in ("results.md", "results.json"):
         assert (exp / "report" / f).stat().st_size > 0, f
-    assert "Table 1" in stdout and "Table 3" in stdout  # the tables are printed at the end
-    for f in ("xvector.scp", "projection_weight.npy", "spk2id"):
-        assert (exp / "teacher" / "kd_export" / f).exists(), f
-    # a second pass over the KD stages reuses the finished students (no new checkpoint, no re-extraction)
-    ckpt = exp / "visual_kd_kl" / "models" / "model_2.pt"
-    emb = exp / "visual_kd_kl" / "embeddings" / "eval" / "xvector.ark"
+    for line in stdout.splitlines():
+        if "stage " in line and " done in " in line:
+            assert line.rstrip().endswith(" s")  # each stage's wall time is logged
+
+    # a second pass over the student stages reuses the finished students (no new checkpoint, no re-extraction)
+    ckpt = exp / "seed2" / "visual_kd_cos_kl" / "models" / "avg_model.pt"
+    emb = exp / "seed2" / "visual_kd_cos_kl" / "embeddings" / "eval" / "xvector.scp"  # names a fresh ark when redone
     before = (ckpt.stat().st_mtime, emb.stat().st_mtime)
-    _run(tmp_path, "--stage", "6", "--stop-stage", "7")
+    _run(tmp_path, "--stage", "7", "--stop-stage", "8", "--tune", "true")
     assert (ckpt.stat().st_mtime, emb.stat().st_mtime) == before

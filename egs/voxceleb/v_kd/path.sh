@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment of the v_kd recipe; sourced by run.sh from egs/voxceleb/v_kd.
 # The package is normally installed (pip install -e .); putting the repository root first on PYTHONPATH
 # also lets the recipe run from a plain checkout.

@@ -40,6 +40,7 @@ overwrite=false     # true: retrain (delete checkpoints) and re-extract the syst
                     # resuming / reusing finished work
 mean_utts=          # every system's scoring mean vector comes from this many evenly spaced training utterances
                     # (data/train_mean); default 300 on the toy corpus, 0 (= all of data/train) with --data_root
+# shellcheck disable=SC2034  # read by tools/parse_options.sh
 options=(stage stop_stage data_root corpus_config conf_dir config data fbank exp seeds tune tune_grid kd_weights
          gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts)
 
@@ -49,6 +50,7 @@ help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune t
   [--kd_combos 'COS KL ...'] [--mean_utts N] [--overwrite true] [--progress false]
 stages: 1 data, 2 fbank, 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
         6 KD-weight tuning on dev (--tune true), 7 KD students, 8 extract+score students, 9 report"
+# shellcheck source=../../../tools/parse_options.sh
 . "${WESPEAKER_AVKD_ROOT}/tools/parse_options.sh"
 . local/common.sh
 . local/jobs.sh

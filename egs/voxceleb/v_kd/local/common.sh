@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154,SC2034  # settings come from run.sh, which sources this file
 # Shared helpers of run.sh: logging, option validation, input checks, stage timing. Sourced, never run.
 # Safety rule of the recipe: no option value reaches eval, arithmetic expansion or an unquoted expansion.
 # Numeric options are checked against a decimal-integer pattern and then only compared with [ -ge ] etc.;

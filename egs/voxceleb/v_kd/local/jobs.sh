@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154,SC2034  # settings come from run.sh, which sources this file
 # Job pool of run.sh: up to $jobs commands side by side, each a function or program with its arguments (never
 # a string that is evaluated). Sourced, never run. Uses: $exp, $jobs (validated integer), $ncores.
 #
@@ -40,19 +41,29 @@ _pool_job() {
   fi
 }
 
-_pool_reap_one() {
-  local pid=
-  local rc=0
-  wait -n -p pid "${!_pool_pids[@]}" || rc=$?
-  if [ -z "$pid" ]; then return 0; fi
-  if [ "$rc" -ne 0 ]; then _pool_failed+=("${_pool_pids[$pid]}"); fi
-  unset "_pool_pids[$pid]"
+# _pool_reap: collect every finished job (its exit status stays available to `wait PID` after bash reaped it).
+_pool_reap() {
+  local pid rc
+  for pid in "${!_pool_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then continue; fi
+    rc=0
+    wait "$pid" || rc=$?
+    if [ "$rc" -ne 0 ]; then _pool_failed+=("${_pool_pids[$pid]}"); fi
+    unset "_pool_pids[$pid]"
+  done
+}
+
+# _pool_wait_below N: block until fewer than N jobs run (polling: `wait -n` cannot name the job it reaped
+# reliably once a job has ended before the call).
+_pool_wait_below() {
+  _pool_reap
+  while [ "${#_pool_pids[@]}" -ge "$1" ]; do sleep 0.2; _pool_reap; done
 }
 
 # pool_run NAME CMD [ARG...]: start CMD as job NAME (log: $exp/logs/NAME.log) once a slot is free.
 pool_run() {
   local name=$1; shift
-  while [ "${#_pool_pids[@]}" -ge "$jobs" ]; do _pool_reap_one; done
+  _pool_wait_below "$jobs"
   log "  start $name (log: $exp/logs/$name.log)"
   _pool_job "$exp/logs/$name.log" "$@" &
   _pool_pids[$!]=$name
@@ -60,7 +71,7 @@ pool_run() {
 
 # pool_end: wait for every job; non-zero (after naming each failed job and its log) when any failed.
 pool_end() {
-  while [ "${#_pool_pids[@]}" -gt 0 ]; do _pool_reap_one; done
+  _pool_wait_below 1
   side_by_side=false
   threads=$ncores
   refresh_flags

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154,SC2034  # settings come from run.sh, which sources this file
 # Systems of run.sh: naming, training, extraction and scoring helpers. Sourced, never run. Every helper takes
 # its inputs as arguments and runs programs as argument arrays. Uses the recipe's validated settings: $exp,
 # $data, $conf_dir, $gpus, $num_gpus, $nnodes, $node_rank, $master_addr, $master_port, $overwrite, the
@@ -56,9 +57,10 @@ extract_add() {
 declare -A _has_option_cache=()
 has_option() {
   local key="$1 $2"
+  local help
   if [ -z "${_has_option_cache[$key]:-}" ]; then
-    if python3 -m "$1" --help 2>/dev/null | grep -q -- "$2"; then _has_option_cache[$key]=yes
-    else _has_option_cache[$key]=no; fi
+    help=$(python3 -m "$1" --help 2>/dev/null) || true
+    case "$help" in *"$2"*) _has_option_cache[$key]=yes ;; *) _has_option_cache[$key]=no ;; esac
   fi
   [ "${_has_option_cache[$key]}" = yes ]
 }
@@ -78,11 +80,9 @@ extract_run() {
   local file=$1 name=$2
   local -a ow=()
   if [ "$overwrite" = true ]; then ow=(--force); fi
-  if has_option wespeaker_avkd.bin.extract --jobs; then
-    pool_begin
-    pool_run "$name" python3 -m wespeaker_avkd.bin.extract --jobs "$file" "${DEV_FLAGS[@]}" "${PROG_FLAGS[@]}" \
-      "${ow[@]}"
-    pool_end
+  if has_option wespeaker_avkd.bin.extract --jobs; then   # one process, every core
+    log "  $name: $(grep -c . "$file") extractions in one process"
+    python3 -m wespeaker_avkd.bin.extract --jobs "$file" "${DEV_FLAGS[@]}" "${PROG_FLAGS[@]}" "${ow[@]}"
     return
   fi
   local sysd datad outd mean scps i=0

@@ -1,0 +1,175 @@
+"""run.sh as a hostile or careless user meets it: option values are data, never code; runs that would do
+nothing or build on missing inputs are refused with a message naming what to run; a failing job fails its
+stage and names its log."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RECIPE = os.path.join(ROOT, "egs", "voxceleb", "v_kd")
+RUN = os.path.join(ROOT, "egs", "voxceleb", "run.sh")
+
+
+def _run(tmp_path, *args, cwd=None, timeout=300):
+    """run.sh with data/fbank/exp under tmp_path (unless overridden by later args)."""
+    cmd = ["bash", RUN, "--data", str(tmp_path / "data"), "--fbank", str(tmp_path / "fbank"),
+           "--exp", str(tmp_path / "exp"), "--progress", "false", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd or tmp_path,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+def _pwned(tmp_path):
+    """Every PWNED file a hostile value could have created (tmp tree, recipe dir, repository root)."""
+    found = [os.path.join(d, "PWNED") for d in (RECIPE, ROOT, os.path.join(RECIPE, "local"))
+             if os.path.exists(os.path.join(d, "PWNED"))]
+    found += [str(p) for p in tmp_path.rglob("PWNED")]
+    return found
+
+
+HOSTILE = [
+    ("--nj", "1;touch PWNED"),
+    ("--nj", "a[$(touch PWNED)]"),
+    ("--stage", "a[$(touch PWNED)]"),
+    ("--stop_stage", "$(touch PWNED)"),
+    ("--mean_utts", "x[$(touch PWNED)]"),
+    ("--master_port", "1`touch PWNED`"),
+    ("--node_rank", "0;touch PWNED"),
+    ("--seeds", "1 $(touch PWNED)"),
+    ("--trials", "O $(touch PWNED)"),
+    ("--modalities", "visual;touch PWNED"),
+    ("--kd_combos", "KL $(touch PWNED)"),
+    ("--tune_grid", "1 `touch PWNED`"),
+    ("--gpus", "0;touch PWNED"),
+    ("--master_addr", "$(touch PWNED)"),
+    ("--PATH", "/nowhere"),
+    ("--a[$(touch PWNED)]", "1"),
+]
+
+
+@pytest.mark.parametrize("option,value", HOSTILE)
+def test_hostile_option_values_are_refused_and_never_run(tmp_path, option, value):
+    out = _run(tmp_path, option, value, "--stage", "3")
+    assert out.returncode != 0
+    assert "run.sh:" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert _pwned(tmp_path) == []
+    assert not (tmp_path / "exp").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("option", ["--exp", "--data", "--fbank", "--config", "--conf_dir", "--kd_weights"])
+def test_hostile_paths_stay_paths(tmp_path, option):
+    """A path option holding shell syntax is used verbatim: the stage fails on the missing input it names."""
+    value = str(tmp_path / "x $(touch PWNED) `touch PWNED`;touch PWNED")
+    out = _run(tmp_path, option, value, "--stage", "3")
+    assert out.returncode != 0 and ("missing" in out.stderr or "no such file" in out.stderr), out.stderr
+    assert _pwned(tmp_path) == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--stage", "10"], "selects nothing: the last stage is 9"),
+    (["--stage", "5", "--stop_stage", "2"], "--stage 5 --stop_stage 2 selects no stage"),
+    (["--stage", "abc"], "--stage must be a non-negative integer"),
+    (["--stage", "0"], "--stage must be at least 1"),
+    (["--stage", "08"], "--stage must be a non-negative integer"),
+    (["--stop_stage", "12"], "the last stage is 9"),
+    (["--nj", "0"], "--nj must be at least 1"),
+    (["--seeds", ""], "--seeds must not be empty"),
+    (["--tune", "yes"], "expects true or false"),
+    (["--stgae", "3"], "unknown option --stgae"),
+    (["positional"], "unexpected argument"),
+])
+def test_runs_that_select_nothing_or_mistype_are_refused(tmp_path, args, message):
+    out = _run(tmp_path, *args)
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert "done" not in out.stdout
+    assert not (tmp_path / "exp").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("stage,message", [
+    ("2", "data/train/wav.scp missing: run stage 1 first"),
+    ("3", "data/train/feats.scp missing: run stage 1-2 first"),
+    ("5", "exp/seed1/audio_baseline/embeddings/train/xvector.scp missing: run stage 4 first"),
+    ("7", "exp/seed1/teacher/kd_export/xvector.scp missing: run stage 5 first"),
+    ("8", "data/train_mean/utt2spk missing: run stage 1-2 first"),
+    ("9", "exp/seed1/teacher/scores/eval/O.score missing: run stage 5 first"),
+])
+def test_missing_input_names_the_stage_that_makes_it(tmp_path, stage, message):
+    out = _run(tmp_path, "--stage", stage, "--stop_stage", stage)
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_tuning_stage_names_the_teacher_it_needs(tmp_path):
+    out = _run(tmp_path, "--stage", "6", "--stop_stage", "6", "--tune", "true")
+    assert out.returncode != 0 and "teacher/kd_export/xvector.scp missing: run stage 5 first" in out.stderr
+    skipped = _run(tmp_path, "--stage", "6", "--stop_stage", "6")  # --tune false: a skip line, success
+    assert skipped.returncode == 0 and "tuning skipped" in skipped.stdout, skipped.stderr
+
+
+def test_failing_job_fails_the_stage_and_names_its_log(tmp_path):
+    """Stage 3 with a config the trainer refuses: the stage exits non-zero naming each job and its log, and
+    a value with spaces and shell syntax (--exp) arrives as one verbatim path."""
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    (data / "feats.scp").write_text("")
+    conf = tmp_path / "conf"
+    shutil.copytree(os.path.join(RECIPE, "conf", "tiny"), conf)
+    for mod in ("audio", "visual"):
+        with open(conf / f"{mod}.yaml", "a") as f:
+            f.write("num_epocs_typo: 1\n")  # unknown key or a data error: either way the training fails
+    exp = tmp_path / "my exp $(touch PWNED)"
+    out = _run(tmp_path, "--stage", "3", "--stop_stage", "3", "--conf_dir", str(conf), "--exp", str(exp))
+    assert out.returncode != 0
+    for mod in ("audio", "visual"):
+        log = exp / "logs" / f"seed1_{mod}_baseline.log"
+        assert f"job seed1_{mod}_baseline failed: see {log}" in out.stderr, out.stderr
+        assert log.stat().st_size > 0
+    assert "stage 3 done" not in out.stdout and "done (stages" not in out.stdout
+    assert _pwned(tmp_path) == []
+
+
+def _pool(tmp_path, jobs, body):
+    """Source the job pool with stub settings and run body."""
+    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/jobs.sh\n'
+              f'exp="{tmp_path}"; jobs={jobs}; ncores=2; num_gpus=0; progress=false; threads=2; side_by_side=false\n'
+              + body)
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_pool_fails_when_any_job_fails(tmp_path, jobs):
+    body = ('ok() { echo "ran $1"; }\nbad() { echo "broken $1"; return 3; }\n'
+            'pool_begin\npool_run a ok "x y"\npool_run b bad "z"\npool_run c ok w\n'
+            'if pool_end; then echo POOL_OK; else echo POOL_FAILED; fi\n')
+    out = _pool(tmp_path, jobs, body)
+    assert "POOL_FAILED" in out.stdout and "POOL_OK" not in out.stdout, out.stdout + out.stderr
+    assert f"job b failed: see {tmp_path}/logs/b.log" in out.stderr
+    assert "job a failed" not in out.stderr and "job c failed" not in out.stderr
+    assert (tmp_path / "logs" / "a.log").read_text().strip() == "ran x y"  # one argument, kept whole
+    assert (tmp_path / "logs" / "b.log").read_text().strip() == "broken z"
+
+
+def test_pool_job_stops_at_its_first_failing_command(tmp_path):
+    body = ('two() { false; touch "$1/SECOND"; }\npool_begin\npool_run t two "' + str(tmp_path) + '"\n'
+            'pool_end || echo POOL_FAILED\n')
+    out = _pool(tmp_path, 2, body)
+    assert "POOL_FAILED" in out.stdout and not (tmp_path / "SECOND").exists()
+
+
+def test_pool_runs_at_most_jobs_at_once(tmp_path):
+    body = ('slot() { mkdir "$1/running_$2"; n=$(ls -d "$1"/running_* | wc -l); echo "$n" >> "$1/peak"; sleep 0.3;'
+            ' rmdir "$1/running_$2"; }\npool_begin\n'
+            + "".join(f'pool_run j{i} slot "{tmp_path}" {i}\n' for i in range(5)) + 'pool_end\n')
+    out = _pool(tmp_path, 2, body)
+    assert out.returncode == 0, out.stderr
+    peaks = [int(x) for x in (tmp_path / "peak").read_text().split()]
+    assert len(peaks) == 5 and max(peaks) <= 2
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_shellcheck_clean():
+    files = ["run.sh", "path.sh", "local/common.sh", "local/jobs.sh", "local/systems.sh",
+             "../run.sh", "../../../tools/parse_options.sh"]
+    out = subprocess.run(["shellcheck", "-x", "-S", "warning", *files], capture_output=True, text=True, cwd=RECIPE)
+    assert out.returncode == 0, out.stdout
