@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from wespeaker_avkd.data.validate import validate, validate_data_dir
+from wespeaker_avkd.data.validate import validate, validate_data_dir, wav_truncation
 
 UTTS = {"id00001/vidA/00001": "id00001", "id00001/vidB/00001": "id00001", "id00002/vidC/00001": "id00002"}
 
@@ -137,12 +137,57 @@ def test_garbage_wav(tmp_path):
 
 
 def test_corrupt_image_deep(tmp_path):
+    """An image whose header is intact but whose pixel data is cut: only decoding (--deep) finds it."""
     d = _make_dir(tmp_path)
     path = tmp_path / "media" / "id00001/vidA/00001" / "0.png"
-    path.write_bytes(path.read_bytes()[:30])
-    assert _messages(d, deep=False) == []  # only a deep check decodes images
+    data = path.read_bytes()
+    path.write_bytes(data[:data.index(b"IDAT") + 6])  # signature + IHDR kept, image data cut
+    assert _messages(d, deep=False) == []  # the cheap check reads headers only
     msgs = _one(d, deep=True)
     assert any(m.startswith(f"{d}/faces.scp:1: utterance 'id00001/vidA/00001': corrupt image {path}") for m in msgs)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all\n", b"\x89PNG\r\n\x1a\n" + b"\0" * 4])
+def test_non_image_face_found_by_default(tmp_path, content):
+    d = _make_dir(tmp_path)
+    path = tmp_path / "media" / "id00002/vidC/00001" / "1.png"
+    path.write_bytes(content)
+    msgs = _one(d, deep=False)
+    assert msgs == [f"{d}/faces.scp:3: utterance 'id00002/vidC/00001': not an image {path} " + msgs[0].split(
+        f"not an image {path} ")[1]]
+
+
+def test_truncated_wav_found_by_default(tmp_path):
+    """libsndfile reads a truncated wav without complaint (frames clamped to what is there): the default check
+    compares the RIFF header with the file size, and load_wav (fbank) refuses it naming the file."""
+    d = _make_dir(tmp_path)
+    path = tmp_path / "media" / "id00001/vidB/00001.wav"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 1000])
+    assert sf.info(str(path)).frames == (len(data) - 1000 - 44) // 2  # the library alone does not notice
+    msgs = _one(d, deep=False)
+    assert msgs == [f"{d}/wav.scp:2: utterance 'id00001/vidB/00001': corrupt or unreadable audio {path} "
+                    "(truncated: the header declares 3200 bytes of audio, the file holds 2200 (1600 frames, "
+                    "1100 present))"]
+    assert _one(d, deep=True) == msgs
+    from wespeaker_avkd.data.fbank import load_wav
+
+    with pytest.raises(RuntimeError, match=rf"^{path}: cannot read audio \(truncated"):
+        load_wav(path)
+
+
+def test_wav_header_check_accepts_odd_chunks(tmp_path):
+    """Extra chunks (LIST) before data and an odd-sized chunk's pad byte are walked, not mistaken for truncation."""
+    path = tmp_path / "x.wav"
+    sf.write(path, np.zeros(100), 16000, subtype="PCM_16")
+    data = path.read_bytes()
+    i = data.index(b"data")
+    extra = b"LIST" + (3).to_bytes(4, "little") + b"abc\0"
+    fixed = data[:4] + (len(data) - 8 + len(extra)).to_bytes(4, "little") + data[8:i] + extra + data[i:]
+    path.write_bytes(fixed)
+    assert wav_truncation(path) is None and sf.info(str(path)).frames == 100
+    path.write_bytes(fixed[:-2])
+    assert wav_truncation(path).startswith("truncated: the header declares 200 bytes of audio, the file holds 198")
 
 
 def test_cli_exit_codes(tmp_path):

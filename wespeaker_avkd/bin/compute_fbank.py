@@ -1,7 +1,8 @@
 """Kaldi fbank of a data dir: python -m wespeaker_avkd.bin.compute_fbank --data DATA_DIR --out FEAT_DIR [--nj N]."""
 import argparse
+import sys
 
-from wespeaker_avkd.data.features import extract_fbank_dir
+from wespeaker_avkd.data.features import FbankError, extract_fbank_dir
 
 
 def main() -> None:
@@ -15,9 +16,13 @@ def main() -> None:
     parser.add_argument("--frame_shift", type=float, default=10.0, help="ms")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args()
-    table = extract_fbank_dir(args.data, args.out, args.nj,
-                              {"num_mel_bins": args.num_mel_bins, "frame_length": args.frame_length,
-                               "frame_shift": args.frame_shift}, progress=not args.no_progress)
+    try:
+        table = extract_fbank_dir(args.data, args.out, args.nj,
+                                  {"num_mel_bins": args.num_mel_bins, "frame_length": args.frame_length,
+                                   "frame_shift": args.frame_shift}, progress=not args.no_progress)
+    except (FbankError, OSError) as e:  # bad input: the message names the utterance and file
+        print(f"compute_fbank: error: {e}", file=sys.stderr)
+        sys.exit(1)
     print(f"fbank: {len(table)} utterances -> {args.out}/feats.scp (and {args.data}/feats.scp)")
 
 

@@ -9,11 +9,17 @@ import soundfile as sf
 import torch
 import torchaudio.compliance.kaldi as kaldi
 
+from wespeaker_avkd.data.validate import wav_truncation  # torch-free: the validator uses it too
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 def load_wav(path: PathLike) -> tuple[torch.Tensor, int]:
-    """Read a mono wav with soundfile -> (float32 Tensor (S,) in [-1, 1], sample rate in Hz)."""
+    """Read a mono wav with soundfile -> (float32 Tensor (S,) in [-1, 1], sample rate in Hz); a truncated or
+    unreadable file raises RuntimeError naming it."""
+    problem = wav_truncation(path) if os.path.isfile(path) else None
+    if problem:
+        raise RuntimeError(f"{os.fspath(path)}: cannot read audio ({problem})")
     try:
         data, sample_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises several types; re-raise with the path

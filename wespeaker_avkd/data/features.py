@@ -14,8 +14,45 @@ from tqdm import tqdm
 from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.kaldi_dir import read_table, write_table
 from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.utils.fingerprint import digest_of, stamp_matches, write_stamp
 
 BLOCK_UTTS = 100  # utterances per ark block: the unit of resumption
+STAMP_SUFFIX = ".stamp.json"  # beside each block: the fingerprint of the inputs it was computed from
+
+
+class FbankError(RuntimeError):
+    """Feature extraction or reading failed for one utterance; the message names it and its file."""
+
+
+def read_feats(rxfile: str, utt: str, table: str) -> np.ndarray:
+    """One feature matrix (T, F) float32 of a feats.scp entry; a missing, corrupt or truncated entry raises
+    FbankError naming the table, the utterance and where its data lives (kaldiio alone says 'buffer size ...',
+    an empty AssertionError or a UnicodeDecodeError)."""
+    try:
+        return np.array(kaldiio.load_mat(rxfile), dtype=np.float32)  # a writable copy
+    except Exception as e:
+        detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise FbankError(f"{table}: cannot read the features of utterance '{utt}' at {rxfile}: corrupt, truncated "
+                         f"or missing ark entry ({detail}); recompute them with bin.compute_fbank") from e
+
+
+def block_inputs(utts: list[str], wavs: list[str], fbank_args: Mapping[str, Any], sample_rate: int) -> str:
+    """Fingerprint of what a block is computed from: its wav.scp entries, each file's size and mtime, the fbank
+    settings. A block is reused only when this is unchanged (a key pointed at other audio recomputes)."""
+    files = []
+    for path in wavs:
+        try:
+            st = os.stat(path)
+            files.append([st.st_size, st.st_mtime_ns])
+        except OSError:
+            files.append(None)
+    return digest_of({"entries": [[u, w] for u, w in zip(utts, wavs)], "files": files,
+                      "fbank_args": dict(fbank_args), "sample_rate": sample_rate})
+
+
+def _block_done(base: str, stamp: str) -> bool:
+    """True when the block's scp exists and was computed from the same inputs."""
+    return os.path.isfile(base + ".scp") and stamp_matches(base + STAMP_SUFFIX, {"inputs": stamp})
 
 
 def _block_name(out_dir: str, job: int, block: int) -> str:
@@ -36,14 +73,17 @@ def plan_blocks(utts: list[str], nj: int, block_utts: int = BLOCK_UTTS) -> list[
 
 def _extract_block(task: tuple) -> int:
     """Compute fbank for one block and write <block>.ark then <block>.scp (its existence marks completion)."""
-    base, utts, wavs, fbank_args, sample_rate = task
+    base, utts, wavs, fbank_args, sample_rate, stamp = task
     torch.set_num_threads(1)
     feats = {}
     for utt, path in zip(utts, wavs):
-        wave, sr = load_wav(path)
-        if sr != sample_rate:
-            raise ValueError(f"{path} (utterance {utt}): sample rate {sr} Hz, expected {sample_rate} Hz")
-        feats[utt] = compute_fbank(wave, sample_rate=sample_rate, dither=0.0, **fbank_args).numpy()
+        try:
+            wave, sr = load_wav(path)
+            if sr != sample_rate:
+                raise ValueError(f"sample rate {sr} Hz, expected {sample_rate} Hz")
+            feats[utt] = compute_fbank(wave, sample_rate=sample_rate, dither=0.0, **fbank_args).numpy()
+        except Exception as e:  # name the utterance and its file, whatever failed (reader, fbank)
+            raise FbankError(f"utterance '{utt}' ({path}): {e}") from e
     tmp_ark, tmp_scp = base + ".ark.tmp", base + ".scp.tmp"
     kaldiio.save_ark(tmp_ark, feats, scp=tmp_scp)
     with open(tmp_scp, "r", encoding="utf-8") as f:
@@ -52,6 +92,7 @@ def _extract_block(task: tuple) -> int:
     os.replace(tmp_ark, base + ".ark")
     with atomic_write(base + ".scp") as f:
         f.writelines(lines)
+    write_stamp(base + STAMP_SUFFIX, {"inputs": stamp})
     return len(utts)
 
 
@@ -59,7 +100,9 @@ def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Opti
                       sample_rate: int = 16000, progress: bool = True) -> dict[str, str]:
     """Fbank of every utterance of data_dir/wav.scp into out_dir; writes out_dir/feats.scp and data_dir/feats.scp.
 
-    Blocks already written by an earlier (interrupted) run are kept, so a re-run only computes the rest.
+    Blocks already written by an earlier (interrupted) run are kept when their inputs (wav.scp entries, file
+    sizes and mtimes, fbank settings) are unchanged, so a re-run only computes the rest; any other block is
+    recomputed. A failing utterance raises FbankError naming it and its file.
     Returns {utt: 'ark_path:offset'}.
     """
     out_dir = os.path.abspath(out_dir)
@@ -69,8 +112,10 @@ def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Opti
     wav = read_table(os.path.join(data_dir, "wav.scp"))
     utts = sorted(wav)
     plan = plan_blocks(utts, nj)
-    todo = [(_block_name(out_dir, j, b), block, [wav[u] for u in block], args, sample_rate)
-            for j, b, block in plan if not os.path.isfile(_block_name(out_dir, j, b) + ".scp")]
+    tasks = [(_block_name(out_dir, j, b), block, [wav[u] for u in block], args, sample_rate)
+             for j, b, block in plan]
+    tasks = [(*t, block_inputs(t[1], t[2], args, sample_rate)) for t in tasks]
+    todo = [t for t in tasks if not _block_done(t[0], t[5])]
     bar = tqdm(total=len(utts), initial=len(utts) - sum(len(t[1]) for t in todo), desc="fbank", unit="utt",
                disable=not progress, file=sys.stderr)
     if nj <= 1 or len(todo) <= 1:

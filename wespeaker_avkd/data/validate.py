@@ -1,4 +1,7 @@
-"""Data-dir validator: checks every Kaldi file against the others; each problem names file and line."""
+"""Data-dir validator: checks every Kaldi file against the others; each problem names file and line.
+
+The default mode is cheap and still finds truncated wavs (RIFF header vs file size) and face files that are
+not images (PIL reads the header only); --deep also decodes every wav and image."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +13,38 @@ from PIL import Image
 
 TABLES = ("wav.scp", "utt2spk", "spk2utt", "faces.scp", "feats.scp", "utt2meta")
 REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
+
+
+def wav_truncation(path: PathLike) -> Optional[str]:
+    """Why a RIFF/WAVE file is truncated (its header declares more audio than the file holds), else None.
+
+    Reads only the chunk headers (a few bytes): libsndfile silently clamps a truncated file's frame count to
+    what is there, so neither sf.info nor sf.read notices. Non-RIFF files (flac, ...) are not checked here.
+    """
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        block_align = 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            cid, csize = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"fmt " and csize >= 14:
+                block_align = int.from_bytes(f.read(14)[12:14], "little")
+            if cid == b"data":
+                if csize in (0, 0xFFFFFFFF):  # streaming writers leave the size open: nothing to compare
+                    return None
+                have = size - pos - 8
+                if have < csize:
+                    frames = f" ({csize // block_align} frames, {have // block_align} present)" if block_align else ""
+                    return f"truncated: the header declares {csize} bytes of audio, the file holds {have}{frames}"
+                return None
+            pos += 8 + csize + (csize & 1)  # chunks are padded to an even size
+    return "truncated: no audio data chunk before the end of the file"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +101,9 @@ def _check_wavs(wav: Table, deep: bool, sample_rate: int, problems: list[Problem
             problems.append(Problem(wav.path, n, f"utterance '{utt}': audio file missing: {path}"))
             continue
         try:
+            truncated = wav_truncation(path)  # header vs file size: a few bytes read, no decoding
+            if truncated:
+                raise RuntimeError(truncated)
             info = sf.info(path)
             if info.samplerate != sample_rate:
                 problems.append(Problem(wav.path, n, f"utterance '{utt}': sample rate {info.samplerate} Hz, "
@@ -78,17 +116,33 @@ def _check_wavs(wav: Table, deep: bool, sample_rate: int, problems: list[Problem
             problems.append(Problem(wav.path, n, f"utterance '{utt}': corrupt or unreadable audio {path} ({e})"))
 
 
+# Leading bytes of the image formats faces come in (PNG with its IHDR chunk, JPEG, GIF, BMP, TIFF, WEBP).
+_IMAGE_MAGIC = ((0, b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"), (0, b"\xff\xd8\xff"), (0, b"GIF87a"),
+                (0, b"GIF89a"), (0, b"BM"), (0, b"II*\x00"), (0, b"MM\x00*"), (8, b"WEBP"))
+
+
+def _image_magic(path: str) -> bool:
+    """True when the file starts like a known image format (16 bytes read: the default check's whole cost;
+    anything else goes to PIL, which accepts other formats or says why it is not an image)."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return any(head[at:at + len(magic)] == magic for at, magic in _IMAGE_MAGIC)
+
+
 def _check_faces(faces: Table, deep: bool, problems: list[Problem]) -> None:
     for utt, (n, frames) in faces.rows.items():
         for path in frames:
             if not os.path.isfile(path):
                 problems.append(Problem(faces.path, n, f"utterance '{utt}': image file missing: {path}"))
-            elif deep:
-                try:
-                    with Image.open(path) as img:
-                        img.load()
-                except Exception as e:
-                    problems.append(Problem(faces.path, n, f"utterance '{utt}': corrupt image {path} ({e})"))
+                continue
+            try:
+                if deep or not _image_magic(path):
+                    with Image.open(path) as img:  # the header identifies the format (or raises)
+                        if deep:
+                            img.load()
+            except Exception as e:  # PIL raises several types for broken files
+                what = "corrupt image" if deep else "not an image"
+                problems.append(Problem(faces.path, n, f"utterance '{utt}': {what} {path} ({e})"))
 
 
 def _check_speakers(wav: Table, utt2spk: Table, spk2utt: Table, problems: list[Problem]) -> None:

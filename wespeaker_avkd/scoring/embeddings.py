@@ -27,20 +27,59 @@ def _read_npz(path: str) -> tuple[list[str], np.ndarray]:
     return keys, np.ascontiguousarray(emb, dtype=np.float32)
 
 
-def _kaldi_items(path: str) -> Iterator[tuple[str, np.ndarray]]:
-    """(key, vector) pairs of a Kaldi scp or ark file, in file order."""
+def _describe(e: BaseException) -> str:
+    """'Type: message' of a reader's exception (kaldiio's bare AssertionError has no message)."""
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def _scp_entries(path: str) -> list[tuple[str, int, str]]:
+    """(key, line number, rxfilename) of every non-blank scp line; a line that is not text names itself."""
+    entries = []
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                tok = raw.decode("utf-8").split(None, 1)
+            except UnicodeDecodeError:
+                raise ScoringError(f"{path}:{n}: not UTF-8 text (an ark given where an scp is expected?)") from None
+            if not tok:
+                continue
+            if len(tok) < 2:
+                raise ScoringError(f"{path}:{n}: entry '{tok[0]}' has no rxfilename (expected 'key ark:offset')")
+            entries.append((tok[0], n, tok[1].strip()))
+    return entries
+
+
+def _kaldi_items(path: str, entries: list[tuple[str, int, str]] | None) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, vector) pairs of a Kaldi scp (its `entries`) or ark file, in file order; a corrupt or truncated
+    entry raises ScoringError naming the file, the key and where its data lives."""
     import kaldiio  # local import: kaldiio is only needed for Kaldi tables
 
-    if path.endswith(".ark"):
-        yield from kaldiio.load_ark(path)
-    else:
-        yield from kaldiio.load_scp_sequential(path)
-
-
-def _count_scp_lines(path: str) -> int:
-    """Number of non-blank lines of an scp file (rows to preallocate)."""
-    with open(path, "rb") as f:
-        return sum(1 for line in f if line.strip())
+    if entries is None:  # an ark: the key of a broken entry is not readable; name the last good one
+        last, count = None, 0
+        items = kaldiio.load_ark(path)
+        while True:
+            try:
+                key, vec = next(items)
+            except StopIteration:
+                return
+            except Exception as e:
+                where = f"the entry after '{last}'" if last is not None else "the first entry"
+                raise ScoringError(f"{path}: cannot read embeddings: {where} (entry {count + 1}) is corrupt or "
+                                   f"truncated ({_describe(e)})") from e
+            last, count = key, count + 1
+            yield key, vec
+    items = kaldiio.load_scp_sequential(path)
+    for key, n, rx in entries:
+        try:
+            got, vec = next(items)
+        except StopIteration:
+            return
+        except Exception as e:
+            missing = isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError))
+            what = "missing or unreadable ark" if missing else "corrupt or truncated ark entry"
+            raise ScoringError(f"{path}: cannot read embeddings: entry '{key}' (line {n}) at {rx}: {what} "
+                               f"({_describe(e)})") from e
+        yield got, vec
 
 
 def _fill(path: str, items: Iterable[tuple[str, np.ndarray]], capacity: int | None) -> tuple[list[str], np.ndarray]:
@@ -116,8 +155,8 @@ def load_embeddings(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         if path.endswith(".npz"):
             keys, emb = _read_npz(path)
         else:
-            capacity = None if path.endswith(".ark") else _count_scp_lines(path)
-            keys, emb = _fill(path, _kaldi_items(path), capacity)
+            entries = None if path.endswith(".ark") else _scp_entries(path)
+            keys, emb = _fill(path, _kaldi_items(path, entries), len(entries) if entries else None)
     except ScoringError:
         raise
     except Exception as e:  # kaldiio / numpy errors on malformed files: name the file
