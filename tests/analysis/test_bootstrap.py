@@ -54,6 +54,12 @@ def test_weights_and_unit_draw():
     ref = compute_metrics(scores, labels)
     assert out["s"].eer == pytest.approx([ref.eer] * 2, abs=1e-12)
     assert out["s"].min_dcf[0.01] == pytest.approx([ref.min_dcf["0.01"]] * 2, abs=1e-12)
+    # threads over score sets give the serial result
+    counts = draw_identity_counts(design.num_identities, 50, rng)
+    sets = {k: (scores + k, labels) for k in range(3)}
+    serial = bootstrap_metrics(sets, design, counts, workers=1)
+    threaded = bootstrap_metrics(sets, design, counts, workers=2)
+    assert all((serial[k].eer == threaded[k].eer).all() for k in sets)
 
 
 def test_list_design_maps_utterances_to_identities():

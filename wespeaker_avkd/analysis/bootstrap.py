@@ -133,25 +133,28 @@ def sorted_masses(st: SortedTrials, w_target: np.ndarray, w_nontarget: np.ndarra
         f1, d1 = roc(hi)
         eer = f0 + d0 / (d0 - d1) * (f1 - f0)
 
-        ct = cum_t[:, st.dcf_t]
-        cn = cum_n[:, st.dcf_n]
+        ct = np.take(cum_t, st.dcf_t, axis=1).astype(np.float64)  # exact: integer masses
+        cn = np.take(cum_n, st.dcf_n, axis=1).astype(np.float64)
         # Candidates with no weight up to them (a leading prefix) are not points of the repeated array.
         empty = 0
         while empty < ct.shape[1] and not (ct[:, empty] + cn[:, empty] > 0).all():
             empty += 1
+        zero = (ct[:, :empty] + cn[:, :empty]) == 0 if empty else None
+        cost = np.empty_like(ct)
+        scratch = np.empty_like(cn)
         min_dcf = {}
         for p in p_targets:
             p = float(p)
-            # cost = c_miss p ct / T + c_fa (1 - p) (1 - cn / N): float64 arithmetic on exact integer masses
-            cost = np.multiply(ct, (c_miss * p / total_t)[:, None], dtype=np.float64)
-            cost -= np.multiply(cn, (c_fa * (1.0 - p) / total_n)[:, None], dtype=np.float64)
-            cost += c_fa * (1.0 - p)
-            if empty:
-                zero = (ct[:, :empty] + cn[:, :empty]) == 0
+            # cost = c_miss p ct / T + c_fa (1 - p) (1 - cn / N); the constant c_fa (1 - p) is added after the min
+            np.multiply(ct, (c_miss * p / total_t)[:, None], out=cost)
+            np.multiply(cn, (c_fa * (1.0 - p) / total_n)[:, None], out=scratch)
+            cost -= scratch
+            if zero is not None:
                 cost[:, :empty][zero] = np.inf
+            best = cost.min(axis=1) + c_fa * (1.0 - p)
             # the first unit of weight when it is a target (else a point above the real first one: harmless)
             first = c_miss * p / total_t + c_fa * (1.0 - p)
-            min_dcf[p] = np.minimum(cost.min(axis=1), first) / min(c_miss * p, c_fa * (1.0 - p))
+            min_dcf[p] = np.minimum(best, first) / min(c_miss * p, c_fa * (1.0 - p))
     bad = ~((total_t > 0) & (total_n > 0))
     if bad.any():
         eer[bad] = np.nan
@@ -253,9 +256,12 @@ class BootMetrics:
 
 def bootstrap_metrics(score_sets: Mapping[K, Tuple[np.ndarray, np.ndarray]], design: ListDesign,
                       counts: np.ndarray, p_targets: Sequence[float] = P_TARGETS, c_miss: float = 1.0,
-                      c_fa: float = 1.0) -> Dict[K, BootMetrics]:
+                      c_fa: float = 1.0, workers: int = 2) -> Dict[K, BootMetrics]:
     """Per-draw EER/minDCF of every score set {key: (scores (M,), labels (M,))} of one trial list (all in the
-    design's trial order) under the SAME identity draws counts (B, I) -- keys are e.g. (system, seed)."""
+    design's trial order) under the SAME identity draws counts (B, I) -- keys are e.g. (system, seed).
+    `workers` threads share the score sets (numpy releases the GIL in the heavy gathers and sums)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.shape[1] != design.num_identities:
         raise ValueError(f"counts must be (draws, {design.num_identities}), got shape {counts.shape}")
@@ -271,9 +277,12 @@ def bootstrap_metrics(score_sets: Mapping[K, Tuple[np.ndarray, np.ndarray]], des
     out = {key: BootMetrics(np.empty(b), {float(p): np.empty(b) for p in p_targets}) for key in prepared}
     step = max(1, _BLOCK_ELEMENTS // max(1, design.num_trials))
     c_all = counts.astype(_count_dtype(counts, design.num_trials))
-    for lo in range(0, b, step):
-        c = c_all[lo:lo + step]  # (b, I): small, stays in cache while the weights are gathered from it
-        for key, (st, ta, tb, na, nb) in prepared.items():
+
+    def run(key: K) -> None:
+        """Every block of draws of one score set."""
+        st, ta, tb, na, nb = prepared[key]
+        for lo in range(0, b, step):
+            c = c_all[lo:lo + step]  # (b, I): small, stays in cache while the weights are gathered from it
             w_t = np.take(c, ta, axis=1)
             w_t *= np.take(c, tb, axis=1)
             w_n = np.take(c, na, axis=1)
@@ -282,6 +291,13 @@ def bootstrap_metrics(score_sets: Mapping[K, Tuple[np.ndarray, np.ndarray]], des
             out[key].eer[lo:lo + step] = eer
             for p, v in dcf.items():
                 out[key].min_dcf[p][lo:lo + step] = v
+
+    if workers > 1 and len(prepared) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, prepared))  # list(): re-raises a worker's exception here
+    else:
+        for key in prepared:
+            run(key)
     return out
 
 
@@ -408,13 +424,13 @@ def apply_holm(comparisons: Sequence[PairedSummary], alpha: float = 1.0 - LEVEL)
 
 
 def bootstrap_list(systems: Mapping[str, Mapping[int, Tuple[np.ndarray, np.ndarray]]], design: ListDesign,
-                   num_draws: int, rng: np.random.Generator, p_targets: Sequence[float] = P_TARGETS
-                   ) -> Tuple[Dict[str, Dict[int, BootMetrics]], np.ndarray]:
+                   num_draws: int, rng: np.random.Generator, p_targets: Sequence[float] = P_TARGETS,
+                   workers: int = 2) -> Tuple[Dict[str, Dict[int, BootMetrics]], np.ndarray]:
     """Bootstrap every system {name: {seed: (scores, labels)}} of one list under one shared set of identity
     draws; returns ({name: {seed: BootMetrics}}, the counts (B, I) used)."""
     counts = draw_identity_counts(design.num_identities, num_draws, rng)
     flat = {(name, seed): sl for name, per_seed in systems.items() for seed, sl in per_seed.items()}
-    boot = bootstrap_metrics(flat, design, counts, p_targets)
+    boot = bootstrap_metrics(flat, design, counts, p_targets, workers=workers)
     out: Dict[str, Dict[int, BootMetrics]] = {}
     for (name, seed), bm in boot.items():
         out.setdefault(name, {})[seed] = bm
