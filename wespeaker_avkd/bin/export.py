@@ -29,7 +29,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     from wespeaker_avkd.inference.export import MissingOptionalDependency, export_trained
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Our progress at INFO; the ONNX exporter's and its optimizer's pass-by-pass INFO lines are not for users.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("wespeaker_avkd").setLevel(logging.INFO)
     try:
         record = export_trained(args.exp_dir, args.out, args.format, args.checkpoint)
     except (MissingOptionalDependency, FileNotFoundError, ValueError, KeyError, RuntimeError) as err:

@@ -128,9 +128,16 @@ def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: st
             dims = {0: batch}
             if spec["modality"] == "audio":
                 dims[1] = torch.export.Dim("frames", min=EXPORT_MIN_FRAMES, max=EXPORT_MAX_FRAMES)
-            program = torch.onnx.export(module, (example,), None, input_names=[INPUT_NAME],
-                                        output_names=[OUTPUT_NAME], dynamic_shapes=(dims,), dynamo=True,
-                                        external_data=False, verbose=False)
+            # torch.onnx logs a warning per unannotated torchvision op schema it scans, none about this model.
+            onnx_logger = logging.getLogger("torch.onnx")
+            level = onnx_logger.level
+            onnx_logger.setLevel(logging.ERROR)
+            try:
+                program = torch.onnx.export(module, (example,), None, input_names=[INPUT_NAME],
+                                            output_names=[OUTPUT_NAME], dynamic_shapes=(dims,), dynamo=True,
+                                            external_data=False, verbose=False)
+            finally:
+                onnx_logger.setLevel(level)
             with atomic_write(out, "wb") as f:
                 f.write(program.model_proto.SerializeToString())
     return out
