@@ -114,6 +114,7 @@ def ensure_corpus(out: str, cfg: Mapping[str, Any], generate: Callable[..., dict
     log(f"toy corpus in {out}: generating ({reason})")
     os.makedirs(out, exist_ok=True)
     _clear_leftovers(out)
+    key = corpus_key(out, cfg)  # taken before generating: code edited meanwhile must not pass for this corpus's
     tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=out)  # inside out: the swap is a rename on one filesystem
     try:
         summary = generate(tmp, cfg, table_root=out, **gen_kwargs)
@@ -126,7 +127,7 @@ def ensure_corpus(out: str, cfg: Mapping[str, Any], generate: Callable[..., dict
                 os.rename(os.path.join(out, entry), os.path.join(old, entry))
             if os.path.lexists(os.path.join(tmp, entry)):
                 os.rename(os.path.join(tmp, entry), os.path.join(out, entry))
-        write_stamp(stamp_path, {**corpus_key(out, cfg), "tables": _tables(out), "media": _media(out)})
+        write_stamp(stamp_path, {**key, "tables": _tables(out), "media": _media(out)})
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
