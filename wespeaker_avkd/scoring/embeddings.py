@@ -33,19 +33,22 @@ def _describe(e: BaseException) -> str:
 
 
 def _scp_entries(path: str) -> list[tuple[str, int, str]]:
-    """(key, line number, rxfilename) of every non-blank scp line; a line that is not text names itself."""
-    entries = []
+    """(key, line number, rxfilename) of every non-blank scp line; a file that is not text names the line."""
     with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                tok = raw.decode("utf-8").split(None, 1)
-            except UnicodeDecodeError:
-                raise ScoringError(f"{path}:{n}: not UTF-8 text (an ark given where an scp is expected?)") from None
-            if not tok:
-                continue
-            if len(tok) < 2:
-                raise ScoringError(f"{path}:{n}: entry '{tok[0]}' has no rxfilename (expected 'key ark:offset')")
-            entries.append((tok[0], n, tok[1].strip()))
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ScoringError(f"{path}:{line}: not UTF-8 text (an ark given where an scp is expected?)") from None
+    entries = []
+    for n, line in enumerate(text.split("\n"), 1):
+        tok = line.split(None, 1)
+        if not tok:
+            continue
+        if len(tok) < 2:
+            raise ScoringError(f"{path}:{n}: entry '{tok[0]}' has no rxfilename (expected 'key ark:offset')")
+        entries.append((tok[0], n, tok[1].strip()))
     return entries
 
 
