@@ -46,3 +46,10 @@ def test_spk2id_sorted_and_round_trip(tmp_path):
     p.write_text("a 0\nb 2\n")
     with pytest.raises(TableError, match="no gap"):
         read_spk2id(p)
+
+
+def test_binary_table_names_file_and_line(tmp_path):
+    path = tmp_path / "wav.scp"
+    path.write_bytes(b"u1 /a.wav\nu2 /b.wav\n\x80\x81 /c.wav\n")
+    with pytest.raises(TableError, match=rf"^{path}:3: not UTF-8 text"):
+        read_table(path)

@@ -16,12 +16,27 @@ class TableError(ValueError):
 def _iter_rows(path: PathLike):
     """Yield (line_no, key, rest_tokens) for every non-blank line of a Kaldi table."""
     path = os.fspath(path)
-    with open(path, "r", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            yield line_no, tokens[0], tokens[1:]
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                tokens = line.split()
+                if not tokens:
+                    continue
+                yield line_no, tokens[0], tokens[1:]
+    except UnicodeDecodeError:
+        raise TableError(f"{path}:{_first_undecodable_line(path)}: not UTF-8 text (a binary file given as a "
+                         "Kaldi table?)") from None
+
+
+def _first_undecodable_line(path: str) -> int:
+    """1-based number of the first line of `path` that is not UTF-8 (only called once decoding failed)."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return line_no
+    return 0
 
 
 def _read_rows(path: PathLike) -> dict[str, list[str]]:
