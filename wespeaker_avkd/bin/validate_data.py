@@ -9,7 +9,9 @@ def main() -> None:
     """Print every problem as file:line: message; exit 1 when there is any."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dirs", nargs="+", help="data dirs, or a corpus root whose subdirs are data dirs")
-    parser.add_argument("--deep", action="store_true", help="also decode every wav and image (finds corrupt files)")
+    parser.add_argument("--deep", action="store_true",
+                        help="also decode every wav and image (finds corrupt data inside intact headers; the default "
+                             "already finds missing, truncated and non-audio/non-image files from their headers)")
     args = parser.parse_args()
     dirs, problems = validate(args.dirs, deep=args.deep)
     for p in problems:
