@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Entry point of the VoxCeleb audio-visual KD study: forwards every argument to v_kd/run.sh.
 #   bash egs/voxceleb/run.sh                       # all stages on the embedded toy corpus, CPU
-#   bash egs/voxceleb/run.sh --stage 6 --stop_stage 7
+#   bash egs/voxceleb/run.sh --seeds "1 2 3" --tune true   # the full protocol
+#   bash egs/voxceleb/run.sh --stage 7 --stop_stage 8
 set -euo pipefail
 cd "$(dirname "$0")/v_kd"
 exec bash run.sh "$@"

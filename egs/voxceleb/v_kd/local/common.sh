@@ -19,14 +19,17 @@ need_uint() {
 }
 
 # split_words NAME VALUE PATTERN ARRAY: split VALUE on blanks into ARRAY (no globbing); every word must match
-# the regex PATTERN and the list may not be empty.
+# the regex PATTERN, none may repeat, and the list may not be empty.
 split_words() {
   local -n _sw_out=$4
   read -r -a _sw_out <<< "$2"
   [ "${#_sw_out[@]}" -gt 0 ] || die "--$1 must not be empty"
   local w
+  local -A seen=()
   for w in "${_sw_out[@]}"; do
     [[ $w =~ $3 ]] || die "--$1: invalid entry $(printf '%q' "$w")"
+    [ -z "${seen[$w]:-}" ] || die "--$1: $w given twice"
+    seen[$w]=1
   done
 }
 
