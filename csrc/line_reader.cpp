@@ -35,20 +35,6 @@ const char* last_line_end(const char* b, size_t n) {
 
 }  // namespace
 
-int split_tokens(const char* b, const char* e, std::string_view* tok) {
-  int n = 0;
-  const char* p = b;
-  for (;;) {
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r')) ++p;
-    if (p == e) break;
-    const char* s = p;
-    while (p < e && *p != ' ' && *p != '\t' && *p != '\r') ++p;
-    if (n < kMaxTokens) tok[n] = std::string_view(s, size_t(p - s));
-    ++n;
-  }
-  return n;
-}
-
 std::string printable(const char* data, size_t size) {
   std::string out;
   const size_t n = std::min(size, size_t(200));

@@ -13,7 +13,20 @@ namespace wsavkd {
 constexpr int kMaxTokens = 5;  // no line form has more fields; further tokens are counted, not stored
 
 // Splits [b, e) on spaces, tabs and carriage returns into tok[0..kMaxTokens); returns the token count.
-int split_tokens(const char* b, const char* e, std::string_view* tok);
+// Inline: every parsed line goes through it.
+inline int split_tokens(const char* b, const char* e, std::string_view* tok) {
+  int n = 0;
+  const char* p = b;
+  for (;;) {
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r')) ++p;
+    if (p == e) break;
+    const char* s = p;
+    while (p < e && *p != ' ' && *p != '\t' && *p != '\r') ++p;
+    if (n < kMaxTokens) tok[n] = std::string_view(s, size_t(p - s));
+    ++n;
+  }
+  return n;
+}
 
 // Key for a message: printable ASCII kept, other bytes as \xNN, cut at 200 characters.
 std::string printable(const char* data, size_t size);

@@ -86,15 +86,7 @@ class TrialReader {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt_)
 #endif
     for (int k = 0; k < int(pieces_.size()); ++k) {
-      TrialPiece& piece = pieces_[k];
-      const size_t guess = size_t(cuts_[k + 1] - cuts_[k]) / 16;
-      piece.enroll.reserve(guess);
-      piece.test.reserve(guess);
-      piece.labels.reserve(guess);
-      TrialBatcher batch(table_, skip_missing_, piece);
-      parse_lines(cuts_[k], cuts_[k + 1], piece.st,
-                  [&](const char* lb, const char* le) { return parse_trial_line(lb, le, form, batch, piece); });
-      if (piece.st.err_line < 0) batch.flush();
+      parse_trial_piece(cuts_[k], cuts_[k + 1], form, table_, skip_missing_, pieces_[k]);
     }
   }
 
