@@ -78,6 +78,20 @@ def write_trials(workdir: str, num_emb: int, size: int, seed: int) -> str:
     return path
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else platform.processor()), for the report header."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
 def cpu_seconds() -> float:
     """User + system CPU time of this process, all threads (less sensitive than wall time to a busy machine)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -247,7 +261,7 @@ def main() -> None:
         args.workdir = tmp.name
     os.makedirs(args.workdir, exist_ok=True)
     print(f"# bench_scoring: {args.num_emb} x {args.dim} float32 embeddings, sizes {args.sizes}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, workdir {args.workdir}")
+          f"{os.cpu_count()} CPUs ({cpu_model()}), load average {os.getloadavg()[0]:.1f}, workdir {args.workdir}")
     t = time.perf_counter()
     emb_path = write_embeddings(args.workdir, args.num_emb, args.dim, args.seed)
     print(f"# data: embeddings ready in {time.perf_counter() - t:.1f} s", flush=True)

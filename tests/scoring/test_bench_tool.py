@@ -14,3 +14,4 @@ def test_bench_scoring_smoke(tmp_path):
     for tag in ("(a) ours", "(b) numpy", "(c) loop", "speed-up a/b", "speed-up a/c", "peak RSS (a)"):
         assert tag in r.stdout
     assert "agree: True" in r.stdout
+    assert " CPUs (" in r.stdout.splitlines()[0]  # the header names the CPU model next to the count
