@@ -167,8 +167,10 @@ def test_cli_and_clear_errors(fake_exp, tmp_path, capsys):
     root, exp, _ = fake_exp
     utt2spk = os.path.join(root, "data", "eval", "utt2spk")
     rc = report_main(["--exp", exp, "--seeds", "1", "--trials", "E", "--utt2spk", utt2spk, "--kd_combos", "KL",
-                      "--out", str(tmp_path / "r"), "--num_boot", "50", "--no_gate"])
+                      "--out", str(tmp_path / "r"), "--num_boot", "50", "--no_gate", "--boot_scheme", "one-way"])
     assert rc == 0 and "Table 2" in capsys.readouterr().out
+    assert json.load(open(tmp_path / "r" / "results.json"))["settings"]["boot_scheme"] == "one-way"
+    assert "one-way identity bootstrap" in open(tmp_path / "r" / "results.md").read()
     # no scores at all
     assert report_main(["--exp", str(tmp_path / "none"), "--utt2spk", utt2spk, "--out", str(tmp_path / "x")]) == 1
     assert "no scored system" in capsys.readouterr().err

@@ -105,7 +105,8 @@ class ListStats:
 
 
 def list_statistics(name: str, runs: Dict[str, Dict[int, SystemResults]], utt2spk: Dict[str, str],
-                    num_boot: int, boot_seed: int, missing: List[Dict[str, Any]]) -> Optional[ListStats]:
+                    num_boot: int, boot_seed: int, missing: List[Dict[str, Any]],
+                    scheme: str = "two-way") -> Optional[ListStats]:
     """Bootstrap every (system, seed) scored on list `name` under one shared set of identity draws. Runs whose
     trials differ from the reference run's are added to `missing` with the reason."""
     available = [(n, s, r) for n, per_seed in runs.items() for s, r in per_seed.items() if name in r.scores]
@@ -132,7 +133,8 @@ def list_statistics(name: str, runs: Dict[str, Dict[int, SystemResults]], utt2sp
             continue
         sets.setdefault(n, {})[s] = (ts.scores[idx], ref.labels)
         points.setdefault(n, {})[s] = r.metrics[name]
-    boot, _ = bootstrap.bootstrap_list(sets, design, num_boot, bootstrap.list_rng(boot_seed, name), P_TARGETS)
+    boot, _ = bootstrap.bootstrap_list(sets, design, num_boot, bootstrap.list_rng(boot_seed, name), P_TARGETS,
+                                       scheme=scheme)
     summaries: Dict[str, Dict[str, Any]] = {}
     for n, per_seed in boot.items():
         seeds, eer_rows = bootstrap.metric_rows(per_seed, "eer")
@@ -391,7 +393,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
                  trials: Sequence[str] = ("O", "E", "H"), utt2spk: Optional[str] = None,
                  modalities: Sequence[str] = ("visual", "audio"), combos: Sequence[str] = PAPER_COMBOS,
                  num_boot: int = 1000, boot_seed: int = 0, venn_trials: Optional[str] = None,
-                 with_gate: bool = True) -> str:
+                 with_gate: bool = True, boot_scheme: str = "two-way") -> str:
     """Write results.md, results.json, det.png and venn_*.png into out_dir; return the tables as text.
 
     utt2spk (default data/<part>/utt2spk) maps every trial utterance to its identity for the bootstrap."""
@@ -419,7 +421,8 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
     venn_trials = venn_trials or ("E" if "E" in trials else trials[0])
 
     spk = read_table(utt2spk)
-    lists = [ls for ls in (list_statistics(t, runs, spk, num_boot, boot_seed, missing) for t in trials) if ls]
+    lists = [ls for ls in (list_statistics(t, runs, spk, num_boot, boot_seed, missing, boot_scheme)
+                           for t in trials) if ls]
     comparisons: Dict[Tuple[str, str, str], bootstrap.PairedSummary] = {}
     for mod in modalities:
         for combo in combos:
@@ -432,15 +435,16 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
     planned = len(modalities) * len(combos) * len(trials)
 
     num_seeds = len(seeds_found)
+    weighting = "m(a) m(b)" if boot_scheme == "two-way" else "m(a) (its enrolment identity)"
     list_lines = [f"- {ls.name}: {ls.num_trials} trials ({ls.num_target} target, {ls.num_nontarget} nontarget), "
                   f"{ls.num_identities} identities" for ls in lists]
     tables = ["# Results", "",
               f"Part `{part}`, seeds found: {' '.join(map(str, seeds_found))} (asked: "
               f"{' '.join(map(str, seeds))}). EER in %, minDCF at p_target 0.01 and 0.05 (c_miss = c_fa = 1); "
               f"cosine scoring after subtracting each system's training mean vector. Cells: mean ± std over "
-              f"seeds (std needs two seeds); EER with [95 % interval] of the mean over seeds from a two-way "
+              f"seeds (std needs two seeds); EER with [95 % interval] of the mean over seeds from a {boot_scheme} "
               f"identity bootstrap ({num_boot} draws, seed {boot_seed}; identities drawn with replacement, trial "
-              f"(a, b) weighted m(a) m(b), the same draws for every system and seed of a list). Method: "
+              f"(a, b) weighted {weighting}, the same draws for every system and seed of a list). Method: "
               f"docs/statistics.md.", "", "Trial lists:", *list_lines, "",
               "## Table 1: single- and multi-modality systems", "",
               metrics_table([("Audio", "audio_baseline"), ("Visual", "visual_baseline"),
@@ -492,6 +496,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
     record = {
         "settings": {"exp": exp, "part": part, "seeds_asked": list(seeds), "seeds_found": seeds_found,
                      "trials": list(trials), "utt2spk": utt2spk, "num_boot": num_boot, "boot_seed": boot_seed,
+                     "boot_scheme": boot_scheme,
                      "level": bootstrap.LEVEL, "p_targets": list(P_TARGETS), "first_seed": first},
         "lists": {ls.name: {"num_trials": ls.num_trials, "num_target": ls.num_target,
                             "num_nontarget": ls.num_nontarget, "num_identities": ls.num_identities} for ls in lists},

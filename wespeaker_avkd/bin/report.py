@@ -4,7 +4,7 @@ print the tables.
 
     python -m wespeaker_avkd.bin.report --exp exp --seeds 1 2 3 --part eval --trials O E H \\
         --utt2spk data/eval/utt2spk --modalities visual audio \\
-        --kd_combos COS KL MMD COS+KL COS+MMD KL+MMD --out exp/report [--num_boot 1000] [--boot_seed 0]
+        --kd_combos COS KL MMD COS+KL COS+MMD KL+MMD --out exp/report [--num_boot 1000] [--boot_seed 0] [--boot_scheme two-way]
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", default=None, help="report dir (default EXP/report)")
     parser.add_argument("--num_boot", type=int, default=1000, help="bootstrap draws per trial list")
     parser.add_argument("--boot_seed", type=int, default=0, help="seed of the bootstrap draws")
+    parser.add_argument("--boot_scheme", choices=["two-way", "one-way"], default="two-way",
+                        help="trial weight of a draw: m(a) m(b) (two-way) or m(enrolment identity) (one-way)")
     parser.add_argument("--venn_trials", default=None, help="trial list of the Venn figures (default E)")
     parser.add_argument("--no_gate", action="store_true", help="skip the teacher's gate values (needs torch)")
     args = parser.parse_args(argv)
@@ -37,7 +39,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = args.out or f"{args.exp.rstrip('/')}/report"
     try:
         text = build_report(args.exp, out, args.seeds, args.part, args.trials, args.utt2spk, args.modalities,
-                            args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate)
+                            args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate,
+                            args.boot_scheme)
     except (OSError, KeyError, ValueError) as err:  # TableError and ScoringError are ValueErrors
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 1
