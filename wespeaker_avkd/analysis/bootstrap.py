@@ -29,9 +29,11 @@ LEVEL = 0.95
 VERDICTS = ("better", "no significant difference", "worse")
 # How a draw weights trial (a, b) (a: enrolment identity). "two-way" (the default, docs/statistics.md): m(a) m(b).
 # "one-way": m(a) -- every trial stays with its enrolment identity. On synthetic lists in which every identity
-# enrolls its own targets and nontargets against random partners (like the toy E/H lists), the two-way interval
-# came out ~1.6-1.8x wider than the true sampling spread (coverage ~99 %: conservative verdicts), the one-way
-# one about right (0.99-1.13x, coverage 95-98 %); see tests/analysis/test_bootstrap.py.
+# enrolls its own targets and nontargets against random partners, the two-way interval came out ~1.6-1.8x wider
+# than the true sampling spread (coverage ~99 %: conservative verdicts), the one-way one about right (0.99-1.13x,
+# coverage 95-98 %); see tests/analysis/test_bootstrap.py. Part of it is generic: a target trial (a, a) weighs
+# m(a)^2, while a repeated identity only repeats its own target trials (m(a) times). Lists whose nontargets are
+# drawn per identity pair behave differently; check a scheme's calibration on the list design at hand.
 SCHEMES = ("two-way", "one-way")
 _BLOCK_ELEMENTS = 2_000_000  # draws x trials per block: bounds the temporary arrays (~8-16 MB each)
 
