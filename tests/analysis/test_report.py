@@ -195,3 +195,24 @@ def test_report_bootstrap_is_shared_and_reproducible(fake_exp, tmp_path):
     assert runs[0]["summary"]["E"]["teacher"] == runs[1]["summary"]["E"]["teacher"]
     counts = bootstrap.draw_identity_counts(NUM_IDS, 3, bootstrap.list_rng(0, "E"))
     assert counts.shape == (3, NUM_IDS)
+
+
+def test_runs_with_other_trials_are_reported_missing(fake_exp, tmp_path):
+    """A score file whose trials differ from the list's reference run is left out and named, not bootstrapped
+    on the wrong identities."""
+    import shutil
+
+    root, exp, _ = fake_exp
+    copy = str(tmp_path / "exp")
+    shutil.copytree(exp, copy)
+    path = os.path.join(copy, "seed2", "visual_kd_kl", "scores", "eval", "E.score")
+    ts = read_score_file(path)
+    write_score_file(path, TrialScores(ts.enroll[:-1], ts.test[:-1], ts.scores[:-1], ts.labels[:-1]))
+    out = str(tmp_path / "r")
+    build_report(copy, out, seeds=(1, 2), trials=("E",), utt2spk=os.path.join(root, "data", "eval", "utt2spk"),
+                 combos=("KL",), num_boot=50, with_gate=False)
+    record = json.load(open(os.path.join(out, "results.json")))
+    reasons = [m["reason"] for m in record["missing"] if m["system"] == "visual_kd_kl" and m["seed"] == 2]
+    assert len(reasons) == 1 and "trials differ" in reasons[0]
+    assert record["summary"]["E"]["visual_kd_kl"]["eer"]["seeds"] == [1]
+    assert record["paired"]["visual/KL/E"]["seeds"] == [1]
