@@ -199,8 +199,8 @@ def select_kd_weights(sweep_dir: str, modalities: Sequence[str], losses: Sequenc
     if table:
         with atomic_write(table) as f:
             f.write(dev_table(results, chosen, dev_trials, baselines) + "\n")
-        record = {"criterion": "mean EER over the dev lists; ties to the smaller weight", "dev_trials": list(dev_trials),
-                  "grid": list(grid), "results": results,
+        record = {"criterion": "mean EER over the dev lists; ties to the smaller weight",
+                  "dev_trials": list(dev_trials), "grid": list(grid), "results": results,
                   "mean_eer": {m: {loss: {w: mean_eer(v) for w, v in pw.items()} for loss, pw in pl.items()}
                                for m, pl in results.items()},
                   "chosen": chosen, "weights": weights, "baselines": baselines}

@@ -4,7 +4,8 @@ print the tables.
 
     python -m wespeaker_avkd.bin.report --exp exp --seeds 1 2 3 --part eval --trials O E H \\
         --utt2spk data/eval/utt2spk --modalities visual audio \\
-        --kd_combos COS KL MMD COS+KL COS+MMD KL+MMD --out exp/report [--num_boot 1000] [--boot_seed 0] [--boot_scheme two-way]
+        --kd_combos COS KL MMD COS+KL COS+MMD KL+MMD --out exp/report \\
+        [--num_boot 1000] [--boot_seed 0] [--boot_scheme two-way]
 """
 from __future__ import annotations
 
