@@ -15,22 +15,12 @@ from PIL import Image
 from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
-from wespeaker_avkd.data.toy_corpus.config import deep_merge
 from wespeaker_avkd.data.toy_corpus.layout import PARTS, plan_parts
 from wespeaker_avkd.data.validate import validate_data_dir
 from wespeaker_avkd.scoring import compute_metrics
 
 UTT_RE = re.compile(r"^id\d{5}/[A-Za-z0-9_-]{11}/\d{5}$")
 ID_RANGE = {"train": (1, 9999), "eval": (10001, 19999), "dev": (20001, 29999)}
-# A few dev identities for the tiny corpus (a no-op once the shared fixture has its own dev part).
-TINY_DEV = {"layout": {"dev_speakers": 3},
-            "dev_trials": {"O_max_targets": 10, "E_max_targets": 20, "H_max_targets": 20, "H_neighbours": 1}}
-
-
-@pytest.fixture
-def tiny_config(tiny_config):
-    """The shared tiny config with a small dev part (the packaged default has 100 dev identities)."""
-    return deep_merge(tiny_config, TINY_DEV)
 
 
 def _files(root):
