@@ -100,9 +100,7 @@ Metrics compute_metrics(const float* scores, const int8_t* labels, int64_t n, co
   r.num_trials = n;
   const std::vector<uint64_t> items = sorted_items(scores, labels, n);
   min_dcf(items, p_targets, c_miss, c_fa, r);
-  crossing_eer(items, r);
-  kaldi_eer(items, r);
-  r.eer_rocch = rocch_eer(items, r.num_target, r.num_nontarget);
+  eers(items, r);
   return r;
 }
 

@@ -44,10 +44,8 @@ void for_each_group(const std::vector<uint64_t>& items, F&& f) {
   }
 }
 
-// The three EER definitions of docs/metrics.md over sorted_items(); each fills its fields of `r` (whose
-// num_target and num_nontarget are set).
-void crossing_eer(const std::vector<uint64_t>& items, Metrics& r);
-void kaldi_eer(const std::vector<uint64_t>& items, Metrics& r);
-double rocch_eer(const std::vector<uint64_t>& items, int64_t nt, int64_t nn);
+// The three EER definitions of docs/metrics.md (ROC crossing, Kaldi compute-eer, ROCCH) over sorted_items(),
+// in one walk over the groups of equal score; fills r's EER fields (r.num_target and r.num_nontarget are set).
+void eers(const std::vector<uint64_t>& items, Metrics& r);
 
 }  // namespace wsavkd
