@@ -100,16 +100,111 @@ def test_average_is_keyed_by_content_and_num_avg(tmp_path):
     """Another num_avg, or a checkpoint rewritten with other weights, re-averages; the same inputs keep the file."""
     for epoch in range(1, 4):
         ckpt.save_checkpoint(ckpt.checkpoint_path(tmp_path, epoch),
-                             {"model": {"w": torch.full((2,), float(epoch))}, "projection": {}, "epoch": epoch})
+                             {"w": torch.full((2,), float(epoch))})
     out = tmp_path / "avg_model.pt"
     assert ckpt.average_last(tmp_path, 2, out, force=False) == [2, 3]
     mtime = os.stat(out).st_mtime_ns
     assert ckpt.average_last(tmp_path, 2, out, force=False) == [2, 3]
     assert os.stat(out).st_mtime_ns == mtime  # same inputs: kept
     assert ckpt.average_last(tmp_path, 3, out, force=False) == [1, 2, 3]
-    assert torch.allclose(ckpt.load_checkpoint(out)["model"]["w"], torch.full((2,), 2.0))
+    assert torch.allclose(ckpt.load_model_state(out)["w"], torch.full((2,), 2.0))
     # same epochs and num_avg, other content (e.g. a retrained epoch 3): re-averaged
     ckpt.save_checkpoint(ckpt.checkpoint_path(tmp_path, 3),
-                         {"model": {"w": torch.full((2,), 9.0)}, "projection": {}, "epoch": 3})
+                         {"w": torch.full((2,), 9.0)})
     ckpt.average_last(tmp_path, 3, out, force=False)
-    assert torch.allclose(ckpt.load_checkpoint(out)["model"]["w"], torch.full((2,), 4.0))
+    assert torch.allclose(ckpt.load_model_state(out)["w"], torch.full((2,), 4.0))
+
+
+def _tiny_net(num_class=3, embed_dim=4):
+    from wespeaker_avkd.registry import PROJECTIONS
+    from wespeaker_avkd.train.builders import EmbeddingNet
+
+    encoder = torch.nn.Sequential(torch.nn.Linear(6, embed_dim), torch.nn.BatchNorm1d(embed_dim))
+    head = PROJECTIONS.build("arc_margin", embed_dim=embed_dim, num_class=num_class, margin=0.2, scale=32.0)
+    return EmbeddingNet(encoder, head)
+
+
+def test_flat_layout_is_what_a_wespeaker_style_model_loads_strictly(tmp_path):
+    """WeSpeaker adds the head as model.projection and loads the file into that one module: every tensor
+    must match (strict=True here, where WeSpeaker would only log what is missing or unexpected)."""
+    import copy
+
+    net = _tiny_net()
+    path = tmp_path / "avg_model.pt"
+    ckpt.save_checkpoint(path, ckpt.flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
+    wespeaker_model = copy.deepcopy(net.encoder)
+    wespeaker_model.add_module("projection", copy.deepcopy(net.projection))
+    for p in wespeaker_model.parameters():
+        torch.nn.init.zeros_(p)
+    result = wespeaker_model.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert torch.equal(wespeaker_model.projection.weight, net.projection.weight)
+    # and back: a DDP-saved file (module. prefix) loads into ours through the one loader
+    ckpt.save_checkpoint(tmp_path / "ddp.pt", {f"module.{k}": v for k, v in wespeaker_model.state_dict().items()})
+    other = _tiny_net()
+    assert ckpt.load_into_net(other, tmp_path / "ddp.pt") == {}
+    assert torch.equal(other.encoder[0].weight, net.encoder[0].weight)
+
+
+def test_strict_by_default_trunk_only_when_asked(tmp_path):
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append  # the package logger may not propagate (the trainer's setup_logging)
+    logger = logging.getLogger(ckpt.__name__)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        _check_policies(tmp_path, records)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _check_policies(tmp_path, records):
+    net = _tiny_net(num_class=3)
+    path = tmp_path / "model_1.pt"
+    ckpt.save_checkpoint(path, ckpt.flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
+    five = _tiny_net(num_class=5)  # another speaker set
+    with pytest.raises(ValueError, match=r"projection key 'weight' has shape \(3, 4\)"):
+        ckpt.load_into_net(five, path)
+    aside = ckpt.load_into_net(five, path, policy="trunk")
+    assert list(aside) == ["projection.weight"] and any("set aside" in r.getMessage() for r in records)
+    assert torch.equal(five.encoder[0].weight, net.encoder[0].weight)
+    wider = _tiny_net(embed_dim=8)
+    with pytest.raises(ValueError, match="encoder key '0.weight'"):
+        ckpt.load_into_net(wider, path, policy="trunk")  # the trunk itself is never loaded partially
+    ckpt.save_checkpoint(tmp_path / "extra.pt", dict(torch.load(path, weights_only=True), extra=torch.zeros(1)))
+    with pytest.raises(KeyError, match=r"unexpected \['extra'\]"):
+        ckpt.load_into_net(_tiny_net(), tmp_path / "extra.pt")
+
+
+def test_converter_turns_an_old_nested_epoch_file_into_model_and_state(tmp_path, capsys):
+    from wespeaker_avkd.bin.convert_checkpoint import main
+
+    net = _tiny_net()
+    old = tmp_path / "models" / "model_4.pt"
+    old.parent.mkdir()
+    random.seed(5)
+    np.random.seed(6)
+    torch.save({"model": net.encoder.state_dict(), "projection": net.projection.state_dict(), "kd_adapter": {},
+                "optimizer": {"state": {}, "param_groups": []}, "scheduler": {"current_iter": 40}, "scaler": None,
+                "margin": 0.2, "epoch": 4, "global_step": 40,
+                "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}},
+               old)
+    expected_draw = np.random.rand()
+    with pytest.raises((ckpt.CheckpointLayoutError, ckpt.UnsafeCheckpointError), match="convert_checkpoint"):
+        ckpt.load_model_state(old)
+    assert main(["--models_dir", str(old.parent)]) == 2  # needs the full unpickler: refused without the flag
+    assert "--trust_pickle" in capsys.readouterr().err
+    assert main(["--models_dir", str(old.parent), "--trust_pickle"]) == 0
+    other = _tiny_net()
+    ckpt.load_into_net(other, old)
+    assert torch.equal(other.projection.weight, net.projection.weight)
+    state = ckpt.load_checkpoint(ckpt.train_state_path(old.parent, 4))
+    assert state["epoch"] == 4 and state["scheduler"] == {"current_iter": 40}
+    ckpt.restore_rng_state(state["rng"])
+    assert np.random.rand() == expected_draw
+    assert ckpt.resume_point(old.parent) == 4

@@ -11,7 +11,7 @@ from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
 from wespeaker_avkd.registry import MODELS
 from wespeaker_avkd.scoring import load_embeddings
 from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
-from wespeaker_avkd.train.checkpoint import save_checkpoint
+from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
 from wespeaker_avkd.train.config import save_config
 from wespeaker_avkd.train.extract import ModelCache, embed_batch, extract_embeddings, read_jobs, run_jobs
 
@@ -54,7 +54,7 @@ def _write_exp(path, data, eval_batch=16):
     encoder = build_encoder(cfg)
     net = EmbeddingNet(encoder, build_projection(cfg, 8, 3))
     save_checkpoint(path / "models" / "avg_model.pt",
-                    {"model": net.encoder.state_dict(), "projection": net.projection.state_dict()})
+                    flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
     return str(path), net.eval()
 
 

@@ -44,11 +44,21 @@ def test_average_state_dicts_against_manual_mean():
 def test_average_last(tmp_path):
     for epoch in range(1, 5):
         ckpt.save_checkpoint(ckpt.checkpoint_path(tmp_path, epoch),
-                             {"model": {"w": torch.full((2,), float(epoch))},
-                              "projection": {"weight": torch.full((1, 2), 10.0 * epoch)}, "epoch": epoch})
+                             {"w": torch.full((2,), float(epoch)), "projection.weight": torch.full((1, 2), 10.0 * epoch)})
     out = tmp_path / "avg_model.pt"
     assert ckpt.average_last(tmp_path, 2, out) == [3, 4]
-    avg = torch.load(out)
-    assert torch.allclose(avg["model"]["w"], torch.full((2,), 3.5))
-    assert torch.allclose(avg["projection"]["weight"], torch.full((1, 2), 35.0))
-    assert avg["epochs"] == [3, 4]
+    avg = torch.load(out, weights_only=True)
+    assert torch.allclose(avg["w"], torch.full((2,), 3.5))
+    assert torch.allclose(avg["projection.weight"], torch.full((1, 2), 35.0))
+    assert ckpt.read_stamp(ckpt.average_stamp_path(out))["epochs"] == [3, 4]
+
+
+def test_prune_keeps_newest_state_and_models(tmp_path):
+    for epoch in range(1, 6):
+        ckpt.save_epoch(tmp_path, epoch, {"w": torch.zeros(1)}, {"epoch": epoch})
+    ckpt.save_checkpoint(ckpt.train_state_path(tmp_path, 6), {"epoch": 6})  # crashed before model_6.pt
+    ckpt.prune_checkpoints(tmp_path, 2)
+    assert sorted(ckpt.list_checkpoints(tmp_path)) == [4, 5]
+    assert sorted(ckpt.list_train_states(tmp_path)) == [5, 6]
+    assert ckpt.resume_point(tmp_path) == 5
+    assert [e for e in range(1, 13) if ckpt.should_save(e, 12, 5, 2)] == [5, 10, 11, 12]

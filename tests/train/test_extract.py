@@ -7,7 +7,7 @@ import torch
 
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
 from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
-from wespeaker_avkd.train.checkpoint import save_checkpoint
+from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
 from wespeaker_avkd.train.config import save_config
 from wespeaker_avkd.train.extract import export_teacher, extract_embeddings
 
@@ -32,7 +32,7 @@ def _setup(tmp_path):
     encoder = build_encoder(cfg)
     net = EmbeddingNet(encoder, build_projection(cfg, 8, len(spk2id)))
     save_checkpoint(exp / "models" / "avg_model.pt",
-                    {"model": net.encoder.state_dict(), "projection": net.projection.state_dict()})
+                    flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
     return str(data), str(exp), net.eval(), feats
 
 
@@ -59,7 +59,7 @@ def test_extract_matches_model_and_skips_when_done(tmp_path):
     assert os.stat(scp).st_mtime_ns == scp_mtime
     # a checkpoint with other weights makes it stale: redone, and the previous ark is gone
     state = torch.load(ckpt, weights_only=True)
-    state["model"]["fc.bias"] += 1.0
+    state["fc.bias"] += 1.0
     save_checkpoint(ckpt, state)
     old_ark = _arks(out)
     extract_embeddings(exp, data, out, mean_vec=True, progress=False)

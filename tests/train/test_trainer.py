@@ -12,7 +12,7 @@ from wespeaker_avkd.train.trainer import run_training
 
 
 def _weights(exp):
-    return ckpt.load_checkpoint(os.path.join(exp, "models", "avg_model.pt"))
+    return ckpt.load_model_state(os.path.join(exp, "models", "avg_model.pt"))
 
 
 def test_train_writes_layout(tmp_path, monkeypatch):
@@ -20,39 +20,76 @@ def test_train_writes_layout(tmp_path, monkeypatch):
     data = write_data_dir(tmp_path / "data")
     exp = str(tmp_path / "exp")
     trainer = run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False)
-    assert sorted(ckpt.list_checkpoints(os.path.join(exp, "models"))) == [1, 2, 3]
+    models = os.path.join(exp, "models")
+    assert sorted(ckpt.list_checkpoints(models)) == [2, 3]  # num_avg 2: the averaged epochs are kept
+    assert sorted(ckpt.list_train_states(models)) == [3]  # and the newest training state only
     for f in ("config.yaml", "spk2id", "train.log", "models/avg_model.pt"):
         assert os.path.isfile(os.path.join(exp, f)), f
     assert os.listdir(os.path.join(exp, "tensorboard"))
     log = open(os.path.join(exp, "train.log")).read()
     assert "epoch 3 done" in log and "lr" in log and "margin" in log
-    state = ckpt.load_checkpoint(os.path.join(exp, "models", "model_3.pt"))
+    state = ckpt.load_checkpoint(ckpt.train_state_path(models, 3))
     assert state["epoch"] == 3 and state["global_step"] == 3 * trainer.epoch_iter
     assert set(state["rng"]) >= {"python", "numpy", "torch"}
     assert state["margin"] == pytest.approx(0.2)  # fixed from epoch 3 on
+    m3 = ckpt.load_model_state(os.path.join(models, "model_3.pt"))
+    # WeSpeaker's flat layout: the encoder's keys + projection.*, nothing else
+    assert set(m3) == set(trainer.net.encoder.state_dict()) | {"projection.weight"}
     avg = _weights(exp)
-    assert avg["epochs"] == [2, 3]
-    m2 = ckpt.load_checkpoint(os.path.join(exp, "models", "model_2.pt"))["model"]["fc.weight"]
-    assert torch.allclose(avg["model"]["fc.weight"], (m2 + state["model"]["fc.weight"]) / 2, atol=1e-6)
+    assert set(avg) == set(m3)
+    m2 = ckpt.load_model_state(os.path.join(models, "model_2.pt"))["fc.weight"]
+    assert torch.allclose(avg["fc.weight"], (m2 + m3["fc.weight"]) / 2, atol=1e-6)
+    assert ckpt.read_stamp(ckpt.average_stamp_path(os.path.join(models, "avg_model.pt")))["epochs"] == [2, 3]
 
 
 def test_resume_is_exact(tmp_path, monkeypatch):
+    from .fakes import FakeLoader
+
     install_fake_loaders(monkeypatch)
     data = write_data_dir(tmp_path / "data")
-    exp = str(tmp_path / "exp")
+    ref, exp = str(tmp_path / "ref"), str(tmp_path / "exp")
+    run_training(tiny_config(data), ref, device="cpu", num_threads=1, progress=False)
+    final = ckpt.load_model_state(os.path.join(ref, "models", "model_3.pt"))
+    original_iter = FakeLoader.__iter__
+
+    def dies_in_epoch_2(self):
+        for i, batch in enumerate(original_iter(self)):
+            if self.epoch == 2 and i == 3:
+                raise KeyboardInterrupt("simulated crash in epoch 2")
+            yield batch
+
+    monkeypatch.setattr(FakeLoader, "__iter__", dies_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False)
+    assert ckpt.resume_point(os.path.join(exp, "models")) == 1
+    assert not os.path.exists(os.path.join(exp, ".lock"))  # released on the way out
+    monkeypatch.setattr(FakeLoader, "__iter__", original_iter)
     run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False)
-    models = os.path.join(exp, "models")
-    final = ckpt.load_checkpoint(os.path.join(models, "model_3.pt"))
-    # as if the run had died during epoch 2: only model_1.pt is left
-    for name in ("model_2.pt", "model_3.pt", "avg_model.pt"):
-        os.remove(os.path.join(models, name))
-    run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False)
-    again = ckpt.load_checkpoint(os.path.join(models, "model_3.pt"))
-    for key in final["model"]:
-        assert torch.equal(final["model"][key], again["model"][key]), key
-    assert torch.equal(final["projection"]["weight"], again["projection"]["weight"])
-    assert final["global_step"] == again["global_step"]
+    again = ckpt.load_model_state(os.path.join(exp, "models", "model_3.pt"))
+    assert set(final) == set(again)
+    for key in final:
+        assert torch.equal(final[key], again[key]), key
     assert "resuming from" in open(os.path.join(exp, "train.log")).read()
+
+
+def test_keep_checkpoints_and_save_interval_bound_the_disk(tmp_path, monkeypatch):
+    """12 tiny epochs: defaults keep num_avg model files + the newest state; keep_checkpoints keeps more;
+    save_epoch_interval skips epochs except the last num_avg (averaging needs them)."""
+    install_fake_loaders(monkeypatch)
+    data = write_data_dir(tmp_path / "data")
+    seen = []
+    for name, extra in (("default", {}), ("keep4", {"keep_checkpoints": 4}), ("every5", {"save_epoch_interval": 5})):
+        exp = str(tmp_path / name)
+        run_training(tiny_config(data, num_epochs=12, num_avg=2, log_batch_interval=100, tensorboard=False, **extra),
+                     exp, device="cpu", num_threads=1, progress=False)
+        models = os.path.join(exp, "models")
+        seen.append((sorted(ckpt.list_checkpoints(models)), sorted(ckpt.list_train_states(models))))
+        assert os.path.isfile(os.path.join(models, "avg_model.pt"))
+    assert seen[0] == ([11, 12], [12])
+    assert seen[1] == ([9, 10, 11, 12], [12])
+    assert seen[2] == ([11, 12], [12])
+    log = open(os.path.join(tmp_path / "every5", "train.log")).read()
+    assert "model_5.pt" in log and "model_6.pt" not in log  # 5 pruned later; epochs 6-9 never written
 
 
 def test_rerun_finished_is_noop_and_changed_config_refused(tmp_path, monkeypatch):
@@ -67,7 +104,7 @@ def test_rerun_finished_is_noop_and_changed_config_refused(tmp_path, monkeypatch
     with pytest.raises(ConfigError, match="model_args"):
         run_training(changed, exp, device="cpu", num_threads=1, progress=False)
     run_training(changed, exp, device="cpu", num_threads=1, progress=False, overwrite=True)
-    assert _weights(exp)["model"]["fc.weight"].shape == (4, 6)
+    assert _weights(exp)["fc.weight"].shape == (4, 6)
 
 
 def _teacher_export(path, num_class=4, dim=8):
@@ -94,9 +131,9 @@ def test_kd_student_logs_every_term(tmp_path, monkeypatch):
     log = open(os.path.join(exp, "train.log")).read()
     for term in ("aam", "kl", "mmd", "loss"):
         assert f" {term} " in log, term
-    state = ckpt.load_checkpoint(os.path.join(exp, "models", "model_1.pt"))
+    state = ckpt.load_checkpoint(ckpt.train_state_path(os.path.join(exp, "models"), 1))
     assert state["kd_adapter"] == {}  # no adapter: nothing of the teacher in the student's checkpoint
-    assert not any("teacher" in k for k in state["model"]) and not any("teacher" in k for k in state["projection"])
+    assert not any("teacher" in k for k in ckpt.load_model_state(os.path.join(exp, "models", "model_1.pt")))
     import yaml
 
     saved = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
@@ -111,7 +148,9 @@ def test_kd_adapter_is_trained_and_saved(tmp_path, monkeypatch):
                       kd={"teacher_dir": teacher, "alpha": 1.0, "beta": 1.0, "adapter": True})
     exp = str(tmp_path / "student")
     run_training(cfg, exp, device="cpu", num_threads=1, progress=False)
-    s1 = ckpt.load_checkpoint(os.path.join(exp, "models", "model_1.pt"))["kd_adapter"]
-    s2 = ckpt.load_checkpoint(os.path.join(exp, "models", "model_2.pt"))["kd_adapter"]
+    one = str(tmp_path / "student_1epoch")
+    run_training(dict(cfg, num_epochs=1), one, device="cpu", num_threads=1, progress=False)
+    s1 = ckpt.load_checkpoint(ckpt.train_state_path(os.path.join(one, "models"), 1))["kd_adapter"]
+    s2 = ckpt.load_checkpoint(ckpt.train_state_path(os.path.join(exp, "models"), 2))["kd_adapter"]
     assert list(s1) == ["adapter.weight"] and s1["adapter.weight"].shape == (8, 5)
     assert not torch.equal(s1["adapter.weight"], s2["adapter.weight"])

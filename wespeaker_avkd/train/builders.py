@@ -117,13 +117,9 @@ def kd_trainable_state(objective: Optional[nn.Module]) -> Dict[str, torch.Tensor
 
 
 def load_model_init(net: EmbeddingNet, path: str) -> None:
-    """Initialise the encoder from `model_init`: our checkpoint/avg_model dict or a bare WeSpeaker state_dict."""
-    from wespeaker_avkd.train.checkpoint import torch_load_safe
+    """Initialise the encoder from `model_init` (a flat model file: ours or WeSpeaker's) with the checkpoint
+    loader's 'trunk' policy: every encoder tensor must match, the AAM head (other speakers) is set aside."""
+    from wespeaker_avkd.train.checkpoint import load_into_net
 
-    state = torch_load_safe(path)
-    model_state = state["model"] if isinstance(state, dict) and "model" in state else state
-    model_state = {k: v for k, v in model_state.items() if not k.startswith("projection.")}
-    missing, unexpected = net.encoder.load_state_dict(model_state, strict=False)
-    logger.info("model_init %s: %d missing, %d unexpected keys", path, len(missing), len(unexpected))
-    if missing:
-        raise ValueError(f"model_init {path}: encoder keys missing from the checkpoint: {missing[:5]}")
+    load_into_net(net, path, policy="trunk")
+    logger.info("model_init %s: encoder loaded", path)

@@ -1,8 +1,18 @@
-"""Epoch checkpoints (models/model_N.pt), RNG state capture, resume lookup and checkpoint averaging.
+"""Epoch checkpoints, training state, RNG state capture, resume lookup, pruning, averaging, the one loader.
 
-A checkpoint is a dict: model, projection, kd_adapter (the KD objective's trainable state; empty without an
-adapter), optimizer, scheduler, margin, epoch, global_step, rng {python, numpy, torch, cuda}. The teacher's
-embeddings and AAM weight are never part of it. avg_model.pt holds model + projection only.
+Layout (WeSpeaker's): models/model_<N>.pt and models/avg_model.pt are ONE flat state_dict: the encoder's
+keys plus the AAM head's as `projection.*`, exactly what WeSpeaker's load_checkpoint matches tensor for tensor.
+The training state of epoch N (kd_adapter: the KD objective's trainable state; optimizer, scheduler, scaler,
+margin, epoch, global_step, rng {python, numpy, torch, cuda}) is models/train_state_<N>.pt. The teacher's
+embeddings and AAM weight are never part of a student's files. Resume uses the newest N with both files.
+
+Storage: `save_epoch_interval` I saves epochs N % I == 0 plus the last num_avg epochs (averaging needs them);
+after each save only the newest training state and the newest `keep_checkpoints` model files (default:
+num_avg) are kept, so a 150-epoch run ends with num_avg model files, avg_model.pt and one training state.
+
+One loader for every model file (load_model_state / load_into_net): weights only, `module.` prefixes
+unwrapped, strict by default; the only partial load is the explicit, logged "trunk" policy (projection.*
+set aside, e.g. for model_init from a model trained on other speakers).
 
 Every file is read with torch.load(weights_only=True): a checkpoint holds tensors and plain containers only
 (the numpy RNG state is stored as a tuple of plain values and an int64 tensor), so loading one can never run
@@ -29,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 _MODEL_RE = re.compile(r"^model_(\d+)\.pt$")
+_STATE_RE = re.compile(r"^train_state_(\d+)\.pt$")
+PROJECTION_PREFIX = "projection."
+LOAD_POLICIES = ("strict", "trunk")
 
 
 def capture_rng_state() -> Dict[str, Any]:
@@ -59,20 +72,69 @@ def checkpoint_path(model_dir: PathLike, epoch: int) -> str:
     return os.path.join(os.fspath(model_dir), f"model_{epoch}.pt")
 
 
-def list_checkpoints(model_dir: PathLike) -> Dict[int, str]:
-    """{epoch: path} of the complete epoch checkpoints in model_dir (temporary files are ignored)."""
+def train_state_path(model_dir: PathLike, epoch: int) -> str:
+    """models/train_state_<epoch>.pt."""
+    return os.path.join(os.fspath(model_dir), f"train_state_{epoch}.pt")
+
+
+def _list(model_dir: PathLike, pattern: "re.Pattern[str]", glob_pattern: str) -> Dict[int, str]:
     found = {}
-    for path in glob.glob(os.path.join(os.fspath(model_dir), "model_*.pt")):
-        match = _MODEL_RE.match(os.path.basename(path))
+    for path in glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), glob_pattern)):
+        match = pattern.match(os.path.basename(path))
         if match:
             found[int(match.group(1))] = path
     return dict(sorted(found.items()))
 
 
+def list_checkpoints(model_dir: PathLike) -> Dict[int, str]:
+    """{epoch: path} of the complete epoch model files in model_dir (temporary files are ignored)."""
+    return _list(model_dir, _MODEL_RE, "model_*.pt")
+
+
+def list_train_states(model_dir: PathLike) -> Dict[int, str]:
+    """{epoch: path} of the training-state files in model_dir."""
+    return _list(model_dir, _STATE_RE, "train_state_*.pt")
+
+
 def last_checkpoint(model_dir: PathLike) -> Optional[str]:
-    """Path of the newest epoch checkpoint, or None."""
+    """Path of the newest epoch model file, or None."""
     found = list_checkpoints(model_dir)
     return found[max(found)] if found else None
+
+
+def resume_point(model_dir: PathLike) -> Optional[int]:
+    """The newest epoch with both model_<N>.pt and train_state_<N>.pt (what a resumed run continues from)."""
+    both = set(list_checkpoints(model_dir)) & set(list_train_states(model_dir))
+    return max(both) if both else None
+
+
+def should_save(epoch: int, num_epochs: int, save_epoch_interval: int, num_avg: int) -> bool:
+    """Whether epoch's files are written: every save_epoch_interval epochs, and each of the last num_avg."""
+    return epoch % max(1, int(save_epoch_interval)) == 0 or epoch > int(num_epochs) - max(1, int(num_avg))
+
+
+def save_epoch(model_dir: PathLike, epoch: int, model_state: Mapping[str, torch.Tensor],
+               train_state: Mapping[str, Any]) -> None:
+    """Write train_state_<epoch>.pt, then model_<epoch>.pt (both atomic): a model file with its state marks a
+    complete epoch."""
+    save_checkpoint(train_state_path(model_dir, epoch), train_state)
+    save_checkpoint(checkpoint_path(model_dir, epoch), dict(model_state))
+
+
+def prune_checkpoints(model_dir: PathLike, keep_models: int) -> List[str]:
+    """Delete all but the newest training state of a complete epoch and all but the newest keep_models model
+    files (never the model of that newest state). Returns the removed paths."""
+    newest = resume_point(model_dir)
+    if newest is None:
+        return []
+    models = list_checkpoints(model_dir)
+    keep = set(sorted(models)[-max(1, int(keep_models)):]) | {newest}
+    removed = [path for epoch, path in list_train_states(model_dir).items() if epoch < newest]
+    removed += [path for epoch, path in models.items() if epoch not in keep]
+    for path in removed:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return removed
 
 
 def save_checkpoint(path: PathLike, state: Mapping[str, Any]) -> None:
@@ -116,6 +178,83 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     return state
 
 
+class CheckpointLayoutError(RuntimeError):
+    """A model file in a layout this loader does not read (e.g. the old nested {model, projection} dict)."""
+
+
+def flat_model_state(encoder_state: Mapping[str, torch.Tensor],
+                     projection_state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """WeSpeaker's flat layout: encoder keys + `projection.<key>` for the AAM head."""
+    out = dict(encoder_state)
+    out.update({PROJECTION_PREFIX + k: v for k, v in projection_state.items()})
+    return out
+
+
+def load_model_state(path: PathLike) -> Dict[str, torch.Tensor]:
+    """A model file as a flat {name: tensor} dict (weights only; a `module.` prefix on every key is dropped).
+
+    Refuses the old nested layout ({model, projection, ...}) with the converter command, and anything that is
+    not a name -> tensor mapping, naming the file.
+    """
+    path = os.fspath(path)
+    obj = torch_load_safe(path)
+    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
+        raise CheckpointLayoutError(
+            f"{path}: a model file in the old nested layout ({{'model': ..., 'projection': ...}}); convert it to the "
+            f"flat WeSpeaker layout with: python -m wespeaker_avkd.bin.convert_checkpoint --src {path} --dst NEW_FILE "
+            f"(or --models_dir DIR for a whole models/ dir)")
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        bad = next((k for k, v in obj.items() if not isinstance(v, torch.Tensor)), None) \
+            if isinstance(obj, Mapping) else None
+        raise CheckpointLayoutError(f"{path}: expected a state_dict (name -> tensor)"
+                                    + (f"; key {bad!r} is not a tensor" if bad is not None else
+                                       f", got {type(obj).__name__}"))
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str, what: str) -> None:
+    """module.load_state_dict(state) strictly, with missing/unexpected keys and shape mismatches named."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise KeyError(f"{path}: {what} keys do not match {type(module).__name__}: missing {missing[:8]}"
+                       f"{' ...' if len(missing) > 8 else ''}, unexpected {unexpected[:8]}"
+                       f"{' ...' if len(unexpected) > 8 else ''}")
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise ValueError(f"{path}: {what} key {key!r} has shape {tuple(value.shape)} in the file but "
+                             f"{tuple(own[key].shape)} in the model (other embed_dim, feat_dim or speaker count? "
+                             f"policy 'trunk' sets the AAM head aside)")
+    module.load_state_dict(state, strict=True)
+
+
+def load_into_net(net: torch.nn.Module, path: PathLike, policy: str = "strict") -> Dict[str, torch.Tensor]:
+    """Load a model file into an EmbeddingNet (net.encoder, net.projection); returns the tensors set aside.
+
+    policy 'strict': every encoder and projection tensor must match by name and shape. 'trunk': the encoder
+    strictly, `projection.*` set aside (logged), the head keeps its own initialisation.
+    """
+    if policy not in LOAD_POLICIES:
+        raise ValueError(f"checkpoint load policy must be one of {LOAD_POLICIES}, got {policy!r}")
+    path = os.fspath(path)
+    state = load_model_state(path)
+    head = {k[len(PROJECTION_PREFIX):]: v for k, v in state.items() if k.startswith(PROJECTION_PREFIX)}
+    trunk = {k: v for k, v in state.items() if not k.startswith(PROJECTION_PREFIX)}
+    load_strict(net.encoder, trunk, path, "encoder")
+    if policy == "strict":
+        load_strict(net.projection, head, path, "projection")
+        return {}
+    if head:
+        logger.info("%s: policy 'trunk': encoder loaded, AAM head set aside (%s)", path,
+                    ", ".join(f"projection.{k} {tuple(v.shape)}" for k, v in head.items()))
+    return {PROJECTION_PREFIX + k: v for k, v in head.items()}
+
+
 def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """Element-wise mean of floating tensors; integer tensors (BatchNorm counters) are taken from the last."""
     if not states:
@@ -138,14 +277,9 @@ def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> Dict[st
     return averaged
 
 
-def average_checkpoints(paths: Sequence[PathLike]) -> Dict[str, Any]:
-    """avg_model dict {model, projection, epochs} averaging the given epoch checkpoints."""
-    loaded = [load_checkpoint(p) for p in paths]
-    return {
-        "model": average_state_dicts([c["model"] for c in loaded]),
-        "projection": average_state_dicts([c["projection"] for c in loaded]),
-        "epochs": [int(c["epoch"]) for c in loaded],
-    }
+def average_checkpoints(paths: Sequence[PathLike]) -> Dict[str, torch.Tensor]:
+    """The flat model state averaging the given epoch model files."""
+    return average_state_dicts([load_model_state(p) for p in paths])
 
 
 def average_stamp_path(out_path: PathLike) -> str:
@@ -171,6 +305,9 @@ def average_last(model_dir: PathLike, num_avg: int, out_path: PathLike, force: b
     force=False an existing out_path whose stamp matches is kept (any other num_avg or checkpoint re-averages).
     """
     inputs = _average_inputs(model_dir, num_avg)
+    if len(inputs["epochs"]) < int(num_avg):
+        logger.warning("%s: num_avg %d but only epochs %s are kept: averaging those", os.fspath(model_dir),
+                       int(num_avg), inputs["epochs"])
     wanted = {k: inputs[k] for k in ("num_avg", "epochs", "checkpoints")}
     stamp = average_stamp_path(out_path)
     if not force and os.path.isfile(out_path) and stamp_matches(stamp, dict(wanted, output=file_fingerprint(out_path))):
@@ -181,3 +318,79 @@ def average_last(model_dir: PathLike, num_avg: int, out_path: PathLike, force: b
     atomic_torch_save(avg, out_path)
     write_stamp(stamp, dict(wanted, output=file_fingerprint(out_path)))
     return list(inputs["epochs"])
+
+
+_TRAIN_STATE_KEYS = ("kd_adapter", "optimizer", "scheduler", "scaler", "margin", "epoch", "global_step", "rng")
+
+
+def _safe_rng(rng: Mapping[str, Any]) -> Dict[str, Any]:
+    """An RNG record of the old layout (numpy state as an ndarray tuple) in the weights-only form."""
+    out = dict(rng)
+    numpy_state = out.get("numpy")
+    if numpy_state is not None and not isinstance(numpy_state[1], torch.Tensor):
+        name, keys, pos, has_gauss, cached = numpy_state
+        out["numpy"] = (str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss),
+                        float(cached))
+    if "python" in out:
+        out["python"] = tuple(out["python"])
+    return out
+
+
+def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLike] = None,
+                       trust_pickle: bool = False) -> Dict[str, Any]:
+    """Rewrite a model file of the old nested layout ({model, projection, [training state]}) as a flat
+    WeSpeaker-layout model file `dst` (+ its training state in `state_dst`, default train_state_<epoch>.pt
+    beside dst when the source holds one). A file the weights-only loader refuses is read with the full
+    unpickler ONLY when trust_pickle is set (it can run code from the file). Returns {"keys", "train_state"}."""
+    src = os.fspath(src)
+    try:
+        obj = torch_load_safe(src)
+    except UnsafeCheckpointError:
+        if not trust_pickle:
+            raise UnsafeCheckpointError(
+                f"{src}: needs the full unpickler, which can run code from the file; only if you trust its origin "
+                f"(a checkpoint you wrote with an older version of this toolkit), pass --trust_pickle") from None
+        logger.warning("%s: loading with the full unpickler (--trust_pickle)", src)
+        obj = torch.load(src, map_location="cpu", weights_only=False)
+    if not isinstance(obj, Mapping):
+        raise CheckpointLayoutError(f"{src}: expected a dict, got {type(obj).__name__}")
+    if isinstance(obj.get("model"), Mapping):
+        flat = flat_model_state(obj["model"], obj.get("projection") or {})
+    else:
+        flat = dict(obj.get("state_dict", obj))
+    if flat and all(k.startswith("module.") for k in flat):
+        flat = {k[len("module."):]: v for k, v in flat.items()}
+    bad = [k for k, v in flat.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointLayoutError(f"{src}: key {bad[0]!r} is not a tensor; not a model file")
+    train_state = {k: obj[k] for k in _TRAIN_STATE_KEYS if k in obj and isinstance(obj.get("model"), Mapping)}
+    if "rng" in train_state:
+        train_state["rng"] = _safe_rng(train_state["rng"])
+    save_checkpoint(dst, flat)
+    state_out = None
+    if "optimizer" in train_state and "epoch" in train_state:
+        state_out = os.fspath(state_dst) if state_dst else train_state_path(os.path.dirname(os.fspath(dst)) or ".",
+                                                                             int(train_state["epoch"]))
+        save_checkpoint(state_out, train_state)
+    return {"keys": len(flat), "train_state": state_out}
+
+
+def convert_models_dir(model_dir: PathLike, trust_pickle: bool = False) -> List[str]:
+    """Convert every model_<N>.pt and avg_model.pt of a models/ dir in place (old nested -> flat layout +
+    train_state_<N>.pt); files already flat are left as they are. Returns the converted paths."""
+    done = []
+    paths = list(list_checkpoints(model_dir).values())
+    avg = os.path.join(os.fspath(model_dir), "avg_model.pt")
+    if os.path.isfile(avg):
+        paths.append(avg)
+    for path in paths:
+        try:
+            load_model_state(path)
+            continue  # already flat
+        except (CheckpointLayoutError, UnsafeCheckpointError):
+            pass
+        convert_checkpoint(path, path, trust_pickle=trust_pickle)
+        done.append(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(average_stamp_path(avg))  # the stamp fingerprints the old bytes
+    return done

@@ -59,18 +59,17 @@ def load_trained(exp_dir: str, checkpoint: Optional[str] = None,
                  device: str = "cpu") -> Tuple[Dict[str, Any], EmbeddingNet, str]:
     """(config, net in eval mode, checkpoint path) from exp_dir/config.yaml + models/avg_model.pt (default)."""
     from wespeaker_avkd.data.kaldi_dir import read_spk2id
-    from wespeaker_avkd.train.checkpoint import load_checkpoint
+    from wespeaker_avkd.train.checkpoint import load_into_net, load_model_state
 
     cfg = load_yaml(os.path.join(exp_dir, "config.yaml"))
     path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist; train {exp_dir} first (bin.train)")
-    state = load_checkpoint(path)
+    load_model_state(path)  # refuses unsafe or old-layout files before any model is built
     encoder = build_encoder(cfg)
     num_class = len(read_spk2id(os.path.join(exp_dir, "spk2id")))
     net = EmbeddingNet(encoder, build_projection(cfg, embed_dim_of(cfg, encoder), num_class))
-    net.encoder.load_state_dict(state["model"])
-    net.projection.load_state_dict(state["projection"])
+    load_into_net(net, path, policy="strict")
     net.to(torch.device(device)).eval()
     return cfg, net, path
 
@@ -335,7 +334,7 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: Optional[str] = None,
     """
     from wespeaker_avkd.data.kaldi_dir import read_spk2id, write_spk2id
     from wespeaker_avkd.scoring import load_embeddings
-    from wespeaker_avkd.train.checkpoint import load_checkpoint
+    from wespeaker_avkd.train.checkpoint import load_model_state
 
     out_dir = out_dir or os.path.join(exp_dir, "kd_export")
     os.makedirs(out_dir, exist_ok=True)
@@ -351,10 +350,10 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: Optional[str] = None,
     if not force and os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path))):
         logger.info("%s is complete (same teacher checkpoint and embeddings); skipping", out_dir)
         return out_dir
-    state = load_checkpoint(ckpt_path)
-    if "weight" not in state["projection"]:
-        raise KeyError(f"{ckpt_path}: the projection state has no 'weight' (keys {list(state['projection'])})")
-    weight = state["projection"]["weight"].float().numpy()
+    state = load_model_state(ckpt_path)
+    if "projection.weight" not in state:
+        raise KeyError(f"{ckpt_path}: no 'projection.weight' (the AAM head) among its {len(state)} tensors")
+    weight = state["projection.weight"].float().numpy()
     spk2id = read_spk2id(spk2id_path)
     if weight.shape[0] != len(spk2id):
         raise ValueError(f"{ckpt_path}: projection has {weight.shape[0]} rows but {spk2id_path} lists "

@@ -290,17 +290,22 @@ class Trainer:
                            "set; KL uses the teacher's classes, AAM the student's", path)
 
     def _maybe_resume(self) -> None:
-        """Load the newest epoch checkpoint, if any, and restore every state it holds."""
-        path = ckpt.last_checkpoint(self.model_dir)
-        if path is None:
+        """Continue from the newest epoch with a model file and a training state, restoring every state."""
+        epoch = ckpt.resume_point(self.model_dir)
+        if epoch is None:
+            if ckpt.list_checkpoints(self.model_dir):
+                ckpt.load_model_state(ckpt.last_checkpoint(self.model_dir))  # an old-layout dir: say how to convert
+                raise RuntimeError(f"{self.model_dir}: model files but no train_state_<N>.pt to resume from; pass "
+                                   f"--overwrite to start afresh")
             return
-        state = ckpt.load_checkpoint(path)
-        self.net.encoder.load_state_dict(state["model"])
-        self.net.projection.load_state_dict(state["projection"])
+        path = ckpt.checkpoint_path(self.model_dir, epoch)
+        ckpt.load_into_net(self.net, path, policy="strict")
+        state_path = ckpt.train_state_path(self.model_dir, epoch)
+        state = ckpt.load_checkpoint(state_path)
         if self.kd is not None and state.get("kd_adapter"):
             missing, unexpected = self.kd.load_state_dict(state["kd_adapter"], strict=False)
             if unexpected:
-                raise RuntimeError(f"{path}: unexpected kd_adapter keys {unexpected}")
+                raise RuntimeError(f"{state_path}: unexpected kd_adapter keys {unexpected}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -311,12 +316,15 @@ class Trainer:
         logger.info("resuming from %s (epoch %d done, step %d)", path, state["epoch"], self.global_step)
 
     def _save(self, epoch: int) -> None:
-        """Write models/model_<epoch>.pt (rank 0) with everything needed to continue exactly."""
+        """Rank 0: write models/model_<epoch>.pt (flat, WeSpeaker's layout) and train_state_<epoch>.pt when the
+        save policy asks for this epoch, then prune to the newest state + keep_checkpoints model files."""
         if not self.info.is_main:
             return
-        state = {
-            "model": self.net.encoder.state_dict(),
-            "projection": self.net.projection.state_dict(),
+        cfg = self.cfg
+        num_avg = int(cfg["num_avg"])
+        if not ckpt.should_save(epoch, self.num_epochs, int(cfg.get("save_epoch_interval") or 1), num_avg):
+            return
+        train_state = {
             "kd_adapter": kd_trainable_state(self.kd),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -326,7 +334,12 @@ class Trainer:
             "global_step": self.global_step,
             "rng": ckpt.capture_rng_state(),
         }
-        ckpt.save_checkpoint(ckpt.checkpoint_path(self.model_dir, epoch), state)
+        model_state = ckpt.flat_model_state(self.net.encoder.state_dict(), self.net.projection.state_dict())
+        ckpt.save_epoch(self.model_dir, epoch, model_state, train_state)
+        keep = cfg.get("keep_checkpoints")
+        removed = ckpt.prune_checkpoints(self.model_dir, int(keep) if keep else num_avg)
+        if removed:
+            logger.info("pruned %s", ", ".join(os.path.basename(p) for p in removed))
 
     # ---------------------------------------------------------------- loop
     def _step(self, batch: Mapping[str, Any]) -> Dict[str, float]:

@@ -1,0 +1,54 @@
+"""Convert model files of the old nested layout ({'model', 'projection', training state}) to WeSpeaker's flat layout.
+
+    python -m wespeaker_avkd.bin.convert_checkpoint --src exp/old/models/model_10.pt --dst model_10.pt
+    python -m wespeaker_avkd.bin.convert_checkpoint --models_dir exp/old/models [--trust_pickle]
+
+The flat file holds the encoder's state_dict plus `projection.*` (WeSpeaker's load_checkpoint matches every
+tensor); an epoch file's training state goes to train_state_<epoch>.pt beside it.
+
+DANGER: --trust_pickle reads files that the safe (weights-only) loader refuses with Python's full unpickler,
+which RUNS CODE stored in the file. Use it only for checkpoints you wrote yourself with an older version of
+this toolkit, never for a file from elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Parse and convert."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--src", help="one old-layout model file")
+    parser.add_argument("--dst", help="with --src: the flat model file to write (may equal --src)")
+    parser.add_argument("--state_dst", help="with --src: where its training state goes "
+                                            "(default train_state_<epoch>.pt beside --dst)")
+    parser.add_argument("--models_dir", help="convert every model_N.pt and avg_model.pt of this dir in place")
+    parser.add_argument("--trust_pickle", action="store_true",
+                        help="DANGEROUS: read files the weights-only loader refuses with the full unpickler, which "
+                             "runs code stored in the file; only for checkpoints you wrote yourself")
+    args = parser.parse_args(argv)
+    from wespeaker_avkd.train.checkpoint import convert_checkpoint, convert_models_dir
+
+    if bool(args.models_dir) == bool(args.src):
+        print("convert_checkpoint: give either --src/--dst or --models_dir", file=sys.stderr)
+        return 2
+    try:
+        if args.models_dir:
+            done = convert_models_dir(args.models_dir, trust_pickle=args.trust_pickle)
+            print(f"converted {len(done)} files in {args.models_dir}")
+            return 0
+        if not args.dst:
+            print("convert_checkpoint: --src needs --dst", file=sys.stderr)
+            return 2
+        out = convert_checkpoint(args.src, args.dst, args.state_dst, trust_pickle=args.trust_pickle)
+    except (RuntimeError, OSError) as err:
+        print(f"convert_checkpoint: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.dst} ({out['keys']} tensors)" + (f" and {out['train_state']}" if out["train_state"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
