@@ -61,10 +61,11 @@ class EmbeddingNet(nn.Module):
         self.trunk_autocast: Optional[torch.dtype] = None
 
     def embed(self, inputs: Any) -> torch.Tensor:
-        """Inputs -> (B, D) embeddings; a tuple (the fusion teacher's audio and visual embeddings) is unpacked."""
-        if isinstance(inputs, (tuple, list)):
-            return self.encoder(*inputs)
-        return self.encoder(inputs)
+        """Inputs -> (B, D) embeddings; a tuple (the fusion teacher's audio and visual embeddings) is unpacked.
+        An encoder that returns a tuple (WeSpeaker's convention, e.g. (embed_a, embed_b)) gives its last element,
+        as WeSpeaker's executor takes."""
+        out = self.encoder(*inputs) if isinstance(inputs, (tuple, list)) else self.encoder(inputs)
+        return out[-1] if isinstance(out, (tuple, list)) else out
 
     def forward(self, inputs: Any, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(inputs, (B,) labels) -> ((B, D) embeddings, (B, C) AAM logits)."""
