@@ -88,6 +88,10 @@ def test_keep_checkpoints_and_save_interval_bound_the_disk(tmp_path, monkeypatch
     assert seen[0] == ([11, 12], [12])
     assert seen[1] == ([9, 10, 11, 12], [12])
     assert seen[2] == ([11, 12], [12])
+    # storage keys may change between runs of one exp dir (they do not change the model): finished, no error
+    run_training(tiny_config(data, num_epochs=12, num_avg=2, log_batch_interval=100, tensorboard=False,
+                             keep_checkpoints=3), str(tmp_path / "default"), device="cpu", num_threads=1,
+                 progress=False)
     log = open(os.path.join(tmp_path / "every5", "train.log")).read()
     assert "model_5.pt" in log and "model_6.pt" not in log  # 5 pruned later; epochs 6-9 never written
 

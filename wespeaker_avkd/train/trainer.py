@@ -37,8 +37,8 @@ from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
 logger = logging.getLogger("wespeaker_avkd.train")
 
 # Keys a resumed run may change without invalidating its checkpoints (they do not alter the model or data).
-RESUME_SAFE_KEYS = {"num_epochs", "num_avg", "log_batch_interval", "save_epoch_interval", "dataloader_args",
-                    "amp"}
+RESUME_SAFE_KEYS = {"num_epochs", "num_avg", "log_batch_interval", "save_epoch_interval", "keep_checkpoints",
+                    "dataloader_args", "eval_dataloader_args", "amp", "tensorboard"}
 
 
 def default_num_threads() -> int:
