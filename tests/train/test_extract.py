@@ -84,3 +84,28 @@ def test_kd_export(tmp_path):
     for key in original:
         np.testing.assert_array_equal(exported[key], original[key])
     assert open(os.path.join(out, "spk2id")).read() == open(os.path.join(exp, "spk2id")).read()
+
+
+def test_amp_config_embeds_under_the_bf16_trunk_on_cpu(tmp_path):
+    """A config trained with `amp: true` on CPU is embedded as it was trained: encoder under bfloat16 autocast,
+    output float32; the result equals the model run under torch.autocast(bfloat16) and differs from float32 by
+    bf16 rounding only."""
+    from wespeaker_avkd.train.config import load_yaml
+
+    data, exp, net, feats = _setup(tmp_path)
+    cfg = load_yaml(os.path.join(exp, "config.yaml"))
+    cfg["amp"] = True
+    save_config(cfg, os.path.join(exp, "config.yaml"))
+    scp = extract_embeddings(exp, data, os.path.join(exp, "embeddings", "bf16"), progress=False)
+    table = kaldiio.load_scp(scp)
+    with torch.no_grad():
+        for key, mat in feats.items():
+            cmn = torch.from_numpy(mat - mat.mean(0))[None]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                want = net.encoder(cmn)[0].float().numpy()
+            full = net.encoder(cmn)[0].numpy()
+            got = table[key]
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want, atol=1e-6)
+            assert not np.array_equal(got, full)
+            np.testing.assert_allclose(got, full, atol=0.05 * np.abs(full).max() + 1e-3)

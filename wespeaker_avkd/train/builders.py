@@ -1,6 +1,7 @@
 """Build the trainable pieces from a config through the registries: encoder, AAM head, KD objective, teacher."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -69,14 +70,24 @@ class EmbeddingNet(nn.Module):
 
     def forward(self, inputs: Any, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(inputs, (B,) labels) -> ((B, D) embeddings, (B, C) AAM logits)."""
-        if self.trunk_autocast is None:
+        first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+        with self.trunk_precision(first.device.type):
             emb = self.embed(inputs)
-        else:
-            first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
-            with torch.autocast(first.device.type, dtype=self.trunk_autocast):
-                emb = self.embed(inputs)
-            emb = emb.float()
+        emb = emb.float()
         return emb, self.projection(emb, labels)
+
+    def trunk_precision(self, device_type: str) -> contextlib.AbstractContextManager:
+        """The autocast context the encoder runs under (training and extraction alike), or a no-op."""
+        if self.trunk_autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type, dtype=self.trunk_autocast)
+
+
+def trunk_autocast_dtype(cfg: Mapping[str, Any], device_type: str) -> Optional[torch.dtype]:
+    """bfloat16 for a CPU run of a config with `amp: true`, else None (CUDA amp autocasts the whole step)."""
+    if bool(cfg.get("amp", False)) and device_type == "cpu":
+        return torch.bfloat16
+    return None
 
 
 def load_teacher_export(teacher_dir: str) -> Tuple[str, np.ndarray, Optional[str]]:

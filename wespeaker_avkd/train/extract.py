@@ -21,7 +21,8 @@ import kaldiio
 import numpy as np
 import torch
 
-from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection, embed_dim_of
+from wespeaker_avkd.train.builders import (EmbeddingNet, build_encoder, build_projection, embed_dim_of,
+                                           trunk_autocast_dtype)
 from wespeaker_avkd.train.config import load_yaml
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import (data_dir_fingerprint, digest_of, file_fingerprint,
@@ -70,6 +71,7 @@ def load_trained(exp_dir: str, checkpoint: Optional[str] = None,
     num_class = len(read_spk2id(os.path.join(exp_dir, "spk2id")))
     net = EmbeddingNet(encoder, build_projection(cfg, embed_dim_of(cfg, encoder), num_class))
     load_into_net(net, path, policy="strict")
+    net.trunk_autocast = trunk_autocast_dtype(cfg, torch.device(device).type)  # embed as it was trained
     net.to(torch.device(device)).eval()
     return cfg, net, path
 
@@ -86,11 +88,12 @@ def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.dev
     if isinstance(inputs, list):
         return torch.cat([embed_batch(net, modality, x.unsqueeze(0), device) for x in inputs])
     inputs = inputs.to(device)
-    if modality == "visual":
-        from wespeaker_avkd.models.visual_resnet import segment_embedding
+    with net.trunk_precision(device.type):
+        if modality == "visual":
+            from wespeaker_avkd.models.visual_resnet import segment_embedding
 
-        return segment_embedding(net.encoder, inputs)
-    return net.embed(inputs)
+            return segment_embedding(net.encoder, inputs).float()
+        return net.embed(inputs).float()
 
 
 def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: Optional[str] = None,

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.builders import (EmbeddingNet, build_encoder, build_kd, build_projection,
-                                           check_modality, embed_dim_of, kd_trainable_state, load_model_init)
+                                           check_modality, embed_dim_of, kd_trainable_state, load_model_init,
+                                           trunk_autocast_dtype)
 from wespeaker_avkd.train.config import (ConfigError, key_sources, load_yaml, normalize_synonyms, parse_train_config,
                                          require, resolve_kd_preset, save_config)
 from wespeaker_avkd.utils.schema import Where
@@ -264,8 +265,7 @@ class Trainer:
                           "fix_start_epoch": 1}
         self.margin_scheduler = MarginScheduler(self.net.projection, self.epoch_iter, **margin_cfg)
         self.use_amp = bool(cfg.get("amp", False)) and info.device.type == "cuda"
-        if bool(cfg.get("amp", False)) and info.device.type == "cpu":
-            self.net.trunk_autocast = torch.bfloat16
+        self.net.trunk_autocast = trunk_autocast_dtype(cfg, info.device.type)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.global_step = 1, 0
         self._resume_rng: Optional[Mapping[str, Any]] = None
