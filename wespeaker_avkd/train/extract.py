@@ -31,8 +31,9 @@ from wespeaker_avkd.utils.fingerprint import (data_dir_fingerprint, digest_of, f
 logger = logging.getLogger("wespeaker_avkd.extract")
 
 
-# Config keys whose values change the embeddings a checkpoint gives (batch sizes and workers do not).
-EMBEDDING_CONFIG_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args")
+# Config keys whose values change the embeddings a checkpoint gives (batch sizes and workers do not; amp does:
+# a bf16 trunk on CPU).
+EMBEDDING_CONFIG_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args", "amp")
 STAMP_NAME = "extract.json"
 STAMP_VERSION = 2
 
