@@ -43,7 +43,7 @@ train_cmd() {
 # ---------------------------------------------------------------- extraction
 # A stage collects its extractions in a job file (tab-separated: exp_dir, data_dir, out_dir, mean_vec 0|1,
 # embedding_scps "-" or modality=scp[,modality=scp]) and runs them with extract_run: one python process for
-# the whole file when bin.extract has --jobs, else one pool job per line.
+# each share of the file (see extract_run).
 
 # extract_add FILE EXP_DIR PART MEAN(0|1) [MODALITY=SCP...]: embed data/PART into EXP_DIR/embeddings/PART.
 extract_add() {
@@ -53,44 +53,27 @@ extract_add() {
   printf '%s\t%s\t%s\t%s\t%s\n' "$sysd" "$data/$part" "$sysd/embeddings/$part" "$mean" "$scps" >> "$file"
 }
 
-# has_option MODULE OPTION: the python CLI MODULE lists OPTION in its --help (cached per run).
-declare -A _has_option_cache=()
-has_option() {
-  local key="$1 $2"
-  local help
-  if [ -z "${_has_option_cache[$key]:-}" ]; then
-    help=$(python3 -m "$1" --help 2>/dev/null) || true
-    case "$help" in *"$2"*) _has_option_cache[$key]=yes ;; *) _has_option_cache[$key]=no ;; esac
-  fi
-  [ "${_has_option_cache[$key]}" = yes ]
-}
-
-# _extract_one EXP_DIR DATA_DIR OUT_DIR MEAN SCPS: one line of a job file with the per-system CLI.
-_extract_one() {
-  local -a args=(--exp_dir "$1" --data "$2" --out_dir "$3")
-  local -a scps=()
-  if [ "$4" = 1 ]; then args+=(--mean_vec); fi
-  if [ "$5" != - ]; then IFS=, read -r -a scps <<< "$5"; args+=(--embedding_scps "${scps[@]}"); fi
-  if [ "$overwrite" = true ]; then args+=(--force); fi
-  python3 -m wespeaker_avkd.bin.extract "${args[@]}" "${DEV_FLAGS[@]}" "${PROG_FLAGS[@]}"
-}
-
-# extract_run FILE NAME: run every extraction listed in FILE (NAME: the job / log name).
+# extract_run FILE NAME: run every extraction listed in FILE (NAME: the job / log name). On CPU with --nj N the
+# lines are dealt to N processes of one thread each (small convolutions keep two cores busier as two processes
+# than as one process with two threads); each process loads a system's model once for all its lines.
 extract_run() {
-  local file=$1 name=$2
+  local file=$1 name=$2 n parts=1 i
   local -a ow=()
   if [ "$overwrite" = true ]; then ow=(--force); fi
-  if has_option wespeaker_avkd.bin.extract --jobs; then   # one process, every core
-    log "  $name: $(grep -c . "$file") extractions in one process"
+  n=$(grep -c . "$file" || true)
+  if [ "$num_gpus" -eq 0 ] && [ "$jobs" -gt 1 ]; then parts=$jobs; fi
+  if [ "$n" -lt "$parts" ]; then parts=$n; fi
+  log "  $name: $n extractions in $parts process(es)"
+  if [ "$parts" -le 1 ]; then
     python3 -m wespeaker_avkd.bin.extract --jobs "$file" "${DEV_FLAGS[@]}" "${PROG_FLAGS[@]}" "${ow[@]}"
     return
   fi
-  local sysd datad outd mean scps i=0
   pool_begin
-  while IFS=$'\t' read -r sysd datad outd mean scps; do
-    i=$((i + 1))
-    pool_run "${name}_$i" _extract_one "$sysd" "$datad" "$outd" "$mean" "$scps"
-  done < "$file"
+  for i in $(seq 0 "$(expr "$parts" - 1)"); do
+    awk -v p="$parts" -v i="$i" 'NF && (NR - 1) % p == i' "$file" > "$file.part$i"
+    pool_run "${name}_$i" python3 -m wespeaker_avkd.bin.extract --jobs "$file.part$i" "${DEV_FLAGS[@]}" \
+      "${PROG_FLAGS[@]}" "${ow[@]}"
+  done
   pool_end
 }
 
@@ -103,23 +86,12 @@ score_add() {
 }
 
 # score_run FILE PART: score every line of FILE on the trial lists of data/PART (cosine scores, EER/minDCF
-# json, a summary line per list); one python process when bin.score has --jobs.
+# json, a summary line per list) in one python process.
 score_run() {
-  local file=$1 part=$2 t emb outd mean
+  local file=$1 part=$2 t
   local -a lists=()
   for t in "${TRIALS[@]}"; do need "$data/$part/trials/$t" "1"; lists+=("$data/$part/trials/$t"); done
-  if has_option wespeaker_avkd.bin.score --jobs; then
-    python3 -m wespeaker_avkd.bin.score --jobs "$file" --trials "${lists[@]}" --metrics
-    return
-  fi
-  while IFS=$'\t' read -r emb outd mean; do
-    python3 -m wespeaker_avkd.bin.score --embeddings "$emb" --trials "${lists[@]}" --output_dir "$outd" \
-      --mean_vec "$mean"
-    for t in "${TRIALS[@]}"; do
-      python3 -m wespeaker_avkd.bin.compute_metrics "$outd/$t.score" --json "$outd/$t.json" > "$outd/${t}_result"
-      printf '%s %s: %s\n' "$outd" "$t" "$(cat "$outd/${t}_result")"
-    done
-  done < "$file"
+  python3 -m wespeaker_avkd.bin.score --jobs "$file" --trials "${lists[@]}" --metrics
 }
 
 # new_job_file NAME: an empty job file $exp/jobs/NAME.tsv (path printed).
