@@ -17,6 +17,9 @@ KeyTable::KeyTable(const std::vector<std::string>& keys) {
   offsets_.reserve(keys.size());
   for (const std::string& k : keys) {
     if (k.empty()) throw ScorerError("embedding key " + std::to_string(offsets_.size()) + " is empty");
+    // Kaldi keys are single tokens: a key with white space or NUL would split a score-file line in two.
+    if (k.find_first_of(std::string_view(" \t\n\r\v\f\0", 7)) != std::string::npos)
+      throw ScorerError("embedding key " + std::to_string(offsets_.size()) + " contains white space or NUL");
     const size_t before = size();
     intern(k);
     if (size() == before) throw ScorerError("duplicate embedding key '" + k + "'");
