@@ -114,6 +114,7 @@ def main() -> None:
     # The triple CI installs and the test suite is validated on (torchvision and torchaudio each pin the torch
     # they were built for, so a range still resolves to a matching triple).
     tested_torch = ["torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1"]
+    onnx = ["onnx>=1.16", "onnxscript>=0.4", "onnxruntime>=1.18"]
     setup(
         name="wespeaker_avkd",
         version=version,
@@ -121,6 +122,7 @@ def main() -> None:
                     "students, WeSpeaker-style, with a compiled trial scorer",
         packages=find_packages(include=["wespeaker_avkd", "wespeaker_avkd.*"]),
         package_data={"wespeaker_avkd": ["data/*.yaml"]},
+        license="Apache-2.0",
         python_requires=">=3.10",
         install_requires=[
             # A compatible range keeps the torch a user already has; >= 2.3 for torch.amp.GradScaler.
@@ -141,8 +143,23 @@ def main() -> None:
             # Independent references the tests cross-check against, the fuzzer, the C++ format check, and the
             # torch triple the suite is validated on (so `pip install -e ".[test]"` installs exactly that).
             "test": ["pytest>=7", "hypothesis>=6", "scikit-learn>=1.3", "kaldi-native-fbank>=1.18",
-                     "clang-format>=23,<24"] + tested_torch,
+                     "clang-format>=23,<24", "ruff>=0.6"] + onnx + tested_torch,
             "tested": tested_torch,
+            # ONNX export (torch.onnx's default exporter needs onnx + onnxscript) and running the file (onnxruntime).
+            "onnx": onnx,
+        },
+        entry_points={
+            # Console commands for the main tools (each bin module's main(); python -m wespeaker_avkd.bin.X works too).
+            "console_scripts": [
+                "wespeaker-avkd-train = wespeaker_avkd.bin.train:main",
+                "wespeaker-avkd-extract = wespeaker_avkd.bin.extract:main",
+                "wespeaker-avkd-score = wespeaker_avkd.bin.score:main",
+                "wespeaker-avkd-compute-metrics = wespeaker_avkd.bin.compute_metrics:main",
+                "wespeaker-avkd-report = wespeaker_avkd.bin.report:main",
+                "wespeaker-avkd-embed = wespeaker_avkd.bin.embed:main",
+                "wespeaker-avkd-export = wespeaker_avkd.bin.export:main",
+                "wespeaker-avkd-make-toy-corpus = wespeaker_avkd.bin.make_toy_corpus:main",
+            ],
         },
         ext_modules=ext_modules,
         cmdclass={"build_ext": CheckedBuildExt},
