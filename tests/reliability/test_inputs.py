@@ -83,6 +83,22 @@ def test_truncated_feats_entry_named(ark):
         read_feats(bad, "k4", "feats.scp")
 
 
+def test_training_dataset_names_a_truncated_feats_entry(tmp_path):
+    """The audio dataset (training and eval loaders) reads feats.scp through read_feats: a truncated ark entry
+    stops with the utterance and its ark offset named, not kaldiio's bare 'buffer size' error."""
+    from wespeaker_avkd.data.datasets import AudioDataset
+
+    feats = {f"u{i}": np.full((30, 40), i, np.float32) for i in range(3)}
+    kaldiio.save_ark(str(tmp_path / "f.ark"), feats, scp=str(tmp_path / "f.scp"))
+    data = (tmp_path / "f.ark").read_bytes()
+    (tmp_path / "f.ark").write_bytes(data[:len(data) - 100])
+    table = dict(line.split() for line in (tmp_path / "f.scp").read_text().splitlines())
+    ds = AudioDataset(sorted(feats), table, "feats")
+    assert ds.make_input(0, 0, None).shape == (30, 40)
+    with pytest.raises(FbankError, match=r"cannot read the features of utterance 'u2' at .*f\.ark:\d+: corrupt"):
+        ds.make_input(2, 0, None)
+
+
 def _data_dir(tmp_path, n=3, seconds=0.3):
     d = tmp_path / "data"
     d.mkdir()

@@ -5,10 +5,8 @@ Items are addressed by (index, num_frames, item_seed) tuples from samplers.py, s
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping, Optional, Sequence, Union
 
-import kaldiio
 import numpy as np
 import soundfile as sf
 import torch
@@ -16,6 +14,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
+from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
 
 DEFAULT_FBANK_ARGS = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 10.0, "dither": 0.0}
@@ -149,7 +148,7 @@ class AudioDataset(KeyedDataset):
 
     def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> torch.Tensor:
         if self.source_kind == "feats":
-            feats = np.array(kaldiio.load_mat(self.sources[index]), dtype=np.float32)  # a writable copy
+            feats = read_feats(self.sources[index], self.utts[index], "feats.scp")  # named error when corrupt
             if num_frames:
                 feats = random_chunk(feats, num_frames, rng)
             return apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
