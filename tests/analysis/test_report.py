@@ -61,7 +61,7 @@ def _gate_teacher(exp_dir):
     """A GATE teacher (toy config, 8-d) saved as bin.train would; returns its fusion module."""
     from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
     from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
-    from wespeaker_avkd.train.checkpoint import save_checkpoint
+    from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
     from wespeaker_avkd.train.config import load_yaml, save_config
 
     here = os.path.dirname(os.path.abspath(__file__))
@@ -75,7 +75,7 @@ def _gate_teacher(exp_dir):
     with torch.no_grad():  # a gate away from 0.5, so that visual/audio are told apart
         net.encoder.gate_net[-1].bias.fill_(1.0)
     save_checkpoint(os.path.join(exp_dir, "models", "avg_model.pt"),
-                    {"model": net.encoder.state_dict(), "projection": net.projection.state_dict()})
+                    flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
     return net.encoder.eval()
 
 
