@@ -2,6 +2,7 @@
 files with short functions, no machine path in csrc/."""
 import glob
 import importlib.metadata
+import importlib.util
 import os
 import re
 import shutil
@@ -97,6 +98,15 @@ def test_clang_format():
         pytest.skip(f"csrc/ is formatted with clang-format {CLANG_FORMAT_MAJOR}, found: {version.strip()}")
     r = subprocess.run([exe, "--dry-run", "--Werror"] + CSRC, capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, f"csrc/ is not formatted (clang-format -i csrc/*):\n{r.stderr[-3000:]}"
+
+
+def test_ruff_lint():
+    """The Python lint configured in pyproject.toml ([tool.ruff]) passes on the whole repository."""
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]' installs it)")
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, f"ruff check . found problems:\n{r.stdout[-3000:]}{r.stderr[-1000:]}"
 
 
 def test_no_absolute_machine_path_in_csrc():

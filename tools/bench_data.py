@@ -80,7 +80,8 @@ def main() -> None:
     if root is None:
         root = os.path.join(tmp.name, "corpus")
         t0 = time.perf_counter()
-        s = generate_corpus(root, load_config(None, {"layout": {"train_speakers": 60, "eval_speakers": 4, "dev_speakers": 0}}),
+        layout = {"train_speakers": 60, "eval_speakers": 4, "dev_speakers": 0}
+        s = generate_corpus(root, load_config(None, {"layout": layout}),
                             progress=False)
         print(f"generated {s['parts']['train']['utterances']} training utterances in {time.perf_counter() - t0:.1f} s")
     train = os.path.join(root, "train")
@@ -104,7 +105,8 @@ def main() -> None:
     dl = {"batch_size": args.batch_size, "num_workers": args.num_workers}
     rates = {}
     for name, modality, ds in (("audio feats.scp", "audio", {"feat_source": "feats", "num_frms": args.num_frms}),
-                               ("audio wav.scp (online fbank)", "audio", {"feat_source": "wav", "num_frms": args.num_frms}),
+                               ("audio wav.scp (online fbank)", "audio",
+                                {"feat_source": "wav", "num_frms": args.num_frms}),
                                ("visual faces.scp 48 px", "visual", {"image_size": 48})):
         loader = build_train_loader(modality, data_copy, spk2id, ds, dl, seed=0)
         rates[name] = time_loader(loader, args.batches)

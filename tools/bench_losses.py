@@ -4,7 +4,8 @@
 Times, in the same run and interleaved (so load drift hits both alike), an SGD step of ResNet34
 (feat 40, m_channels 32, emb 512) + AAM over `num_class` speakers with and without the KD objective
 (KL against a frozen (num_class, 512) teacher weight, COS, MMD), and separately the KD losses' own forward +
-backward on fixed embeddings. Prints both step times (wall and CPU, min and median), their ratios, the isolated KD overhead fraction and
+backward on fixed embeddings. Prints both step times (wall and CPU, min and median), their ratios, the isolated KD
+overhead fraction and
 the conv/matmul FLOPs of both steps (load-independent; the CPU here may be shared with other jobs).
 
     python tools/bench_losses.py                 # batch 64, 200 frames, 5994 classes, 3 timed steps each

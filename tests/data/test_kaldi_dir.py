@@ -9,7 +9,7 @@ def test_round_trip_sorted(tmp_path):
     p = tmp_path / "wav.scp"
     write_table(p, {"b/x/00002": "/d/b2.wav", "a/x/00001": "/d/a1.wav", "B/y/00001": "/d/B.wav"})
     lines = p.read_text().splitlines()
-    assert [l.split()[0] for l in lines] == ["B/y/00001", "a/x/00001", "b/x/00002"]  # C-locale (code point) order
+    assert [line.split()[0] for line in lines] == ["B/y/00001", "a/x/00001", "b/x/00002"]  # C-locale (code point) order
     assert read_table(p) == {"a/x/00001": "/d/a1.wav", "b/x/00002": "/d/b2.wav", "B/y/00001": "/d/B.wav"}
 
 

@@ -99,7 +99,8 @@ def test_mmd_has_no_gradient_through_the_bandwidth():
     with torch.no_grad():
         z = F.normalize(torch.cat([x, y]), dim=1)
         base = ((z[:, None] - z[None]) ** 2).sum() / (12 * 11)
-    fixed = LOSSES.build("mmd", squared=True, bandwidths=(base * 2.0 ** torch.arange(-2, 3, dtype=torch.float64)).tolist())
+    bandwidths = (base * 2.0 ** torch.arange(-2, 3, dtype=torch.float64)).tolist()
+    fixed = LOSSES.build("mmd", squared=True, bandwidths=bandwidths)
     x2 = x.detach().clone().requires_grad_(True)
     fixed(x2, y).backward()
     torch.testing.assert_close(x.grad, x2.grad, rtol=1e-10, atol=1e-12)

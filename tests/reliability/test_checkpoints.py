@@ -20,7 +20,8 @@ class _Payload:
 
 
 def _hostile_checkpoint(tmp_path, name="model_1.pt"):
-    """A checkpoint file shaped like ours whose pickle would create tmp_path/pwned under torch.load(weights_only=False)."""
+    """A checkpoint file shaped like ours whose pickle would create tmp_path/pwned under
+    torch.load(weights_only=False)."""
     marker = tmp_path / "pwned"
     path = tmp_path / name
     torch.save({"model": {"w": torch.zeros(2)}, "projection": {"weight": torch.zeros(1, 2)}, "epoch": 1,

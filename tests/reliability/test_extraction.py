@@ -178,7 +178,8 @@ def test_jobs_file_runs_in_one_process_and_loads_each_model_once(tmp_path):
     ref = _reference(net, feats)
     out = _table(scps[0])
     assert max(float(np.abs(ref[k] - out[k]).max()) for k in feats) < 1e-5
-    assert os.path.isfile(tmp_path / "out 1" / "mean_vec.npy") and not os.path.exists(tmp_path / "out 2" / "mean_vec.npy")
+    assert os.path.isfile(tmp_path / "out 1" / "mean_vec.npy")
+    assert not os.path.exists(tmp_path / "out 2" / "mean_vec.npy")
 
 
 @pytest.mark.parametrize("line, message", [

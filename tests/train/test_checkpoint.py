@@ -44,7 +44,8 @@ def test_average_state_dicts_against_manual_mean():
 def test_average_last(tmp_path):
     for epoch in range(1, 5):
         ckpt.save_checkpoint(ckpt.checkpoint_path(tmp_path, epoch),
-                             {"w": torch.full((2,), float(epoch)), "projection.weight": torch.full((1, 2), 10.0 * epoch)})
+                             {"w": torch.full((2,), float(epoch)),
+                              "projection.weight": torch.full((1, 2), 10.0 * epoch)})
     out = tmp_path / "avg_model.pt"
     assert ckpt.average_last(tmp_path, 2, out) == [3, 4]
     avg = torch.load(out, weights_only=True)

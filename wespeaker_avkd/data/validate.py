@@ -11,6 +11,8 @@ from typing import Iterable, Optional
 import soundfile as sf
 from PIL import Image
 
+from wespeaker_avkd.utils.fileio import PathLike
+
 TABLES = ("wav.scp", "utt2spk", "spk2utt", "faces.scp", "feats.scp", "utt2meta")
 REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
 

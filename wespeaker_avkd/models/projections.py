@@ -45,7 +45,10 @@ class ArcMarginProduct(nn.Module):
         self.cos_m = math.cos(margin)
         self.sin_m = math.sin(margin)
         self.th = math.cos(math.pi - margin)
-        self.mm = (1.0 + math.cos(math.pi - margin)) if self.continuous_fallback else math.sin(math.pi - margin) * margin
+        if self.continuous_fallback:
+            self.mm = 1.0 + math.cos(math.pi - margin)
+        else:
+            self.mm = math.sin(math.pi - margin) * margin
 
     def cosine(self, emb: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, C) cosine between each embedding and each class row of `weight`, in [-1, 1]."""

@@ -7,7 +7,6 @@ import os
 import sys
 from typing import Callable, Sequence
 
-import numpy as np
 
 from wespeaker_avkd._scorer import ScoringError
 from wespeaker_avkd.data.kaldi_dir import TableError, read_table  # stdlib-only: the scorer stays torch-free

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from wespeaker_avkd.utils.fileio import atomic_torch_save
-from wespeaker_avkd.utils.fingerprint import file_fingerprint, read_stamp, stamp_matches, write_stamp
+from wespeaker_avkd.utils.fingerprint import file_fingerprint, stamp_matches, write_stamp
 
 logger = logging.getLogger(__name__)
 

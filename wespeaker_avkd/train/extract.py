@@ -57,6 +57,11 @@ class ModelCache:
         return self.value
 
 
+def _is_current(scp_path: str, record_path: str, wanted: Mapping[str, Any]) -> bool:
+    """True when scp_path exists and its stamp records the same inputs and this very scp (content)."""
+    return os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path)))
+
+
 def load_trained(exp_dir: str, checkpoint: Optional[str] = None,
                  device: str = "cpu") -> Tuple[Dict[str, Any], EmbeddingNet, str]:
     """(config, net in eval mode, checkpoint path) from exp_dir/config.yaml + models/avg_model.pt (default)."""
@@ -187,7 +192,7 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: Op
     scp_path = os.path.join(out_dir, "xvector.scp")
     record_path = os.path.join(out_dir, STAMP_NAME)
     wanted = extraction_inputs(exp_dir, data_dir, checkpoint, embedding_scps, mean_vec)
-    if not force and os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path))):
+    if not force and _is_current(scp_path, record_path, wanted):
         logger.info("%s is complete (same checkpoint, data and config); skipping", scp_path)
         return scp_path
 
@@ -351,7 +356,7 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: Optional[str] = None,
               "train_scp": file_fingerprint(train_scp),
               "train_ark": listed_files_fingerprint([source_ark] if source_ark else []),
               "spk2id": file_fingerprint(spk2id_path)}
-    if not force and os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path))):
+    if not force and _is_current(scp_path, record_path, wanted):
         logger.info("%s is complete (same teacher checkpoint and embeddings); skipping", out_dir)
         return out_dir
     state = load_model_state(ckpt_path)
