@@ -74,7 +74,7 @@ def test_old_format_checkpoint_points_to_the_converter(tmp_path):
     """A checkpoint of the previous layout (numpy RNG state as an ndarray) needs the full unpickler: refused."""
     path = tmp_path / "model_3.pt"
     torch.save({"model": {}, "rng": {"numpy": np.random.get_state()}}, path)
-    with pytest.raises(ckpt.UnsafeCheckpointError, match="convert_checkpoint --trust_pickle"):
+    with pytest.raises(ckpt.UnsafeCheckpointError, match="convert_checkpoint --src"):
         ckpt.load_checkpoint(path)
 
 
@@ -198,9 +198,7 @@ def test_converter_turns_an_old_nested_epoch_file_into_model_and_state(tmp_path,
     expected_draw = np.random.rand()
     with pytest.raises((ckpt.CheckpointLayoutError, ckpt.UnsafeCheckpointError), match="convert_checkpoint"):
         ckpt.load_model_state(old)
-    assert main(["--models_dir", str(old.parent)]) == 2  # needs the full unpickler: refused without the flag
-    assert "--trust_pickle" in capsys.readouterr().err
-    assert main(["--models_dir", str(old.parent), "--trust_pickle"]) == 0
+    assert main(["--models_dir", str(old.parent)]) == 0  # weights-only, numpy arrays allowed
     other = _tiny_net()
     ckpt.load_into_net(other, old)
     assert torch.equal(other.projection.weight, net.projection.weight)
@@ -209,3 +207,14 @@ def test_converter_turns_an_old_nested_epoch_file_into_model_and_state(tmp_path,
     ckpt.restore_rng_state(state["rng"])
     assert np.random.rand() == expected_draw
     assert ckpt.resume_point(old.parent) == 4
+
+
+def test_converter_refuses_a_hostile_file_and_runs_nothing(tmp_path, capsys):
+    """The converter reads old files weights-only too (numpy arrays allowed): a file whose pickle would run code
+    is refused, names itself, and the code never runs."""
+    from wespeaker_avkd.bin.convert_checkpoint import main
+
+    path, marker = _hostile_checkpoint(tmp_path)
+    assert main(["--src", path, "--dst", str(tmp_path / "out.pt")]) == 2
+    assert path in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "out.pt").exists()

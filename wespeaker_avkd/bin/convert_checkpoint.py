@@ -1,14 +1,13 @@
 """Convert model files of the old nested layout ({'model', 'projection', training state}) to WeSpeaker's flat layout.
 
     python -m wespeaker_avkd.bin.convert_checkpoint --src exp/old/models/model_10.pt --dst model_10.pt
-    python -m wespeaker_avkd.bin.convert_checkpoint --models_dir exp/old/models [--trust_pickle]
+    python -m wespeaker_avkd.bin.convert_checkpoint --models_dir exp/old/models
 
 The flat file holds the encoder's state_dict plus `projection.*` (WeSpeaker's load_checkpoint matches every
 tensor); an epoch file's training state goes to train_state_<epoch>.pt beside it.
 
-DANGER: --trust_pickle reads files that the safe (weights-only) loader refuses with Python's full unpickler,
-which RUNS CODE stored in the file. Use it only for checkpoints you wrote yourself with an older version of
-this toolkit, never for a file from elsewhere.
+Files are read with the weights-only loader (numpy arrays, the old layout's RNG state, are the one addition):
+nothing stored in a file can run code.
 """
 from __future__ import annotations
 
@@ -25,9 +24,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--state_dst", help="with --src: where its training state goes "
                                             "(default train_state_<epoch>.pt beside --dst)")
     parser.add_argument("--models_dir", help="convert every model_N.pt and avg_model.pt of this dir in place")
-    parser.add_argument("--trust_pickle", action="store_true",
-                        help="DANGEROUS: read files the weights-only loader refuses with the full unpickler, which "
-                             "runs code stored in the file; only for checkpoints you wrote yourself")
     args = parser.parse_args(argv)
     from wespeaker_avkd.train.checkpoint import convert_checkpoint, convert_models_dir
 
@@ -36,13 +32,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         if args.models_dir:
-            done = convert_models_dir(args.models_dir, trust_pickle=args.trust_pickle)
+            done = convert_models_dir(args.models_dir)
             print(f"converted {len(done)} files in {args.models_dir}")
             return 0
         if not args.dst:
             print("convert_checkpoint: --src needs --dst", file=sys.stderr)
             return 2
-        out = convert_checkpoint(args.src, args.dst, args.state_dst, trust_pickle=args.trust_pickle)
+        out = convert_checkpoint(args.src, args.dst, args.state_dst)
     except (RuntimeError, OSError) as err:
         print(f"convert_checkpoint: {err}", file=sys.stderr)
         return 2

@@ -146,9 +146,8 @@ class UnsafeCheckpointError(RuntimeError):
     """A checkpoint file holds objects that only the full (code-running) unpickler could rebuild."""
 
 
-CONVERTER_HINT = ("if it is a checkpoint written by an older version of this toolkit and you trust its origin, "
-                  "convert it once with: python -m wespeaker_avkd.bin.convert_checkpoint --trust_pickle "
-                  "--src {path} --dst NEW_FILE")
+CONVERTER_HINT = ("if it is a checkpoint written by an older version of this toolkit, convert it once with: "
+                  "python -m wespeaker_avkd.bin.convert_checkpoint --src {path} --dst NEW_FILE")
 
 
 def torch_load_safe(path: PathLike) -> Any:
@@ -336,22 +335,34 @@ def _safe_rng(rng: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLike] = None,
-                       trust_pickle: bool = False) -> Dict[str, Any]:
+def _numpy_array_globals() -> List[Any]:
+    """What the weights-only unpickler needs to rebuild plain numpy arrays (the old layout's numpy RNG state):
+    the array constructor, ndarray, dtype and the dtype classes, under numpy 1's and numpy 2's module names.
+    None of them runs code; an object array's items still go through the same restricted unpickler."""
+    from numpy.core.multiarray import _reconstruct  # numpy 2 keeps this name as an alias of numpy._core
+
+    dtype_classes = {type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64, np.float32, np.int32, np.uint8)}
+    allowed: List[Any] = [np.ndarray, np.dtype, *sorted(dtype_classes, key=str)]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed.append((_reconstruct, f"{module}._reconstruct"))
+    return allowed
+
+
+def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLike] = None) -> Dict[str, Any]:
     """Rewrite a model file of the old nested layout ({model, projection, [training state]}) as a flat
     WeSpeaker-layout model file `dst` (+ its training state in `state_dst`, default train_state_<epoch>.pt
-    beside dst when the source holds one). A file the weights-only loader refuses is read with the full
-    unpickler ONLY when trust_pickle is set (it can run code from the file). Returns {"keys", "train_state"}."""
+    beside dst when the source holds one). Still weights-only: numpy arrays (the old RNG state) are the one
+    addition to what the loader accepts, anything else is refused. Returns {"keys", "train_state"}."""
     src = os.fspath(src)
     try:
         obj = torch_load_safe(src)
     except UnsafeCheckpointError:
-        if not trust_pickle:
-            raise UnsafeCheckpointError(
-                f"{src}: needs the full unpickler, which can run code from the file; only if you trust its origin "
-                f"(a checkpoint you wrote with an older version of this toolkit), pass --trust_pickle") from None
-        logger.warning("%s: loading with the full unpickler (--trust_pickle)", src)
-        obj = torch.load(src, map_location="cpu", weights_only=False)
+        try:
+            with torch.serialization.safe_globals(_numpy_array_globals()):
+                obj = torch.load(src, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise UnsafeCheckpointError(f"{src}: holds objects beyond tensors, containers and numpy arrays; "
+                                        f"refused (no loader here runs code from a file): {err}") from None
     if not isinstance(obj, Mapping):
         raise CheckpointLayoutError(f"{src}: expected a dict, got {type(obj).__name__}")
     if isinstance(obj.get("model"), Mapping):
@@ -375,7 +386,7 @@ def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLik
     return {"keys": len(flat), "train_state": state_out}
 
 
-def convert_models_dir(model_dir: PathLike, trust_pickle: bool = False) -> List[str]:
+def convert_models_dir(model_dir: PathLike) -> List[str]:
     """Convert every model_<N>.pt and avg_model.pt of a models/ dir in place (old nested -> flat layout +
     train_state_<N>.pt); files already flat are left as they are. Returns the converted paths."""
     done = []
@@ -389,7 +400,7 @@ def convert_models_dir(model_dir: PathLike, trust_pickle: bool = False) -> List[
             continue  # already flat
         except (CheckpointLayoutError, UnsafeCheckpointError):
             pass
-        convert_checkpoint(path, path, trust_pickle=trust_pickle)
+        convert_checkpoint(path, path)
         done.append(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(average_stamp_path(avg))  # the stamp fingerprints the old bytes
