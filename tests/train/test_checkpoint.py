@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from wespeaker_avkd.train import checkpoint as ckpt
+from wespeaker_avkd.utils.fingerprint import read_stamp
 
 
 def test_rng_roundtrip():
@@ -51,7 +52,7 @@ def test_average_last(tmp_path):
     avg = torch.load(out, weights_only=True)
     assert torch.allclose(avg["w"], torch.full((2,), 3.5))
     assert torch.allclose(avg["projection.weight"], torch.full((1, 2), 35.0))
-    assert ckpt.read_stamp(ckpt.average_stamp_path(out))["epochs"] == [3, 4]
+    assert read_stamp(ckpt.average_stamp_path(out))["epochs"] == [3, 4]
 
 
 def test_prune_keeps_newest_state_and_models(tmp_path):

@@ -9,6 +9,7 @@ from .fakes import install_fake_loaders, tiny_config, write_data_dir
 from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.config import ConfigError
 from wespeaker_avkd.train.trainer import run_training
+from wespeaker_avkd.utils.fingerprint import read_stamp
 
 
 def _weights(exp):
@@ -39,7 +40,7 @@ def test_train_writes_layout(tmp_path, monkeypatch):
     assert set(avg) == set(m3)
     m2 = ckpt.load_model_state(os.path.join(models, "model_2.pt"))["fc.weight"]
     assert torch.allclose(avg["fc.weight"], (m2 + m3["fc.weight"]) / 2, atol=1e-6)
-    assert ckpt.read_stamp(ckpt.average_stamp_path(os.path.join(models, "avg_model.pt")))["epochs"] == [2, 3]
+    assert read_stamp(ckpt.average_stamp_path(os.path.join(models, "avg_model.pt")))["epochs"] == [2, 3]
 
 
 def test_resume_is_exact(tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.distributed import (DistInfo, all_reduce_mean, all_reduce_mean_grads, barrier,
                                               cleanup, init_distributed)
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
+from wespeaker_avkd.utils.fingerprint import read_stamp
 
 logger = logging.getLogger("wespeaker_avkd.train")
 
@@ -407,9 +408,9 @@ class Trainer:
         """models/avg_model.pt from the last num_avg epoch checkpoints; kept only while its stamp (the averaged
         checkpoints' content + num_avg) matches, so another num_avg or a newer epoch re-averages."""
         avg_path = os.path.join(self.model_dir, "avg_model.pt")
-        stamp = ckpt.read_stamp(ckpt.average_stamp_path(avg_path))
+        stamp = read_stamp(ckpt.average_stamp_path(avg_path))
         epochs = ckpt.average_last(self.model_dir, int(self.cfg["num_avg"]), avg_path, force=False)
-        if stamp != ckpt.read_stamp(ckpt.average_stamp_path(avg_path)):
+        if stamp != read_stamp(ckpt.average_stamp_path(avg_path)):
             logger.info("averaged epochs %s into %s", epochs, avg_path)
 
     def _tensorboard(self):
