@@ -55,7 +55,7 @@ extract_add() {
 
 # extract_run FILE NAME: run every extraction listed in FILE (NAME: the job / log name). On CPU with --nj N the
 # lines are dealt to N processes of one thread each (small convolutions keep two cores busier as two processes
-# than as one process with two threads); each process loads a system's model once for all its lines.
+# than as one process with two threads); each process gets whole systems and loads each model once.
 extract_run() {
   local file=$1 name=$2 n parts=1 i
   local -a ow=()
@@ -70,7 +70,9 @@ extract_run() {
   fi
   pool_begin
   for i in $(seq 0 "$(expr "$parts" - 1)"); do
-    awk -v p="$parts" -v i="$i" 'NF && (NR - 1) % p == i' "$file" > "$file.part$i"
+    # deal whole systems (all lines of one exp dir), not lines: a system's parts differ a lot in size
+    awk -F'\t' -v p="$parts" -v i="$i" 'NF { if (!($1 in g)) g[$1] = n++; if (g[$1] % p == i) print }' \
+      "$file" > "$file.part$i"
     pool_run "${name}_$i" python3 -m wespeaker_avkd.bin.extract --jobs "$file.part$i" "${DEV_FLAGS[@]}" \
       "${PROG_FLAGS[@]}" "${ow[@]}"
   done
