@@ -18,11 +18,7 @@ COMPILED = {"_scorer"}  # extension modules: no .py source, placed in the doc li
 # Known upward imports that other work items remove. Each entry: (importing module, imported module, issue).
 # The test passes while an entry is present AND the edge still exists; once an edge is gone its entry must be
 # deleted (the test says so), so this list can only shrink.
-ALLOWED_VIOLATIONS: List[Tuple[str, str, str]] = [
-    # data reads embedding tables through scoring.load_embeddings; issue 11 item 3 moves that reader to a
-    # module both data and scoring may import.
-    ("wespeaker_avkd.data.datasets", "wespeaker_avkd.scoring", "issue 11 item 3"),
-]
+ALLOWED_VIOLATIONS: List[Tuple[str, str, str]] = []
 
 # Tests that still swap a module in sys.modules (the seam they need is a collaborator passed in, not a module
 # replaced). Each entry: (test file, issue). The list can only shrink, like ALLOWED_VIOLATIONS.

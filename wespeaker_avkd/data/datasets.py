@@ -16,16 +16,15 @@ from torch.utils.data import Dataset
 from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
+from wespeaker_avkd.utils.embedding_table import load_embeddings
 
 DEFAULT_FBANK_ARGS = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 10.0, "dither": 0.0}
 
 
 def load_embedding_table(path: str) -> dict[str, np.ndarray]:
     """Read a Kaldi vector scp/ark (xvector.scp) or .npz into {utt: float32 (D,)}; errors name the file."""
-    # One reader for every embedding table: the scorer's, which also refuses NaN/Inf, duplicate keys and
+    # One reader for every embedding table (the scorer uses it too): it refuses NaN/Inf, duplicate keys and
     # mixed dimensions with the file and key named.
-    from wespeaker_avkd.scoring import load_embeddings
-
     keys, emb = load_embeddings(path)
     return dict(zip(keys, emb))
 
