@@ -65,9 +65,15 @@ def test_jobs_sharing_an_output_dir_refused(corpus):
     assert written(corpus / "s") == []
 
 
-def test_a_bad_job_fails_before_the_first_system_is_scored(corpus):
-    (corpus / "jobs.tsv").write_text(f"{corpus}/e.scp\t{corpus}/a\n{corpus}/e.scp\t{corpus}/b\t{corpus}/nomean.npy\n")
-    with pytest.raises(ScoringError, match="nomean.npy: no such mean vector file"):
+@pytest.mark.parametrize("bad_fields,match", [
+    ("{c}/nomean.npy", "nomean.npy: no such mean vector file"),
+    ("-\t{c}/nocohort.scp", "nocohort.scp: no such cohort file"),
+    ("-\t{c}/e.scp\t{c}/nou2s", "nou2s: no such cohort utt2spk file"),
+])
+def test_a_bad_job_fails_before_the_first_system_is_scored(corpus, bad_fields, match):
+    bad = bad_fields.replace("{c}", str(corpus))  # the optional fields of the second job
+    (corpus / "jobs.tsv").write_text(f"{corpus}/e.scp\t{corpus}/a\n{corpus}/e.scp\t{corpus}/b\t{bad}\n")
+    with pytest.raises(ScoringError, match=match):
         score_jobs(read_jobs(str(corpus / "jobs.tsv")), [f"{corpus}/d1/O"], log=lambda s: None)
     assert written(corpus / "a") == []
 
@@ -75,7 +81,8 @@ def test_a_bad_job_fails_before_the_first_system_is_scored(corpus):
 @pytest.mark.parametrize("content,match", [
     ("a.scp out\n", r"jobs.tsv:1: expected 'embeddings<TAB>output_dir"),
     ("# only a comment\n\n", "lists no system"),
-    ("a.scp\tout\tm.npy\textra\n", r"jobs.tsv:1: expected"),
+    ("a.scp\tout\tm.npy\tc.scp\tu2s\textra\n", r"jobs.tsv:1: expected"),
+    ("a.scp\tout\tm.npy\t-\tu2s\n", r"jobs.tsv:1: a cohort utt2spk \(u2s\) needs a cohort"),
     ("\tout\n", r"jobs.tsv:1: expected"),
 ])
 def test_malformed_jobs_file_named(tmp_path, content, match):
@@ -87,9 +94,12 @@ def test_malformed_jobs_file_named(tmp_path, content, match):
 
 def test_jobs_file_fields(tmp_path):
     path = tmp_path / "jobs.tsv"
-    path.write_text("e1.scp\to1\tm1.npy\r\ne2.scp\to2\t-\ne3.scp\to3\n")
+    path.write_text("e1.scp\to1\tm1.npy\r\ne2.scp\to2\t-\ne3.scp\to3\ne4.scp\to4\t-\tc4.scp\n"
+                    "e5.scp\to5\tm5.npy\tc5.scp\tu5\ne6.scp\to6\t\t-\t\n")
     assert read_jobs(str(path)) == [ScoringJob("e1.scp", "o1", "m1.npy"), ScoringJob("e2.scp", "o2", None),
-                                    ScoringJob("e3.scp", "o3", None)]
+                                    ScoringJob("e3.scp", "o3", None), ScoringJob("e4.scp", "o4", None, "c4.scp"),
+                                    ScoringJob("e5.scp", "o5", "m5.npy", "c5.scp", "u5"),
+                                    ScoringJob("e6.scp", "o6")]
 
 
 def test_metrics_on_unlabelled_list_refused_before_its_score_is_written(corpus):

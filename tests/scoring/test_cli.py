@@ -102,9 +102,47 @@ def test_jobs_score_several_systems(corpus, tmp_path):
                                cosine_numpy(emb, e, t, emb.mean(axis=0)), atol=1e-5)
 
 
+def test_jobs_with_cohorts_equal_single_system_calls(corpus, tmp_path):
+    """AS-norm in --jobs: each line's own cohort (per-speaker means with its utt2spk, or raw rows) and the
+    global --top_k give exactly what a separate --cohort call gives; a line without a cohort stays cosine."""
+    d, keys, emb, pairs = corpus
+    rng = np.random.default_rng(2)
+    cohort = tmp_path / "cohort.npz"
+    ckeys = [f"c{i:03d}" for i in range(30)]
+    np.savez(cohort, keys=np.array(ckeys), embeddings=(rng.standard_normal((30, 16)) + 2.0).astype(np.float32))
+    u2s = tmp_path / "utt2spk"
+    u2s.write_text("".join(f"{k} s{i % 7}\n" for i, k in enumerate(ckeys)))
+    mean = f"{d}/mean.npy"
+    jobs = tmp_path / "jobs.tsv"
+    jobs.write_text(f"{d}/xvector.scp\t{tmp_path}/spk\t{mean}\t{cohort}\t{u2s}\n"
+                    f"{d}/xvector.scp\t{tmp_path}/utt\t-\t{d}/xvector.scp\n"
+                    f"{d}/xvector.scp\t{tmp_path}/raw\t{mean}\t-\t-\n")
+    r = run("wespeaker_avkd.bin.score", "--jobs", str(jobs), "--trials", f"{d}/O", "--metrics", "--top_k", "5")
+    assert r.returncode == 0, r.stderr
+    singles = {"spk": ["--mean_vec", mean, "--cohort", str(cohort), "--cohort_utt2spk", str(u2s)],
+               "utt": ["--cohort", f"{d}/xvector.scp"], "raw": ["--mean_vec", mean]}
+    for sub, extra in singles.items():
+        r1 = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", f"{d}/O",
+                 "--output_dir", str(tmp_path / f"{sub}1"), "--metrics", "--top_k", "5", *extra)
+        assert r1.returncode == 0, r1.stderr
+        for ext in ("score", "json"):
+            assert (tmp_path / sub / f"O.{ext}").read_bytes() == (tmp_path / f"{sub}1" / f"O.{ext}").read_bytes()
+    e, t = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    np.testing.assert_allclose(read_score_file(tmp_path / "utt" / "O.score").scores,
+                               as_norm_numpy(emb, e, t, emb, 5), atol=1e-4)
+    raw = read_score_file(tmp_path / "raw" / "O.score").scores
+    np.testing.assert_allclose(raw, cosine_numpy(emb, e, t, emb.mean(axis=0)), atol=1e-5)
+    cemb = np.load(cohort)["embeddings"]
+    spk_means = np.stack([cemb[[i for i in range(30) if i % 7 == s]].mean(axis=0) for s in range(7)])
+    spk = read_score_file(tmp_path / "spk" / "O.score").scores
+    np.testing.assert_allclose(spk, as_norm_numpy(emb, e, t, spk_means, 5, emb.mean(axis=0)), atol=1e-4)
+    assert not np.allclose(spk, raw, atol=1e-2)
+
+
 def test_score_cli_option_errors(corpus, tmp_path):
     d, *_ = corpus
-    for extra in (["--jobs", "j.tsv", "--embeddings", "x.scp"], ["--embeddings", "x.scp"],
+    for extra in (["--jobs", "j.tsv", "--embeddings", "x.scp"], ["--jobs", "j.tsv", "--cohort", "c.scp"],
+                  ["--embeddings", "x.scp", "--output_dir", "o", "--cohort_utt2spk", "u"], ["--embeddings", "x.scp"],
                   ["--embeddings", "x.scp", "--output_dir", "o", "--p_target", "0.1"]):
         r = run("wespeaker_avkd.bin.score", "--trials", f"{d}/O", *extra)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

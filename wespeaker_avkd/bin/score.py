@@ -1,10 +1,12 @@
 """Cosine-score trial lists: python -m wespeaker_avkd.bin.score --embeddings EMB.scp --trials T1 [T2 ...]
---output_dir DIR [--mean_vec FILE] [--skip_missing] [--cohort COHORT.scp --top_k 300] [--metrics [--p_target P]];
-several systems in one process: --jobs JOBS.tsv (lines 'embeddings<TAB>output_dir[<TAB>mean_vec]') instead
-of --embeddings/--output_dir/--mean_vec."""
+--output_dir DIR [--mean_vec FILE] [--skip_missing] [--cohort COHORT.scp [--cohort_utt2spk U2S]
+--top_k 300] [--metrics [--p_target P]];
+several systems in one process: --jobs JOBS.tsv (lines
+'embeddings<TAB>output_dir[<TAB>mean_vec[<TAB>cohort[<TAB>cohort_utt2spk]]]', '-' for none; --top_k applies to
+every job with a cohort) instead of --embeddings/--output_dir/--mean_vec/--cohort/--cohort_utt2spk."""
 import argparse
 
-from wespeaker_avkd.scoring.pipeline import read_jobs, run_cli, score_files, score_jobs
+from wespeaker_avkd.scoring.pipeline import JOB_LINE, read_jobs, run_cli, score_files, score_jobs
 
 
 def get_args(argv=None) -> argparse.Namespace:
@@ -18,22 +20,25 @@ def get_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output_dir", default=None)
     p.add_argument("--mean_vec", default=None, help="mean_vec.npy, or embeddings whose mean is subtracted")
     p.add_argument("--jobs", default=None,
-                   help="score several systems: tab-separated lines 'embeddings<TAB>output_dir[<TAB>mean_vec]' "
-                        "(replaces --embeddings, --output_dir, --mean_vec)")
+                   help=f"score several systems: tab-separated lines '{JOB_LINE}' ('-' = none; replaces "
+                        "--embeddings, --output_dir, --mean_vec, --cohort, --cohort_utt2spk)")
     p.add_argument("--skip_missing", action="store_true", help="skip (and count) trials with a missing key")
     p.add_argument("--cohort", default=None, help="AS-norm cohort embeddings (scp/ark/npz)")
     p.add_argument("--cohort_utt2spk", default=None, help="average the cohort per speaker with this utt2spk")
-    p.add_argument("--top_k", type=int, default=300, help="AS-norm top-k cohort size")
+    p.add_argument("--top_k", type=int, default=300, help="AS-norm top-k cohort size (every job with a cohort)")
     p.add_argument("--metrics", action="store_true",
                    help="also write DIR/<trials name>.json (as compute_metrics --json) and print a summary line")
     p.add_argument("--p_target", type=float, action="append", default=None,
                    help="minDCF prior for --metrics (repeatable; default 0.01 and 0.05)")
     args = p.parse_args(argv)
     if args.jobs:
-        clash = [f"--{k}" for k in ("embeddings", "output_dir", "mean_vec", "cohort") if getattr(args, k)]
+        clash = [f"--{k}" for k in ("embeddings", "output_dir", "mean_vec", "cohort", "cohort_utt2spk")
+                 if getattr(args, k)]
         if clash:
-            p.error(f"--jobs replaces {', '.join(clash)} (each job line names its own files); AS-norm "
-                    "(--cohort) scores one system per call")
+            p.error(f"--jobs replaces {', '.join(clash)} (each job line names its own files, its AS-norm cohort "
+                    "included)")
+    elif args.cohort_utt2spk and not args.cohort:
+        p.error("--cohort_utt2spk needs --cohort")
     elif not (args.embeddings and args.output_dir):
         p.error("give --embeddings and --output_dir, or --jobs")
     if args.p_target and not args.metrics:
@@ -48,7 +53,8 @@ def main(argv=None) -> None:
     args = get_args(argv)
     p_targets = (args.p_target or [0.01, 0.05]) if args.metrics else None
     if args.jobs:
-        run_cli(lambda: score_jobs(read_jobs(args.jobs), args.trials, args.skip_missing, p_targets=p_targets))
+        run_cli(lambda: score_jobs(read_jobs(args.jobs), args.trials, args.skip_missing, p_targets=p_targets,
+                                   top_k=args.top_k))
     else:
         run_cli(lambda: score_files(args.embeddings, args.trials, args.output_dir, args.mean_vec,
                                     args.skip_missing, args.cohort, args.cohort_utt2spk, args.top_k,

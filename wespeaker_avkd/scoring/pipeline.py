@@ -34,16 +34,28 @@ def score_output_paths(trials: Sequence[str], output_dir: str) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class ScoringJob:
-    """One system to score: its embedding table, the dir its <list>.score/.json go to, an optional mean."""
+    """One system to score: its embedding table, the dir its <list>.score/.json go to, an optional mean, and an
+    optional AS-norm cohort (an embedding table, averaged per speaker when cohort_utt2spk is given)."""
 
     embeddings: str
     output_dir: str
     mean_vec: str | None = None
+    cohort: str | None = None
+    cohort_utt2spk: str | None = None
+
+    def inputs(self) -> list[tuple[str, str]]:
+        """(path, what) of every input file this job reads besides the trial lists."""
+        named = ((self.embeddings, "embeddings"), (self.mean_vec, "mean vector"), (self.cohort, "cohort"),
+                 (self.cohort_utt2spk, "cohort utt2spk"))
+        return [(path, what) for path, what in named if path]
+
+
+JOB_LINE = "embeddings<TAB>output_dir[<TAB>mean_vec[<TAB>cohort[<TAB>cohort_utt2spk]]]"
 
 
 def read_jobs(path: str) -> list[ScoringJob]:
-    """Parse a jobs file: lines 'embeddings<TAB>output_dir[<TAB>mean_vec]' ('#' comments and blank lines
-    skipped; an empty or '-' mean_vec means none)."""
+    """Parse a jobs file: lines JOB_LINE ('#' comments and blank lines skipped; an empty or '-' optional field
+    means none; a cohort_utt2spk needs a cohort)."""
     if not os.path.isfile(path):
         raise ScoringError(f"{path}: no such jobs file")
     jobs = []
@@ -52,12 +64,15 @@ def read_jobs(path: str) -> list[ScoringJob]:
             line = line.rstrip("\r\n")
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            fields = line.split("\t")
-            if len(fields) not in (2, 3) or not fields[0].strip() or not fields[1].strip():
-                raise ScoringError(f"{path}:{n}: expected 'embeddings<TAB>output_dir[<TAB>mean_vec]' "
-                                   f"(tab-separated), got {line!r}")
-            mean = fields[2].strip() if len(fields) == 3 else ""
-            jobs.append(ScoringJob(fields[0].strip(), fields[1].strip(), None if mean in ("", "-") else mean))
+            fields = [x.strip() for x in line.split("\t")]
+            if not 2 <= len(fields) <= 5 or not fields[0] or not fields[1]:
+                raise ScoringError(f"{path}:{n}: expected '{JOB_LINE}' (tab-separated), got {line!r}")
+            optional: list[str | None] = [None if x in ("", "-") else x for x in fields[2:]]
+            mean, cohort, cohort_utt2spk = optional + [None] * (3 - len(optional))
+            if cohort_utt2spk and not cohort:
+                raise ScoringError(f"{path}:{n}: a cohort utt2spk ({cohort_utt2spk}) needs a cohort in the fourth "
+                                   "field")
+            jobs.append(ScoringJob(fields[0], fields[1], mean, cohort, cohort_utt2spk))
     if not jobs:
         raise ScoringError(f"{path}: the jobs file lists no system")
     return jobs
@@ -87,28 +102,30 @@ def score_files(embeddings: str, trials: Sequence[str], output_dir: str, mean_ve
     """Score each trial list against an embedding table and write output_dir/<list name>.score; returns paths.
     With p_targets, also output_dir/<list name>.json (compute_metrics' record) and a one-line summary each."""
     paths = score_output_paths(trials, output_dir)  # before anything is read or written
-    return _score_job(ScoringJob(embeddings, output_dir, mean_vec), trials, paths, skip_missing, cohort,
-                      cohort_utt2spk, top_k, log, p_targets)
+    return _score_job(ScoringJob(embeddings, output_dir, mean_vec, cohort, cohort_utt2spk), trials, paths,
+                      skip_missing, top_k, log, p_targets)
 
 
 def score_jobs(jobs: Sequence[ScoringJob], trials: Sequence[str], skip_missing: bool = False,
-               log: Callable[[str], None] = print, p_targets: Sequence[float] | None = None) -> list[str]:
-    """Score the same trial lists for several systems in one process; returns every score path written."""
+               log: Callable[[str], None] = print, p_targets: Sequence[float] | None = None,
+               top_k: int = 300) -> list[str]:
+    """Score the same trial lists for several systems in one process (AS-norm with top_k for the jobs that
+    name a cohort); returns every score path written."""
     plans = plan_outputs(jobs, trials)
     for job in jobs:  # a missing input fails the whole call before the first system is scored
-        for path, what in ((job.embeddings, "embeddings"), (job.mean_vec, "mean vector")):
-            if path and not os.path.isfile(path):
+        for path, what in job.inputs():
+            if not os.path.isfile(path):
                 raise ScoringError(f"{path}: no such {what} file")
     out: list[str] = []
     for job, paths in zip(jobs, plans):
-        out += _score_job(job, trials, paths, skip_missing, None, None, 0, log, p_targets)
+        out += _score_job(job, trials, paths, skip_missing, top_k, log, p_targets)
     return out
 
 
-def _score_job(job: ScoringJob, trials: Sequence[str], paths: Sequence[str], skip_missing: bool,
-               cohort: str | None, cohort_utt2spk: str | None, top_k: int, log: Callable[[str], None],
-               p_targets: Sequence[float] | None) -> list[str]:
-    """Score one system's lists into `paths` (planned by score_output_paths), with metrics when p_targets."""
+def _score_job(job: ScoringJob, trials: Sequence[str], paths: Sequence[str], skip_missing: bool, top_k: int,
+               log: Callable[[str], None], p_targets: Sequence[float] | None) -> list[str]:
+    """Score one system's lists into `paths` (planned by score_output_paths), AS-normed when the job names a
+    cohort, with metrics when p_targets."""
     embeddings, mean_vec = job.embeddings, job.mean_vec
     keys, emb = load_embeddings(embeddings)
     index = KeyIndex(keys)
@@ -117,10 +134,10 @@ def _score_job(job: ScoringJob, trials: Sequence[str], paths: Sequence[str], ski
         raise ScoringError(f"{mean_vec}: the mean vector has dimension {mean.shape[0]}, the embeddings in "
                            f"{embeddings} have {emb.shape[1]}")
     cohort_emb = None
-    if cohort:
-        ckeys, cohort_emb = load_embeddings(cohort)
-        if cohort_utt2spk:
-            cohort_emb = speaker_mean_cohort(ckeys, cohort_emb, read_table(cohort_utt2spk))
+    if job.cohort:
+        ckeys, cohort_emb = load_embeddings(job.cohort)
+        if job.cohort_utt2spk:
+            cohort_emb = speaker_mean_cohort(ckeys, cohort_emb, read_table(job.cohort_utt2spk))
     for trial_path, out in zip(trials, paths):
         ts = score_trials(trial_path, index, emb, mean, skip_missing)
         if ts.num_skipped:
