@@ -46,3 +46,39 @@ def test_chosen_weight(tmp_path, entry, loss, expected):
     table = {"visual": {loss: entry}}
     assert _chosen(tmp_path, table, "visual", loss, ["0.1", "1", "10", "100"]) == expected
     assert _chosen(tmp_path, table, "audio", loss, ["0.1", "1", "10", "100"]) == ""
+
+
+@pytest.mark.parametrize("systems,lines_per_system,expected_processes", [
+    (1, 4, 1),     # the default run's teacher: one system, two job slots -> one process, never an empty share
+    (2, 2, 2),
+    (3, 2, 2),
+    (0, 0, 0),
+])
+def test_extract_run_deals_whole_systems_and_starts_no_empty_process(tmp_path, systems, lines_per_system,
+                                                                    expected_processes):
+    """local/systems.sh:extract_run starts min(--nj, systems) extraction processes, each with whole systems."""
+    jobs_file = tmp_path / "jobs.tsv"
+    jobs_file.write_text("".join(f"exp/s{s}\tdata/p{p}\texp/s{s}/embeddings/p{p}\t0\t-\n"
+                                 for s in range(systems) for p in range(lines_per_system)))
+    calls = tmp_path / "calls"
+    # python3 is replaced by a function that records which jobs file each extraction process got
+    body = f"""
+set -euo pipefail
+exp={tmp_path}/exp; jobs=2; ncores=2; num_gpus=0; overwrite=false; progress=false; side_by_side=false; threads=2
+. local/common.sh
+. local/jobs.sh
+. local/systems.sh
+refresh_flags
+python3() {{
+  local f; f=$(printf '%s\\n' "$@" | sed -n '/^--jobs$/{{n;p}}')
+  cut -f1 "$f" | sort -u | tr '\\n' ' ' >> {calls}; echo >> {calls}
+}}
+extract_run {jobs_file} t
+"""
+    out = subprocess.run(["bash", "-c", body], capture_output=True, text=True, cwd=RECIPE)
+    assert out.returncode == 0, out.stderr
+    shares = [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
+    assert len(shares) == expected_processes
+    assert all(shares), f"an extraction process got no system: {shares}"
+    dealt = [s for share in shares for s in share]
+    assert sorted(dealt) == [f"exp/s{s}" for s in range(systems)]   # every system once, never split

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154,SC2034  # settings come from run.sh, which sources this file
-# Systems of run.sh: naming, training, extraction and scoring helpers. Sourced, never run. Every helper takes
-# its inputs as arguments and runs programs as argument arrays. Uses the recipe's validated settings: $exp,
-# $data, $conf_dir, $gpus, $num_gpus, $nnodes, $node_rank, $master_addr, $master_port, $overwrite, the
-# arrays CONFIG_FLAGS, DEV_FLAGS, PROG_FLAGS, TRIALS, and $mean_part.
+# Systems of run.sh: naming, inputs, training, extraction, scoring and tuning-reuse helpers. Sourced, never run.
+# Every helper takes its inputs as arguments and runs programs as argument arrays. Uses the recipe's validated
+# settings (run.sh options, local/settings.sh): $exp, $data, $gpus, $num_gpus, $nnodes, $node_rank,
+# $master_addr, $master_port, $overwrite, $jobs, $feat_source, $score_norm, $top_n, $mean_part, $first_seed,
+# $kd_weights, and the arrays DEV_FLAGS, PROG_FLAGS, TRIALS, GRID.
 
 # student_name MODALITY COMBO: exp dir name of a KD student ('visual' 'COS+KL' -> visual_kd_cos_kl); the same
 # rule as wespeaker_avkd.analysis.report.student_name (tests/recipe/test_recipe_lib.py checks they agree).
@@ -14,6 +15,28 @@ student_name() {
 
 # sys_dir SEED SYSTEM: exp/seed<SEED>/<SYSTEM>.
 sys_dir() { printf '%s/seed%s/%s' "$exp" "$1" "$2"; }
+
+# tune_dir MODALITY LOSS WEIGHT: exp/tune/<modality>_kd_<loss>_w<weight>.
+tune_dir() { printf '%s/tune/%s_w%s' "$exp" "$(student_name "$1" "$2")" "$3"; }
+
+# is_mean_part PART: 1 when every system's mean vector is computed from PART, else 0 (extract_add's MEAN).
+is_mean_part() { if [ "$1" = "$mean_part" ]; then echo 1; else echo 0; fi; }
+
+# need_audio_input DIR: stop unless DIR holds the table the audio systems read ($feat_source: feats.scp for
+# feats, wav.scp for wav, for auto feats.scp when DIR has one, else wav.scp).
+need_audio_input() {
+  if [ "$feat_source" = feats ] || { [ "$feat_source" = auto ] && [ -f "$1/feats.scp" ]; }; then
+    need "$1/feats.scp" "1-2"
+  else
+    need "$1/wav.scp" 1
+  fi
+}
+
+# teacher_scps SEED PART: the fusion teacher's inputs for data/PART (the baselines' embeddings of that seed).
+teacher_scps() {
+  printf 'audio=%s/embeddings/%s/xvector.scp\n' "$(sys_dir "$1" audio_baseline)" "$2"
+  printf 'visual=%s/embeddings/%s/xvector.scp\n' "$(sys_dir "$1" visual_baseline)" "$2"
+}
 
 # kd_weight_key LOSS: the Eq. 7 weight of a single KD loss (KL -> alpha, COS -> beta, MMD -> gamma).
 kd_weight_key() {
@@ -57,13 +80,16 @@ extract_add() {
 # lines are dealt to N processes of one thread each (small convolutions keep two cores busier as two processes
 # than as one process with two threads); each process gets whole systems and loads each model once.
 extract_run() {
-  local file=$1 name=$2 n parts=1 i
+  local file=$1 name=$2 n nsys parts=1 i
   local -a ow=()
   if [ "$overwrite" = true ]; then ow=(--force); fi
   n=$(grep -c . "$file" || true)
+  if [ "$n" -eq 0 ]; then log "  $name: nothing to extract"; return 0; fi
   if [ "$num_gpus" -eq 0 ] && [ "$jobs" -gt 1 ]; then parts=$jobs; fi
-  if [ "$n" -lt "$parts" ]; then parts=$n; fi
-  log "  $name: $n extractions in $parts process(es)"
+  # no more processes than systems: whole systems are dealt, so an extra process would get an empty share
+  nsys=$(awk -F'\t' 'NF && !($1 in s) { s[$1] = 1; k++ } END { print k + 0 }' "$file")
+  if [ "$nsys" -lt "$parts" ]; then parts=$nsys; fi
+  log "  $name: $n extractions of $nsys system(s) in $parts process(es)"
   if [ "$parts" -le 1 ]; then
     python3 -m wespeaker_avkd.bin.extract --jobs "$file" "${DEV_FLAGS[@]}" "${PROG_FLAGS[@]}" "${ow[@]}"
     return
@@ -81,19 +107,28 @@ extract_run() {
 
 # ---------------------------------------------------------------- scoring
 # score_add FILE SYSTEM_DIR PART: score SYSTEM_DIR's embeddings of data/PART on data/PART/trials/*, mean of
-# its $mean_part embeddings subtracted, into SYSTEM_DIR/scores/PART.
+# its $mean_part embeddings subtracted, into SYSTEM_DIR/scores/PART; with --score_norm asnorm also the
+# AS-normed scores into SYSTEM_DIR/scores_asnorm/PART. The cohort is the system's own embeddings of
+# $mean_part, one mean per speaker of data/$mean_part/utt2spk (bin.score's job line 'embeddings output_dir
+# mean_vec cohort cohort_utt2spk').
 score_add() {
-  printf '%s\t%s\t%s\n' "$2/embeddings/$3/xvector.scp" "$2/scores/$3" "$2/embeddings/$mean_part/mean_vec.npy" \
-    >> "$1"
+  local file=$1 sysd=$2 part=$3
+  local emb=$sysd/embeddings/$part/xvector.scp mean=$sysd/embeddings/$mean_part/mean_vec.npy
+  printf '%s\t%s\t%s\n' "$emb" "$sysd/scores/$part" "$mean" >> "$file"
+  if [ "$score_norm" = asnorm ]; then
+    printf '%s\t%s\t%s\t%s\t%s\n' "$emb" "$sysd/scores_asnorm/$part" "$mean" \
+      "$sysd/embeddings/$mean_part/xvector.scp" "$data/$mean_part/utt2spk" >> "$file"
+  fi
 }
 
-# score_run FILE PART: score every line of FILE on the trial lists of data/PART (cosine scores, EER/minDCF
-# json, a summary line per list) in one python process.
+# score_run FILE PART: score every line of FILE on the trial lists of data/PART (cosine scores, AS-norm with
+# the top $top_n cohort scores where a line names a cohort, EER/minDCF json, a summary line per list) in one
+# python process.
 score_run() {
   local file=$1 part=$2 t
   local -a lists=()
   for t in "${TRIALS[@]}"; do need "$data/$part/trials/$t" "1"; lists+=("$data/$part/trials/$t"); done
-  python3 -m wespeaker_avkd.bin.score --jobs "$file" --trials "${lists[@]}" --metrics
+  python3 -m wespeaker_avkd.bin.score --jobs "$file" --trials "${lists[@]}" --metrics --top_k "$top_n"
 }
 
 # new_job_file NAME: an empty job file $exp/jobs/NAME.tsv (path printed).
@@ -101,4 +136,22 @@ new_job_file() {
   mkdir -p "$exp/jobs"
   : > "$exp/jobs/$1.tsv"
   printf '%s' "$exp/jobs/$1.tsv"
+}
+
+# ---------------------------------------------------------------- KD-weight tuning
+# reuse_tuned MODALITY LOSS: for the first seed, link exp/seed<first>/<student> to the tuning run trained with
+# the weight $kd_weights chose for LOSS (the same config and seed: the trainer finds it finished, or refuses
+# it if the configs differ). Prints nothing when no tuning run matches.
+reuse_tuned() {
+  local mod=$1 loss=$2 w tuned target
+  target=$(sys_dir "$first_seed" "$(student_name "$mod" "$loss")")
+  if [ -L "$target" ]; then rm -f "$target"; fi   # relinked below when the weights still match a tuning run
+  if [ "$overwrite" = true ] || [ -e "$target" ]; then return 0; fi   # retrain / a student trained here
+  w=$(python3 local/chosen_weight.py "$kd_weights" "$mod" "$loss" "${GRID[@]}")
+  if [ -z "$w" ]; then return 0; fi
+  tuned=$(tune_dir "$mod" "$loss" "$w")
+  if [ ! -f "$tuned/models/avg_model.pt" ]; then return 0; fi
+  mkdir -p "$(dirname "$target")"
+  ln -sfn "../tune/${tuned##*/}" "$target"
+  log "  $target -> $tuned (trained during tuning with the chosen weight $w)"
 }
