@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.models.pooling import build_pooling
 from wespeaker_avkd.registry import MODELS
+from wespeaker_avkd.utils.state_dict import load_state_dict_strict, strip_ddp_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -184,9 +185,7 @@ def _unwrap_state_dict(obj: Any, path: str) -> Dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{path}: expected a state_dict (name -> tensor), optionally under 'state_dict' or "
                          f"'model', got {type(obj).__name__}")
-    if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return dict(obj)
+    return strip_ddp_prefix(obj)
 
 
 def load_wespeaker_checkpoint(model: nn.Module, path: Union[str, "os.PathLike[str]"],
@@ -200,19 +199,8 @@ def load_wespeaker_checkpoint(model: nn.Module, path: Union[str, "os.PathLike[st
     state = _unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
     set_aside = {k: v for k, v in state.items() if k.startswith(tuple(set_aside_prefixes))}
     state = {k: v for k, v in state.items() if k not in set_aside}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise KeyError(f"{path}: checkpoint keys do not match {type(model).__name__}: missing {missing[:10]}"
-                       f"{' ...' if len(missing) > 10 else ''}, unexpected {unexpected[:10]}"
-                       f"{' ...' if len(unexpected) > 10 else ''}")
-    for key, value in state.items():
-        if tuple(value.shape) != tuple(own[key].shape):
-            raise ValueError(f"{path}: key {key!r} has shape {tuple(value.shape)} in the checkpoint but "
-                             f"{tuple(own[key].shape)} in {type(model).__name__} (check feat_dim, embed_dim, "
-                             f"m_channels, two_emb_layer)")
-    model.load_state_dict(state, strict=True)
+    load_state_dict_strict(model, state, path, "checkpoint",
+                           hint="check feat_dim, embed_dim, m_channels, two_emb_layer")
     if set_aside:
         logger.info("%s: set aside %s", path, ", ".join(f"{k} {tuple(v.shape)}" for k, v in set_aside.items()))
     return set_aside

@@ -34,6 +34,7 @@ import torch
 
 from wespeaker_avkd.utils.fileio import atomic_torch_save
 from wespeaker_avkd.utils.fingerprint import file_fingerprint, stamp_matches, write_stamp
+from wespeaker_avkd.utils.state_dict import load_state_dict_strict, strip_ddp_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -210,26 +211,13 @@ def load_model_state(path: PathLike) -> Dict[str, torch.Tensor]:
         raise CheckpointLayoutError(f"{path}: expected a state_dict (name -> tensor)"
                                     + (f"; key {bad!r} is not a tensor" if bad is not None else
                                        f", got {type(obj).__name__}"))
-    if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return dict(obj)
+    return strip_ddp_prefix(obj)
 
 
 def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str, what: str) -> None:
     """module.load_state_dict(state) strictly, with missing/unexpected keys and shape mismatches named."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise KeyError(f"{path}: {what} keys do not match {type(module).__name__}: missing {missing[:8]}"
-                       f"{' ...' if len(missing) > 8 else ''}, unexpected {unexpected[:8]}"
-                       f"{' ...' if len(unexpected) > 8 else ''}")
-    for key, value in state.items():
-        if tuple(value.shape) != tuple(own[key].shape):
-            raise ValueError(f"{path}: {what} key {key!r} has shape {tuple(value.shape)} in the file but "
-                             f"{tuple(own[key].shape)} in the model (other embed_dim, feat_dim or speaker count? "
-                             f"policy 'trunk' sets the AAM head aside)")
-    module.load_state_dict(state, strict=True)
+    load_state_dict_strict(module, state, path, what, hint="other embed_dim, feat_dim or speaker count? policy "
+                                                          "'trunk' sets the AAM head aside")
 
 
 def load_into_net(net: torch.nn.Module, path: PathLike, policy: str = "strict") -> Dict[str, torch.Tensor]:
@@ -369,8 +357,7 @@ def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLik
         flat = flat_model_state(obj["model"], obj.get("projection") or {})
     else:
         flat = dict(obj.get("state_dict", obj))
-    if flat and all(k.startswith("module.") for k in flat):
-        flat = {k[len("module."):]: v for k, v in flat.items()}
+    flat = strip_ddp_prefix(flat)
     bad = [k for k, v in flat.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointLayoutError(f"{src}: key {bad[0]!r} is not a tensor; not a model file")
