@@ -218,3 +218,21 @@ def test_converter_refuses_a_hostile_file_and_runs_nothing(tmp_path, capsys):
     assert main(["--src", path, "--dst", str(tmp_path / "out.pt")]) == 2
     assert path in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "out.pt").exists()
+
+
+def test_both_model_file_loaders_share_one_strict_check(tmp_path):
+    """Ours (load_into_net) and the WeSpeaker-checkpoint loader refuse a mismatch with the same message form:
+    the file, the module, the first missing and unexpected names (a long list cut), nothing copied."""
+    from wespeaker_avkd.models.resnet import load_wespeaker_checkpoint
+
+    path = tmp_path / "other.pt"
+    ckpt.save_checkpoint(path, {f"module.k{i}": torch.ones(1) for i in range(10)})  # DDP-saved, all foreign
+    for load in (lambda net: ckpt.load_into_net(net, path), lambda net: load_wespeaker_checkpoint(net.encoder, path)):
+        net = _tiny_net()
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        with pytest.raises(KeyError) as err:
+            load(net)
+        message = str(err.value)
+        assert str(path) in message and "keys do not match Sequential: missing ['0.bias', '0.weight'" in message
+        assert "unexpected ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'] ..." in message  # module. stripped
+        assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
