@@ -23,8 +23,6 @@ ALLOWED_VIOLATIONS: List[Tuple[str, str, str]] = []
 # Tests that still swap a module in sys.modules (the seam they need is a collaborator passed in, not a module
 # replaced). Each entry: (test file, issue). The list can only shrink, like ALLOWED_VIOLATIONS.
 ALLOWED_MODULE_SWAPS: List[Tuple[str, str]] = [
-    # fake data loaders installed for the trainer; issue 11 item 3 lets the trainer receive a loader factory
-    ("tests/train/fakes.py", "issue 11 item 3"),
 ]
 # Writes into sys.modules: setitem(sys.modules, ...), sys.modules[...] = ..., .update(...), .setdefault(...).
 MODULE_SWAP = re.compile(r"setitem\(\s*sys\.modules\b|sys\.modules\[[^\]]*\]\s*=(?!=)"

@@ -15,16 +15,6 @@ import torch  # noqa: E402
 import fakes  # noqa: E402
 
 
-class _Patch:
-    """Minimal monkeypatch stand-in for install_fake_loaders outside pytest."""
-
-    def setitem(self, mapping, key, value):
-        mapping[key] = value
-
-    def setattr(self, obj, name, value, raising=True):
-        setattr(obj, name, value)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("exp_dir")
@@ -33,7 +23,6 @@ def main():
     parser.add_argument("--sleep", type=float, default=0.0, help="seconds per batch (to be killed mid-epoch)")
     parser.add_argument("--wait_for", help="from epoch 2 on, hold before each batch until this file exists")
     args = parser.parse_args()
-    module = fakes.install_fake_loaders(_Patch())
     if args.sleep or args.wait_for:
         orig_iter = fakes.FakeLoader.__iter__
 
@@ -45,11 +34,10 @@ def main():
                 yield batch
 
         fakes.FakeLoader.__iter__ = slow_iter
-    assert module is sys.modules["wespeaker_avkd.data.loaders"]
     from wespeaker_avkd.train.trainer import run_training
 
     trainer = run_training(fakes.tiny_config(args.data_dir, num_epochs=args.epochs), args.exp_dir, device="cpu",
-                           num_threads=1, progress=False)
+                           num_threads=1, progress=False, loaders=fakes.fake_loaders())
     state = {"model": trainer.net.encoder.state_dict(), "projection": trainer.net.projection.state_dict()}
     torch.save(state, os.path.join(args.exp_dir, f"final_rank{trainer.info.rank}.pt"))
 

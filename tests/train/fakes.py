@@ -1,13 +1,11 @@
-"""Test-only stand-ins: a tiny registered model and an in-memory loader module with the contract's API."""
+"""Test-only stand-ins: a tiny registered model and an in-memory loader the trainer receives as a collaborator."""
 from __future__ import annotations
-
-import sys
-import types
 
 import torch
 import torch.nn as nn
 
 from wespeaker_avkd.registry import MODELS
+from wespeaker_avkd.train.trainer import TrainLoaders
 
 TEST_MODEL = "TinyTestNet"
 
@@ -54,10 +52,9 @@ class FakeLoader:
             yield batch
 
 
-def install_fake_loaders(monkeypatch, teacher_dim=None):
-    """Put a fake wespeaker_avkd.data.loaders module in sys.modules for this test."""
-    module = types.ModuleType("wespeaker_avkd.data.loaders")
-
+def fake_loaders(teacher_dim=None):
+    """The trainer's loader collaborator over FakeLoader (teacher embeddings of teacher_dim when the trainer asks
+    for a teacher): pass it as run_training(..., loaders=fake_loaders())."""
     def build_train_loader(modality, data_dir, spk2id, dataset_args, dataloader_args, seed, rank=0, world_size=1,
                            teacher_scp=None, embedding_scps=None):
         return FakeLoader(spk2id, seed, dataloader_args.get("batch_size", 8),
@@ -66,13 +63,7 @@ def install_fake_loaders(monkeypatch, teacher_dim=None):
     def set_loader_epoch(loader, epoch):
         loader.epoch = epoch
 
-    module.build_train_loader = build_train_loader
-    module.set_loader_epoch = set_loader_epoch
-    monkeypatch.setitem(sys.modules, "wespeaker_avkd.data.loaders", module)
-    import wespeaker_avkd.data as data_pkg
-
-    monkeypatch.setattr(data_pkg, "loaders", module, raising=False)
-    return module
+    return TrainLoaders(build=build_train_loader, set_epoch=set_loader_epoch)
 
 
 def write_data_dir(path, num_spk=4, num_utts=48):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from .fakes import install_fake_loaders, tiny_config, write_data_dir
+from .fakes import fake_loaders, tiny_config, write_data_dir
 from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.config import ConfigError
 from wespeaker_avkd.train.trainer import run_training
@@ -16,11 +16,11 @@ def _weights(exp):
     return ckpt.load_model_state(os.path.join(exp, "models", "avg_model.pt"))
 
 
-def test_train_writes_layout(tmp_path, monkeypatch):
-    install_fake_loaders(monkeypatch)
+def test_train_writes_layout(tmp_path):
+    loaders = fake_loaders()
     data = write_data_dir(tmp_path / "data")
     exp = str(tmp_path / "exp")
-    trainer = run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False)
+    trainer = run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     models = os.path.join(exp, "models")
     assert sorted(ckpt.list_checkpoints(models)) == [2, 3]  # num_avg 2: the averaged epochs are kept
     assert sorted(ckpt.list_train_states(models)) == [3]  # and the newest training state only
@@ -46,10 +46,10 @@ def test_train_writes_layout(tmp_path, monkeypatch):
 def test_resume_is_exact(tmp_path, monkeypatch):
     from .fakes import FakeLoader
 
-    install_fake_loaders(monkeypatch)
+    loaders = fake_loaders()
     data = write_data_dir(tmp_path / "data")
     ref, exp = str(tmp_path / "ref"), str(tmp_path / "exp")
-    run_training(tiny_config(data), ref, device="cpu", num_threads=1, progress=False)
+    run_training(tiny_config(data), ref, device="cpu", num_threads=1, progress=False, loaders=loaders)
     final = ckpt.load_model_state(os.path.join(ref, "models", "model_3.pt"))
     original_iter = FakeLoader.__iter__
 
@@ -61,11 +61,11 @@ def test_resume_is_exact(tmp_path, monkeypatch):
 
     monkeypatch.setattr(FakeLoader, "__iter__", dies_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False)
+        run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     assert ckpt.resume_point(os.path.join(exp, "models")) == 1
     assert not os.path.exists(os.path.join(exp, ".lock"))  # released on the way out
     monkeypatch.setattr(FakeLoader, "__iter__", original_iter)
-    run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False)
+    run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     again = ckpt.load_model_state(os.path.join(exp, "models", "model_3.pt"))
     assert set(final) == set(again)
     for key in final:
@@ -73,16 +73,16 @@ def test_resume_is_exact(tmp_path, monkeypatch):
     assert "resuming from" in open(os.path.join(exp, "train.log")).read()
 
 
-def test_keep_checkpoints_and_save_interval_bound_the_disk(tmp_path, monkeypatch):
+def test_keep_checkpoints_and_save_interval_bound_the_disk(tmp_path):
     """12 tiny epochs: defaults keep num_avg model files + the newest state; keep_checkpoints keeps more;
     save_epoch_interval skips epochs except the last num_avg (averaging needs them)."""
-    install_fake_loaders(monkeypatch)
+    loaders = fake_loaders()
     data = write_data_dir(tmp_path / "data")
     seen = []
     for name, extra in (("default", {}), ("keep4", {"keep_checkpoints": 4}), ("every5", {"save_epoch_interval": 5})):
         exp = str(tmp_path / name)
         run_training(tiny_config(data, num_epochs=12, num_avg=2, log_batch_interval=100, tensorboard=False, **extra),
-                     exp, device="cpu", num_threads=1, progress=False)
+                     exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
         models = os.path.join(exp, "models")
         seen.append((sorted(ckpt.list_checkpoints(models)), sorted(ckpt.list_train_states(models))))
         assert os.path.isfile(os.path.join(models, "avg_model.pt"))
@@ -92,23 +92,23 @@ def test_keep_checkpoints_and_save_interval_bound_the_disk(tmp_path, monkeypatch
     # storage keys may change between runs of one exp dir (they do not change the model): finished, no error
     run_training(tiny_config(data, num_epochs=12, num_avg=2, log_batch_interval=100, tensorboard=False,
                              keep_checkpoints=3), str(tmp_path / "default"), device="cpu", num_threads=1,
-                 progress=False)
+                 progress=False, loaders=loaders)
     log = open(os.path.join(tmp_path / "every5", "train.log")).read()
     assert "model_5.pt" in log and "model_6.pt" not in log  # 5 pruned later; epochs 6-9 never written
 
 
-def test_rerun_finished_is_noop_and_changed_config_refused(tmp_path, monkeypatch):
-    install_fake_loaders(monkeypatch)
+def test_rerun_finished_is_noop_and_changed_config_refused(tmp_path):
+    loaders = fake_loaders()
     data = write_data_dir(tmp_path / "data")
     exp = str(tmp_path / "exp")
-    run_training(tiny_config(data, num_epochs=2), exp, device="cpu", num_threads=1, progress=False)
+    run_training(tiny_config(data, num_epochs=2), exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     mtime = os.path.getmtime(os.path.join(exp, "models", "model_2.pt"))
-    run_training(tiny_config(data, num_epochs=2), exp, device="cpu", num_threads=1, progress=False)
+    run_training(tiny_config(data, num_epochs=2), exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     assert os.path.getmtime(os.path.join(exp, "models", "model_2.pt")) == mtime
     changed = tiny_config(data, num_epochs=2, model_args={"feat_dim": 6, "embed_dim": 4})
     with pytest.raises(ConfigError, match="model_args"):
-        run_training(changed, exp, device="cpu", num_threads=1, progress=False)
-    run_training(changed, exp, device="cpu", num_threads=1, progress=False, overwrite=True)
+        run_training(changed, exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
+    run_training(changed, exp, device="cpu", num_threads=1, progress=False, overwrite=True, loaders=loaders)
     assert _weights(exp)["fc.weight"].shape == (4, 6)
 
 
@@ -123,8 +123,8 @@ def _teacher_export(path, num_class=4, dim=8):
     return str(path)
 
 
-def test_kd_student_logs_every_term(tmp_path, monkeypatch):
-    install_fake_loaders(monkeypatch, teacher_dim=8)
+def test_kd_student_logs_every_term(tmp_path):
+    loaders = fake_loaders(teacher_dim=8)
     data = write_data_dir(tmp_path / "data")
     teacher = _teacher_export(tmp_path / "kd_export")
     weights = tmp_path / "w.yaml"
@@ -132,7 +132,7 @@ def test_kd_student_logs_every_term(tmp_path, monkeypatch):
     cfg = tiny_config(data, num_epochs=1, kd={"teacher_dir": teacher, "weights_file": str(weights),
                                              "combo": "KL+MMD", "temperature": 0.03125})
     exp = str(tmp_path / "student")
-    run_training(cfg, exp, device="cpu", num_threads=1, progress=False)
+    run_training(cfg, exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     log = open(os.path.join(exp, "train.log")).read()
     for term in ("aam", "kl", "mmd", "loss"):
         assert f" {term} " in log, term
@@ -145,16 +145,16 @@ def test_kd_student_logs_every_term(tmp_path, monkeypatch):
     assert saved["kd"]["alpha"] == 1.0 and saved["kd"]["gamma"] == 0.5 and saved["kd"]["combo"] == "KL+MMD"
 
 
-def test_kd_adapter_is_trained_and_saved(tmp_path, monkeypatch):
-    install_fake_loaders(monkeypatch, teacher_dim=8)
+def test_kd_adapter_is_trained_and_saved(tmp_path):
+    loaders = fake_loaders(teacher_dim=8)
     data = write_data_dir(tmp_path / "data")
     teacher = _teacher_export(tmp_path / "kd_export")
     cfg = tiny_config(data, num_epochs=2, model_args={"feat_dim": 6, "embed_dim": 5},
                       kd={"teacher_dir": teacher, "alpha": 1.0, "beta": 1.0, "adapter": True})
     exp = str(tmp_path / "student")
-    run_training(cfg, exp, device="cpu", num_threads=1, progress=False)
+    run_training(cfg, exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     one = str(tmp_path / "student_1epoch")
-    run_training(dict(cfg, num_epochs=1), one, device="cpu", num_threads=1, progress=False)
+    run_training(dict(cfg, num_epochs=1), one, device="cpu", num_threads=1, progress=False, loaders=loaders)
     s1 = ckpt.load_checkpoint(ckpt.train_state_path(os.path.join(one, "models"), 1))["kd_adapter"]
     s2 = ckpt.load_checkpoint(ckpt.train_state_path(os.path.join(exp, "models"), 2))["kd_adapter"]
     assert list(s1) == ["adapter.weight"] and s1["adapter.weight"].shape == (8, 5)

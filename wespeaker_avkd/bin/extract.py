@@ -65,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import os
 
     from wespeaker_avkd.train.extract import export_teacher, extract_embeddings, read_jobs, run_jobs
-    from wespeaker_avkd.train.trainer import set_cpu_threads, setup_logging
+    from wespeaker_avkd.utils.runtime import set_cpu_threads, setup_logging
 
     setup_logging(None, True)
     set_cpu_threads(args.num_threads)

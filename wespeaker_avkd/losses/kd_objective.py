@@ -1,7 +1,8 @@
 """The KD training objective (paper Eq. 7): AAM loss plus named, weighted KD terms built from a yaml `kd:` block.
 
-Two forms of the block (kd_term_specs validates it: any other key is refused, except the recipe's keys that
-train/config.py reads, such as teacher_dir):
+Two forms of the block (kd_term_specs validates it and refuses any other key; the caller names the keys another
+layer reads: the recipe's keys teacher_dir, combo and weights_file are decided in train/config.py:KDConfig,
+which keeps the validated terms for objective_from_specs):
 
     kd: {alpha: 1.0, beta: 0.0, gamma: 1.0, temperature: 0.03125, mmd: {kernel_num: 5}}
         Eq. 7 shorthand: alpha -> "kl", beta -> "cos", gamma -> "mmd"; zero weights are dropped;
@@ -112,11 +113,21 @@ def kd_term_specs(kd_cfg: Mapping[str, Any], where: Optional[Where] = None,
 
 def build_kd_objective(kd_cfg: Optional[Mapping[str, Any]], teacher_weight: Optional[torch.Tensor],
                        student_dim: int, teacher_dim: int) -> KDObjective:
-    """KDObjective from a yaml `kd:` block; `teacher_weight` (C, teacher_dim) is the frozen teacher AAM weight."""
+    """KDObjective from a loss-only yaml `kd:` block (validated by kd_term_specs: a recipe key such as teacher_dir
+    is refused here); `teacher_weight` (C, teacher_dim) is the frozen teacher AAM weight."""
     kd_cfg = kd_cfg or {}
+    adapter = bool(kd_cfg.get("adapter", False))  # kd_term_specs has checked it is a bool
+    return objective_from_specs(kd_term_specs(kd_cfg), adapter, teacher_weight, student_dim, teacher_dim)
+
+
+def objective_from_specs(specs: Mapping[str, Mapping[str, Any]], use_adapter: bool,
+                         teacher_weight: Optional[torch.Tensor], student_dim: int, teacher_dim: int) -> KDObjective:
+    """KDObjective from validated term specs ({name: {"type", "weight", **kwargs}}, kd_term_specs' output, e.g.
+    train/config.py:KDConfig.terms); zero-weight terms are dropped, `use_adapter` adds Linear(student -> teacher)."""
     terms: Dict[str, nn.Module] = {}
     weights: Dict[str, float] = {}
-    for name, spec in kd_term_specs(kd_cfg).items():
+    for name, term in specs.items():
+        spec = dict(term)  # the caller's (possibly frozen, shared) spec stays as it is
         weight = float(spec.pop("weight"))
         loss_name = spec.pop("type")
         if weight == 0.0:
@@ -136,7 +147,6 @@ def build_kd_objective(kd_cfg: Optional[Mapping[str, Any]], teacher_weight: Opti
         except TypeError as err:
             raise TypeError(f"kd term {name!r} ({loss_name}) with arguments {sorted(spec)}: {err}") from err
         weights[name] = weight
-    use_adapter = bool(kd_cfg.get("adapter", False))
     if terms and student_dim != teacher_dim and not use_adapter:
         raise ValueError(f"student embedding dim {student_dim} != teacher embedding dim {teacher_dim}: the "
                          f"KD losses compare them directly (KL uses the teacher's {teacher_dim}-d AAM weight); "

@@ -4,20 +4,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
-from wespeaker_avkd.train.config import ConfigError, require
+from wespeaker_avkd.losses.kd_objective import objective_from_specs
+from wespeaker_avkd.train.config import ComponentArgs, ConfigError, KDConfig, require
 
 logger = logging.getLogger(__name__)
 
 MODALITIES = ("audio", "visual", "fusion")
-# kd-block keys that configure the recipe, not a loss; they are not passed to build_kd_objective.
-KD_RECIPE_KEYS = ("teacher_dir", "combo", "weights_file")
 
 
 def check_modality(cfg: Mapping[str, Any]) -> str:
@@ -28,25 +27,44 @@ def check_modality(cfg: Mapping[str, Any]) -> str:
     return modality
 
 
+def make_encoder(modality: str, model: ComponentArgs, plugins: Sequence[str] = ()) -> nn.Module:
+    """The embedding network: MODELS[model.name] for audio/visual, FUSIONS[model.name] for the fusion teacher,
+    after importing the plugin modules that register it."""
+    import_plugins(plugins)
+    registry = FUSIONS if modality == "fusion" else MODELS
+    return registry.build(model.name, **dict(model.args))
+
+
 def build_encoder(cfg: Mapping[str, Any]) -> nn.Module:
-    """The embedding network: MODELS[cfg.model] for audio/visual, FUSIONS[cfg.model] for the fusion teacher."""
-    import_plugins(cfg.get("plugins") or ())
-    registry = FUSIONS if check_modality(cfg) == "fusion" else MODELS
-    return registry.build(require(cfg, "model"), **dict(cfg.get("model_args") or {}))
+    """make_encoder from a config dict (an exp dir's saved config.yaml: extraction, inference, tools)."""
+    model = ComponentArgs(require(cfg, "model"), dict(cfg.get("model_args") or {}))
+    return make_encoder(check_modality(cfg), model, cfg.get("plugins") or ())
+
+
+def model_embed_dim(model_args: Mapping[str, Any], encoder: nn.Module) -> int:
+    """Embedding size: model_args' embed_dim, else the encoder's `embed_dim` attribute, else 512."""
+    return int(model_args.get("embed_dim", getattr(encoder, "embed_dim", 512)))
 
 
 def embed_dim_of(cfg: Mapping[str, Any], encoder: nn.Module) -> int:
-    """Embedding size: model_args.embed_dim, else the encoder's `embed_dim` attribute, else 512."""
-    dim = (cfg.get("model_args") or {}).get("embed_dim", getattr(encoder, "embed_dim", 512))
-    return int(dim)
+    """model_embed_dim from a config dict."""
+    return model_embed_dim(cfg.get("model_args") or {}, encoder)
+
+
+def make_projection(projection: ComponentArgs, margin_update: Optional[Mapping[str, Any]], embed_dim: int,
+                    num_class: int) -> nn.Module:
+    """The AAM head PROJECTIONS[projection.name] with projection.args; its first margin is margin_update's
+    initial_margin, else projection.args' margin (default 0.2); the schedule sets it from then on."""
+    args = dict(projection.args)
+    margin = (margin_update or {}).get("initial_margin", args.pop("margin", 0.2))
+    return PROJECTIONS.build(projection.name, embed_dim=embed_dim, num_class=num_class, margin=margin, **args)
 
 
 def build_projection(cfg: Mapping[str, Any], embed_dim: int, num_class: int) -> nn.Module:
-    """The AAM head from projection_args (project_type names a PROJECTIONS entry; margin set by the schedule)."""
+    """make_projection from a config dict (projection_args.project_type names the head, default arc_margin)."""
     args = dict(cfg.get("projection_args") or {})
-    project_type = args.pop("project_type", "arc_margin")
-    margin = (cfg.get("margin_update") or {}).get("initial_margin", args.pop("margin", 0.2))
-    return PROJECTIONS.build(project_type, embed_dim=embed_dim, num_class=num_class, margin=margin, **args)
+    projection = ComponentArgs(args.pop("project_type", "arc_margin"), args)
+    return make_projection(projection, cfg.get("margin_update"), embed_dim, num_class)
 
 
 class EmbeddingNet(nn.Module):
@@ -83,9 +101,9 @@ class EmbeddingNet(nn.Module):
         return torch.autocast(device_type, dtype=self.trunk_autocast)
 
 
-def trunk_autocast_dtype(cfg: Mapping[str, Any], device_type: str) -> Optional[torch.dtype]:
+def trunk_autocast_dtype(amp: bool, device_type: str) -> Optional[torch.dtype]:
     """bfloat16 for a CPU run of a config with `amp: true`, else None (CUDA amp autocasts the whole step)."""
-    if bool(cfg.get("amp", False)) and device_type == "cpu":
+    if amp and device_type == "cpu":
         return torch.bfloat16
     return None
 
@@ -104,18 +122,13 @@ def load_teacher_export(teacher_dir: str) -> Tuple[str, np.ndarray, Optional[str
     return scp, weight, (spk2id if os.path.isfile(spk2id) else None)
 
 
-def build_kd(kd_cfg: Optional[Mapping[str, Any]], student_dim: int) -> Tuple[Optional[nn.Module], Optional[str]]:
-    """(KDObjective, teacher xvector.scp) from a resolved kd block, or (None, None) when there is no KD."""
-    if not kd_cfg:
+def build_kd(kd: Optional[KDConfig], student_dim: int) -> Tuple[Optional[nn.Module], Optional[str]]:
+    """(KDObjective, teacher xvector.scp) from a student's validated kd section, or (None, None) without KD."""
+    if kd is None:
         return None, None
-    from wespeaker_avkd.losses.kd_objective import build_kd_objective
-
-    teacher_dir = kd_cfg.get("teacher_dir")
-    if not teacher_dir:
-        raise ConfigError("config key 'kd.teacher_dir' is required for a KD student (exp/teacher/kd_export)")
-    scp, weight, _ = load_teacher_export(teacher_dir)
-    loss_cfg = {k: v for k, v in kd_cfg.items() if k not in KD_RECIPE_KEYS}
-    objective = build_kd_objective(loss_cfg, torch.from_numpy(weight), student_dim, int(weight.shape[1]))
+    scp, weight, _ = load_teacher_export(kd.teacher_dir)
+    objective = objective_from_specs(kd.terms, kd.adapter, torch.from_numpy(weight), student_dim,
+                                     int(weight.shape[1]))
     return objective, scp
 
 

@@ -77,7 +77,7 @@ def load_trained(exp_dir: str, checkpoint: Optional[str] = None,
     num_class = len(read_spk2id(os.path.join(exp_dir, "spk2id")))
     net = EmbeddingNet(encoder, build_projection(cfg, embed_dim_of(cfg, encoder), num_class))
     load_into_net(net, path, policy="strict")
-    net.trunk_autocast = trunk_autocast_dtype(cfg, torch.device(device).type)  # embed as it was trained
+    net.trunk_autocast = trunk_autocast_dtype(bool(cfg.get("amp", False)), torch.device(device).type)  # as trained
     net.to(torch.device(device)).eval()
     return cfg, net, path
 

@@ -9,32 +9,35 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import os
-import random
 import shutil
 import sys
 import time
 from collections import defaultdict
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, write_spk2id
+from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
+from wespeaker_avkd.models.margin_scheduler import MarginScheduler
 from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train.builders import (EmbeddingNet, build_encoder, build_kd, build_projection,
-                                           check_modality, embed_dim_of, kd_trainable_state, load_model_init,
+from wespeaker_avkd.train.builders import (EmbeddingNet, build_kd, check_modality, kd_trainable_state,
+                                           load_model_init, make_encoder, make_projection, model_embed_dim,
                                            trunk_autocast_dtype)
-from wespeaker_avkd.train.config import (ConfigError, key_sources, load_yaml, normalize_synonyms, parse_train_config,
-                                         require, resolve_kd_preset, save_config)
-from wespeaker_avkd.utils.schema import Where
-from wespeaker_avkd.train.exp_lock import ExpDirLock
+from wespeaker_avkd.train.config import (ConfigError, KDConfig, TrainConfig, key_sources, load_yaml,
+                                         normalize_synonyms, parse_train_config, resolve_kd_preset, save_config)
 from wespeaker_avkd.train.distributed import (DistInfo, all_reduce_mean, all_reduce_mean_grads, barrier,
                                               cleanup, init_distributed)
+from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
 from wespeaker_avkd.utils.fingerprint import read_stamp
+from wespeaker_avkd.utils.runtime import seed_everything, set_cpu_threads, setup_logging
+from wespeaker_avkd.utils.schema import Where
 
 logger = logging.getLogger("wespeaker_avkd.train")
 
@@ -43,57 +46,21 @@ RESUME_SAFE_KEYS = {"num_epochs", "num_avg", "log_batch_interval", "save_epoch_i
                     "dataloader_args", "eval_dataloader_args", "amp", "tensorboard"}
 
 
-def default_num_threads() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+@dataclasses.dataclass(frozen=True)
+class TrainLoaders:
+    """Where the trainer's batches come from (the real Kaldi data-dir loaders by default; tests pass fakes).
+
+    build(modality, data_dir, spk2id, dataset_args, dataloader_args, seed, rank=, world_size=, teacher_scp=,
+    embedding_scps=) returns a sized iterable of batches {"inputs", "labels", "teacher_emb" with teacher_scp}
+    (data/loaders.py:build_train_loader); set_epoch(loader, epoch) is called before each pass over it.
+    """
+
+    build: Callable[..., Any] = build_train_loader
+    set_epoch: Callable[[Any, int], None] = set_loader_epoch
 
 
-def set_cpu_threads(requested: Optional[int] = None, share: int = 1) -> int:
-    """torch intra-op threads = requested (clamped to the cores this process may use: more only oversubscribe,
-    and beyond what the system allows OpenMP aborts) or cores // share; inter-op threads 1 (our models run one
-    op at a time, extra inter-op threads only contend). Returns the count used."""
-    cores = default_num_threads()
-    if requested is not None and int(requested) < 1:
-        raise ValueError(f"--num_threads must be >= 1, got {requested}")
-    threads = max(1, cores // max(1, share)) if requested is None else min(int(requested), cores)
-    if requested is not None and int(requested) > cores:
-        logger.warning("num_threads %d > the %d cores this process may use: using %d", requested, cores, cores)
-    torch.set_num_threads(threads)
-    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op of the process
-        torch.set_num_interop_threads(1)
-    return threads
-
-
-def setup_logging(exp_dir: Optional[str], is_main: bool) -> None:
-    """Log to stderr and (rank 0) to exp_dir/train.log, appending across resumed runs."""
-    root = logging.getLogger("wespeaker_avkd")
-    root.setLevel(logging.INFO)
-    for handler in list(root.handlers):
-        if getattr(handler, "_wespeaker_avkd", False):
-            root.removeHandler(handler)
-            handler.close()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    handlers: List[logging.Handler] = []
-    if is_main:
-        handlers.append(logging.StreamHandler(sys.stderr))
-        if exp_dir:
-            os.makedirs(exp_dir, exist_ok=True)
-            handlers.append(logging.FileHandler(os.path.join(exp_dir, "train.log")))
-    for handler in handlers:
-        handler.setFormatter(fmt)
-        handler._wespeaker_avkd = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.propagate = False
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+# (kd section or None, student embedding dim) -> (KD objective or None, teacher xvector.scp or None)
+KDBuilder = Callable[[Optional[KDConfig], int], Tuple[Optional[nn.Module], Optional[str]]]
 
 
 def _to_device(inputs: Any, device: torch.device) -> Any:
@@ -108,9 +75,11 @@ def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    """Expand the KD preset, validate every key once (train.config.parse_train_config: unknown keys, types and
-    ranges are refused naming the file and key), map WeSpeaker's synonyms to ours and fill the defaults."""
+def prepare_configs(cfg: Mapping[str, Any]) -> Tuple[Dict[str, Any], TrainConfig]:
+    """(merged config dict, TrainConfig): expand the KD preset, validate every key once
+    (train.config.parse_train_config: unknown keys, types and ranges are refused naming the file and key), map
+    WeSpeaker's synonyms to ours and fill the defaults. The dict is what exp_dir/config.yaml records (and what a
+    resumed run is compared with); everything else reads the TrainConfig."""
     sources = key_sources(cfg)
     cfg = dict(cfg)
     cfg.setdefault("modality", "audio")  # a WeSpeaker config has no modality: it is an audio config
@@ -120,7 +89,7 @@ def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
         preset = f"{cfg['kd'].get('weights_file')} ({modality}.{kd.get('combo')})"
         sources.update({f"kd.{k}": preset for k in kd if f"kd.{k}" not in sources and k != "combo"})
         cfg["kd"] = kd
-    parse_train_config(cfg, sources)
+    typed = parse_train_config(cfg, sources)
     cfg = normalize_synonyms(cfg, Where("", sources))
     cfg.setdefault("seed", 42)
     cfg.setdefault("num_avg", 1)
@@ -128,7 +97,12 @@ def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     cfg.setdefault("save_epoch_interval", 1)
     cfg.setdefault("optimizer", "SGD")
     cfg.setdefault("scheduler", "ExponentialDecrease")
-    return cfg
+    return cfg, typed
+
+
+def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """The merged, validated config dict of prepare_configs (what exp_dir/config.yaml holds)."""
+    return prepare_configs(cfg)[0]
 
 
 def training_step(net: nn.Module, kd: Optional[nn.Module], optimizer: torch.optim.Optimizer,
@@ -166,11 +140,20 @@ def training_step(net: nn.Module, kd: Optional[nn.Module], optimizer: torch.opti
 
 
 class Trainer:
-    """Trains one system described by a prepared config into exp_dir (see the module docstring)."""
+    """Trains one system described by a config into exp_dir (see the module docstring).
+
+    The config is validated once here (prepare_configs); the trainer reads the typed TrainConfig (self.cfg) and
+    keeps the merged dict (self.raw_cfg) only to record it in exp_dir/config.yaml and compare it on resume.
+    Its collaborators come in: `loaders` (default: the real data-dir loaders) and `kd_builder` (default:
+    builders.build_kd, which reads the teacher's kd_export).
+    """
 
     def __init__(self, cfg: Mapping[str, Any], exp_dir: str, device: str = "auto", num_threads: Optional[int] = None,
-                 overwrite: bool = False, progress: bool = True) -> None:
-        self.cfg = prepare_config(cfg)
+                 overwrite: bool = False, progress: bool = True, loaders: Optional[TrainLoaders] = None,
+                 kd_builder: KDBuilder = build_kd) -> None:
+        self.raw_cfg, self.cfg = prepare_configs(cfg)
+        self.loaders = loaders if loaders is not None else TrainLoaders()
+        self.kd_builder = kd_builder
         self.exp_dir = exp_dir
         self.model_dir = os.path.join(exp_dir, "models")
         self.progress = progress
@@ -205,47 +188,43 @@ class Trainer:
         saved = os.path.join(self.exp_dir, "config.yaml")
         if ckpt.last_checkpoint(self.model_dir) is None or not os.path.isfile(saved):
             return
-        changed = [k for k in _config_diff(load_yaml(saved), self.cfg) if k not in RESUME_SAFE_KEYS]
+        changed = [k for k in _config_diff(load_yaml(saved), self.raw_cfg) if k not in RESUME_SAFE_KEYS]
         if changed:
             raise ConfigError(f"{saved}: the checkpoints in {self.model_dir} were trained with a different config "
                               f"(keys {changed} differ); use another --exp_dir or pass --overwrite to start afresh")
 
     def _build(self) -> None:
         """Data, model, head, KD objective, optimizer and schedules; resume state if a checkpoint exists."""
-        from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_table, write_spk2id
-        from wespeaker_avkd.data.loaders import build_train_loader
-        from wespeaker_avkd.models.margin_scheduler import MarginScheduler
-
         cfg, info = self.cfg, self.info
-        seed_everything(int(cfg["seed"]))
-        self.modality = cfg["modality"]
-        train_data = cfg["train_data"]
-        self.spk2id = make_spk2id(sorted(set(read_table(os.path.join(train_data, "utt2spk")).values())))
+        seed_everything(cfg.seed)
+        self.modality = cfg.modality
+        self.spk2id = make_spk2id(sorted(set(read_table(os.path.join(cfg.train_data, "utt2spk")).values())))
         if info.is_main:
-            save_config(cfg, os.path.join(self.exp_dir, "config.yaml"))
+            save_config(self.raw_cfg, os.path.join(self.exp_dir, "config.yaml"))
             write_spk2id(os.path.join(self.exp_dir, "spk2id"), self.spk2id)
 
-        encoder = build_encoder(cfg)
-        embed_dim = embed_dim_of(cfg, encoder)
-        projection = build_projection(cfg, embed_dim, len(self.spk2id))
+        encoder = make_encoder(cfg.modality, cfg.model, cfg.plugins)
+        embed_dim = model_embed_dim(cfg.model.args, encoder)
+        margin_update = dataclasses.asdict(cfg.margin_update) if cfg.margin_update is not None else None
+        projection = make_projection(cfg.projection, margin_update, embed_dim, len(self.spk2id))
         self.net = EmbeddingNet(encoder, projection)
-        if cfg.get("model_init"):
-            load_model_init(self.net, cfg["model_init"])
-        self.kd, teacher_scp = build_kd(cfg.get("kd"), embed_dim)
+        if cfg.model_init:
+            load_model_init(self.net, cfg.model_init)
+        self.kd, teacher_scp = self.kd_builder(cfg.kd, embed_dim)
         self._check_teacher_spk2id()
         self.net.to(info.device)
         if self.kd is not None:
             self.kd.to(info.device)
         self.num_params = sum(p.numel() for p in encoder.parameters())
 
-        self.loader = build_train_loader(
-            self.modality, train_data, self.spk2id, dict(cfg.get("dataset_args") or {}),
-            dict(cfg.get("dataloader_args") or {}), int(cfg["seed"]), rank=info.rank, world_size=info.world_size,
+        self.loader = self.loaders.build(
+            self.modality, cfg.train_data, self.spk2id, dataclasses.asdict(cfg.dataset_args),
+            dataclasses.asdict(cfg.dataloader_args), cfg.seed, rank=info.rank, world_size=info.world_size,
             teacher_scp=teacher_scp, embedding_scps=self._embedding_scps("train"))
         self.epoch_iter = len(self.loader)
         if self.epoch_iter == 0:
-            raise ConfigError(f"{train_data}: the train loader yields no batch (batch_size "
-                              f"{(cfg.get('dataloader_args') or {}).get('batch_size')} larger than the data?)")
+            raise ConfigError(f"{cfg.train_data}: the train loader yields no batch (batch_size "
+                              f"{cfg.dataloader_args.batch_size} larger than the data?)")
 
         if info.distributed:
             ddp_kwargs = {"device_ids": [info.device.index]} if info.device.type == "cuda" else {}
@@ -253,20 +232,19 @@ class Trainer:
         else:
             self.ddp_net = self.net
         self.kd_params = [p for p in (self.kd.parameters() if self.kd is not None else []) if p.requires_grad]
-        sched_args = dict(cfg["scheduler_args"])
-        self.optimizer = build_optimizer(cfg["optimizer"], list(self.net.parameters()) + self.kd_params,
-                                         cfg.get("optimizer_args") or {}, float(sched_args.get("initial_lr", 0.1)))
-        self.num_epochs = int(cfg["num_epochs"])
-        self.scheduler = build_scheduler(cfg["scheduler"], self.optimizer, self.num_epochs, self.epoch_iter,
+        sched_args = dict(cfg.scheduler.args)
+        self.optimizer = build_optimizer(cfg.optimizer.name, list(self.net.parameters()) + self.kd_params,
+                                         dict(cfg.optimizer.args), float(sched_args.get("initial_lr", 0.1)))
+        self.num_epochs = cfg.num_epochs
+        self.scheduler = build_scheduler(cfg.scheduler.name, self.optimizer, self.num_epochs, self.epoch_iter,
                                          sched_args)
-        margin_cfg = dict(cfg.get("margin_update") or {})
-        if not margin_cfg:
-            margin = float((cfg.get("projection_args") or {}).get("margin", 0.2))
-            margin_cfg = {"initial_margin": margin, "final_margin": margin, "increase_start_epoch": 1,
-                          "fix_start_epoch": 1}
-        self.margin_scheduler = MarginScheduler(self.net.projection, self.epoch_iter, **margin_cfg)
-        self.use_amp = bool(cfg.get("amp", False)) and info.device.type == "cuda"
-        self.net.trunk_autocast = trunk_autocast_dtype(cfg, info.device.type)
+        if margin_update is None:  # a fixed margin: the head's own, for every iteration
+            margin = float(cfg.projection.args.get("margin", 0.2))
+            margin_update = {"initial_margin": margin, "final_margin": margin, "increase_start_epoch": 1,
+                             "fix_start_epoch": 1}
+        self.margin_scheduler = MarginScheduler(self.net.projection, self.epoch_iter, **margin_update)
+        self.use_amp = cfg.amp and info.device.type == "cuda"
+        self.net.trunk_autocast = trunk_autocast_dtype(cfg.amp, info.device.type)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.global_step = 1, 0
         self._resume_rng: Optional[Mapping[str, Any]] = None
@@ -274,18 +252,17 @@ class Trainer:
 
     def _embedding_scps(self, subset: str) -> Optional[Dict[str, str]]:
         """For the fusion teacher: {modality: <embedding_dirs[modality]>/<subset>/xvector.scp}."""
-        if self.modality != "fusion":
+        dirs = self.cfg.embedding_dirs
+        if self.modality != "fusion" or dirs is None:
             return None
-        dirs = require(self.cfg, "embedding_dirs")
-        return {name: os.path.join(path, subset, "xvector.scp") for name, path in dirs.items()}
+        return {name: os.path.join(path, subset, "xvector.scp")
+                for name, path in (("audio", dirs.audio), ("visual", dirs.visual))}
 
     def _check_teacher_spk2id(self) -> None:
         """Warn when the teacher was trained on another speaker list (its W rows would mean other people)."""
-        if not self.cfg.get("kd"):
+        if self.cfg.kd is None:
             return
-        from wespeaker_avkd.data.kaldi_dir import read_spk2id
-
-        path = os.path.join(self.cfg["kd"]["teacher_dir"], "spk2id")
+        path = os.path.join(self.cfg.kd.teacher_dir, "spk2id")
         if os.path.isfile(path) and read_spk2id(path) != self.spk2id:
             logger.warning("%s differs from the student's spk2id: the teacher was trained on another speaker "
                            "set; KL uses the teacher's classes, AAM the student's", path)
@@ -322,8 +299,7 @@ class Trainer:
         if not self.info.is_main:
             return
         cfg = self.cfg
-        num_avg = int(cfg["num_avg"])
-        if not ckpt.should_save(epoch, self.num_epochs, int(cfg.get("save_epoch_interval") or 1), num_avg):
+        if not ckpt.should_save(epoch, self.num_epochs, cfg.save_epoch_interval, cfg.num_avg):
             return
         train_state = {
             "kd_adapter": kd_trainable_state(self.kd),
@@ -337,8 +313,7 @@ class Trainer:
         }
         model_state = ckpt.flat_model_state(self.net.encoder.state_dict(), self.net.projection.state_dict())
         ckpt.save_epoch(self.model_dir, epoch, model_state, train_state)
-        keep = cfg.get("keep_checkpoints")
-        removed = ckpt.prune_checkpoints(self.model_dir, int(keep) if keep else num_avg)
+        removed = ckpt.prune_checkpoints(self.model_dir, cfg.keep_checkpoints or cfg.num_avg)
         if removed:
             logger.info("pruned %s", ", ".join(os.path.basename(p) for p in removed))
 
@@ -350,19 +325,17 @@ class Trainer:
 
     def train(self) -> None:
         """Run the remaining epochs, then average the last num_avg checkpoints into models/avg_model.pt."""
-        from wespeaker_avkd.data.loaders import set_loader_epoch
-
         cfg, info = self.cfg, self.info
         if self.start_epoch == 1:
             logger.info("training %s (%s, %.2f M params) on %s, world %d, %d iterations/epoch, %d epochs",
-                        self.exp_dir, cfg["model"], self.num_params / 1e6, info.device, info.world_size,
+                        self.exp_dir, cfg.model.name, self.num_params / 1e6, info.device, info.world_size,
                         self.epoch_iter, self.num_epochs)
         writer = self._tensorboard()
         if self._resume_rng is not None:
             ckpt.restore_rng_state(self._resume_rng)
-        log_every = max(1, int(cfg["log_batch_interval"]))
+        log_every = cfg.log_batch_interval
         for epoch in range(self.start_epoch, self.num_epochs + 1):
-            set_loader_epoch(self.loader, epoch)
+            self.loaders.set_epoch(self.loader, epoch)
             self.net.train()
             if self.kd is not None:
                 self.kd.train()
@@ -409,13 +382,13 @@ class Trainer:
         checkpoints' content + num_avg) matches, so another num_avg or a newer epoch re-averages."""
         avg_path = os.path.join(self.model_dir, "avg_model.pt")
         stamp = read_stamp(ckpt.average_stamp_path(avg_path))
-        epochs = ckpt.average_last(self.model_dir, int(self.cfg["num_avg"]), avg_path, force=False)
+        epochs = ckpt.average_last(self.model_dir, self.cfg.num_avg, avg_path, force=False)
         if stamp != read_stamp(ckpt.average_stamp_path(avg_path)):
             logger.info("averaged epochs %s into %s", epochs, avg_path)
 
     def _tensorboard(self):
         """SummaryWriter on exp_dir/tensorboard (rank 0), or None."""
-        if not self.info.is_main or self.cfg.get("tensorboard", True) is False:
+        if not self.info.is_main or not self.cfg.tensorboard:
             return None
         from torch.utils.tensorboard import SummaryWriter
 
@@ -432,7 +405,8 @@ class Trainer:
 
 
 def run_training(cfg: Mapping[str, Any], exp_dir: str, **kwargs: Any) -> Trainer:
-    """Build a Trainer and train; returns it (for tests)."""
+    """Build a Trainer (kwargs: device, num_threads, overwrite, progress, loaders, kd_builder) and train;
+    returns it (for tests)."""
     trainer = Trainer(cfg, exp_dir, **kwargs)
     try:
         trainer.train()
