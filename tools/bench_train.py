@@ -83,7 +83,9 @@ def main() -> int:
     print(f"torch {torch.__version__}, {args.threads} threads, conf {args.conf_dir}, {args.steps} rounds")
     for modality in args.modalities:
         cfg = load_config(os.path.join(args.conf_dir, f"{modality}.yaml"))
-        kd_block = load_config(os.path.join(args.conf_dir, "kd.yaml"))["kd"]
+        own_kd = os.path.join(args.conf_dir, "kd.yaml")  # as run.sh: conf/kd.yaml, then the set's own over it
+        kd_paths = [os.path.join(args.conf_dir, "..", "kd.yaml")] + ([own_kd] if os.path.isfile(own_kd) else [])
+        kd_block = load_config(kd_paths)["kd"]
         weight = torch.nn.functional.normalize(torch.randn(args.num_class, 512), dim=1)
         batch_size = int(cfg["dataloader_args"]["batch_size"])
         batch = synthetic_batch(cfg, batch_size, args.num_class, 512)

@@ -34,11 +34,17 @@ def test_config_builds(conf_set, system):
         assert out.shape == (2, 512)
 
 
+def student_kd_configs(conf_set: str) -> list[str]:
+    """The kd configs run.sh gives a student of conf_set: conf/kd.yaml, then the set's own kd.yaml if any."""
+    own = os.path.join(CONF, conf_set, "kd.yaml")
+    return [os.path.join(CONF, "kd.yaml")] + ([own] if os.path.isfile(own) else [])
+
+
 @pytest.mark.parametrize("conf_set", SETS)
 @pytest.mark.parametrize("modality", ("audio", "visual"))
 def test_kd_combos_resolve(conf_set, modality, monkeypatch):
     monkeypatch.chdir(os.path.join(ROOT, "egs", "voxceleb", "v_kd"))  # kd.yaml paths are recipe-relative
-    kd = load_yaml(os.path.join(CONF, conf_set, "kd.yaml"))["kd"]
+    kd = load_config(student_kd_configs(conf_set))["kd"]
     expected = {"COS": {"cos"}, "KL": {"kl"}, "MMD": {"mmd"}, "COS+KL": {"cos", "kl"}, "COS+MMD": {"cos", "mmd"},
                 "KL+MMD": {"kl", "mmd"}}
     for combo in COMBOS:
@@ -47,3 +53,14 @@ def test_kd_combos_resolve(conf_set, modality, monkeypatch):
                   if resolved.get(key, 0.0)}
         assert active == expected[combo], combo
         assert resolved["temperature"] == 0.03125
+
+
+@pytest.mark.parametrize("conf_set", SETS)
+def test_one_shared_kd_block(conf_set):
+    """Every shipped set uses conf/kd.yaml; a set's own kd.yaml exists only to change something (a copy of
+    the shared block would drift from it unseen)."""
+    own = os.path.join(CONF, conf_set, "kd.yaml")
+    if os.path.isfile(own):
+        shared = load_yaml(os.path.join(CONF, "kd.yaml"))["kd"]
+        mine = load_yaml(own).get("kd") or {}
+        assert any(shared.get(k) != v for k, v in mine.items()), f"{own} changes nothing of conf/kd.yaml"

@@ -1,11 +1,15 @@
 """The whole recipe (stages 1-9 of egs/voxceleb/run.sh) on a tiny corpus with tiny configs: two seeds, the
-KD-weight tuning on dev (which must never read an eval list), the students and the report."""
+KD-weight tuning on dev (which must never read an eval list), the students and the report; every stage but the
+tuning with --score_norm asnorm (AS-normed scores beside the cosine ones, a second report)."""
 import json
 import os
 import subprocess
 
+import numpy as np
 import pytest
 import yaml
+
+from wespeaker_avkd.scoring import read_score_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(ROOT, "egs", "voxceleb", "run.sh")
@@ -27,11 +31,21 @@ def _run(tmp_path, *args):
     return out.stdout
 
 
+def _check_asnorm(system_dir, part, trials):
+    """The AS-normed scores of a list: the same trials as the cosine ones, other scores, metrics beside them."""
+    raw = read_score_file(system_dir / "scores" / part / f"{trials}.score")
+    norm = read_score_file(system_dir / "scores_asnorm" / part / f"{trials}.score")
+    assert (norm.enroll, norm.test) == (raw.enroll, raw.test) and np.array_equal(norm.labels, raw.labels)
+    assert not np.allclose(norm.scores, raw.scores), (system_dir, part, trials)
+    record = json.load(open(system_dir / "scores_asnorm" / part / f"{trials}.json"))
+    assert 0.0 <= record["eer"] <= 1.0 and record["num_trials"] == len(raw.scores)
+
+
 @pytest.mark.slow
 def test_seeds_tuning_students_report(tmp_path):
     (tmp_path / "epochs.yaml").write_text("num_epochs: 1\n")
     exp, data = tmp_path / "exp", tmp_path / "data"
-    stdout = _run(tmp_path, "--stop_stage", "5")
+    stdout = _run(tmp_path, "--stop_stage", "5", "--score_norm", "asnorm")
     assert "stage 6" not in stdout
     for part in ("train", "train_mean", "dev", "eval"):
         assert (data / part / "utt2spk").exists(), part
@@ -43,6 +57,7 @@ def test_seeds_tuning_students_report(tmp_path):
                 for t in ("O", "E", "H"):
                     record = json.load(open(d / "scores" / part / f"{t}.json"))
                     assert 0.0 <= record["eer"] <= 1.0 and record["num_trials"] > 0, (d, part, t)
+                    _check_asnorm(d, part, t)
         assert (exp / f"seed{seed}" / "teacher" / "kd_export" / "xvector.scp").exists()
         cfg = yaml.safe_load(open(exp / f"seed{seed}" / "visual_baseline" / "config.yaml"))
         assert cfg["seed"] == int(seed) and cfg["num_epochs"] == 1
@@ -63,8 +78,9 @@ def test_seeds_tuning_students_report(tmp_path):
             cfg = yaml.safe_load(open(d / "config.yaml"))
             assert cfg["seed"] == 1 and cfg["kd"]["teacher_dir"].endswith("seed1/teacher/kd_export")
             assert sorted(os.listdir(d / "scores")) == ["dev"] and not (d / "embeddings" / "eval").exists()
+            assert not (d / "scores_asnorm").exists()  # stage 6 ran with the default --score_norm none
 
-    stdout = _run(tmp_path, "--stage", "7", "--tune", "true")
+    stdout = _run(tmp_path, "--stage", "7", "--tune", "true", "--score_norm", "asnorm")
     # seed 1's single-loss student is the tuning run with the chosen weight, not a second training
     kl = exp / "seed1" / "visual_kd_kl"
     chosen = weights["visual"]["KL"]["alpha"]
@@ -76,9 +92,15 @@ def test_seeds_tuning_students_report(tmp_path):
             assert cfg["seed"] == int(seed) and cfg["kd"]["teacher_dir"].endswith(f"seed{seed}/teacher/kd_export")
             for t in ("O", "E", "H"):
                 assert json.load(open(d / "scores" / "eval" / f"{t}.json"))["num_trials"] > 0, (d, t)
+                _check_asnorm(d, "eval", t)
     assert yaml.safe_load(open(exp / "seed2" / "visual_kd_kl" / "config.yaml"))["kd"]["alpha"] == chosen
     for f in ("results.md", "results.json"):
         assert (exp / "report" / f).stat().st_size > 0, f
+        assert (exp / "report_asnorm" / f).stat().st_size > 0, f
+    assert "scores_asnorm" not in (exp / "report" / "results.md").read_text()
+    asnorm_report = json.load(open(exp / "report_asnorm" / "results.json"))
+    assert asnorm_report["settings"]["scores_dir"] == "scores_asnorm"
+    assert asnorm_report["metrics"] != json.load(open(exp / "report" / "results.json"))["metrics"]
     for line in stdout.splitlines():
         if "stage " in line and " done in " in line:
             assert line.rstrip().endswith(" s")  # each stage's wall time is logged

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(ROOT, "egs", "voxceleb", "v_kd")
@@ -43,6 +44,9 @@ HOSTILE = [
     ("--tune_grid", "1 `touch PWNED`"),
     ("--gpus", "0;touch PWNED"),
     ("--master_addr", "$(touch PWNED)"),
+    ("--top_n", "1;touch PWNED"),
+    ("--top_n", "a[$(touch PWNED)]"),
+    ("--score_norm", "$(touch PWNED)"),
     ("--PATH", "/nowhere"),
     ("--a[$(touch PWNED)]", "1"),
 ]
@@ -76,6 +80,10 @@ def test_hostile_paths_stay_paths(tmp_path, option):
     (["--nj", "0"], "--nj must be at least 1"),
     (["--seeds", ""], "--seeds must not be empty"),
     (["--tune", "yes"], "expects true or false"),
+    (["--score_norm", "znorm"], "--score_norm must be none or asnorm, got znorm"),
+    (["--score_norm", ""], "--score_norm must be none or asnorm"),
+    (["--top_n", "0"], "--top_n must be at least 1"),
+    (["--top_n", "3e2"], "--top_n must be a non-negative integer"),
     (["--stgae", "3"], "unknown option --stgae"),
     (["positional"], "unexpected argument"),
 ])
@@ -98,6 +106,132 @@ def test_missing_input_names_the_stage_that_makes_it(tmp_path, stage, message):
     out = _run(tmp_path, "--stage", stage, "--stop_stage", stage)
     assert out.returncode != 0 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _settings(tmp_path, *args):
+    """The settings run.sh derives from its options (its own text up to local/settings.sh, then a dump)."""
+    text = open(os.path.join(RECIPE, "run.sh")).read()
+    head = text[:text.index('. local/settings.sh "$@"')] + '. local/settings.sh "$@"\n'
+    body = head + 'printf "%s\\n" "feat_source=$feat_source" "KD=${KD_CONFIGS[*]}" "SCORES=${SCORE_DIRS[*]}"\n'
+    out = subprocess.run(["bash", "-c", body, os.path.join(RECIPE, "run.sh"), "--exp", str(tmp_path / "exp"), *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return dict(line.split("=", 1) for line in out.stdout.splitlines())
+
+
+def _conf_set(tmp_path, feat_source=None, kd=None):
+    """A copy of conf/tiny with dataset_args.feat_source of audio.yaml set (None: key removed = auto) and,
+    when kd is given, a kd.yaml of its own."""
+    conf = tmp_path / "conf"
+    shutil.copytree(os.path.join(RECIPE, "conf", "tiny"), conf)
+    cfg = yaml.safe_load((conf / "audio.yaml").read_text())
+    cfg["dataset_args"].pop("feat_source", None)
+    if feat_source is not None:
+        cfg["dataset_args"]["feat_source"] = feat_source
+    (conf / "audio.yaml").write_text(yaml.safe_dump(cfg))
+    if kd is not None:
+        (conf / "kd.yaml").write_text(yaml.safe_dump({"kd": kd}))
+    return conf
+
+
+def test_settings_follow_the_options_and_confs(tmp_path):
+    """One conf/kd.yaml for every set (a set's own kd.yaml merged over it); feat_source read through the
+    trainer's config loader from the set's audio.yaml with --config merged over it; AS-norm adds a score dir."""
+    default = _settings(tmp_path)
+    assert default == {"feat_source": "feats", "KD": "--config conf/kd.yaml", "SCORES": "scores"}
+    conf = _conf_set(tmp_path, "wav", kd={"temperature": 0.5})
+    own = _settings(tmp_path, "--conf_dir", str(conf), "--score_norm", "asnorm")
+    assert own == {"feat_source": "wav", "KD": f"--config conf/kd.yaml --config {conf}/kd.yaml",
+                   "SCORES": "scores scores_asnorm"}
+    overlay = tmp_path / "over.yaml"
+    overlay.write_text("dataset_args:\n  feat_source: wav\n")
+    assert _settings(tmp_path, "--config", str(overlay))["feat_source"] == "wav"
+    assert _settings(tmp_path, "--conf_dir", str(_conf_set(tmp_path / "auto")))["feat_source"] == "auto"
+
+
+def test_bad_feat_source_is_refused_before_any_work(tmp_path):
+    overlay = tmp_path / "over.yaml"
+    overlay.write_text("dataset_args:\n  feat_source: fbank\n")
+    out = _run(tmp_path, "--config", str(overlay))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert f"{overlay}: config key 'dataset_args.feat_source': must be one of" in out.stderr, out.stderr
+    assert not (tmp_path / "exp").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("feat_source,has_feats,message", [
+    ("wav", True, "data/train/wav.scp missing: run stage 1 first"),
+    ("feats", False, "data/train/feats.scp missing: run stage 1-2 first"),
+    (None, False, "data/train/wav.scp missing: run stage 1 first"),   # auto without feats.scp: wav
+])
+def test_training_stage_needs_the_audio_input_of_the_conf(tmp_path, feat_source, has_feats, message):
+    train = tmp_path / "data" / "train"
+    train.mkdir(parents=True)
+    if has_feats:
+        (train / "feats.scp").write_text("")
+    conf = _conf_set(tmp_path, feat_source)
+    out = _run(tmp_path, "--stage", "3", "--stop_stage", "3", "--conf_dir", str(conf))
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+
+
+def test_auto_takes_feats_when_the_data_dir_has_them(tmp_path):
+    """need_audio_input under auto: feats.scp when present (stage 1-2), else wav.scp (stage 1)."""
+    d = tmp_path / "d"
+    d.mkdir()
+    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/systems.sh\nfeat_source=auto\n'
+              f'need_audio_input "{d}" && echo NEEDS_MET\n')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and f"{d}/wav.scp missing: run stage 1 first" in out.stderr
+    (d / "feats.scp").write_text("")
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "NEEDS_MET" in out.stdout, out.stderr
+
+
+def test_wav_input_skips_fbank_but_makes_the_mean_part(tmp_path):
+    """Stage 2 with feat_source: wav computes no fbank (the wav paths here do not even exist, so computing it
+    would fail) and still writes data/train_mean."""
+    utts = [f"id{1 + i % 3:05d}/v{i % 2}/{i:05d}" for i in range(9)]
+    for part in ("train", "dev", "eval"):
+        d = tmp_path / "data" / part
+        d.mkdir(parents=True)
+        (d / "wav.scp").write_text("".join(f"{u} {tmp_path}/nowhere/{i}.wav\n" for i, u in enumerate(utts)))
+        (d / "utt2spk").write_text("".join(f"{u} {u.split('/')[0]}\n" for u in utts))
+        spk = sorted({u.split("/")[0] for u in utts})
+        (d / "spk2utt").write_text("".join(f"{s} {' '.join(u for u in utts if u.startswith(s))}\n" for s in spk))
+    conf = _conf_set(tmp_path, "wav")
+    out = _run(tmp_path, "--stage", "2", "--stop_stage", "2", "--conf_dir", str(conf), "--mean_utts", "4")
+    assert out.returncode == 0, out.stderr
+    assert "no fbank archives" in out.stdout
+    assert not (tmp_path / "fbank").exists()
+    assert not any((tmp_path / "data" / p / "feats.scp").exists() for p in ("train", "dev", "eval", "train_mean"))
+    assert len((tmp_path / "data" / "train_mean" / "utt2spk").read_text().splitlines()) == 4
+
+
+def test_asnorm_report_names_the_scores_it_needs(tmp_path):
+    """Stage 9 with --score_norm asnorm checks every report's inputs before writing any report."""
+    raw = tmp_path / "exp" / "seed1" / "teacher" / "scores" / "eval"
+    raw.mkdir(parents=True)
+    (raw / "O.score").write_text("")
+    out = _run(tmp_path, "--stage", "9", "--score_norm", "asnorm")
+    assert out.returncode != 0, out.stdout
+    assert ("exp/seed1/teacher/scores_asnorm/eval/O.score missing: run stage 5 with --score_norm asnorm first"
+            in out.stderr), out.stderr
+    assert not (tmp_path / "exp" / "report").exists()
+
+
+def test_score_jobs_carry_the_cohort_with_asnorm(tmp_path):
+    """score_add: the cosine line always; with asnorm a second line into scores_asnorm whose cohort is the
+    system's own embeddings of the mean part with that part's utt2spk."""
+    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/systems.sh\n'
+              f'data=D; mean_part=train_mean\nfor score_norm in none asnorm; do : > "{tmp_path}/$score_norm"; '
+              f'score_add "{tmp_path}/$score_norm" "exp/s 1" eval; done\n')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    cosine = "exp/s 1/embeddings/eval/xvector.scp\texp/s 1/scores/eval\texp/s 1/embeddings/train_mean/mean_vec.npy"
+    assert (tmp_path / "none").read_text() == cosine + "\n"
+    assert (tmp_path / "asnorm").read_text().splitlines() == [
+        cosine, "exp/s 1/embeddings/eval/xvector.scp\texp/s 1/scores_asnorm/eval\t"
+                "exp/s 1/embeddings/train_mean/mean_vec.npy\texp/s 1/embeddings/train_mean/xvector.scp\t"
+                "D/train_mean/utt2spk"]
 
 
 def test_tuning_stage_names_the_teacher_it_needs(tmp_path):
@@ -169,7 +303,7 @@ def test_pool_runs_at_most_jobs_at_once(tmp_path):
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_shellcheck_clean():
-    files = ["run.sh", "path.sh", "local/common.sh", "local/jobs.sh", "local/systems.sh",
+    files = ["run.sh", "path.sh", "local/common.sh", "local/jobs.sh", "local/systems.sh", "local/settings.sh",
              "../run.sh", "../../../tools/parse_options.sh"]
     out = subprocess.run(["shellcheck", "-x", "-S", "warning", *files], capture_output=True, text=True, cwd=RECIPE)
     assert out.returncode == 0, out.stdout

@@ -49,7 +49,8 @@ def seed_dir(exp: str, seed: int) -> str:
 class SystemResults:
     """Scores and metrics of one system of one seed on every trial list of one part it was scored on."""
 
-    def __init__(self, exp: str, seed: int, name: str, part: str, trials: Sequence[str]) -> None:
+    def __init__(self, exp: str, seed: int, name: str, part: str, trials: Sequence[str],
+                 scores_dir: str = "scores") -> None:
         from wespeaker_avkd.scoring import compute_metrics, read_score_file
 
         self.name = name
@@ -59,7 +60,7 @@ class SystemResults:
         self.scores: Dict[str, Any] = {}
         self.metrics: Dict[str, Any] = {}
         for t in trials:
-            path = os.path.join(self.dir, "scores", part, f"{t}.score")
+            path = os.path.join(self.dir, scores_dir, part, f"{t}.score")
             if os.path.isfile(path):
                 ts = read_score_file(path)
                 self.scores[t] = ts
@@ -388,15 +389,24 @@ def gate_section(exp: str, seeds: Sequence[int], part: str) -> Tuple[str, Dict[s
     return "\n".join(lines) + "\n", record
 
 
+def _scores_note(scores_dir: str) -> str:
+    """The intro's sentence on where scores come from: empty for the plain cosine scores (<system>/scores)."""
+    if scores_dir == "scores":
+        return ""
+    return (f" Scores read from `<system>/{scores_dir}/` (for `scores_asnorm`: the cosine scores after AS-norm "
+            f"against each system's own cohort, see the recipe's README).")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str = "eval",
                  trials: Sequence[str] = ("O", "E", "H"), utt2spk: Optional[str] = None,
                  modalities: Sequence[str] = ("visual", "audio"), combos: Sequence[str] = PAPER_COMBOS,
                  num_boot: int = 1000, boot_seed: int = 0, venn_trials: Optional[str] = None,
-                 with_gate: bool = True, boot_scheme: str = "two-way") -> str:
+                 with_gate: bool = True, boot_scheme: str = "two-way", scores_dir: str = "scores") -> str:
     """Write results.md, results.json, det.png and venn_*.png into out_dir; return the tables as text.
 
-    utt2spk (default data/<part>/utt2spk) maps every trial utterance to its identity for the bootstrap."""
+    utt2spk (default data/<part>/utt2spk) maps every trial utterance to its identity for the bootstrap.
+    scores_dir: the folder of each system whose <part>/<list>.score are read (e.g. scores_asnorm)."""
     from wespeaker_avkd.data.kaldi_dir import read_table
     from wespeaker_avkd.scoring import det_curve
 
@@ -406,7 +416,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
     missing: List[Dict[str, Any]] = []
     for seed in seeds:
         for n in names:
-            res = SystemResults(exp, seed, n, part, trials) if os.path.isdir(
+            res = SystemResults(exp, seed, n, part, trials, scores_dir) if os.path.isdir(
                 os.path.join(seed_dir(exp, seed), n)) else None
             for t in trials:
                 if res is None or t not in res.scores:
@@ -414,7 +424,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
             if res is not None and res.scores:
                 runs.setdefault(n, {})[seed] = res
     if not runs:
-        raise FileNotFoundError(f"{exp}: no scored system (expected {exp}/seed<N>/<system>/scores/{part}/"
+        raise FileNotFoundError(f"{exp}: no scored system (expected {exp}/seed<N>/<system>/{scores_dir}/{part}/"
                                 f"<list>.score for seeds {' '.join(map(str, seeds))})")
     seeds_found = sorted({s for per_seed in runs.values() for s in per_seed})
     first = seeds_found[0]
@@ -445,7 +455,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
               f"seeds (std needs two seeds); EER with [95 % interval] of the mean over seeds from a {boot_scheme} "
               f"identity bootstrap ({num_boot} draws, seed {boot_seed}; identities drawn with replacement, trial "
               f"(a, b) weighted {weighting}, the same draws for every system and seed of a list). Method: "
-              f"docs/statistics.md.", "", "Trial lists:", *list_lines, "",
+              f"docs/statistics.md.{_scores_note(scores_dir)}", "", "Trial lists:", *list_lines, "",
               "## Table 1: single- and multi-modality systems", "",
               metrics_table([("Audio", "audio_baseline"), ("Visual", "visual_baseline"),
                              ("Audio-Visual (GATE teacher)", "teacher")], lists, num_seeds), ""]
@@ -493,11 +503,13 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
                     "![DET curves](det.png)", ""])
     with atomic_write(os.path.join(out_dir, "results.md")) as f:
         f.write(md)
+    settings = {"exp": exp, "part": part, "seeds_asked": list(seeds), "seeds_found": seeds_found,
+                "trials": list(trials), "utt2spk": utt2spk, "num_boot": num_boot, "boot_seed": boot_seed,
+                "boot_scheme": boot_scheme, "level": bootstrap.LEVEL, "p_targets": list(P_TARGETS), "first_seed": first}
+    if scores_dir != "scores":  # recorded only when not the default, so the default report stays as it was
+        settings["scores_dir"] = scores_dir
     record = {
-        "settings": {"exp": exp, "part": part, "seeds_asked": list(seeds), "seeds_found": seeds_found,
-                     "trials": list(trials), "utt2spk": utt2spk, "num_boot": num_boot, "boot_seed": boot_seed,
-                     "boot_scheme": boot_scheme,
-                     "level": bootstrap.LEVEL, "p_targets": list(P_TARGETS), "first_seed": first},
+        "settings": settings,
         "lists": {ls.name: {"num_trials": ls.num_trials, "num_target": ls.num_target,
                             "num_nontarget": ls.num_nontarget, "num_identities": ls.num_identities} for ls in lists},
         "summary": {ls.name: {n: {"eer": r["eer"].to_dict(),

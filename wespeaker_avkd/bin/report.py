@@ -5,7 +5,7 @@ print the tables.
     python -m wespeaker_avkd.bin.report --exp exp --seeds 1 2 3 --part eval --trials O E H \\
         --utt2spk data/eval/utt2spk --modalities visual audio \\
         --kd_combos COS KL MMD COS+KL COS+MMD KL+MMD --out exp/report \\
-        [--num_boot 1000] [--boot_seed 0] [--boot_scheme two-way]
+        [--num_boot 1000] [--boot_seed 0] [--boot_scheme two-way] [--scores_dir scores_asnorm]
 """
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--boot_scheme", choices=["two-way", "one-way"], default="two-way",
                         help="trial weight of a draw: m(a) m(b) (two-way) or m(enrolment identity) (one-way)")
     parser.add_argument("--venn_trials", default=None, help="trial list of the Venn figures (default E)")
+    parser.add_argument("--scores_dir", default="scores",
+                        help="folder of each system holding <part>/<list>.score (scores_asnorm: the AS-normed "
+                             "scores of run.sh --score_norm asnorm)")
     parser.add_argument("--no_gate", action="store_true", help="skip the teacher's gate values (needs torch)")
     args = parser.parse_args(argv)
     if args.num_boot < 1:
@@ -41,7 +44,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         text = build_report(args.exp, out, args.seeds, args.part, args.trials, args.utt2spk, args.modalities,
                             args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate,
-                            args.boot_scheme)
+                            args.boot_scheme, args.scores_dir)
     except (OSError, KeyError, ValueError) as err:  # TableError and ScoringError are ValueErrors
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 1

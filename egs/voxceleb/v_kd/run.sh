@@ -40,14 +40,19 @@ overwrite=false     # true: retrain (delete checkpoints) and re-extract the syst
                     # resuming / reusing finished work
 mean_utts=          # every system's scoring mean vector comes from this many evenly spaced training utterances
                     # (data/train_mean); default 300 on the toy corpus, 0 (= all of data/train) with --data_root
+score_norm=none     # none: cosine scores; asnorm: also AS-normed scores in <sys>/scores_asnorm (cohort: each
+                    # system's embeddings of the mean part, one mean per speaker) and a second report
+top_n=300           # AS-norm: how many of the highest cohort scores give each side's mean and std
 # shellcheck disable=SC2034  # read by tools/parse_options.sh
 options=(stage stop_stage data_root corpus_config conf_dir config data fbank exp seeds tune tune_grid kd_weights
-         gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts)
+         gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts
+         score_norm top_n)
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune true] [--tune_grid '0.1 1 10 100']
   [--kd_weights FILE] [--data_root DIR] [--conf_dir DIR] [--config FILE] [--corpus_config FILE] [--gpus 0,1]
   [--nj N] [--data DIR] [--fbank DIR] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
-  [--kd_combos 'COS KL ...'] [--mean_utts N] [--overwrite true] [--progress false]
+  [--kd_combos 'COS KL ...'] [--mean_utts N] [--score_norm none|asnorm] [--top_n 300] [--overwrite true]
+  [--progress false]
 stages: 1 data, 2 fbank, 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
         6 KD-weight tuning on dev (--tune true), 7 KD students, 8 extract+score students, 9 report"
 # shellcheck source=../../../tools/parse_options.sh
@@ -55,66 +60,8 @@ stages: 1 data, 2 fbank, 3 baselines, 4 extract+score baselines, 5 teacher (+ kd
 . local/common.sh
 . local/jobs.sh
 . local/systems.sh
+. local/settings.sh "$@"   # checks every option, then the run's settings (feat_source, mean_part, jobs, ...)
 
-last_stage=9
-if [ $# -gt 0 ]; then echo "$0: unexpected argument $(printf '%q' "$1")" >&2; echo "$help_message" >&2; exit 1; fi
-
-# ---------------------------------------------------------------- validate every option before any work
-need_uint stage "$stage" 1
-need_uint stop_stage "$stop_stage" 1
-if [ "$stage" -gt "$last_stage" ]; then die "--stage $stage selects nothing: the last stage is $last_stage"; fi
-if [ "$stop_stage" -gt "$last_stage" ]; then die "--stop_stage $stop_stage: the last stage is $last_stage"; fi
-if [ "$stage" -gt "$stop_stage" ]; then die "--stage $stage --stop_stage $stop_stage selects no stage"; fi
-need_uint nj "$nj" 1
-need_uint nnodes "$nnodes" 1
-need_uint node_rank "$node_rank"
-need_uint master_port "$master_port" 1
-[[ $master_addr =~ ^[A-Za-z0-9._:-]+$ ]] || die "--master_addr: invalid host $(printf '%q' "$master_addr")"
-[[ $gpus =~ ^([0-9]+(,[0-9]+)*)?$ ]] || die "--gpus must be a comma-separated list of GPU ids, got $(printf '%q' "$gpus")"
-split_words seeds "$seeds" '^(0|[1-9][0-9]{0,8})$' SEEDS
-split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
-split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
-split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
-split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
-for name in data_root corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
-case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
-if [ -z "$conf_dir" ]; then
-  if [ -n "$data_root" ]; then conf_dir=conf/paper; else conf_dir=conf/toy; fi
-fi
-if [ -z "$mean_utts" ]; then
-  if [ -n "$data_root" ]; then mean_utts=0; else mean_utts=300; fi
-fi
-need_uint mean_utts "$mean_utts"
-if [ -z "$kd_weights" ]; then
-  if [ "$tune" = true ]; then kd_weights=$exp/tune/kd_weights.yaml; else kd_weights=conf/kd_weights.yaml; fi
-fi
-for f in audio.yaml visual.yaml teacher.yaml kd.yaml; do
-  [ -f "$conf_dir/$f" ] || die "$conf_dir/$f is missing (--conf_dir)"
-done
-if [ -n "$config" ] && [ ! -f "$config" ]; then die "--config $config: no such file"; fi
-
-# ---------------------------------------------------------------- run settings
-first_seed=${SEEDS[0]}
-mean_part=train             # every system subtracts the mean of its embeddings of this part
-if [ "$mean_utts" -gt 0 ]; then mean_part=train_mean; fi
-# baselines and the teacher embed the whole training set (the teacher trains on it, kd_export reads it), the
-# mean part, dev (tuning's reference) and eval
-SYSTEM_PARTS=(train dev eval)
-if [ "$mean_part" != train ]; then SYSTEM_PARTS=(train "$mean_part" dev eval); fi
-is_mean_part() { if [ "$1" = "$mean_part" ]; then echo 1; else echo 0; fi; }
-ncores=$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")
-num_gpus=0
-if [ -n "$gpus" ]; then IFS=, read -r -a gpu_list <<< "$gpus"; num_gpus=${#gpu_list[@]}; fi
-# CPU runs several trainings side by side (each with its share of the cores): small convolutions use two
-# cores poorly, two single-core jobs keep both busy. GPU runs go one after another.
-if [ "$num_gpus" -gt 0 ]; then jobs=1; else jobs=$nj; fi
-threads=$ncores             # torch threads of one job; pool_begin lowers it while jobs run side by side
-side_by_side=false
-refresh_flags
-CONFIG_FLAGS=()
-if [ -n "$config" ]; then CONFIG_FLAGS=(--config "$config"); fi
-NOPROG=()
-if [ "$progress" != true ]; then NOPROG=(--no_progress); fi
 run_t0=$SECONDS
 log "run.sh stages $stage-$stop_stage, seeds ${SEEDS[*]}, CPU: $(cpu_model) ($ncores cores usable), gpus: ${gpus:-none}"
 
@@ -133,9 +80,14 @@ if run_stage 1; then
 fi
 
 if run_stage 2; then
-  stage_begin 2 "fbank features (+ data/train_mean)"
+  if [ "$feat_source" = wav ]; then   # the audio systems compute fbank from wav.scp on the fly
+    stage_begin 2 "data/train_mean only (dataset_args.feat_source: wav, no fbank archives)"
+  else
+    stage_begin 2 "fbank features (+ data/train_mean)"
+  fi
   for part in train dev eval; do
     need "$data/$part/wav.scp" 1
+    if [ "$feat_source" = wav ]; then continue; fi
     python3 -m wespeaker_avkd.bin.compute_fbank --data "$data/$part" --out "$fbank/$part" --nj "$nj"
   done
   if [ "$mean_utts" -gt 0 ]; then
@@ -146,7 +98,7 @@ fi
 
 if run_stage 3; then
   stage_begin 3 "audio and visual baselines, seeds ${SEEDS[*]}"
-  need "$data/train/feats.scp" "1-2"
+  need_audio_input "$data/train"
   pool_begin
   for seed in "${SEEDS[@]}"; do
     for mod in audio visual; do
@@ -179,12 +131,6 @@ if run_stage 4; then
   done
   stage_end
 fi
-
-# teacher_scps SEED PART: the fusion teacher's inputs for data/PART (the baselines' embeddings of that seed).
-teacher_scps() {
-  printf 'audio=%s/embeddings/%s/xvector.scp\n' "$(sys_dir "$1" audio_baseline)" "$2"
-  printf 'visual=%s/embeddings/%s/xvector.scp\n' "$(sys_dir "$1" visual_baseline)" "$2"
-}
 
 if run_stage 5; then
   stage_begin 5 "GATE fusion teacher on frozen baseline embeddings (+ kd_export), seeds ${SEEDS[*]}"
@@ -224,9 +170,6 @@ if run_stage 5; then
   stage_end
 fi
 
-# tune_name MODALITY LOSS WEIGHT: exp/tune/<modality>_kd_<loss>_w<weight>.
-tune_dir() { printf '%s/tune/%s_w%s' "$exp" "$(student_name "$1" "$2")" "$3"; }
-
 if run_stage 6; then
   if [ "$tune" != true ]; then
     log "stage 6: KD-weight tuning skipped (--tune false; students use $kd_weights)"
@@ -241,7 +184,7 @@ if run_stage 6; then
       for loss in COS KL MMD; do
         for w in "${GRID[@]}"; do
           d=$(tune_dir "$mod" "$loss" "$w")
-          pool_run "tune_${mod}_${loss}_w$w" train_cmd --config "$conf_dir/$mod.yaml" --config "$conf_dir/kd.yaml" \
+          pool_run "tune_${mod}_${loss}_w$w" train_cmd --config "$conf_dir/$mod.yaml" "${KD_CONFIGS[@]}" \
             "${CONFIG_FLAGS[@]}" --exp_dir "$d" --train_data "$data/train" --seed "$first_seed" \
             --kd.combo "$loss" --kd.teacher_dir "$teacher_export" --kd.weights_file conf/kd_weights.yaml \
             "+kd.$(kd_weight_key "$loss")=$w"
@@ -275,23 +218,6 @@ if run_stage 6; then
   fi
 fi
 
-# reuse_tuned MODALITY LOSS: for the first seed, link exp/seed<first>/<student> to the tuning run trained with
-# the weight $kd_weights chose for LOSS (the same config and seed: the trainer finds it finished, or refuses
-# it if the configs differ). Prints nothing when no tuning run matches.
-reuse_tuned() {
-  local mod=$1 loss=$2 w tuned target
-  target=$(sys_dir "$first_seed" "$(student_name "$mod" "$loss")")
-  if [ -L "$target" ]; then rm -f "$target"; fi   # relinked below when the weights still match a tuning run
-  if [ "$overwrite" = true ] || [ -e "$target" ]; then return 0; fi   # retrain / a student trained here
-  w=$(python3 local/chosen_weight.py "$kd_weights" "$mod" "$loss" "${GRID[@]}")
-  if [ -z "$w" ]; then return 0; fi
-  tuned=$(tune_dir "$mod" "$loss" "$w")
-  if [ ! -f "$tuned/models/avg_model.pt" ]; then return 0; fi
-  mkdir -p "$(dirname "$target")"
-  ln -sfn "../tune/${tuned##*/}" "$target"
-  log "  $target -> $tuned (trained during tuning with the chosen weight $w)"
-}
-
 if run_stage 7; then
   stage_begin 7 "KD students ${MODALITIES[*]} x ${COMBOS[*]}, seeds ${SEEDS[*]}, weights $kd_weights"
   need "$kd_weights" "6 (with --tune true), or pass --kd_weights"
@@ -306,7 +232,7 @@ if run_stage 7; then
     for mod in "${MODALITIES[@]}"; do
       for combo in "${COMBOS[@]}"; do
         name=$(student_name "$mod" "$combo")
-        pool_run "seed${seed}_$name" train_cmd --config "$conf_dir/$mod.yaml" --config "$conf_dir/kd.yaml" \
+        pool_run "seed${seed}_$name" train_cmd --config "$conf_dir/$mod.yaml" "${KD_CONFIGS[@]}" \
           "${CONFIG_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "$name")" --train_data "$data/train" --seed "$seed" \
           --kd.combo "$combo" --kd.teacher_dir "$(sys_dir "$seed" teacher)/kd_export" --kd.weights_file "$kd_weights"
       done
@@ -338,10 +264,17 @@ if run_stage 8; then
 fi
 
 if run_stage 9; then
-  stage_begin 9 "report"
-  for seed in "${SEEDS[@]}"; do need "$(sys_dir "$seed" teacher)/scores/eval/${TRIALS[0]}.score" 5; done
-  python3 -m wespeaker_avkd.bin.report --exp "$exp" --seeds "${SEEDS[@]}" --part eval --trials "${TRIALS[@]}" \
-    --utt2spk "$data/eval/utt2spk" --modalities "${MODALITIES[@]}" --kd_combos "${COMBOS[@]}" --out "$exp/report"
+  stage_begin 9 "report (from each system's ${SCORE_DIRS[*]})"
+  for scores in "${SCORE_DIRS[@]}"; do
+    made_by=5
+    if [ "$scores" = scores_asnorm ]; then made_by="5 with --score_norm asnorm"; fi
+    for seed in "${SEEDS[@]}"; do need "$(sys_dir "$seed" teacher)/$scores/eval/${TRIALS[0]}.score" "$made_by"; done
+  done
+  for scores in "${SCORE_DIRS[@]}"; do   # scores -> exp/report, scores_asnorm -> exp/report_asnorm
+    python3 -m wespeaker_avkd.bin.report --exp "$exp" --seeds "${SEEDS[@]}" --part eval --trials "${TRIALS[@]}" \
+      --utt2spk "$data/eval/utt2spk" --modalities "${MODALITIES[@]}" --kd_combos "${COMBOS[@]}" \
+      --scores_dir "$scores" --out "$exp/report${scores#scores}"
+  done
   stage_end
 fi
 log "done (stages $stage-$stop_stage) in $((SECONDS - run_t0)) s"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2154,SC2034  # the options come from run.sh, which sources this file
+# Settings of run.sh: every option is checked before any work, then the run's settings are derived from them.
+# Sourced by run.sh after option parsing, with the arguments parsing left over (there must be none); never run.
+# Safety rule (local/common.sh): values are matched against patterns and then only compared with [ -ge ] etc.
+# or passed on as single quoted words; nothing here reaches eval or arithmetic expansion.
+#
+# Sets: last_stage; the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and
+# kd_weights; KD_CONFIGS (the students' kd configs), feat_source (what the audio systems read: feats|wav|auto),
+# SCORE_DIRS (score folders of every system: scores, + scores_asnorm with --score_norm asnorm), first_seed,
+# mean_part, SYSTEM_PARTS, ncores, num_gpus, jobs, threads, side_by_side, CONFIG_FLAGS, NOPROG, DEV_FLAGS,
+# PROG_FLAGS.
+
+last_stage=9
+if [ $# -gt 0 ]; then echo "$0: unexpected argument $(printf '%q' "$1")" >&2; echo "$help_message" >&2; exit 1; fi
+
+# ---------------------------------------------------------------- validate every option
+need_uint stage "$stage" 1
+need_uint stop_stage "$stop_stage" 1
+if [ "$stage" -gt "$last_stage" ]; then die "--stage $stage selects nothing: the last stage is $last_stage"; fi
+if [ "$stop_stage" -gt "$last_stage" ]; then die "--stop_stage $stop_stage: the last stage is $last_stage"; fi
+if [ "$stage" -gt "$stop_stage" ]; then die "--stage $stage --stop_stage $stop_stage selects no stage"; fi
+need_uint nj "$nj" 1
+need_uint nnodes "$nnodes" 1
+need_uint node_rank "$node_rank"
+need_uint master_port "$master_port" 1
+need_uint top_n "$top_n" 1
+[[ $master_addr =~ ^[A-Za-z0-9._:-]+$ ]] || die "--master_addr: invalid host $(printf '%q' "$master_addr")"
+[[ $gpus =~ ^([0-9]+(,[0-9]+)*)?$ ]] || die "--gpus must be a comma-separated list of GPU ids, got $(printf '%q' "$gpus")"
+case "$score_norm" in
+  none|asnorm) ;;
+  *) die "--score_norm must be none or asnorm, got $(printf '%q' "$score_norm")" ;;
+esac
+split_words seeds "$seeds" '^(0|[1-9][0-9]{0,8})$' SEEDS
+split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
+split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
+split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
+split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
+for name in data_root corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
+case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
+
+# ---------------------------------------------------------------- defaults that depend on other options
+if [ -z "$conf_dir" ]; then
+  if [ -n "$data_root" ]; then conf_dir=conf/paper; else conf_dir=conf/toy; fi
+fi
+if [ -z "$mean_utts" ]; then
+  if [ -n "$data_root" ]; then mean_utts=0; else mean_utts=300; fi
+fi
+need_uint mean_utts "$mean_utts"
+if [ -z "$kd_weights" ]; then
+  if [ "$tune" = true ]; then kd_weights=$exp/tune/kd_weights.yaml; else kd_weights=conf/kd_weights.yaml; fi
+fi
+for f in audio.yaml visual.yaml teacher.yaml; do
+  [ -f "$conf_dir/$f" ] || die "$conf_dir/$f is missing (--conf_dir)"
+done
+[ -f conf/kd.yaml ] || die "conf/kd.yaml is missing (the students' kd block)"
+if [ -n "$config" ] && [ ! -f "$config" ]; then die "--config $config: no such file"; fi
+
+# ---------------------------------------------------------------- run settings
+CONFIG_FLAGS=()
+if [ -n "$config" ]; then CONFIG_FLAGS=(--config "$config"); fi
+# a student is its baseline's config + conf/kd.yaml (shared by every conf set) + the set's own kd.yaml, if it
+# has one, merged over it
+KD_CONFIGS=(--config conf/kd.yaml)
+if [ -f "$conf_dir/kd.yaml" ]; then KD_CONFIGS+=(--config "$conf_dir/kd.yaml"); fi
+# what the audio systems read, from their merged config (the trainer's own loader and schema): stage 2 computes
+# no fbank for wav, stage 3 checks for the table they read
+audio_configs=("$conf_dir/audio.yaml")
+if [ -n "$config" ]; then audio_configs+=("$config"); fi
+feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || die "cannot read dataset_args.feat_source"
+SCORE_DIRS=(scores)
+if [ "$score_norm" = asnorm ]; then SCORE_DIRS+=(scores_asnorm); fi
+first_seed=${SEEDS[0]}
+mean_part=train             # every system subtracts the mean of its embeddings of this part
+if [ "$mean_utts" -gt 0 ]; then mean_part=train_mean; fi
+# baselines and the teacher embed the whole training set (the teacher trains on it, kd_export reads it), the
+# mean part, dev (tuning's reference) and eval
+SYSTEM_PARTS=(train dev eval)
+if [ "$mean_part" != train ]; then SYSTEM_PARTS=(train "$mean_part" dev eval); fi
+ncores=$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")
+num_gpus=0
+if [ -n "$gpus" ]; then IFS=, read -r -a gpu_list <<< "$gpus"; num_gpus=${#gpu_list[@]}; fi
+# CPU runs several trainings side by side (each with its share of the cores): small convolutions use two
+# cores poorly, two single-core jobs keep both busy. GPU runs go one after another.
+if [ "$num_gpus" -gt 0 ]; then jobs=1; else jobs=$nj; fi
+threads=$ncores             # torch threads of one job; pool_begin lowers it while jobs run side by side
+side_by_side=false
+refresh_flags
+NOPROG=()
+if [ "$progress" != true ]; then NOPROG=(--no_progress); fi
