@@ -4,15 +4,30 @@
         [--config extra.yaml] [--num_epochs 2] [dataset_args.num_frms=[100,150]] [--device cpu]
     torchrun --nproc_per_node=2 -m wespeaker_avkd.bin.train --config ... --exp_dir ...
 
-Re-running the same command resumes from the newest models/model_N.pt (--resume says so explicitly).
+Re-running the same command resumes from the newest epoch with models/model_N.pt and train_state_N.pt, or
+starts afresh when there is none. --resume insists on resuming: with nothing to resume from it stops with an
+error instead of starting a new training (a mistyped --exp_dir is not trained from scratch). --overwrite
+deletes the checkpoints and starts afresh.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import List, Optional
 
+from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.config import ConfigError, apply_overrides, load_config, parse_override_args
+
+
+def nothing_to_resume(exp_dir: str) -> str | None:
+    """Why `--resume` cannot continue in exp_dir (no epoch with both its model and training state), or None."""
+    model_dir = os.path.join(exp_dir, "models")
+    if ckpt.resume_point(model_dir) is not None:
+        return None
+    found = "no such directory" if not os.path.isdir(model_dir) else (
+        "model files without a train_state_<N>.pt" if ckpt.list_checkpoints(model_dir) else "no checkpoint")
+    return (f"--resume: nothing to resume from in {model_dir} ({found}; a run resumes from an epoch with both "
+            f"model_<N>.pt and train_state_<N>.pt); drop --resume to start a new training there")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -25,13 +40,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     parser.add_argument("--num_threads", type=int, default=None, help="torch threads (default: cores / local ranks)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest checkpoint (the default whenever one exists)")
+                        help="require resuming: stop with an error when EXP/models has no checkpoint to continue "
+                             "from (without it a run resumes when it can and starts afresh otherwise)")
     parser.add_argument("--overwrite", action="store_true", help="delete existing checkpoints and start afresh")
     parser.add_argument("--no_progress", action="store_true", help="no tqdm progress bar")
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse, merge configs + overrides, train."""
     args, rest = get_parser().parse_known_args(argv)
     from wespeaker_avkd.train.trainer import run_training
@@ -45,6 +61,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         cfg["train_data"] = args.train_data
     if args.overwrite and args.resume:
         print("train: --resume and --overwrite contradict each other", file=sys.stderr)
+        return 2
+    problem = nothing_to_resume(args.exp_dir) if args.resume else None
+    if problem:
+        print(f"train: {problem}", file=sys.stderr)
         return 2
     run_training(cfg, args.exp_dir, device=args.device, num_threads=args.num_threads, overwrite=args.overwrite,
                  progress=not args.no_progress)
