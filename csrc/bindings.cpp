@@ -16,6 +16,7 @@
 #include "score_file.h"
 #include "score_writer.h"
 #include "trial_list.h"
+#include "trial_scan.h"
 
 #ifndef WESPEAKER_AVKD_VERSION
 #error "setup.py defines WESPEAKER_AVKD_VERSION (from wespeaker_avkd/version.py)"
@@ -24,6 +25,7 @@
 #define WSAVKD_TO_STRING(x) WSAVKD_STRINGIFY(x)
 
 namespace py = pybind11;
+using namespace pybind11::literals;
 using wsavkd::KeyTable;
 
 namespace {
@@ -68,15 +70,22 @@ int resolve_threads(int64_t requested, const char* fn) {
 }
 
 py::dict trial_dict(wsavkd::TrialList&& t) {
-  py::dict d;
-  d["enroll"] = to_numpy(std::move(t.enroll));
-  d["test"] = to_numpy(std::move(t.test));
-  d["labels"] = to_numpy(std::move(t.labels));
+  py::dict d("enroll"_a = to_numpy(std::move(t.enroll)), "test"_a = to_numpy(std::move(t.test)),
+             "labels"_a = to_numpy(std::move(t.labels)), "form"_a = wsavkd::trial_form_name(t.form),
+             "num_skipped"_a = t.num_skipped, "first_skipped"_a = t.first_skipped);
   if (t.form == wsavkd::TrialForm::kScore) d["scores"] = to_numpy(std::move(t.scores));
-  d["form"] = wsavkd::trial_form_name(t.form);
-  d["num_skipped"] = t.num_skipped;
-  d["first_skipped"] = t.first_skipped;
   return d;
+}
+
+// Keys read from a file as str: bytes that are not UTF-8 become U+FFFD, as Python reads text with "replace".
+py::list text_list(const std::vector<std::string>& keys) {
+  py::list out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    PyObject* s = PyUnicode_DecodeUTF8(keys[i].data(), py::ssize_t(keys[i].size()), "replace");
+    if (!s) throw py::error_already_set();
+    out[i] = py::reinterpret_steal<py::str>(s);
+  }
+  return out;
 }
 
 py::list lookup_keys(const KeyTable& t, const py::object& rows) {
@@ -129,6 +138,17 @@ py::dict read_score_file(const std::string& path) {
   py::dict d = trial_dict(std::move(t));
   d["index"] = table;
   return d;
+}
+
+py::dict scan_trials(const std::string& path, const std::string& form) {
+  wsavkd::TrialScan s;
+  {
+    py::gil_scoped_release release;
+    s = wsavkd::scan_trials(path, form);
+  }
+  return py::dict("form"_a = s.have_form ? wsavkd::trial_form_name(s.form) : "",
+                  "lines"_a = to_numpy(std::move(s.lines)), "enroll"_a = text_list(s.enroll),
+                  "test"_a = text_list(s.test), "labels"_a = to_numpy(std::move(s.labels)), "problems"_a = s.problems);
 }
 
 void write_score_lines(int fd, const KeyTable& table, const py::object& enroll, const py::object& test,
@@ -184,18 +204,10 @@ py::dict compute_metrics(const py::object& scores, const py::object& labels, con
     py::gil_scoped_release release;
     r = wsavkd::compute_metrics(s.data(), l.data(), s.size(), p_targets, c_miss, c_fa);
   }
-  py::dict d;
-  d["num_trials"] = r.num_trials;
-  d["num_target"] = r.num_target;
-  d["num_nontarget"] = r.num_nontarget;
-  d["eer"] = r.eer;
-  d["eer_threshold"] = r.eer_threshold;
-  d["eer_kaldi"] = double(r.eer_kaldi);
-  d["eer_kaldi_threshold"] = double(r.eer_kaldi_threshold);
-  d["eer_rocch"] = r.eer_rocch;
-  d["min_dcf"] = r.min_dcf;
-  d["min_dcf_threshold"] = r.min_dcf_threshold;
-  return d;
+  return py::dict("num_trials"_a = r.num_trials, "num_target"_a = r.num_target, "num_nontarget"_a = r.num_nontarget,
+                  "eer"_a = r.eer, "eer_threshold"_a = r.eer_threshold, "eer_kaldi"_a = double(r.eer_kaldi),
+                  "eer_kaldi_threshold"_a = double(r.eer_kaldi_threshold), "eer_rocch"_a = r.eer_rocch,
+                  "min_dcf"_a = r.min_dcf, "min_dcf_threshold"_a = r.min_dcf_threshold);
 }
 
 py::tuple det_curve(const py::object& scores, const py::object& labels) {
@@ -214,6 +226,9 @@ void bind_functions(py::module_& m) {
   m.def("read_trials", &read_trials, py::arg("path"), py::arg("index"), py::arg("skip_missing") = false,
         py::arg("num_threads") = 0,
         "Parse a trial list -> dict(enroll, test (int32 rows), labels (int8), form, num_skipped, first_skipped).");
+  m.def("scan_trials", &scan_trials, py::arg("path"), py::arg("form") = "",
+        "Check every line of a trial list (form voxceleb|kaldi|unlabeled, '' = from its first line) -> dict(form, "
+        "lines (int64), enroll, test (str), labels (int8) of good lines; problems: [(line, why)], line 0 = file).");
   m.def("read_score_file", &read_score_file, py::arg("path"),
         "Parse a score file -> dict(index, enroll, test, scores (float32), labels (int8)).");
   m.def("write_score_lines", &write_score_lines, py::arg("fd"), py::arg("index"), py::arg("enroll"), py::arg("test"),
@@ -235,19 +250,8 @@ void bind_functions(py::module_& m) {
 PYBIND11_MODULE(_scorer, m) {
   m.doc() = "wespeaker_avkd compiled trial scorer (C++ core in csrc/, see wespeaker_avkd.scoring)";
   m.attr("__version__") = WSAVKD_TO_STRING(WESPEAKER_AVKD_VERSION);
-#ifdef WESPEAKER_AVKD_OPENMP
-  m.attr("openmp") = true;
-#else
-  m.attr("openmp") = false;
-#endif
-  static py::exception<wsavkd::ScorerError> scoring_error(m, "ScoringError", PyExc_ValueError);
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const wsavkd::ScorerError& e) {
-      py::set_error(scoring_error, e.what());
-    }
-  });
+  m.attr("openmp") = wsavkd::kOpenMP;
+  py::register_exception<wsavkd::ScorerError>(m, "ScoringError", PyExc_ValueError);
   bind_key_index(m);
   bind_functions(m);
 }

@@ -26,6 +26,13 @@ constexpr int kThreadsPerCpu = 4;
 constexpr int kMinThreadCap = 8;
 int max_threads();
 
+// Whether this build runs its parallel loops on OpenMP threads (the module's `openmp` attribute).
+#ifdef WESPEAKER_AVKD_OPENMP
+constexpr bool kOpenMP = true;
+#else
+constexpr bool kOpenMP = false;
+#endif
+
 // OpenMP's default thread count (OMP_NUM_THREADS or the CPU count), uncapped; 1 without OpenMP.
 int default_threads();
 

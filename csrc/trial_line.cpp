@@ -95,21 +95,11 @@ bool parse_trial_line(const char* b, const char* e, TrialForm form, TrialBatcher
   std::string_view tok[kMaxTokens];
   const int n = split_tokens(b, e, tok);
   if (n == 0) return true;
-  auto fail = [&](std::string msg) {
-    if (batch.flush()) out.st.err = std::move(msg);
-    return false;
-  };
-  if (n != form_tokens(form))
-    return fail("malformed trial line: expected " + std::to_string(form_tokens(form)) + " fields " + form_usage(form) +
-                " like the first line, got " + std::to_string(n));
-  if (form == TrialForm::kUnlabeled) return batch.add(tok[0], tok[1], -1, out.st.lines);
-  const bool vox = form == TrialForm::kVoxCeleb;
-  const std::string_view label_tok = vox ? tok[0] : tok[2];
-  const int8_t label = form_label(form, label_tok);
-  if (label < 0)
-    return fail("unknown label '" + printable(label_tok) +
-                (vox ? "' (VoxCeleb form: expected 1 or 0 first)" : "' (Kaldi form: expected target or nontarget)"));
-  return vox ? batch.add(tok[1], tok[2], label, out.st.lines) : batch.add(tok[0], tok[1], label, out.st.lines);
+  TrialFields f;
+  std::string err;
+  if (parse_trial_fields(tok, n, form, f, err)) return batch.add(f.enroll, f.test, f.label, out.st.lines);
+  if (batch.flush()) out.st.err = std::move(err);
+  return false;
 }
 
 }  // namespace
@@ -124,20 +114,52 @@ void TrialPiece::reset() {
   first_skip_key.clear();
 }
 
-TrialForm detect_form(const std::string_view* tok, int n, const std::string& where) {
-  if (n == 2) return TrialForm::kUnlabeled;
-  if (n == 3) {
-    if (tok[2] == "target" || tok[2] == "nontarget") return TrialForm::kKaldi;
-    if (tok[0] == "1" || tok[0] == "0") return TrialForm::kVoxCeleb;
-    throw ScorerError(where +
-                      ": unknown label: expected 'target' or 'nontarget' in the third field (Kaldi form) "
-                      "or '1' or '0' in the first field (VoxCeleb form), got '" +
-                      printable(tok[0]) + " " + printable(tok[1]) + " " + printable(tok[2]) + "'");
+bool parse_trial_fields(const std::string_view* tok, int n, TrialForm form, TrialFields& out, std::string& err) {
+  if (n != form_tokens(form)) {
+    err = "malformed trial line: expected " + std::to_string(form_tokens(form)) + " fields " + form_usage(form) +
+          ", the form of this list, got " + std::to_string(n);
+    return false;
   }
-  throw ScorerError(where +
-                    ": malformed trial line: expected 2 or 3 fields ('1|0 enroll test', "
-                    "'enroll test target|nontarget' or 'enroll test'), got " +
-                    std::to_string(n));
+  if (form == TrialForm::kUnlabeled) {
+    out = TrialFields{tok[0], tok[1], -1};
+    return true;
+  }
+  const bool vox = form == TrialForm::kVoxCeleb;
+  const std::string_view label_tok = vox ? tok[0] : tok[2];
+  const int8_t label = form_label(form, label_tok);
+  if (label < 0) {
+    err = "unknown label '" + printable(label_tok) +
+          (vox ? "' (VoxCeleb form: expected 1 or 0 first)" : "' (Kaldi form: expected target or nontarget)");
+    return false;
+  }
+  out = vox ? TrialFields{tok[1], tok[2], label} : TrialFields{tok[0], tok[1], label};
+  return true;
+}
+
+bool detect_form(const std::string_view* tok, int n, TrialForm& form, std::string& err) {
+  if (n == 2) {
+    form = TrialForm::kUnlabeled;
+    return true;
+  }
+  if (n == 3 && (tok[2] == "target" || tok[2] == "nontarget")) {
+    form = TrialForm::kKaldi;
+    return true;
+  }
+  if (n == 3 && (tok[0] == "1" || tok[0] == "0")) {
+    form = TrialForm::kVoxCeleb;
+    return true;
+  }
+  if (n == 3)
+    err =
+        "unknown label: expected 'target' or 'nontarget' in the third field (Kaldi form) or '1' or '0' in the "
+        "first field (VoxCeleb form), got '" +
+        printable(tok[0]) + " " + printable(tok[1]) + " " + printable(tok[2]) + "'";
+  else
+    err =
+        "malformed trial line: expected 2 or 3 fields ('1|0 enroll test', 'enroll test target|nontarget' or "
+        "'enroll test'), got " +
+        std::to_string(n);
+  return false;
 }
 
 void parse_trial_piece(const char* b, const char* e, TrialForm form, const KeyTable& table, bool skip_missing,

@@ -28,7 +28,7 @@ class TrialReader {
   }
 
   TrialList finish() {
-    if (!have_form_) throw ScorerError(path_ + ": empty trial list (no trial lines)");
+    if (!have_form_) throw ScorerError(path_ + ": " + kEmptyTrialList);
     if (result_.enroll.empty())
       throw ScorerError(path_ + ": no trial could be scored: all " + std::to_string(result_.num_skipped) +
                         " trials have a key missing from the embeddings (first: " + result_.first_skipped + ")");
@@ -56,7 +56,8 @@ class TrialReader {
       std::string_view tok[kMaxTokens];
       const int n = split_tokens(p, le, tok);
       if (n > 0) {
-        result_.form = detect_form(tok, n, path_ + ":" + std::to_string(line));
+        std::string err;
+        if (!detect_form(tok, n, result_.form, err)) throw ScorerError(path_ + ":" + std::to_string(line) + ": " + err);
         return have_form_ = true;
       }
       p = nl ? nl + 1 : blk.end;
@@ -127,6 +128,16 @@ const char* trial_form_name(TrialForm form) {
     case TrialForm::kScore: return "score";
   }
   return "";
+}
+
+bool trial_form_from_name(const std::string& name, TrialForm& form) {
+  for (TrialForm f : {TrialForm::kVoxCeleb, TrialForm::kKaldi, TrialForm::kUnlabeled}) {
+    if (name == trial_form_name(f)) {
+      form = f;
+      return true;
+    }
+  }
+  return false;
 }
 
 TrialList read_trials(const std::string& path, const KeyTable& table, bool skip_missing, int num_threads) {

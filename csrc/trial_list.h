@@ -15,6 +15,8 @@ namespace wsavkd {
 enum class TrialForm { kVoxCeleb, kKaldi, kUnlabeled, kScore };
 
 const char* trial_form_name(TrialForm form);
+// The trial-list form (not kScore) of a trial_form_name; false for any other name.
+bool trial_form_from_name(const std::string& name, TrialForm& form);
 
 struct TrialList {
   std::vector<int32_t> enroll;  // rows of the key table

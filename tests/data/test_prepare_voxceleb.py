@@ -12,7 +12,7 @@ from PIL import Image
 
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.validate import validate_data_dir
-from wespeaker_avkd.data.voxceleb import prepare_voxceleb, select_dev_speakers
+from wespeaker_avkd.data.voxceleb import prepare_voxceleb, read_official_trials, select_dev_speakers
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "egs", "voxceleb", "v_kd", "local", "prepare_voxceleb.sh")
@@ -178,3 +178,16 @@ def test_dev_errors_are_named(tmp_path):
     res = subprocess.run(["bash", SCRIPT, "--data_root", str(root), "--dev_speakers", "1;touch x"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode != 0 and "non-negative integer" in res.stderr and not (tmp_path / "x").exists()
+
+
+def test_official_list_read_with_the_scorers_grammar(tmp_path):
+    path = tmp_path / "veri_test2.txt"
+    path.write_text("1 id10270/a/00001.wav id10270/b/00001.wav\n\n0 id10270/a/00001.wav id10271/c/00002\n")
+    assert read_official_trials(str(path)) == [("id10270/a/00001", "id10270/b/00001", "target"),
+                                               ("id10270/a/00001", "id10271/c/00002", "nontarget")]
+    path.write_text("1 id10270/a/00001.wav id10270/b/00001.wav\nid10270/a/00001.wav id10270/b/00001.wav target\n")
+    with pytest.raises(ValueError, match=r"veri_test2.txt:2: unknown label 'id10270/a/00001.wav' \(VoxCeleb form"):
+        read_official_trials(str(path))
+    path.write_text("")
+    with pytest.raises(ValueError, match=r"veri_test2.txt: empty trial list"):
+        read_official_trials(str(path))

@@ -9,6 +9,7 @@ import soundfile as sf
 from PIL import Image
 
 from wespeaker_avkd.data.validate import validate, validate_data_dir, wav_truncation
+from wespeaker_avkd.scoring import ScoringError, read_trial_rows
 
 UTTS = {"id00001/vidA/00001": "id00001", "id00001/vidB/00001": "id00001", "id00002/vidC/00001": "id00002"}
 
@@ -117,6 +118,35 @@ def test_trial_key_not_in_dir(tmp_path):
     msgs = _one(d)
     assert f"{d}/trials/O:3: trial key 'id09999/zzz/00001' is not in the data dir" in msgs
     assert f"{d}/trials_voxceleb/O.txt:2: trial key 'id09998/zzz/00001' is not in the data dir" in msgs
+
+
+def test_trial_lines_follow_the_scorers_grammar(tmp_path):
+    """Every bad line is named, with the compiled parser's message and line numbering: for the scorer, and so
+    here, a lone CR separates fields without ending the line and a form feed is part of a field."""
+    d = _make_dir(tmp_path)
+    good = "id00001/vidA/00001 id00001/vidB/00001"
+    (d / "trials" / "O").write_bytes(f"{good} target\n{good} tgt\n{good}\n{good} target\r{good} target\n"
+                                     f"{good} \x0ctarget\n{good} nontarget\n".encode())
+    (d / "trials_voxceleb" / "O.txt").write_text(f"1 {good}\n{good} target\n")
+    msgs = [m for m in _one(d) if "/trials" in m]
+    o, vox = f"{d}/trials/O", f"{d}/trials_voxceleb/O.txt"
+    assert msgs == [f"{o}:2: unknown label 'tgt' (Kaldi form: expected target or nontarget)",
+                    f"{o}:3: malformed trial line: expected 3 fields 'enroll test target|nontarget', the form of "
+                    "this list, got 2",
+                    f"{o}:4: malformed trial line: expected 3 fields 'enroll test target|nontarget', the form of "
+                    "this list, got 6",
+                    f"{o}:5: unknown label '\\x0ctarget' (Kaldi form: expected target or nontarget)",
+                    f"{vox}:2: unknown label 'id00001/vidA/00001' (VoxCeleb form: expected 1 or 0 first)"]
+    # The scorer names the same first line with the same message.
+    with pytest.raises(ScoringError) as err:
+        read_trial_rows(d / "trials" / "O", list(UTTS))
+    assert str(err.value) == msgs[0]
+
+
+def test_empty_trial_list(tmp_path):
+    d = _make_dir(tmp_path)
+    (d / "trials" / "E").write_text("\n  \n")
+    assert f"{d}/trials/E: empty trial list (no trial lines)" in _one(d)
 
 
 def test_corrupt_wav_deep(tmp_path):

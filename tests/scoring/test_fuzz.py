@@ -34,6 +34,58 @@ def test_read_trials_never_crashes(tmp_path_factory, data, skip, threads):
     assert r["enroll"].min() >= 0 and r["test"].max() < len(KEYS)
 
 
+def first_rejection(path, scan) -> str | None:
+    """The error read_trials (all KEYS known, no skip_missing) must raise for the file that scan_trials read: its
+    first bad line by the grammar or first trial with a key outside KEYS, whichever comes first; None if none."""
+    bad = [(line, f"{path}:{line}: {why}" if line else f"{path}: {why}") for line, why in scan["problems"]]
+    bad += [(line, f"{path}:{line}: ") for line, e, t in zip(scan["lines"].tolist(), scan["enroll"], scan["test"])
+            if e not in KEYS or t not in KEYS]
+    return min(bad)[1] if bad else None
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=400), line_soup().map(lambda s: s.encode("utf-8"))),
+       threads=st.sampled_from([1, 2]))
+def test_scan_and_read_trials_accept_and_reject_the_same_lines(tmp_path_factory, data, threads):
+    """The validators' reader (scan_trials, every bad line) and the scorer's (read_trials, stops at the first)
+    share one grammar: the same form, the same trials, the first bad line named with the same message."""
+    path = tmp_path_factory.mktemp("f") / "trials"
+    path.write_bytes(data)
+    scan = _scorer.scan_trials(str(path))
+    expected = first_rejection(path, scan)
+    try:
+        r = _scorer.read_trials(str(path), KeyIndex(KEYS), False, threads)
+    except ScoringError as e:
+        assert expected is not None, f"read_trials refused what scan_trials accepted: {e}"
+        if expected.endswith(": "):  # a key missing from the embeddings: the scan does not know the key set
+            assert str(e).startswith(expected) and "is not in the embeddings" in str(e)
+        else:
+            assert str(e) == expected
+        return
+    assert expected is None, f"read_trials accepted what scan_trials refused: {expected}"
+    assert r["form"] == scan["form"] and r["labels"].tolist() == scan["labels"].tolist()
+    assert [KEYS[i] for i in r["enroll"]] == scan["enroll"] and [KEYS[i] for i in r["test"]] == scan["test"]
+
+
+def test_scan_reports_every_bad_line_and_names_the_form(tmp_path):
+    path = tmp_path / "trials"
+    path.write_bytes(b"a b target\n\na b tgt\nc d\r\n1 a b \x0c\nc\xff d nontarget\n")
+    scan = _scorer.scan_trials(str(path))
+    assert scan["form"] == "kaldi" and scan["lines"].tolist() == [1, 6] and scan["labels"].tolist() == [1, 0]
+    assert scan["enroll"] == ["a", "c\ufffd"] and scan["test"] == ["b", "d"]  # bytes not UTF-8 read as U+FFFD
+    assert [line for line, _ in scan["problems"]] == [3, 4, 5]
+    assert scan["problems"][0][1] == "unknown label 'tgt' (Kaldi form: expected target or nontarget)"
+    assert scan["problems"][1][1].startswith("malformed trial line: expected 3 fields 'enroll test target|nontarget'")
+    assert scan["problems"][1][1].endswith("got 2") and scan["problems"][2][1].endswith("got 4")  # \f: a field
+    vox = _scorer.scan_trials(str(path), "voxceleb")  # a given form: no detection, every line against it
+    assert vox["form"] == "voxceleb" and vox["lines"].tolist() == [] and len(vox["problems"]) == 5
+    (tmp_path / "blank").write_bytes(b"\n \r\n\t\n")
+    blank = _scorer.scan_trials(str(tmp_path / "blank"), "kaldi")
+    assert blank["problems"] == [(0, "empty trial list (no trial lines)")]
+    with pytest.raises(ScoringError, match="unknown trial-list form 'score'"):
+        _scorer.scan_trials(str(path), "score")
+
+
 @FUZZ
 @given(data=st.one_of(st.binary(max_size=400), line_soup().map(lambda s: s.encode("utf-8"))))
 def test_read_score_file_never_crashes(tmp_path_factory, data):

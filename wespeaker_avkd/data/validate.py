@@ -11,6 +11,7 @@ from typing import Iterable, Optional
 import soundfile as sf
 from PIL import Image
 
+from wespeaker_avkd import _scorer
 from wespeaker_avkd.utils.fileio import PathLike
 
 TABLES = ("wav.scp", "utt2spk", "spk2utt", "faces.scp", "feats.scp", "utt2meta")
@@ -177,27 +178,21 @@ def _check_keys(table: Table, keys: set, what: str, problems: list[Problem]) -> 
             problems.append(Problem(table.path, n, f"utterance '{utt}' is not in {what}"))
 
 
+def scan_trial_list(path: str, form: str) -> tuple[dict, list[Problem]]:
+    """Read a trial list of `form` ("kaldi", "voxceleb") with the scorer's own grammar (the compiled parser's
+    fields, labels, separators and line numbering, so what passes here is what scoring reads) -> (the scan:
+    dict(lines, enroll, test, labels) of the good lines, see _scorer.scan_trials; a Problem per bad line)."""
+    scan = _scorer.scan_trials(path, form)
+    return scan, [Problem(path, line, why) for line, why in scan["problems"]]
+
+
 def check_trials(path: str, keys: set, voxceleb_form: bool, problems: list[Problem]) -> None:
-    """Check a trial list: 3 fields, valid labels, both keys in the data dir."""
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            tok = line.split()
-            if not tok:
-                continue
-            if len(tok) != 3:
-                problems.append(Problem(path, n, f"expected 3 fields, got {len(tok)}"))
-                continue
-            if voxceleb_form:
-                label, enroll, test = tok
-                if label not in ("0", "1"):
-                    problems.append(Problem(path, n, f"label '{label}' is not 0 or 1"))
-            else:
-                enroll, test, label = tok
-                if label not in ("target", "nontarget"):
-                    problems.append(Problem(path, n, f"label '{label}' is not target or nontarget"))
-            for key in (enroll, test):
-                if key not in keys:
-                    problems.append(Problem(path, n, f"trial key '{key}' is not in the data dir"))
+    """Check a trial list: every line in the grammar of its form, both keys of each trial in the data dir."""
+    scan, found = scan_trial_list(path, "voxceleb" if voxceleb_form else "kaldi")
+    for line, enroll, test in zip(scan["lines"].tolist(), scan["enroll"], scan["test"]):
+        found += [Problem(path, line, f"trial key '{key}' is not in the data dir")
+                  for key in (enroll, test) if key not in keys]
+    problems.extend(sorted(found, key=lambda p: p.line))  # file order, as the lines are read
 
 
 def validate_data_dir(data_dir: str, deep: bool = False, sample_rate: int = 16000) -> list[Problem]:

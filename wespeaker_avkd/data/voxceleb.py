@@ -27,6 +27,7 @@ from tqdm import tqdm
 from wespeaker_avkd.data.kaldi_dir import utt2spk_to_spk2utt, write_table
 from wespeaker_avkd.data.toy_corpus.seeding import STREAM_TRIALS, rng_for
 from wespeaker_avkd.data.toy_corpus.trials import make_trials, write_trials
+from wespeaker_avkd.data.validate import scan_trial_list
 
 TRIAL_FILES = {"O": "veri_test2.txt", "E": "list_test_all2.txt", "H": "list_test_hard2.txt"}
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -90,18 +91,17 @@ def convert_m4a(m4a: dict[str, str], wav_root: str, nj: int = 2) -> dict[str, st
 
 
 def read_official_trials(path: str) -> list[tuple[str, str, str]]:
-    """Official VoxCeleb list lines '1|0 a.wav b.wav' -> [(enroll, test, target|nontarget)] (ids without .wav)."""
-    rows = []
-    with open(path, "r", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            tok = line.split()
-            if not tok:
-                continue
-            if len(tok) != 3 or tok[0] not in ("0", "1"):
-                raise ValueError(f"{path}:{n}: expected '1|0 enroll.wav test.wav', got {line.strip()!r}")
-            strip = [t[:-4] if t.endswith(".wav") else t for t in tok[1:]]
-            rows.append((strip[0], strip[1], "target" if tok[0] == "1" else "nontarget"))
-    return rows
+    """Official VoxCeleb list lines '1|0 a.wav b.wav' -> [(enroll, test, target|nontarget)] (ids without .wav);
+    read with the scorer's trial grammar (data.validate.scan_trial_list), the first bad line raises ValueError."""
+    scan, problems = scan_trial_list(path, "voxceleb")
+    if problems:
+        raise ValueError(str(problems[0]))
+
+    def utt(key: str) -> str:
+        return key[:-4] if key.endswith(".wav") else key
+
+    return [(utt(enroll), utt(test), "target" if label == 1 else "nontarget")
+            for enroll, test, label in zip(scan["enroll"], scan["test"], scan["labels"].tolist())]
 
 
 def write_data_dir(out_dir: str, wav: dict[str, str], faces: Optional[dict[str, list[str]]]) -> None:
