@@ -189,3 +189,36 @@ def test_plugin_model_args_checked_against_its_signature(tmp_path, monkeypatch):
             ({"feat_dim": 40, "width": "wide"}, r"'model_args.width': expected a number, got 'wide'")):
         with pytest.raises(ConfigError, match=match):
             check(model_args)
+
+
+def test_kd_spec_is_one_typed_object_split_once(tmp_path):
+    """The edge turns the kd block into one KDConfig: the recipe's keys (KDConfig.RECIPE_KEYS) become its fields,
+    every other key a validated loss term; build_kd reads only that object and the loss layer refuses recipe keys."""
+    import numpy as np
+
+    from wespeaker_avkd.train.builders import build_kd
+    from wespeaker_avkd.train.config import KDConfig
+    from wespeaker_avkd.train.trainer import prepare_configs
+
+    teacher = tmp_path / "kd_export"
+    teacher.mkdir()
+    np.save(teacher / "projection_weight.npy", np.ones((3, 8), np.float32))
+    (teacher / "xvector.scp").write_text("")
+    weights = tmp_path / "w.yaml"
+    weights.write_text(yaml.safe_dump({"audio": {"KL+MMD": {"alpha": 2.0, "gamma": 0.5}}}))
+    cfg = _conf(tmp_path, "audio", {"kd": {"teacher_dir": str(teacher), "combo": "KL+MMD",
+                                           "weights_file": str(weights)}}, kd=True)
+    raw, typed = prepare_configs(cfg)
+    kd = typed.kd
+    assert isinstance(kd, KDConfig) and set(KDConfig.RECIPE_KEYS) == {"teacher_dir", "combo", "weights_file"}
+    assert (kd.teacher_dir, kd.combo, kd.adapter) == (str(teacher), "KL+MMD", False)
+    # the kd block's own alpha (1.0, from _conf's kd.yaml) wins over the preset's; gamma comes from the preset
+    assert {name: spec["weight"] for name, spec in kd.terms.items()} == {"kl": 1.0, "cos": 0.0, "mmd": 0.5}
+    assert kd.terms["kl"]["temperature"] == 0.03125
+    assert raw["kd"]["combo"] == "KL+MMD" and raw["kd"]["gamma"] == 0.5  # what exp_dir/config.yaml records
+    objective, scp = build_kd(kd, 8)
+    assert scp == str(teacher / "xvector.scp") and set(objective.terms) == {"kl", "mmd"}
+    assert objective.weights == {"kl": 1.0, "mmd": 0.5} and objective.terms["kl"].temperature == 0.03125
+    assert build_kd(None, 8) == (None, None)
+    with pytest.raises(ConfigError, match=r"'kd.teacher_dir': is not known"):  # a recipe key, not a loss key
+        build_kd_objective({"teacher_dir": str(teacher), "alpha": 1.0}, None, 8, 8)
