@@ -1,6 +1,7 @@
 """Tiny trained exp dirs (audio and visual) made by the trainer itself on a few synthetic files."""
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -15,41 +16,41 @@ CONF = Path(__file__).resolve().parents[2] / "egs" / "voxceleb" / "v_kd" / "conf
 SPEAKERS, UTTS_PER_SPEAKER = 2, 4
 
 
-def _write_audio_dir(path: Path, rng: np.random.Generator) -> str:
-    """wav.scp + utt2spk: 16 kHz noise with a speaker-specific tone, utterances of different lengths."""
+def _write_data_dir(path: Path, table: str, write_utt: Callable[[Path, str, int, int], object]) -> str:
+    """`table` + utt2spk for SPEAKERS x UTTS_PER_SPEAKER utterances keyed spk<s>-utt<u>; write_utt(path, key, s, u)
+    writes one utterance's media under path and returns its table value."""
     path.mkdir(parents=True)
-    wav, utt2spk = {}, {}
+    values, utt2spk = {}, {}
     for s in range(SPEAKERS):
         for u in range(UTTS_PER_SPEAKER):
             key = f"spk{s}-utt{u}"
-            n = 16000 * (5 + 2 * u + s) // 10  # 0.5 .. 1.2 s
-            t = np.arange(n) / 16000
-            wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * s) * t) + 0.05 * rng.standard_normal(n)
-            file = path / f"{key}.wav"
-            sf.write(str(file), wave.astype(np.float32), 16000, subtype="PCM_16")
-            wav[key], utt2spk[key] = str(file), f"spk{s}"
-    write_table(path / "wav.scp", wav)
+            values[key], utt2spk[key] = write_utt(path, key, s, u), f"spk{s}"
+    write_table(path / table, values)
     write_table(path / "utt2spk", utt2spk)
     return str(path)
+
+
+def _write_audio_dir(path: Path, rng: np.random.Generator) -> str:
+    """wav.scp + utt2spk: 16 kHz noise with a speaker-specific tone, utterances of different lengths."""
+    def wav(path: Path, key: str, s: int, u: int) -> str:
+        n = 16000 * (5 + 2 * u + s) // 10  # 0.5 .. 1.2 s
+        t = np.arange(n) / 16000
+        wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * s) * t) + 0.05 * rng.standard_normal(n)
+        sf.write(str(path / f"{key}.wav"), wave.astype(np.float32), 16000, subtype="PCM_16")
+        return str(path / f"{key}.wav")
+
+    return _write_data_dir(path, "wav.scp", wav)
 
 
 def _write_visual_dir(path: Path, rng: np.random.Generator) -> str:
     """faces.scp (3 frames a segment, 40x48 images: the loader resizes them) + utt2spk."""
-    path.mkdir(parents=True)
-    faces, utt2spk = {}, {}
-    for s in range(SPEAKERS):
-        for u in range(UTTS_PER_SPEAKER):
-            key = f"spk{s}-utt{u}"
-            frames = []
-            for k in range(3):
-                img = rng.integers(0, 256, size=(48, 40, 3), dtype=np.uint8)
-                file = path / f"{key}-{k}.png"
-                Image.fromarray(img).save(file)
-                frames.append(str(file))
-            faces[key], utt2spk[key] = frames, f"spk{s}"
-    write_table(path / "faces.scp", faces)
-    write_table(path / "utt2spk", utt2spk)
-    return str(path)
+    def frames(path: Path, key: str, s: int, u: int) -> list[str]:
+        files = [path / f"{key}-{k}.png" for k in range(3)]
+        for file in files:
+            Image.fromarray(rng.integers(0, 256, size=(48, 40, 3), dtype=np.uint8)).save(file)
+        return [str(file) for file in files]
+
+    return _write_data_dir(path, "faces.scp", frames)
 
 
 def _train(modality: str, data_dir: str, exp_dir: str, extra: list) -> str:
