@@ -1,18 +1,13 @@
 """Extraction is keyed by content, survives interruption, batches equal-length utterances exactly, runs job files."""
 import os
 
-import kaldiio
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
 from wespeaker_avkd.registry import MODELS
 from wespeaker_avkd.scoring import load_embeddings
-from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
-from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
-from wespeaker_avkd.train.config import save_config
 from wespeaker_avkd.train.extract import ModelCache, embed_batch, extract_embeddings, read_jobs, run_jobs
 
 MODEL = "TinyConvExtractNet"
@@ -33,29 +28,17 @@ if MODEL not in MODELS._classes:
             return self.fc(torch.cat([h.mean(2), h.std(2)], 1))
 
 
-def _write_data(path, lengths, seed=0):
-    """A data dir with feats.scp (random features of the given frame counts) and utt2spk."""
-    rng = np.random.default_rng(seed)
-    path.mkdir(parents=True, exist_ok=True)
-    utts = [f"spk{i % 3}-utt{i:03d}" for i in range(len(lengths))]
-    feats = {u: rng.normal(size=(n, 6)).astype(np.float32) for u, n in zip(utts, lengths)}
-    kaldiio.save_ark(str(path / "feats.ark"), feats, scp=str(path / "feats.scp"))
-    (path / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in utts))
-    return str(path), feats
+def _write_data(tiny, path, lengths, seed=0):
+    """A feats data dir (random features of the given frame counts, 3 speakers) -> (dir, {utt: matrix})."""
+    return tiny.feats_dir(path, tiny.speakers(len(lengths), 3), lengths, seed)
 
 
-def _write_exp(path, data, eval_batch=16):
+def _write_exp(tiny, path, data, eval_batch=16):
+    """An untrained TinyConvExtractNet exp dir over `data` -> (dir, net)."""
     cfg = {"modality": "audio", "model": MODEL, "model_args": {"feat_dim": 6, "embed_dim": 8},
            "projection_args": {"project_type": "arc_margin", "scale": 16.0}, "train_data": data,
            "dataset_args": {"feat_source": "feats"}, "eval_dataloader_args": {"batch_size": eval_batch}}
-    save_config(cfg, path / "config.yaml")
-    write_spk2id(path / "spk2id", make_spk2id([f"spk{i}" for i in range(3)]))
-    torch.manual_seed(0)
-    encoder = build_encoder(cfg)
-    net = EmbeddingNet(encoder, build_projection(cfg, 8, 3))
-    save_checkpoint(path / "models" / "avg_model.pt",
-                    flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
-    return str(path), net.eval()
+    return tiny.untrained_exp(path, cfg, [f"spk{i}" for i in range(3)], 8)
 
 
 def _reference(net, feats):
@@ -68,9 +51,9 @@ def _table(scp):
     return dict(zip(keys, emb))
 
 
-def test_changed_data_dir_content_gives_new_embeddings_and_mean(tmp_path):
-    data, feats = _write_data(tmp_path / "data", [20, 21, 22, 23, 24, 25])
-    exp, net = _write_exp(tmp_path / "exp", data)
+def test_changed_data_dir_content_gives_new_embeddings_and_mean(tmp_path, tiny_dirs):
+    data, feats = _write_data(tiny_dirs, tmp_path / "data", [20, 21, 22, 23, 24, 25])
+    exp, net = _write_exp(tiny_dirs, tmp_path / "exp", data)
     out = os.path.join(exp, "embeddings", "train")
     scp = extract_embeddings(exp, data, out, mean_vec=True, progress=False)
     mean_before = np.load(os.path.join(out, "mean_vec.npy"))
@@ -87,13 +70,13 @@ def test_changed_data_dir_content_gives_new_embeddings_and_mean(tmp_path):
     assert not np.allclose(mean_before, mean_after)
 
 
-def test_rewritten_feature_ark_behind_the_same_scp_is_noticed(tmp_path):
-    data, feats = _write_data(tmp_path / "data", [20, 20, 30])
-    exp, net = _write_exp(tmp_path / "exp", data)
+def test_rewritten_feature_ark_behind_the_same_scp_is_noticed(tmp_path, tiny_dirs):
+    data, feats = _write_data(tiny_dirs, tmp_path / "data", [20, 20, 30])
+    exp, net = _write_exp(tiny_dirs, tmp_path / "exp", data)
     out = os.path.join(exp, "emb")
     first = _table(extract_embeddings(exp, data, out, progress=False))
     scp_text = open(os.path.join(data, "feats.scp")).read()
-    _write_data(tmp_path / "data", [20, 20, 30], seed=1)  # same keys, lengths and offsets: an identical scp
+    _write_data(tiny_dirs, tmp_path / "data", [20, 20, 30], seed=1)  # same keys, lengths and offsets: an identical scp
     assert open(os.path.join(data, "feats.scp")).read() == scp_text
     os.utime(os.path.join(data, "feats.ark"), ns=(1, 1))  # other mtime (a rewrite within one clock tick)
     second = _table(extract_embeddings(exp, data, out, progress=False))
@@ -118,9 +101,9 @@ def _failing_embedder(after):
 
 
 @pytest.mark.parametrize("force", [False, True])
-def test_interrupted_extraction_leaves_the_previous_result(tmp_path, force):
-    data, feats = _write_data(tmp_path / "data", list(range(20, 32)))
-    exp, net = _write_exp(tmp_path / "exp", data, eval_batch=1)
+def test_interrupted_extraction_leaves_the_previous_result(tmp_path, tiny_dirs, force):
+    data, feats = _write_data(tiny_dirs, tmp_path / "data", list(range(20, 32)))
+    exp, net = _write_exp(tiny_dirs, tmp_path / "exp", data, eval_batch=1)
     out = os.path.join(exp, "embeddings", "train")
     scp = extract_embeddings(exp, data, out, mean_vec=True, progress=False)
     before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)}
@@ -138,13 +121,13 @@ def test_interrupted_extraction_leaves_the_previous_result(tmp_path, force):
     assert sorted(again) == sorted(table) and all(np.array_equal(again[k], table[k]) for k in table)
 
 
-def test_equal_length_batches_match_batch_of_one(tmp_path):
+def test_equal_length_batches_match_batch_of_one(tmp_path, tiny_dirs):
     lengths = [20, 35, 20, 20, 41, 35, 20, 7, 35, 20, 41, 5]  # groups of equal frame counts, and singletons
-    data, feats = _write_data(tmp_path / "data", lengths)
-    ref = _reference(_write_exp(tmp_path / "one", data, eval_batch=1)[1], feats)
+    data, feats = _write_data(tiny_dirs, tmp_path / "data", lengths)
+    ref = _reference(_write_exp(tiny_dirs, tmp_path / "one", data, eval_batch=1)[1], feats)
     results = {}
     for batch in (1, 4):
-        exp, _ = _write_exp(tmp_path / f"b{batch}", data, eval_batch=batch)
+        exp, _ = _write_exp(tiny_dirs, tmp_path / f"b{batch}", data, eval_batch=batch)
         scp = extract_embeddings(exp, data, os.path.join(exp, "emb"), mean_vec=True, progress=False)
         results[batch] = scp
         assert [line.split()[0] for line in open(scp)] == sorted(feats)  # data-dir order, whatever the batches
@@ -163,10 +146,10 @@ def test_batches_never_mix_lengths():
     assert [3] in batches
 
 
-def test_jobs_file_runs_in_one_process_and_loads_each_model_once(tmp_path):
-    data, feats = _write_data(tmp_path / "data dir", [20, 20, 25])
-    sub, _ = _write_data(tmp_path / "sub set", [20, 30])
-    exp, net = _write_exp(tmp_path / "exp a", data)
+def test_jobs_file_runs_in_one_process_and_loads_each_model_once(tmp_path, tiny_dirs):
+    data, feats = _write_data(tiny_dirs, tmp_path / "data dir", [20, 20, 25])
+    sub, _ = _write_data(tiny_dirs, tmp_path / "sub set", [20, 30])
+    exp, net = _write_exp(tiny_dirs, tmp_path / "exp a", data)
     jobs = tmp_path / "jobs.tsv"
     jobs.write_text(f"# exp\tdata\tout\tmean\tscps\n{exp}\t{data}\t{tmp_path}/out 1\t1\t-\n\n"
                     f"{exp}\t{sub}\t{tmp_path}/out 2\t0\t-\n")

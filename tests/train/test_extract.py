@@ -5,39 +5,25 @@ import kaldiio
 import numpy as np
 import torch
 
-from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
-from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
-from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
+from wespeaker_avkd.train.checkpoint import save_checkpoint
 from wespeaker_avkd.train.config import save_config
 from wespeaker_avkd.train.extract import export_teacher, extract_embeddings
 
 from .fakes import tiny_config
 
 
-def _setup(tmp_path):
-    """A data dir with feats.scp (random fbank) and an exp dir with config, spk2id and avg_model.pt."""
-    rng = np.random.default_rng(0)
-    data = tmp_path / "data"
-    data.mkdir()
-    utts = [f"id0000{i % 3}/v{i}/00001" for i in range(7)]
-    feats = {u: rng.normal(size=(20 + i, 6)).astype(np.float32) for i, u in enumerate(utts)}
-    kaldiio.save_ark(str(data / "feats.ark"), feats, scp=str(data / "feats.scp"))
-    (data / "utt2spk").write_text("".join(f"{u} {u.split('/')[0]}\n" for u in utts))
-    exp = tmp_path / "exp"
-    cfg = tiny_config(str(data), dataset_args={"feat_source": "feats"})
-    save_config(cfg, exp / "config.yaml")
-    spk2id = make_spk2id(sorted({u.split("/")[0] for u in utts}))
-    write_spk2id(exp / "spk2id", spk2id)
-    torch.manual_seed(0)
-    encoder = build_encoder(cfg)
-    net = EmbeddingNet(encoder, build_projection(cfg, 8, len(spk2id)))
-    save_checkpoint(exp / "models" / "avg_model.pt",
-                    flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
-    return str(data), str(exp), net.eval(), feats
+def _setup(tmp_path, tiny):
+    """A data dir with feats.scp (random fbank, VoxCeleb-style keys) and an exp dir with config, spk2id and
+    avg_model.pt."""
+    utt2spk = {f"id0000{i % 3}/v{i}/00001": f"id0000{i % 3}" for i in range(7)}
+    data, feats = tiny.feats_dir(tmp_path / "data", utt2spk, [20 + i for i in range(7)])
+    cfg = tiny_config(data, dataset_args={"feat_source": "feats"})
+    exp, net = tiny.untrained_exp(tmp_path / "exp", cfg, utt2spk.values(), 8)
+    return data, exp, net, feats
 
 
-def test_extract_matches_model_and_skips_when_done(tmp_path):
-    data, exp, net, feats = _setup(tmp_path)
+def test_extract_matches_model_and_skips_when_done(tmp_path, tiny_dirs):
+    data, exp, net, feats = _setup(tmp_path, tiny_dirs)
     out = os.path.join(exp, "embeddings", "train")
     scp = extract_embeddings(exp, data, out, mean_vec=True, progress=False)
     table = {k: v for k, v in kaldiio.load_scp(scp).items()}
@@ -72,8 +58,8 @@ def _arks(out):
     return sorted(f for f in os.listdir(out) if f.endswith(".ark"))
 
 
-def test_kd_export(tmp_path):
-    data, exp, net, feats = _setup(tmp_path)
+def test_kd_export(tmp_path, tiny_dirs):
+    data, exp, net, feats = _setup(tmp_path, tiny_dirs)
     scp = extract_embeddings(exp, data, os.path.join(exp, "embeddings", "train"), progress=False)
     out = export_teacher(exp, scp)
     weight = np.load(os.path.join(out, "projection_weight.npy"))
@@ -86,13 +72,13 @@ def test_kd_export(tmp_path):
     assert open(os.path.join(out, "spk2id")).read() == open(os.path.join(exp, "spk2id")).read()
 
 
-def test_amp_config_embeds_under_the_bf16_trunk_on_cpu(tmp_path):
+def test_amp_config_embeds_under_the_bf16_trunk_on_cpu(tmp_path, tiny_dirs):
     """A config trained with `amp: true` on CPU is embedded as it was trained: encoder under bfloat16 autocast,
     output float32; the result equals the model run under torch.autocast(bfloat16) and differs from float32 by
     bf16 rounding only."""
     from wespeaker_avkd.train.config import load_yaml
 
-    data, exp, net, feats = _setup(tmp_path)
+    data, exp, net, feats = _setup(tmp_path, tiny_dirs)
     cfg = load_yaml(os.path.join(exp, "config.yaml"))
     cfg["amp"] = True
     save_config(cfg, os.path.join(exp, "config.yaml"))

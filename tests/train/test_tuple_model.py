@@ -2,7 +2,6 @@
 through the real loaders on a tiny feature data dir."""
 import os
 
-import kaldiio
 import numpy as np
 import torch
 import torch.nn as nn
@@ -33,21 +32,17 @@ if MODEL not in MODELS._classes:
             return a, self.seg_2(torch.relu(a))
 
 
-def test_tuple_returning_model_trains_and_extracts(tmp_path):
-    rng = np.random.default_rng(0)
-    data = tmp_path / "data"
-    data.mkdir()
-    utts = [f"spk{i % 4}-u{i:02d}" for i in range(32)]
-    feats = {u: rng.normal(size=(30 + i % 5, 6)).astype(np.float32) for i, u in enumerate(utts)}
-    kaldiio.save_ark(str(data / "feats.ark"), feats, scp=str(data / "feats.scp"))
-    (data / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in utts))
+def test_tuple_returning_model_trains_and_extracts(tmp_path, tiny_dirs):
+    utt2spk = tiny_dirs.speakers(32, 4)
+    utts = list(utt2spk)
+    data, feats = tiny_dirs.feats_dir(tmp_path / "data", utt2spk, [30 + i % 5 for i in range(32)])
     exp = str(tmp_path / "exp")
-    cfg = tiny_config(str(data), model=MODEL, num_epochs=2, tensorboard=False,
+    cfg = tiny_config(data, model=MODEL, num_epochs=2, tensorboard=False,
                       dataset_args={"feat_source": "feats", "num_frms": [20, 20]})
     trainer = run_training(cfg, exp, device="cpu", num_threads=1, progress=False)
     avg = ckpt.load_model_state(os.path.join(exp, "models", "avg_model.pt"))
     assert set(avg) == {"seg_1.weight", "seg_1.bias", "seg_2.weight", "seg_2.bias", "projection.weight"}
-    scp = extract_embeddings(exp, str(data), os.path.join(exp, "embeddings", "train"), progress=False)
+    scp = extract_embeddings(exp, data, os.path.join(exp, "embeddings", "train"), progress=False)
     keys, emb = load_embeddings(scp)
     assert sorted(keys) == sorted(utts) and emb.shape == (32, 8)  # the last element of the tuple
     net = trainer.net.eval()
