@@ -28,6 +28,7 @@ def test_config_builds(conf_set, system):
     if conf_set == "paper" and system == "audio":
         assert cfg["model_args"]["m_channels"] == 32 and cfg["model_args"]["feat_dim"] == 40
         assert cfg["dataset_args"]["num_frms"] == [200, 400]
+        assert cfg["dataset_args"]["feat_source"] == "wav"  # on-the-fly fbank, as WeSpeaker (no 130 GB of arks)
     if system == "teacher":
         assert cfg["model"] == "gate" and cfg["modality"] == "fusion"
         out = encoder.eval()(torch.randn(2, 512), torch.randn(2, 512))

@@ -17,6 +17,9 @@ from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import digest_of, stamp_matches, write_stamp
 
 BLOCK_UTTS = 100  # utterances per ark block: the unit of resumption
+# Kaldi's matrix compression (kaldiio's compression_method numbers): 1 = what Kaldi's --compress=true does
+# (kSpeechFeature, one byte a value against per-column percentiles, for matrices of more than 8 rows).
+KALDI_COMPRESSION_METHODS = range(1, 8)
 STAMP_SUFFIX = ".stamp.json"  # beside each block: the fingerprint of the inputs it was computed from
 
 
@@ -36,9 +39,11 @@ def read_feats(rxfile: str, utt: str, table: str) -> np.ndarray:
                          f"or missing ark entry ({detail}); recompute them with bin.compute_fbank") from e
 
 
-def block_inputs(utts: list[str], wavs: list[str], fbank_args: Mapping[str, Any], sample_rate: int) -> str:
+def block_inputs(utts: list[str], wavs: list[str], fbank_args: Mapping[str, Any], sample_rate: int,
+                 compression_method: Optional[int] = None) -> str:
     """Fingerprint of what a block is computed from: its wav.scp entries, each file's size and mtime, the fbank
-    settings. A block is reused only when this is unchanged (a key pointed at other audio recomputes)."""
+    settings (and the compression, when one is chosen). A block is reused only when this is unchanged (a key
+    pointed at other audio recomputes)."""
     files = []
     for path in wavs:
         try:
@@ -46,8 +51,11 @@ def block_inputs(utts: list[str], wavs: list[str], fbank_args: Mapping[str, Any]
             files.append([st.st_size, st.st_mtime_ns])
         except OSError:
             files.append(None)
-    return digest_of({"entries": [[u, w] for u, w in zip(utts, wavs)], "files": files,
-                      "fbank_args": dict(fbank_args), "sample_rate": sample_rate})
+    record = {"entries": [[u, w] for u, w in zip(utts, wavs)], "files": files, "fbank_args": dict(fbank_args),
+              "sample_rate": sample_rate}
+    if compression_method is not None:  # absent when uncompressed: the stamps of earlier runs stay valid
+        record["compression_method"] = int(compression_method)
+    return digest_of(record)
 
 
 def _block_done(base: str, stamp: str) -> bool:
@@ -73,7 +81,7 @@ def plan_blocks(utts: list[str], nj: int, block_utts: int = BLOCK_UTTS) -> list[
 
 def _extract_block(task: tuple) -> int:
     """Compute fbank for one block and write <block>.ark then <block>.scp (its existence marks completion)."""
-    base, utts, wavs, fbank_args, sample_rate, stamp = task
+    base, utts, wavs, fbank_args, sample_rate, compression_method, stamp = task
     torch.set_num_threads(1)
     feats = {}
     for utt, path in zip(utts, wavs):
@@ -85,7 +93,7 @@ def _extract_block(task: tuple) -> int:
         except Exception as e:  # name the utterance and its file, whatever failed (reader, fbank)
             raise FbankError(f"utterance '{utt}' ({path}): {e}") from e
     tmp_ark, tmp_scp = base + ".ark.tmp", base + ".scp.tmp"
-    kaldiio.save_ark(tmp_ark, feats, scp=tmp_scp)
+    kaldiio.save_ark(tmp_ark, feats, scp=tmp_scp, compression_method=compression_method)
     with open(tmp_scp, "r", encoding="utf-8") as f:
         lines = [line.replace(tmp_ark + ":", base + ".ark:", 1) for line in f]
     os.remove(tmp_scp)
@@ -97,14 +105,19 @@ def _extract_block(task: tuple) -> int:
 
 
 def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Optional[Mapping[str, Any]] = None,
-                      sample_rate: int = 16000, progress: bool = True) -> dict[str, str]:
+                      sample_rate: int = 16000, progress: bool = True,
+                      compression_method: Optional[int] = None) -> dict[str, str]:
     """Fbank of every utterance of data_dir/wav.scp into out_dir; writes out_dir/feats.scp and data_dir/feats.scp.
+    `compression_method` (1-7, kaldiio's numbering of Kaldi's methods; None: float32) stores compressed
+    matrices, which kaldiio.load_mat (and so every reader here) decompresses.
 
     Blocks already written by an earlier (interrupted) run are kept when their inputs (wav.scp entries, file
     sizes and mtimes, fbank settings) are unchanged, so a re-run only computes the rest; any other block is
     recomputed. A failing utterance raises FbankError naming it and its file.
     Returns {utt: 'ark_path:offset'}.
     """
+    if compression_method is not None and compression_method not in KALDI_COMPRESSION_METHODS:
+        raise ValueError(f"compression_method must be one of 1-7 (Kaldi's methods) or None, got {compression_method!r}")
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     args = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 10.0, **(fbank_args or {})}
@@ -112,10 +125,10 @@ def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Opti
     wav = read_table(os.path.join(data_dir, "wav.scp"))
     utts = sorted(wav)
     plan = plan_blocks(utts, nj)
-    tasks = [(_block_name(out_dir, j, b), block, [wav[u] for u in block], args, sample_rate)
+    tasks = [(_block_name(out_dir, j, b), block, [wav[u] for u in block], args, sample_rate, compression_method)
              for j, b, block in plan]
-    tasks = [(*t, block_inputs(t[1], t[2], args, sample_rate)) for t in tasks]
-    todo = [t for t in tasks if not _block_done(t[0], t[5])]
+    tasks = [(*t, block_inputs(t[1], t[2], args, sample_rate, compression_method)) for t in tasks]
+    todo = [t for t in tasks if not _block_done(t[0], t[6])]
     bar = tqdm(total=len(utts), initial=len(utts) - sum(len(t[1]) for t in todo), desc="fbank", unit="utt",
                disable=not progress, file=sys.stderr)
     if nj <= 1 or len(todo) <= 1:
