@@ -22,10 +22,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Dict, List, Optional
 
 
-def parse_scps(items: Optional[List[str]]) -> Optional[Dict[str, str]]:
+def parse_scps(items: list[str] | None) -> dict[str, str] | None:
     """['audio=a.scp', 'visual=v.scp'] -> {'audio': 'a.scp', 'visual': 'v.scp'}."""
     if not items:
         return None
@@ -59,7 +58,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse and run."""
     args = get_parser().parse_args(argv)
     import os

@@ -16,7 +16,8 @@ before the KD terms (its parameters must go to the optimizer); without it the di
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -35,7 +36,7 @@ class KDObjective(nn.Module):
     """total = aam + sum_i w_i * loss_i(adapter(student (B, Ds)), teacher (B, Dt)); logs every term unweighted."""
 
     def __init__(self, terms: Mapping[str, nn.Module], weights: Mapping[str, float],
-                 adapter: Optional[nn.Module] = None) -> None:
+                 adapter: nn.Module | None = None) -> None:
         """`terms` name -> loss module, `weights` name -> float, `adapter` optional (Ds -> Dt) module."""
         super().__init__()
         if set(terms) != set(weights):
@@ -47,9 +48,9 @@ class KDObjective(nn.Module):
         self.adapter = adapter
 
     def forward(self, aam_loss: torch.Tensor, student_emb: torch.Tensor,
-                teacher_emb: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+                teacher_emb: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Scalar AAM loss, (B, Ds) student, (B, Dt) teacher -> (total scalar, {"aam": ..., name: unweighted})."""
-        values: Dict[str, torch.Tensor] = {"aam": aam_loss}
+        values: dict[str, torch.Tensor] = {"aam": aam_loss}
         total = aam_loss
         if len(self.terms):
             student = self.adapter(student_emb) if self.adapter is not None else student_emb
@@ -71,8 +72,8 @@ def _loss_class(name: Any, where: Where) -> type:
     return LOSSES.get(name)
 
 
-def kd_term_specs(kd_cfg: Mapping[str, Any], where: Optional[Where] = None,
-                  extra_keys: Sequence[str] = ()) -> Dict[str, Dict[str, Any]]:
+def kd_term_specs(kd_cfg: Mapping[str, Any], where: Where | None = None,
+                  extra_keys: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """Validate a kd block -> {term name: {"type": loss name, "weight": w, **ctor kwargs}} (zero weights kept).
 
     Every key is read or refused (ConfigError with a suggestion): `extra_keys` are keys another layer reads
@@ -111,7 +112,7 @@ def kd_term_specs(kd_cfg: Mapping[str, Any], where: Optional[Where] = None,
     return specs
 
 
-def build_kd_objective(kd_cfg: Optional[Mapping[str, Any]], teacher_weight: Optional[torch.Tensor],
+def build_kd_objective(kd_cfg: Mapping[str, Any] | None, teacher_weight: torch.Tensor | None,
                        student_dim: int, teacher_dim: int) -> KDObjective:
     """KDObjective from a loss-only yaml `kd:` block (validated by kd_term_specs: a recipe key such as teacher_dir
     is refused here); `teacher_weight` (C, teacher_dim) is the frozen teacher AAM weight."""
@@ -121,11 +122,11 @@ def build_kd_objective(kd_cfg: Optional[Mapping[str, Any]], teacher_weight: Opti
 
 
 def objective_from_specs(specs: Mapping[str, Mapping[str, Any]], use_adapter: bool,
-                         teacher_weight: Optional[torch.Tensor], student_dim: int, teacher_dim: int) -> KDObjective:
+                         teacher_weight: torch.Tensor | None, student_dim: int, teacher_dim: int) -> KDObjective:
     """KDObjective from validated term specs ({name: {"type", "weight", **kwargs}}, kd_term_specs' output, e.g.
     train/config.py:KDConfig.terms); zero-weight terms are dropped, `use_adapter` adds Linear(student -> teacher)."""
-    terms: Dict[str, nn.Module] = {}
-    weights: Dict[str, float] = {}
+    terms: dict[str, nn.Module] = {}
+    weights: dict[str, float] = {}
     for name, term in specs.items():
         spec = dict(term)  # the caller's (possibly frozen, shared) spec stays as it is
         weight = float(spec.pop("weight"))

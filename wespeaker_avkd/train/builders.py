@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ def embed_dim_of(cfg: Mapping[str, Any], encoder: nn.Module) -> int:
     return model_embed_dim(cfg.get("model_args") or {}, encoder)
 
 
-def make_projection(projection: ComponentArgs, margin_update: Optional[Mapping[str, Any]], embed_dim: int,
+def make_projection(projection: ComponentArgs, margin_update: Mapping[str, Any] | None, embed_dim: int,
                     num_class: int) -> nn.Module:
     """The AAM head PROJECTIONS[projection.name] with projection.args; its first margin is margin_update's
     initial_margin, else projection.args' margin (default 0.2); the schedule sets it from then on."""
@@ -77,7 +78,7 @@ class EmbeddingNet(nn.Module):
         # CPU training with amp: the encoder's convolutions run under bfloat16 autocast (about 1.8x faster on
         # CPUs with AVX512-BF16), while the AAM head and every loss stay float32: bf16 keeps ~3 significant
         # digits, too coarse for cosine logits scaled by s = 32 or the KL temperature 1/32.
-        self.trunk_autocast: Optional[torch.dtype] = None
+        self.trunk_autocast: torch.dtype | None = None
 
     def embed(self, inputs: Any) -> torch.Tensor:
         """Inputs -> (B, D) embeddings; a tuple (the fusion teacher's audio and visual embeddings) is unpacked.
@@ -86,7 +87,7 @@ class EmbeddingNet(nn.Module):
         out = self.encoder(*inputs) if isinstance(inputs, (tuple, list)) else self.encoder(inputs)
         return out[-1] if isinstance(out, (tuple, list)) else out
 
-    def forward(self, inputs: Any, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, inputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs, (B,) labels) -> ((B, D) embeddings, (B, C) AAM logits)."""
         first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
         with self.trunk_precision(first.device.type):
@@ -101,14 +102,14 @@ class EmbeddingNet(nn.Module):
         return torch.autocast(device_type, dtype=self.trunk_autocast)
 
 
-def trunk_autocast_dtype(amp: bool, device_type: str) -> Optional[torch.dtype]:
+def trunk_autocast_dtype(amp: bool, device_type: str) -> torch.dtype | None:
     """bfloat16 for a CPU run of a config with `amp: true`, else None (CUDA amp autocasts the whole step)."""
     if amp and device_type == "cpu":
         return torch.bfloat16
     return None
 
 
-def load_teacher_export(teacher_dir: str) -> Tuple[str, np.ndarray, Optional[str]]:
+def load_teacher_export(teacher_dir: str) -> tuple[str, np.ndarray, str | None]:
     """(xvector.scp, projection_weight (C, D) float32, spk2id path or None) of exp/teacher/kd_export."""
     scp = os.path.join(teacher_dir, "xvector.scp")
     weight_path = os.path.join(teacher_dir, "projection_weight.npy")
@@ -122,7 +123,7 @@ def load_teacher_export(teacher_dir: str) -> Tuple[str, np.ndarray, Optional[str
     return scp, weight, (spk2id if os.path.isfile(spk2id) else None)
 
 
-def build_kd(kd: Optional[KDConfig], student_dim: int) -> Tuple[Optional[nn.Module], Optional[str]]:
+def build_kd(kd: KDConfig | None, student_dim: int) -> tuple[nn.Module | None, str | None]:
     """(KDObjective, teacher xvector.scp) from a student's validated kd section, or (None, None) without KD."""
     if kd is None:
         return None, None
@@ -132,7 +133,7 @@ def build_kd(kd: Optional[KDConfig], student_dim: int) -> Tuple[Optional[nn.Modu
     return objective, scp
 
 
-def kd_trainable_state(objective: Optional[nn.Module]) -> Dict[str, torch.Tensor]:
+def kd_trainable_state(objective: nn.Module | None) -> dict[str, torch.Tensor]:
     """The KD objective's own learned state (adapter), without the teacher's frozen weight buffers."""
     if objective is None:
         return {}

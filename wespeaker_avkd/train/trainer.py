@@ -16,7 +16,8 @@ import shutil
 import sys
 import time
 from collections import defaultdict
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -60,7 +61,7 @@ class TrainLoaders:
 
 
 # (kd section or None, student embedding dim) -> (KD objective or None, teacher xvector.scp or None)
-KDBuilder = Callable[[Optional[KDConfig], int], Tuple[Optional[nn.Module], Optional[str]]]
+KDBuilder = Callable[[KDConfig | None, int], tuple[nn.Module | None, str | None]]
 
 
 def _to_device(inputs: Any, device: torch.device) -> Any:
@@ -70,12 +71,12 @@ def _to_device(inputs: Any, device: torch.device) -> Any:
     return inputs.to(device, non_blocking=True)
 
 
-def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[str]:
+def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Top-level keys whose values differ between two configs."""
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-def prepare_configs(cfg: Mapping[str, Any]) -> Tuple[Dict[str, Any], TrainConfig]:
+def prepare_configs(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
     """(merged config dict, TrainConfig): expand the KD preset, validate every key once
     (train.config.parse_train_config: unknown keys, types and ranges are refused naming the file and key), map
     WeSpeaker's synonyms to ours and fill the defaults. The dict is what exp_dir/config.yaml records (and what a
@@ -100,14 +101,14 @@ def prepare_configs(cfg: Mapping[str, Any]) -> Tuple[Dict[str, Any], TrainConfig
     return cfg, typed
 
 
-def prepare_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+def prepare_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The merged, validated config dict of prepare_configs (what exp_dir/config.yaml holds)."""
     return prepare_configs(cfg)[0]
 
 
-def training_step(net: nn.Module, kd: Optional[nn.Module], optimizer: torch.optim.Optimizer,
-                  scaler: "torch.amp.GradScaler", batch: Mapping[str, Any], info: DistInfo,
-                  kd_params: Sequence[nn.Parameter] = (), use_amp: bool = False, step: int = 0) -> Dict[str, float]:
+def training_step(net: nn.Module, kd: nn.Module | None, optimizer: torch.optim.Optimizer,
+                  scaler: torch.amp.GradScaler, batch: Mapping[str, Any], info: DistInfo,
+                  kd_params: Sequence[nn.Parameter] = (), use_amp: bool = False, step: int = 0) -> dict[str, float]:
     """Forward (embeddings + AAM logits), AAM cross-entropy (+ KD objective), backward, optimizer step.
 
     `net` is the EmbeddingNet or its DDP wrapper; the KD objective stays outside DDP, so the gradients of its
@@ -148,8 +149,8 @@ class Trainer:
     builders.build_kd, which reads the teacher's kd_export).
     """
 
-    def __init__(self, cfg: Mapping[str, Any], exp_dir: str, device: str = "auto", num_threads: Optional[int] = None,
-                 overwrite: bool = False, progress: bool = True, loaders: Optional[TrainLoaders] = None,
+    def __init__(self, cfg: Mapping[str, Any], exp_dir: str, device: str = "auto", num_threads: int | None = None,
+                 overwrite: bool = False, progress: bool = True, loaders: TrainLoaders | None = None,
                  kd_builder: KDBuilder = build_kd) -> None:
         self.raw_cfg, self.cfg = prepare_configs(cfg)
         self.loaders = loaders if loaders is not None else TrainLoaders()
@@ -159,7 +160,7 @@ class Trainer:
         self.progress = progress
         self.info: DistInfo = init_distributed(device)
         # One training per exp dir: rank 0 owns exp_dir/.lock from before its first write until close().
-        self._lock: Optional[ExpDirLock] = ExpDirLock(exp_dir) if self.info.is_main else None
+        self._lock: ExpDirLock | None = ExpDirLock(exp_dir) if self.info.is_main else None
         takeover = self._lock.acquire() if self._lock is not None else None
         if self._lock is not None:
             atexit.register(self._lock.release)
@@ -247,10 +248,10 @@ class Trainer:
         self.net.trunk_autocast = trunk_autocast_dtype(cfg.amp, info.device.type)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.global_step = 1, 0
-        self._resume_rng: Optional[Mapping[str, Any]] = None
+        self._resume_rng: Mapping[str, Any] | None = None
         self._maybe_resume()
 
-    def _embedding_scps(self, subset: str) -> Optional[Dict[str, str]]:
+    def _embedding_scps(self, subset: str) -> dict[str, str] | None:
         """For the fusion teacher: {modality: <embedding_dirs[modality]>/<subset>/xvector.scp}."""
         dirs = self.cfg.embedding_dirs
         if self.modality != "fusion" or dirs is None:
@@ -318,7 +319,7 @@ class Trainer:
             logger.info("pruned %s", ", ".join(os.path.basename(p) for p in removed))
 
     # ---------------------------------------------------------------- loop
-    def _step(self, batch: Mapping[str, Any]) -> Dict[str, float]:
+    def _step(self, batch: Mapping[str, Any]) -> dict[str, float]:
         """One optimisation step on a loader batch (see training_step)."""
         return training_step(self.ddp_net, self.kd, self.optimizer, self.scaler, batch, self.info,
                              self.kd_params, self.use_amp, self.global_step)
@@ -339,7 +340,7 @@ class Trainer:
             self.net.train()
             if self.kd is not None:
                 self.kd.train()
-            sums: Dict[str, float] = defaultdict(float)
+            sums: dict[str, float] = defaultdict(float)
             start = time.time()
             bar = self._progress_bar(epoch)
             for i, batch in enumerate(self.loader):
