@@ -25,7 +25,7 @@ from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, 
 from wespeaker_avkd.train.config import apply_overrides, load_config, load_yaml
 from wespeaker_avkd.train.extract import extract_embeddings
 from wespeaker_avkd.train.trainer import run_training
-from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
+from wespeaker_avkd.train.wespeaker_config import wespeaker_config, write_wespeaker_config
 
 HERE = Path(__file__).resolve().parent
 KEYS_FILE = HERE / "data" / "resnet34_state_dict_keys.txt"
@@ -192,13 +192,17 @@ def data_dir(tmp_path_factory):
 
 
 def _train(data, exp, extra=()):
-    """One epoch of the tiny audio ResNet34 (m_channels 4, 40 bins, 512-d) on wavs (fbank on the fly); the
-    merged config the trainer recorded (exp/config.yaml) written as models/config.yaml beside avg_model.pt."""
+    """One epoch of the tiny audio ResNet34 (m_channels 4, 40 bins, 512-d) on wavs (fbank on the fly, as
+    conf/paper trains), with models/config.yaml beside avg_model.pt: the trainer's, checked against the merged
+    config it recorded (exp/config.yaml), or written here from that config."""
     cfg = apply_overrides(load_config(str(TINY_AUDIO)), [
         ("train_data", data), ("num_epochs", 1), ("num_avg", 1), ("dataloader_args.batch_size", 3),
         ("dataset_args.feat_source", "wav"), ("dataset_args.num_frms", [20, 30]), *extra])
     run_training(cfg, exp, device="cpu", num_threads=1, progress=False)
-    write_wespeaker_config(load_yaml(os.path.join(exp, "config.yaml")), os.path.join(exp, "models"))
+    models, merged = os.path.join(exp, "models"), load_yaml(os.path.join(exp, "config.yaml"))
+    if os.path.isfile(os.path.join(models, "config.yaml")):  # written by the trainer: it must be this config's
+        assert load_yaml(os.path.join(models, "config.yaml")) == wespeaker_config(merged)
+    write_wespeaker_config(merged, models)
     return exp
 
 
