@@ -159,3 +159,22 @@ def test_kd_adapter_is_trained_and_saved(tmp_path):
     s2 = ckpt.load_checkpoint(ckpt.train_state_path(os.path.join(exp, "models"), 2))["kd_adapter"]
     assert list(s1) == ["adapter.weight"] and s1["adapter.weight"].shape == (8, 5)
     assert not torch.equal(s1["adapter.weight"], s2["adapter.weight"])
+
+
+def test_kd_objective_is_a_collaborator(tmp_path):
+    """The trainer builds its KD objective through the kd_builder it is given (no teacher export on disk here)."""
+    from wespeaker_avkd.losses.kd_objective import build_kd_objective
+
+    seen = []
+
+    def kd_builder(kd, student_dim):
+        seen.append((kd.teacher_dir, kd.terms["cos"]["weight"], student_dim))
+        return build_kd_objective({"beta": 1.0}, None, student_dim, 8), "teacher.scp"
+
+    data = write_data_dir(tmp_path / "data")
+    cfg = tiny_config(data, num_epochs=1, kd={"teacher_dir": str(tmp_path / "nowhere"), "beta": 1.0})
+    exp = str(tmp_path / "student")
+    run_training(cfg, exp, device="cpu", num_threads=1, progress=False, loaders=fake_loaders(teacher_dim=8),
+                 kd_builder=kd_builder)
+    assert seen == [(str(tmp_path / "nowhere"), 1.0, 8)]
+    assert " cos " in open(os.path.join(exp, "train.log")).read()
