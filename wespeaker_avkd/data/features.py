@@ -40,7 +40,7 @@ def read_feats(rxfile: str, utt: str, table: str) -> np.ndarray:
 
 
 def block_inputs(utts: list[str], wavs: list[str], fbank_args: Mapping[str, Any], sample_rate: int,
-                 compression_method: Optional[int] = None) -> str:
+                 compression_method: int | None = None) -> str:
     """Fingerprint of what a block is computed from: its wav.scp entries, each file's size and mtime, the fbank
     settings (and the compression, when one is chosen). A block is reused only when this is unchanged (a key
     pointed at other audio recomputes)."""
@@ -106,7 +106,7 @@ def _extract_block(task: tuple) -> int:
 
 def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Optional[Mapping[str, Any]] = None,
                       sample_rate: int = 16000, progress: bool = True,
-                      compression_method: Optional[int] = None) -> dict[str, str]:
+                      compression_method: int | None = None) -> dict[str, str]:
     """Fbank of every utterance of data_dir/wav.scp into out_dir; writes out_dir/feats.scp and data_dir/feats.scp.
     `compression_method` (1-7, kaldiio's numbering of Kaldi's methods; None: float32) stores compressed
     matrices, which kaldiio.load_mat (and so every reader here) decompresses.

@@ -16,7 +16,8 @@ import copy
 import inspect
 import logging
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -66,8 +67,8 @@ def _model_args(model: str, args: Mapping[str, Any]) -> dict[str, Any]:
     if m_channels != WESPEAKER_M_CHANNELS:
         out["m_channels"] = m_channels
         logger.info("model_args.m_channels %s: WeSpeaker's %s() factory fixes m_channels 32 and refuses the key; "
-                       "a WeSpeaker user builds wespeaker.models.resnet.ResNet(block, num_blocks, m_channels=%s, "
-                       "...) for this model", m_channels, model, m_channels)
+                    "a WeSpeaker user builds wespeaker.models.resnet.ResNet(block, num_blocks, m_channels=%s, ...) "
+                    "for this model", m_channels, model, m_channels)
     return {**ordered, **out}
 
 
@@ -84,8 +85,8 @@ def _dataset_args(modality: str, args: Mapping[str, Any]) -> dict[str, Any]:
         out["num_frms"] = list(frms)
     from wespeaker_avkd.data.datasets import DEFAULT_FBANK_ARGS  # the values the datasets use when unset
 
-    out["fbank_args"] = {**{k: DEFAULT_FBANK_ARGS[k] for k in WESPEAKER_FBANK_ARGS}, **dict(out.get("fbank_args")
-                                                                                            or {})}
+    defaults = {k: DEFAULT_FBANK_ARGS[k] for k in WESPEAKER_FBANK_ARGS}
+    out["fbank_args"] = {**defaults, **dict(out.get("fbank_args") or {})}
     return out
 
 
@@ -131,8 +132,8 @@ def wespeaker_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "margin_update":
             if cfg.get(key):
                 given = dict(cfg.pop(key))
-                out[key] = {**given, **{k: v for k, v in _defaults(MarginScheduler.__init__, WESPEAKER_MARGIN_ARGS)
-                                        .items() if k not in given}}
+                filled = _defaults(MarginScheduler.__init__, WESPEAKER_MARGIN_ARGS)
+                out[key] = {**given, **{k: v for k, v in filled.items() if k not in given}}
         elif key == "loss":
             out[key] = cfg.pop(key, "CrossEntropyLoss")
         elif key == "loss_args":
