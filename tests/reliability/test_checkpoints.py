@@ -236,3 +236,25 @@ def test_both_model_file_loaders_share_one_strict_check(tmp_path):
         assert str(path) in message and "keys do not match Sequential: missing ['0.bias', '0.weight'" in message
         assert "unexpected ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'] ..." in message  # module. stripped
         assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_converting_an_old_exp_dir_adds_the_wespeaker_config(tmp_path):
+    """An old exp dir converted in place gets models/config.yaml (WeSpeaker's names) beside avg_model.pt, made
+    from the exp's own config.yaml, as training writes it now."""
+    import yaml
+
+    from wespeaker_avkd.train.config import save_config
+
+    net = _tiny_net()
+    models = tmp_path / "exp" / "models"
+    models.mkdir(parents=True)
+    torch.save({"model": net.encoder.state_dict(), "projection": net.projection.state_dict()}, models / "avg_model.pt")
+    save_config({"modality": "audio", "model": "ResNet34", "amp": True, "model_args": {"m_channels": 32},
+                 "dataset_args": {"num_frms": [150, 150]}}, tmp_path / "exp" / "config.yaml")
+    assert ckpt.convert_models_dir(models) == [str(models / "avg_model.pt")]
+    written = yaml.safe_load((models / "config.yaml").read_text())
+    assert written["enable_amp"] is True and written["dataset_args"]["num_frms"] == 150
+    assert written["model_args"] == {"feat_dim": 40, "embed_dim": 512, "pooling_func": "TSTP", "two_emb_layer": False}
+    other = _tiny_net()
+    ckpt.load_into_net(other, models / "avg_model.pt")
+    assert torch.equal(other.projection.weight, net.projection.weight)

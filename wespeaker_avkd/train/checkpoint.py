@@ -375,7 +375,9 @@ def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLik
 
 def convert_models_dir(model_dir: PathLike) -> List[str]:
     """Convert every model_<N>.pt and avg_model.pt of a models/ dir in place (old nested -> flat layout +
-    train_state_<N>.pt); files already flat are left as they are. Returns the converted paths."""
+    train_state_<N>.pt); files already flat are left as they are. When the experiment's config.yaml is beside
+    the models/ dir, models/config.yaml in WeSpeaker's names is written next to avg_model.pt too (as training
+    writes it now). Returns the converted paths."""
     done = []
     paths = list(list_checkpoints(model_dir).values())
     avg = os.path.join(os.fspath(model_dir), "avg_model.pt")
@@ -391,4 +393,10 @@ def convert_models_dir(model_dir: PathLike) -> List[str]:
         done.append(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(average_stamp_path(avg))  # the stamp fingerprints the old bytes
+    exp_config = os.path.join(os.path.dirname(os.path.abspath(os.fspath(model_dir))), "config.yaml")
+    if os.path.isfile(avg) and os.path.isfile(exp_config):
+        from wespeaker_avkd.train.config import load_yaml
+        from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
+
+        write_wespeaker_config(load_yaml(exp_config), model_dir)
     return done
