@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from .fakes import fake_loaders, tiny_config, write_data_dir
 from wespeaker_avkd.train import checkpoint as ckpt
@@ -24,7 +25,7 @@ def test_train_writes_layout(tmp_path):
     models = os.path.join(exp, "models")
     assert sorted(ckpt.list_checkpoints(models)) == [2, 3]  # num_avg 2: the averaged epochs are kept
     assert sorted(ckpt.list_train_states(models)) == [3]  # and the newest training state only
-    for f in ("config.yaml", "spk2id", "train.log", "models/avg_model.pt"):
+    for f in ("config.yaml", "spk2id", "train.log", "models/avg_model.pt", "models/config.yaml"):
         assert os.path.isfile(os.path.join(exp, f)), f
     assert os.listdir(os.path.join(exp, "tensorboard"))
     log = open(os.path.join(exp, "train.log")).read()
@@ -41,6 +42,10 @@ def test_train_writes_layout(tmp_path):
     m2 = ckpt.load_model_state(os.path.join(models, "model_2.pt"))["fc.weight"]
     assert torch.allclose(avg["fc.weight"], (m2 + m3["fc.weight"]) / 2, atol=1e-6)
     assert read_stamp(ckpt.average_stamp_path(os.path.join(models, "avg_model.pt")))["epochs"] == [2, 3]
+    # beside avg_model.pt, the run's config in WeSpeaker's names (enable_amp for our amp)
+    wespeaker_cfg = yaml.safe_load(open(os.path.join(models, "config.yaml")))
+    assert wespeaker_cfg["model"] == "TinyTestNet" and wespeaker_cfg["enable_amp"] is False
+    assert "amp" not in wespeaker_cfg
 
 
 def test_resume_is_exact(tmp_path, monkeypatch):

@@ -36,6 +36,7 @@ from wespeaker_avkd.train.distributed import (DistInfo, all_reduce_mean, all_red
                                               cleanup, init_distributed)
 from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
+from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
 from wespeaker_avkd.utils.fingerprint import read_stamp
 from wespeaker_avkd.utils.runtime import seed_everything, set_cpu_threads, setup_logging
 from wespeaker_avkd.utils.schema import Where
@@ -380,12 +381,14 @@ class Trainer:
 
     def average(self) -> None:
         """models/avg_model.pt from the last num_avg epoch checkpoints; kept only while its stamp (the averaged
-        checkpoints' content + num_avg) matches, so another num_avg or a newer epoch re-averages."""
+        checkpoints' content + num_avg) matches, so another num_avg or a newer epoch re-averages. Beside it
+        models/config.yaml: the run's config in WeSpeaker's key names (a pretrained-model dir, docs/wespeaker.md)."""
         avg_path = os.path.join(self.model_dir, "avg_model.pt")
         stamp = read_stamp(ckpt.average_stamp_path(avg_path))
         epochs = ckpt.average_last(self.model_dir, self.cfg.num_avg, avg_path, force=False)
         if stamp != read_stamp(ckpt.average_stamp_path(avg_path)):
             logger.info("averaged epochs %s into %s", epochs, avg_path)
+        write_wespeaker_config(self.raw_cfg, self.model_dir)  # unchanged content: the file is left untouched
 
     def _tensorboard(self):
         """SummaryWriter on exp_dir/tensorboard (rank 0), or None."""
