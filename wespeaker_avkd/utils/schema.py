@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import types
 import typing
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
@@ -248,7 +249,7 @@ def _accepts(tp: Any, value: Any) -> Optional[bool]:
     if tp is Any:
         return None
     origin = typing.get_origin(tp)
-    if origin is typing.Union:
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] / Union[X, Y] and X | Y alike
         results = [_accepts(a, value) for a in typing.get_args(tp)]
         return True if any(r is True for r in results) else (None if None in results else False)
     if tp is type(None):
