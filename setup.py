@@ -143,7 +143,7 @@ def main() -> None:
             # Independent references the tests cross-check against, the fuzzer, the C++ format check, and the
             # torch triple the suite is validated on (so `pip install -e ".[test]"` installs exactly that).
             "test": ["pytest>=7", "hypothesis>=6", "scikit-learn>=1.3", "kaldi-native-fbank>=1.18",
-                     "clang-format>=23,<24", "ruff>=0.6"] + onnx + tested_torch,
+                     "clang-format>=23,<24", "ruff>=0.12"] + onnx + tested_torch,
             "tested": tested_torch,
             # ONNX export (torch.onnx's default exporter needs onnx + onnxscript) and running the file (onnxruntime).
             "onnx": onnx,

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Set, Tuple
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "wespeaker_avkd"
@@ -18,22 +19,22 @@ COMPILED = {"_scorer"}  # extension modules: no .py source, placed in the doc li
 # Known upward imports that other work items remove. Each entry: (importing module, imported module, issue).
 # The test passes while an entry is present AND the edge still exists; once an edge is gone its entry must be
 # deleted (the test says so), so this list can only shrink.
-ALLOWED_VIOLATIONS: List[Tuple[str, str, str]] = []
+ALLOWED_VIOLATIONS: list[tuple[str, str, str]] = []
 
 # Tests that still swap a module in sys.modules (the seam they need is a collaborator passed in, not a module
 # replaced). Each entry: (test file, issue). The list can only shrink, like ALLOWED_VIOLATIONS.
-ALLOWED_MODULE_SWAPS: List[Tuple[str, str]] = [
+ALLOWED_MODULE_SWAPS: list[tuple[str, str]] = [
 ]
 # Writes into sys.modules: setitem(sys.modules, ...), sys.modules[...] = ..., .update(...), .setdefault(...).
 MODULE_SWAP = re.compile(r"setitem\(\s*sys\.modules\b|sys\.modules\[[^\]]*\]\s*=(?!=)"
                          r"|sys\.modules\.(?:update|setdefault)\(")
 
 
-def read_layers(text: str) -> Dict[str, int]:
+def read_layers(text: str) -> dict[str, int]:
     """The ```layers block of docs/design.md -> {top-level package name: rank}; higher rank = higher layer."""
     match = re.search(r"^```layers\n(.*?)^```", text, flags=re.M | re.S)
     assert match, f"{DESIGN}: no ```layers block"
-    ranks: Dict[str, int] = {}
+    ranks: dict[str, int] = {}
     for line_no, line in enumerate(match.group(1).splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -46,7 +47,7 @@ def read_layers(text: str) -> Dict[str, int]:
     return ranks
 
 
-def package_modules() -> Dict[str, Path]:
+def package_modules() -> dict[str, Path]:
     """Dotted module name -> source file for every .py file of the package."""
     mods = {}
     for path in sorted((REPO / PACKAGE).rglob("*.py")):
@@ -57,7 +58,7 @@ def package_modules() -> Dict[str, Path]:
     return mods
 
 
-def imported_modules(module: str, path: Path, known: Set[str]) -> Iterator[Tuple[str, int]]:
+def imported_modules(module: str, path: Path, known: set[str]) -> Iterator[tuple[str, int]]:
     """(imported package module, line) for every import statement anywhere in the file, relative ones resolved."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -76,7 +77,7 @@ def imported_modules(module: str, path: Path, known: Set[str]) -> Iterator[Tuple
                 yield (sub if sub in known else base), node.lineno
 
 
-def layer_of(module: str, ranks: Dict[str, int]) -> Tuple[str, int]:
+def layer_of(module: str, ranks: dict[str, int]) -> tuple[str, int]:
     """(layer name, rank) of a package module: its first component below the package, `__init__` for the root."""
     parts = module.split(".")
     name = parts[1] if len(parts) > 1 else "__init__"
@@ -91,11 +92,11 @@ class Edge(NamedTuple):
     src: str
     dst: str
     line: int
-    src_layer: Tuple[str, int]
-    dst_layer: Tuple[str, int]
+    src_layer: tuple[str, int]
+    dst_layer: tuple[str, int]
 
 
-def import_edges() -> List[Edge]:
+def import_edges() -> list[Edge]:
     """Every import of a package module by a package module."""
     ranks = read_layers(DESIGN.read_text(encoding="utf-8"))
     mods = package_modules()
@@ -110,7 +111,7 @@ def import_edges() -> List[Edge]:
     return edges
 
 
-def upward_edges() -> List[Edge]:
+def upward_edges() -> list[Edge]:
     """The edges whose imported layer ranks above the importer's."""
     return [e for e in import_edges() if e.dst_layer[1] > e.src_layer[1]]
 
@@ -159,9 +160,9 @@ def test_the_cpp_core_knows_no_python():
     assert not offenders, "Python in the C++ core (keep it in csrc/bindings.cpp):\n" + "\n".join(offenders)
 
 
-def module_swaps() -> Dict[str, List[int]]:
+def module_swaps() -> dict[str, list[int]]:
     """Test file (relative path) -> lines that write into sys.modules."""
-    found: Dict[str, List[int]] = {}
+    found: dict[str, list[int]] = {}
     for path in sorted((REPO / "tests").rglob("*.py")):
         if path.name == Path(__file__).name:
             continue

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -38,7 +37,7 @@ def in_git_work_tree() -> bool:
     return bool(shutil.which("git")) and (REPO / ".git").exists()
 
 
-def walk_files() -> List[Path]:
+def walk_files() -> list[Path]:
     """Every file of the source tree, without outputs, build folders and caches."""
     files = []
     for path in REPO.rglob("*"):
@@ -49,7 +48,7 @@ def walk_files() -> List[Path]:
     return files
 
 
-def tracked_files() -> List[Path]:
+def tracked_files() -> list[Path]:
     """Files of the repository: git's index when this is a git work tree, else walk_files()."""
     if not in_git_work_tree():
         return walk_files()
@@ -57,7 +56,7 @@ def tracked_files() -> List[Path]:
     return [REPO / name for name in out.decode("utf-8").split("\0") if name and (REPO / name).is_file()]
 
 
-def read_text(path: Path) -> Optional[str]:
+def read_text(path: Path) -> str | None:
     """The file as text, or None for binary files."""
     raw = path.read_bytes()
     if b"\0" in raw:
@@ -68,13 +67,13 @@ def read_text(path: Path) -> Optional[str]:
         return None
 
 
-def find(pattern: re.Pattern, text: str) -> List[Tuple[int, str]]:
+def find(pattern: re.Pattern, text: str) -> list[tuple[int, str]]:
     """(line number, matched text) of every match."""
     return [(text.count("\n", 0, m.start()) + 1, m.group(0)) for m in pattern.finditer(text)]
 
 
 @pytest.fixture(scope="module")
-def texts() -> Dict[str, str]:
+def texts() -> dict[str, str]:
     """Relative path -> text of every tracked text file."""
     out = {}
     for path in tracked_files():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -41,14 +41,14 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def timed(fn: Callable[[], None]) -> Tuple[float, float]:
+def timed(fn: Callable[[], None]) -> tuple[float, float]:
     """(wall seconds, process CPU seconds) of one call; CPU time is less hurt by other jobs on a shared box."""
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def summary(samples: List[Tuple[float, float]]) -> Dict[str, float]:
+def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
     """min and median of wall and CPU seconds."""
     walls, cpus = [w for w, _ in samples], [c for _, c in samples]
     return {"wall_min": min(walls), "wall_median": statistics.median(walls),
@@ -90,8 +90,8 @@ def main() -> None:
           f"x {args.frames} frames, {args.num_class} classes, {torch.get_num_threads()} threads, KD terms "
           f"{sorted(objective.terms)}")
     step(False), step(True)  # warm-up
-    base: List[Tuple[float, float]] = []
-    kd: List[Tuple[float, float]] = []
+    base: list[tuple[float, float]] = []
+    kd: list[tuple[float, float]] = []
     for i in range(args.steps):
         order = (False, True) if i % 2 == 0 else (True, False)  # alternate so drift hits both alike
         for with_kd in order:

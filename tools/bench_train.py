@@ -16,7 +16,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from wespeaker_avkd.train.trainer import training_step  # noqa: E402
 COMBOS = ("COS", "KL", "MMD", "COS+KL", "COS+MMD", "KL+MMD")
 
 
-def synthetic_batch(cfg: Dict[str, Any], batch_size: int, num_class: int, teacher_dim: int) -> Dict[str, Any]:
+def synthetic_batch(cfg: dict[str, Any], batch_size: int, num_class: int, teacher_dim: int) -> dict[str, Any]:
     """A loader-shaped batch for the config's modality."""
     gen = torch.Generator().manual_seed(0)
     ds = cfg.get("dataset_args") or {}
@@ -49,7 +49,7 @@ def synthetic_batch(cfg: Dict[str, Any], batch_size: int, num_class: int, teache
             "teacher_emb": torch.randn(batch_size, teacher_dim, generator=gen)}
 
 
-def build_system(cfg: Dict[str, Any], kd_cfg: Dict[str, Any] | None, num_class: int, weight: torch.Tensor):
+def build_system(cfg: dict[str, Any], kd_cfg: dict[str, Any] | None, num_class: int, weight: torch.Tensor):
     """(net, kd objective or None, optimizer, kd params) seeded identically for every system."""
     torch.manual_seed(0)
     encoder = build_encoder(cfg)
@@ -93,7 +93,7 @@ def main() -> int:
         for combo in COMBOS:
             kd_cfg = resolve_kd_preset(dict(kd_block, combo=combo, weights_file=weights_file), modality)
             systems[combo] = build_system(cfg, kd_cfg, args.num_class, weight)
-        times: Dict[str, List[float]] = {name: [] for name in systems}
+        times: dict[str, list[float]] = {name: [] for name in systems}
         for round_ in range(args.warmup + args.steps):
             for name, (net, kd, opt, kd_params) in systems.items():
                 start = time.perf_counter()

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Type, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -39,14 +40,14 @@ class Registry:
     def __init__(self, kind: str, builtin_modules: Iterable[str] = ()) -> None:
         """`kind` names the table in messages; `builtin_modules` are imported on first lookup."""
         self.kind = kind
-        self._classes: Dict[str, type] = {}
+        self._classes: dict[str, type] = {}
         self._builtin_modules = tuple(builtin_modules)
         self._builtins_loaded = False
 
-    def register(self, name: Optional[str] = None) -> Callable[[Type[T]], Type[T]]:
+    def register(self, name: str | None = None) -> Callable[[type[T]], type[T]]:
         """Decorator registering a class under `name` (default: the class name)."""
 
-        def decorator(cls: Type[T]) -> Type[T]:
+        def decorator(cls: type[T]) -> type[T]:
             key = name or cls.__name__
             known = self._classes.get(key)
             if known is not None and known is not cls:
@@ -87,7 +88,7 @@ class Registry:
         except TypeError as err:
             raise TypeError(f"building {self.kind} {name!r} with arguments {sorted(kwargs)}: {err}") from err
 
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         """Sorted registered names."""
         self._load_builtins()
         return sorted(self._classes)
@@ -120,7 +121,7 @@ class PluginError(ImportError):
 
 
 # Entry points already imported (distribution, name, value): each is imported once per process.
-_loaded_entry_points: Set[tuple] = set()
+_loaded_entry_points: set[tuple] = set()
 
 
 def _entry_point_id(ep: importlib.metadata.EntryPoint) -> tuple:
@@ -129,7 +130,7 @@ def _entry_point_id(ep: importlib.metadata.EntryPoint) -> tuple:
     return (getattr(dist, "name", None) or "unknown distribution", ep.name, ep.value)
 
 
-def load_entry_point_plugins(group: str = ENTRY_POINT_GROUP) -> List[str]:
+def load_entry_point_plugins(group: str = ENTRY_POINT_GROUP) -> list[str]:
     """Import every module declared in the entry-point group `group` of the installed distributions (once
     each); returns the names newly loaded. A failing one raises PluginError naming the entry point."""
     loaded = []

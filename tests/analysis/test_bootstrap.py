@@ -5,9 +5,23 @@ import pytest
 from scipy.stats import norm
 
 from wespeaker_avkd.analysis.bootstrap import (
-    ListDesign, apply_holm, bootstrap_list, bootstrap_metrics, bootstrap_p_value, draw_identity_counts,
-    holm_reject, list_design, list_rng, metric_rows, paired_difference, sort_trials, summarise_system,
-    trial_weights, verdict_of, weighted_metrics)
+    ListDesign,
+    apply_holm,
+    bootstrap_list,
+    bootstrap_metrics,
+    bootstrap_p_value,
+    draw_identity_counts,
+    holm_reject,
+    list_design,
+    list_rng,
+    metric_rows,
+    paired_difference,
+    sort_trials,
+    summarise_system,
+    trial_weights,
+    verdict_of,
+    weighted_metrics,
+)
 from wespeaker_avkd.scoring import compute_metrics
 
 P = (0.01, 0.05, 0.3, 0.5, 0.7)

@@ -7,7 +7,13 @@ import pytest
 import yaml
 
 from wespeaker_avkd.analysis.tuning import (
-    TuningError, choose_weights, combo_weights, read_dev_metrics, require_dev, select_kd_weights)
+    TuningError,
+    choose_weights,
+    combo_weights,
+    read_dev_metrics,
+    require_dev,
+    select_kd_weights,
+)
 from wespeaker_avkd.bin.select_kd_weights import main as select_main
 from wespeaker_avkd.train.config import resolve_kd_preset
 

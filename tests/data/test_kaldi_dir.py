@@ -1,8 +1,16 @@
 """Kaldi tables: round trips, sorting, errors naming file:line, spk2id."""
 import pytest
 
-from wespeaker_avkd.data.kaldi_dir import (TableError, make_spk2id, read_multi_table, read_spk2id, read_table,
-                                           utt2spk_to_spk2utt, write_spk2id, write_table)
+from wespeaker_avkd.data.kaldi_dir import (
+    TableError,
+    make_spk2id,
+    read_multi_table,
+    read_spk2id,
+    read_table,
+    utt2spk_to_spk2utt,
+    write_spk2id,
+    write_table,
+)
 
 
 def test_round_trip_sorted(tmp_path):

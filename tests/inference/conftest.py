@@ -1,7 +1,7 @@
 """Tiny trained exp dirs (audio and visual) made by the trainer itself on a few synthetic files."""
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest

@@ -5,10 +5,10 @@ import os
 import kaldiio
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import torchaudio.compliance.kaldi as kaldi
 from PIL import Image
-import soundfile as sf
 
 from wespeaker_avkd.bin import embed as embed_cli
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table

@@ -9,8 +9,12 @@ import pytest
 import torch
 
 from wespeaker_avkd.bin import export as export_cli
-from wespeaker_avkd.inference.export import (EXPORT_MIN_FRAMES, MissingOptionalDependency, load_exported,
-                                             require_packages)
+from wespeaker_avkd.inference.export import (
+    EXPORT_MIN_FRAMES,
+    MissingOptionalDependency,
+    load_exported,
+    require_packages,
+)
 from wespeaker_avkd.train.extract import load_trained
 
 ONNX_READY = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))

@@ -55,8 +55,8 @@ def test_hostile_model_init_is_refused(tmp_path):
 
 
 def test_hostile_avg_model_is_refused_by_extraction_and_export(tmp_path):
-    from wespeaker_avkd.train.extract import export_teacher, load_trained
     from wespeaker_avkd.train.config import save_config
+    from wespeaker_avkd.train.extract import export_teacher, load_trained
 
     exp = tmp_path / "exp"
     (exp / "models").mkdir(parents=True)

@@ -4,7 +4,7 @@ import pytest
 
 from wespeaker_avkd.scoring import ScoringError, compute_metrics, det_curve
 
-from .references import (eer_crossing_numpy, eer_kaldi_port, eer_rocch_port, eer_voxsrc, min_dcf_port)
+from .references import eer_crossing_numpy, eer_kaldi_port, eer_rocch_port, eer_voxsrc, min_dcf_port
 
 WORKED_TARGETS = [.9, .8, .7, .55, .4]
 WORKED_NONTARGETS = [.6, .5, .45, .3, .2, .1, 0, -.1]

@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 
 from wespeaker_avkd import _scorer
-from wespeaker_avkd.scoring import (KeyIndex, ScoringError, TrialScores, load_embeddings, load_mean_vector,
-                                    read_score_file, read_trial_rows, score_trials, write_score_file)
+from wespeaker_avkd.scoring import (
+    KeyIndex,
+    ScoringError,
+    TrialScores,
+    load_embeddings,
+    load_mean_vector,
+    read_score_file,
+    read_trial_rows,
+    score_trials,
+    write_score_file,
+)
 
 KEYS = ["id10001/a/00001", "id10001/b/00002", "id10002/c/00001", "id10003/d/00007"]
 

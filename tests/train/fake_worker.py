@@ -10,9 +10,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
-
 import fakes  # noqa: E402
+import torch  # noqa: E402
 
 
 def main():

@@ -8,8 +8,16 @@ import torch
 import yaml
 
 from wespeaker_avkd.train.builders import build_encoder
-from wespeaker_avkd.train.config import (ConfigError, apply_overrides, deep_merge, load_config, parse_override_args,
-                                         parse_train_config, resolve_kd_preset, save_config)
+from wespeaker_avkd.train.config import (
+    ConfigError,
+    apply_overrides,
+    deep_merge,
+    load_config,
+    parse_override_args,
+    parse_train_config,
+    resolve_kd_preset,
+    save_config,
+)
 from wespeaker_avkd.train.trainer import prepare_config
 
 

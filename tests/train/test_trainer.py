@@ -6,11 +6,12 @@ import pytest
 import torch
 import yaml
 
-from .fakes import fake_loaders, tiny_config, write_data_dir
 from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.config import ConfigError
 from wespeaker_avkd.train.trainer import run_training
 from wespeaker_avkd.utils.fingerprint import read_stamp
+
+from .fakes import fake_loaders, tiny_config, write_data_dir
 
 
 def _weights(exp):

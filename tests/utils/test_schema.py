@@ -1,5 +1,4 @@
 """utils.schema: constructor-signature checks read both spellings of optional and union annotations."""
-from typing import Optional, Union
 
 import pytest
 
@@ -16,8 +15,8 @@ class _New:
 class _Old:
     """The same parameters in typing's Optional/Union spelling (third-party plugins still write it)."""
 
-    def __init__(self, depth: Optional[int] = None, scale: Union[float, str] = 1.0,
-                 names: Optional[list] = None) -> None:
+    def __init__(self, depth: int | None = None, scale: float | str = 1.0,
+                 names: list | None = None) -> None:
         self.depth, self.scale, self.names = depth, scale, names
 
 

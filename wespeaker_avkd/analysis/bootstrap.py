@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def _exclusive_cumsum(w: np.ndarray) -> np.ndarray:
 
 
 def sorted_masses(st: SortedTrials, w_target: np.ndarray, w_nontarget: np.ndarray, p_targets: Sequence[float],
-                  c_miss: float = 1.0, c_fa: float = 1.0) -> Tuple[np.ndarray, Dict[float, np.ndarray]]:
+                  c_miss: float = 1.0, c_fa: float = 1.0) -> tuple[np.ndarray, dict[float, np.ndarray]]:
     """EER (B,) and {p_target: minDCF (B,)} from the integer weights of the targets (B, Mt) and nontargets
     (B, Mn), each in the system's sorted order (st.target_order, st.nontarget_order)."""
     for p in p_targets:
@@ -119,7 +120,7 @@ def sorted_masses(st: SortedTrials, w_target: np.ndarray, w_nontarget: np.ndarra
     total_n = cum_n[:, -1].astype(np.float64)
     rows = np.arange(b)
     with np.errstate(invalid="ignore", divide="ignore"):
-        def roc(j: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        def roc(j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """(fnr, fnr - fpr) per draw at EER point j (B,), in the compiled scorer's float64 arithmetic."""
             fnr = cum_t[rows, st.eer_t[j]] / total_t
             fpr = (total_n - cum_n[rows, st.eer_n[j]]) / total_n
@@ -172,7 +173,7 @@ def sorted_masses(st: SortedTrials, w_target: np.ndarray, w_nontarget: np.ndarra
 
 
 def weighted_metrics(st: SortedTrials, weights: np.ndarray, p_targets: Sequence[float] = P_TARGETS,
-                     c_miss: float = 1.0, c_fa: float = 1.0) -> Tuple[np.ndarray, Dict[float, np.ndarray]]:
+                     c_miss: float = 1.0, c_fa: float = 1.0) -> tuple[np.ndarray, dict[float, np.ndarray]]:
     """EER (B,) and {p_target: minDCF (B,)} of B integer weightings (B, M) (trial order, >= 0) of one system.
 
     Equal to scoring.compute_metrics on the scores repeated by the weights (trial order kept, so ties stay in
@@ -195,7 +196,7 @@ def weighted_metrics(st: SortedTrials, weights: np.ndarray, p_targets: Sequence[
 class ListDesign:
     """Identity structure of one trial list: id_a, id_b (M,) indices into identities of enroll/test sides."""
 
-    identities: List[str]
+    identities: list[str]
     id_a: np.ndarray
     id_b: np.ndarray
 
@@ -216,7 +217,7 @@ def list_design(enroll: Sequence[str], test: Sequence[str], utt2spk: Mapping[str
     KeyError naming `where`."""
     if len(enroll) != len(test):
         raise ValueError(f"{where}: {len(enroll)} enroll but {len(test)} test keys")
-    index: Dict[str, int] = {}
+    index: dict[str, int] = {}
     sides = []
     for keys in (enroll, test):
         ids = np.empty(len(keys), dtype=np.int64)
@@ -259,12 +260,12 @@ class BootMetrics:
     """Per-draw metrics of one score set: eer (B,), min_dcf {p_target: (B,)}."""
 
     eer: np.ndarray
-    min_dcf: Dict[float, np.ndarray]
+    min_dcf: dict[float, np.ndarray]
 
 
-def bootstrap_metrics(score_sets: Mapping[K, Tuple[np.ndarray, np.ndarray]], design: ListDesign,
+def bootstrap_metrics(score_sets: Mapping[K, tuple[np.ndarray, np.ndarray]], design: ListDesign,
                       counts: np.ndarray, p_targets: Sequence[float] = P_TARGETS, c_miss: float = 1.0,
-                      c_fa: float = 1.0, workers: int = 2, scheme: str = "two-way") -> Dict[K, BootMetrics]:
+                      c_fa: float = 1.0, workers: int = 2, scheme: str = "two-way") -> dict[K, BootMetrics]:
     """Per-draw EER/minDCF of every score set {key: (scores (M,), labels (M,))} of one trial list (all in the
     design's trial order) under the SAME identity draws counts (B, I) -- keys are e.g. (system, seed).
     scheme "two-way": trial weight m(a) m(b); "one-way": m(a), the enrolment side's identity only (see SCHEMES).
@@ -321,8 +322,8 @@ class SystemSummary:
     """One metric of one system on one list over seeds: per-seed values on the full list, mean, std (ddof 1;
     NaN with one seed), and the percentile interval of the mean over seeds under the identity bootstrap."""
 
-    seeds: List[int]
-    per_seed: List[float]
+    seeds: list[int]
+    per_seed: list[float]
     mean: float
     std: float
     ci_low: float
@@ -335,7 +336,7 @@ class SystemSummary:
         return dataclasses.asdict(self)
 
 
-def _interval(samples: np.ndarray, level: float) -> Tuple[float, float]:
+def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
     """Percentile interval of 1-D samples (NaN draws ignored)."""
     samples = samples[np.isfinite(samples)]
     if samples.size == 0:
@@ -364,8 +365,8 @@ class PairedSummary:
     per draw: per-seed differences on the full list, their mean, the percentile interval of the per-draw mean
     over seeds of the differences, the two-sided bootstrap p-value, and the verdicts (plain and Holm)."""
 
-    seeds: List[int]
-    per_seed_diff: List[float]
+    seeds: list[int]
+    per_seed_diff: list[float]
     mean_diff: float
     ci_low: float
     ci_high: float
@@ -416,7 +417,7 @@ def paired_difference(seeds: Sequence[int], student: Sequence[float], baseline: 
                          bootstrap_p_value(draws), verdict_of(lo, hi), level=level, num_draws=int(sb.shape[1]))
 
 
-def holm_reject(p_values: Sequence[float], alpha: float = 1.0 - LEVEL) -> List[bool]:
+def holm_reject(p_values: Sequence[float], alpha: float = 1.0 - LEVEL) -> list[bool]:
     """Holm-Bonferroni step-down: which hypotheses are rejected at family-wise error `alpha` (NaN never)."""
     p = np.asarray(p_values, dtype=np.float64)
     m = int(np.isfinite(p).sum())
@@ -436,23 +437,23 @@ def apply_holm(comparisons: Sequence[PairedSummary], alpha: float = 1.0 - LEVEL)
         c.holm_verdict = ("better" if c.mean_diff < 0 else "worse") if r else "no significant difference"
 
 
-def bootstrap_list(systems: Mapping[str, Mapping[int, Tuple[np.ndarray, np.ndarray]]], design: ListDesign,
+def bootstrap_list(systems: Mapping[str, Mapping[int, tuple[np.ndarray, np.ndarray]]], design: ListDesign,
                    num_draws: int, rng: np.random.Generator, p_targets: Sequence[float] = P_TARGETS,
                    workers: int = 2, scheme: str = "two-way"
-                   ) -> Tuple[Dict[str, Dict[int, BootMetrics]], np.ndarray]:
+                   ) -> tuple[dict[str, dict[int, BootMetrics]], np.ndarray]:
     """Bootstrap every system {name: {seed: (scores, labels)}} of one list under one shared set of identity
     draws; returns ({name: {seed: BootMetrics}}, the counts (B, I) used)."""
     counts = draw_identity_counts(design.num_identities, num_draws, rng)
     flat = {(name, seed): sl for name, per_seed in systems.items() for seed, sl in per_seed.items()}
     boot = bootstrap_metrics(flat, design, counts, p_targets, workers=workers, scheme=scheme)
-    out: Dict[str, Dict[int, BootMetrics]] = {}
+    out: dict[str, dict[int, BootMetrics]] = {}
     for (name, seed), bm in boot.items():
         out.setdefault(name, {})[seed] = bm
     return out, counts
 
 
-def metric_rows(per_seed: Mapping[int, BootMetrics], metric: str, p_target: Optional[float] = None
-                ) -> Tuple[List[int], np.ndarray]:
+def metric_rows(per_seed: Mapping[int, BootMetrics], metric: str, p_target: float | None = None
+                ) -> tuple[list[int], np.ndarray]:
     """Seeds (sorted) and the (S, B) per-draw values of 'eer' or 'min_dcf' (at p_target) of one system."""
     seeds = sorted(per_seed)
     if metric == "eer":

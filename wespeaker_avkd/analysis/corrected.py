@@ -9,7 +9,7 @@ and the other modality's baseline O on one trial list:
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,7 +23,7 @@ def decisions_correct(scores: np.ndarray, labels: np.ndarray, threshold: float) 
     return (scores >= threshold) == (labels == 1)
 
 
-def align_trials(reference: Sequence[Tuple[str, str]], other: Sequence[Tuple[str, str]]) -> np.ndarray:
+def align_trials(reference: Sequence[tuple[str, str]], other: Sequence[tuple[str, str]]) -> np.ndarray:
     """Index array idx with other[idx[i]] == reference[i]; a trial missing from `other` raises KeyError."""
     if list(reference) == list(other):
         return np.arange(len(reference))
@@ -44,7 +44,7 @@ class CorrectedCounts:
     corrected: int            # wrong for the baseline, right for the student
     corrected_other_right: int  # ... and right for the other modality's baseline
     broken: int               # right for the baseline, wrong for the student
-    venn: Dict[str, int]      # region counts keyed by membership bits of (A baseline wrong, B student right,
+    venn: dict[str, int]      # region counts keyed by membership bits of (A baseline wrong, B student right,
                               # C other right), e.g. "110" = corrected by KD and wrong for the other baseline
 
     @property
@@ -65,8 +65,8 @@ class CorrectedCounts:
         return right / self.baseline_wrong if self.baseline_wrong else float("nan")
 
 
-def corrected_counts(labels: np.ndarray, baseline: Tuple[np.ndarray, float], student: Tuple[np.ndarray, float],
-                     other: Tuple[np.ndarray, float]) -> CorrectedCounts:
+def corrected_counts(labels: np.ndarray, baseline: tuple[np.ndarray, float], student: tuple[np.ndarray, float],
+                     other: tuple[np.ndarray, float]) -> CorrectedCounts:
     """Counts from aligned (scores, threshold) of the baseline, the student and the other modality's baseline."""
     right_b = decisions_correct(baseline[0], labels, baseline[1])
     right_s = decisions_correct(student[0], labels, student[1])

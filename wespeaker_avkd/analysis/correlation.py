@@ -7,12 +7,12 @@
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
 
-def _check(x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _check(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """float64 (N, D) copies; shapes must agree."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -46,7 +46,7 @@ def cosine_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return 1.0 - (x * y).sum(1) / np.maximum(norms, 1e-12)
 
 
-def common_keys(a: Sequence[str], b: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, list]:
+def common_keys(a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list]:
     """Row indices into a and b of the keys both hold (in a's order), and those keys."""
     pos_b = {k: i for i, k in enumerate(b)}
     ia, ib, keys = [], [], []
@@ -59,7 +59,7 @@ def common_keys(a: Sequence[str], b: Sequence[str]) -> Tuple[np.ndarray, np.ndar
     return np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64), keys
 
 
-def agreement(student: Tuple[Sequence[str], np.ndarray], teacher: Tuple[Sequence[str], np.ndarray]) -> Dict[str, float]:
+def agreement(student: tuple[Sequence[str], np.ndarray], teacher: tuple[Sequence[str], np.ndarray]) -> dict[str, float]:
     """{num_utts, pcc_utterance (mean), pcc_flattened, cosine_distance (mean)} over the common keys."""
     ia, ib, keys = common_keys(student[0], teacher[0])
     if not keys:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from wespeaker_avkd.scoring.det_plot import Curve, plot_det_panels, pyplot, save_png
 

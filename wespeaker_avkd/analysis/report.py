@@ -15,11 +15,12 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from wespeaker_avkd.analysis import bootstrap, correlation, corrected, plots
+from wespeaker_avkd.analysis import bootstrap, corrected, correlation, plots
 from wespeaker_avkd.utils.fileio import atomic_write
 
 logger = logging.getLogger("wespeaker_avkd.report")
@@ -35,7 +36,7 @@ def student_name(modality: str, combo: str) -> str:
     return f"{modality}_kd_{combo.lower().replace('+', '_')}"
 
 
-def system_names(modalities: Sequence[str], combos: Sequence[str]) -> List[str]:
+def system_names(modalities: Sequence[str], combos: Sequence[str]) -> list[str]:
     """Baselines, teacher, then every student, in table order."""
     return ["audio_baseline", "visual_baseline", "teacher"] + [student_name(m, c) for m in modalities
                                                                 for c in combos]
@@ -57,8 +58,8 @@ class SystemResults:
         self.seed = seed
         self.part = part
         self.dir = os.path.join(seed_dir(exp, seed), name)
-        self.scores: Dict[str, Any] = {}
-        self.metrics: Dict[str, Any] = {}
+        self.scores: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
         for t in trials:
             path = os.path.join(self.dir, scores_dir, part, f"{t}.score")
             if os.path.isfile(path):
@@ -66,7 +67,7 @@ class SystemResults:
                 self.scores[t] = ts
                 self.metrics[t] = compute_metrics(ts.scores, ts.labels, P_TARGETS)
 
-    def embeddings(self, subset: str) -> Optional[Tuple[List[str], np.ndarray]]:
+    def embeddings(self, subset: str) -> tuple[list[str], np.ndarray] | None:
         """(keys, (N, D)) of embeddings/<subset>/xvector.scp, or None when absent. For "train", a system that
         embedded only the training subset of its mean vector (embeddings/train_mean) gives that subset."""
         from wespeaker_avkd.scoring import load_embeddings
@@ -78,12 +79,12 @@ class SystemResults:
         return None
 
 
-def _pairs(ts) -> List[Tuple[str, str]]:
+def _pairs(ts) -> list[tuple[str, str]]:
     """(enroll, test) of every trial."""
     return list(zip(ts.enroll, ts.test))
 
 
-def _aligned(ref, other) -> Tuple[np.ndarray, np.ndarray]:
+def _aligned(ref, other) -> tuple[np.ndarray, np.ndarray]:
     """other's (scores, labels) reordered to ref's trial order."""
     idx = corrected.align_trials(_pairs(ref), _pairs(other))
     return other.scores[idx], other.labels[idx]
@@ -100,14 +101,14 @@ class ListStats:
     num_target: int
     num_nontarget: int
     num_identities: int
-    systems: Dict[str, Dict[str, Any]]          # name -> {"eer": SystemSummary, "min_dcf": {p: SystemSummary}}
-    boot: Dict[str, Dict[int, bootstrap.BootMetrics]]
-    points: Dict[str, Dict[int, Any]]           # name -> seed -> Metrics (full list)
+    systems: dict[str, dict[str, Any]]          # name -> {"eer": SystemSummary, "min_dcf": {p: SystemSummary}}
+    boot: dict[str, dict[int, bootstrap.BootMetrics]]
+    points: dict[str, dict[int, Any]]           # name -> seed -> Metrics (full list)
 
 
-def list_statistics(name: str, runs: Dict[str, Dict[int, SystemResults]], utt2spk: Dict[str, str],
-                    num_boot: int, boot_seed: int, missing: List[Dict[str, Any]],
-                    scheme: str = "two-way") -> Optional[ListStats]:
+def list_statistics(name: str, runs: dict[str, dict[int, SystemResults]], utt2spk: dict[str, str],
+                    num_boot: int, boot_seed: int, missing: list[dict[str, Any]],
+                    scheme: str = "two-way") -> ListStats | None:
     """Bootstrap every (system, seed) scored on list `name` under one shared set of identity draws. Runs whose
     trials differ from the reference run's are added to `missing` with the reason."""
     available = [(n, s, r) for n, per_seed in runs.items() for s, r in per_seed.items() if name in r.scores]
@@ -118,8 +119,8 @@ def list_statistics(name: str, runs: Dict[str, Dict[int, SystemResults]], utt2sp
     ref_pairs = _pairs(ref)
     design = bootstrap.list_design(ref.enroll, ref.test, utt2spk, where=f"{ref_run.dir}/scores/{ref_run.part}/"
                                                                       f"{name}.score")
-    sets: Dict[str, Dict[int, Tuple[np.ndarray, np.ndarray]]] = {}
-    points: Dict[str, Dict[int, Any]] = {}
+    sets: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    points: dict[str, dict[int, Any]] = {}
     for n, s, r in available:
         ts = r.scores[name]
         try:
@@ -136,7 +137,7 @@ def list_statistics(name: str, runs: Dict[str, Dict[int, SystemResults]], utt2sp
         points.setdefault(n, {})[s] = r.metrics[name]
     boot, _ = bootstrap.bootstrap_list(sets, design, num_boot, bootstrap.list_rng(boot_seed, name), P_TARGETS,
                                        scheme=scheme)
-    summaries: Dict[str, Dict[str, Any]] = {}
+    summaries: dict[str, dict[str, Any]] = {}
     for n, per_seed in boot.items():
         seeds, eer_rows = bootstrap.metric_rows(per_seed, "eer")
         record = {"eer": bootstrap.summarise_system(seeds, [points[n][s].eer for s in seeds], eer_rows),
@@ -151,7 +152,7 @@ def list_statistics(name: str, runs: Dict[str, Dict[int, SystemResults]], utt2sp
                      summaries, boot, points)
 
 
-def paired(stats: ListStats, student: str, baseline: str) -> Optional[bootstrap.PairedSummary]:
+def paired(stats: ListStats, student: str, baseline: str) -> bootstrap.PairedSummary | None:
     """Student minus baseline EER on the seeds both have (None if they share none)."""
     if student not in stats.boot or baseline not in stats.boot:
         return None
@@ -179,7 +180,7 @@ def _seeds_note(summary: bootstrap.SystemSummary, num_seeds: int) -> str:
     return "" if len(summary.seeds) == num_seeds else f" ({len(summary.seeds)}/{num_seeds} seeds)"
 
 
-def metrics_table(rows: Sequence[Tuple[str, str]], lists: Sequence[ListStats], num_seeds: int) -> str:
+def metrics_table(rows: Sequence[tuple[str, str]], lists: Sequence[ListStats], num_seeds: int) -> str:
     """Markdown: one row per (label, system); per list EER % mean +- std [95 % CI], minDCF0.01 and 0.05
     mean +- std; 'missing' where a system has no scores."""
     header = ["System"] + [f"{ls.name} {col}" for ls in lists for col in ("EER % [95 % CI]", "minDCF0.01",
@@ -206,7 +207,7 @@ def _p_text(c: bootstrap.PairedSummary) -> str:
 
 
 def paired_table(mod: str, combos: Sequence[str], lists: Sequence[ListStats],
-                 comparisons: Dict[Tuple[str, str, str], bootstrap.PairedSummary]) -> str:
+                 comparisons: dict[tuple[str, str, str], bootstrap.PairedSummary]) -> str:
     """Markdown: student minus baseline EER (points) per list: mean over seeds of the per-seed differences,
     95 % paired interval, verdict (Holm-adjusted verdict)."""
     header = ["Student"] + [f"{ls.name} {col}" for ls in lists for col in ("ΔEER [95 % CI]", "verdict (Holm)")]
@@ -226,8 +227,8 @@ def paired_table(mod: str, combos: Sequence[str], lists: Sequence[ListStats],
 
 # ----------------------------------------------------------------------------------------------------------------
 # per-seed analyses (first seed)
-def corrected_section(systems: Dict[str, SystemResults], modalities: Sequence[str], combos: Sequence[str],
-                      trials: Sequence[str], venn_trials: str, out_dir: str, seed: int) -> Tuple[str, Dict[str, Any]]:
+def corrected_section(systems: dict[str, SystemResults], modalities: Sequence[str], combos: Sequence[str],
+                      trials: Sequence[str], venn_trials: str, out_dir: str, seed: int) -> tuple[str, dict[str, Any]]:
     """Markdown + json of the corrected-trials analysis of one seed; venn_<modality>.png for the best student."""
     lines = [f"## Trials corrected by KD (paper, Figure 3), seed {seed}", "",
              "A system accepts a trial when its score is at least that system's own EER threshold on the list. "
@@ -238,7 +239,7 @@ def corrected_section(systems: Dict[str, SystemResults], modalities: Sequence[st
              "%* = on the trials the modality's baseline gets wrong (where any corrected trial comes from). "
              "Near its EER a baseline is right on about 1 - EER of the trials, so a high *other right %* alone "
              "says little.", ""]
-    record: Dict[str, Any] = {}
+    record: dict[str, Any] = {}
     for mod in modalities:
         if mod not in OTHER:
             continue
@@ -249,7 +250,7 @@ def corrected_section(systems: Dict[str, SystemResults], modalities: Sequence[st
                   "| Student | Trials | baseline wrong | student wrong | corrected | other right | % | "
                   "other right, all % | other right \\| base wrong % | broken |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        best: Optional[Tuple[float, str]] = None
+        best: tuple[float, str] | None = None
         for combo in combos:
             student = systems.get(student_name(mod, combo))
             if student is None:
@@ -289,8 +290,8 @@ def corrected_section(systems: Dict[str, SystemResults], modalities: Sequence[st
     return "\n".join(lines), record
 
 
-def agreement_section(systems: Dict[str, SystemResults], names: Sequence[str], part: str,
-                      seed: int) -> Tuple[str, Dict[str, Any]]:
+def agreement_section(systems: dict[str, SystemResults], names: Sequence[str], part: str,
+                      seed: int) -> tuple[str, dict[str, Any]]:
     """Markdown + json of the student-teacher embedding agreement of one seed on `part` and the training set."""
     teacher = systems.get("teacher")
     if teacher is None:
@@ -306,7 +307,7 @@ def agreement_section(systems: Dict[str, SystemResults], names: Sequence[str], p
              "utterances the system embedded (the whole set, or the mean-vector subset).", "",
              f"| System | {part} PCC (utt) | {part} PCC (flat) | {part} cos dist | train PCC (utt) | "
              "train cos dist |", "|---|---|---|---|---|---|"]
-    record: Dict[str, Any] = {}
+    record: dict[str, Any] = {}
     for name in names:
         res = systems.get(name)
         if res is None or name == "teacher":
@@ -330,7 +331,7 @@ def agreement_section(systems: Dict[str, SystemResults], names: Sequence[str], p
     return "\n".join(lines) + "\n", record
 
 
-def teacher_gate(exp: str, seed: int, part: str, batch: int = 4096) -> Dict[str, Any]:
+def teacher_gate(exp: str, seed: int, part: str, batch: int = 4096) -> dict[str, Any]:
     """Mean GATE value of the teacher of one seed over the utterances of `part`: z is the weight of the visual
     projection (models/gate_fusion.py: e = z h_visual + (1 - z) h_audio), so {visual: mean z, audio: 1 - mean
     z, num_utts}. Inputs: the seed's baselines' embeddings of `part`, as the teacher was extracted."""
@@ -362,9 +363,9 @@ def teacher_gate(exp: str, seed: int, part: str, batch: int = 4096) -> Dict[str,
     return {"visual": mean_z, "audio": 1.0 - mean_z, "num_utts": count}
 
 
-def gate_section(exp: str, seeds: Sequence[int], part: str) -> Tuple[str, Dict[str, Any]]:
+def gate_section(exp: str, seeds: Sequence[int], part: str) -> tuple[str, dict[str, Any]]:
     """Markdown + json of the teacher's mean gate per modality, per seed and over seeds."""
-    record: Dict[str, Any] = {"per_seed": {}, "unavailable": {}}
+    record: dict[str, Any] = {"per_seed": {}, "unavailable": {}}
     for seed in seeds:
         if not os.path.isdir(os.path.join(seed_dir(exp, seed), "teacher")):
             continue
@@ -399,9 +400,9 @@ def _scores_note(scores_dir: str) -> str:
 
 # ----------------------------------------------------------------------------------------------------------------
 def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str = "eval",
-                 trials: Sequence[str] = ("O", "E", "H"), utt2spk: Optional[str] = None,
+                 trials: Sequence[str] = ("O", "E", "H"), utt2spk: str | None = None,
                  modalities: Sequence[str] = ("visual", "audio"), combos: Sequence[str] = PAPER_COMBOS,
-                 num_boot: int = 1000, boot_seed: int = 0, venn_trials: Optional[str] = None,
+                 num_boot: int = 1000, boot_seed: int = 0, venn_trials: str | None = None,
                  with_gate: bool = True, boot_scheme: str = "two-way", scores_dir: str = "scores") -> str:
     """Write results.md, results.json, det.png and venn_*.png into out_dir; return the tables as text.
 
@@ -412,8 +413,8 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
 
     utt2spk = utt2spk or os.path.join("data", part, "utt2spk")
     names = system_names(modalities, combos)
-    runs: Dict[str, Dict[int, SystemResults]] = {}
-    missing: List[Dict[str, Any]] = []
+    runs: dict[str, dict[int, SystemResults]] = {}
+    missing: list[dict[str, Any]] = []
     for seed in seeds:
         for n in names:
             res = SystemResults(exp, seed, n, part, trials, scores_dir) if os.path.isdir(
@@ -433,7 +434,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
     spk = read_table(utt2spk)
     lists = [ls for ls in (list_statistics(t, runs, spk, num_boot, boot_seed, missing, boot_scheme)
                            for t in trials) if ls]
-    comparisons: Dict[Tuple[str, str, str], bootstrap.PairedSummary] = {}
+    comparisons: dict[tuple[str, str, str], bootstrap.PairedSummary] = {}
     for mod in modalities:
         for combo in combos:
             for ls in lists:
@@ -476,7 +477,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
                f"would exclude 0 by chance alone even if no student differed from its baseline; the Holm verdicts "
                f"keep the chance of any false 'better'/'worse' at 5 %. With {num_boot} draws a p-value resolves "
                f"to {1.0 / num_boot:.4f}, and the strictest Holm step needs p <= {0.05 / max(num_cmp, 1):.4f}.", ""]
-    grouped: Dict[Tuple[str, int, str], List[str]] = {}
+    grouped: dict[tuple[str, int, str], list[str]] = {}
     for m in missing:
         grouped.setdefault((m["system"], m["seed"], m["reason"]), []).append(m["list"])
     missing_lines = [f"- {name} seed {seed}, list(s) {' '.join(ls)}: {why}" for (name, seed, why), ls in
@@ -491,7 +492,7 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
     agreement_md, agreement_json = agreement_section(systems, names, part, first)
     gate_md, gate_json = gate_section(exp, seeds_found, part) if with_gate else ("", {})
 
-    curves: Dict[str, Dict[str, Any]] = {t: {} for t in trials}
+    curves: dict[str, dict[str, Any]] = {t: {} for t in trials}
     for name, res in systems.items():
         for t, ts in res.scores.items():
             p_fa, p_miss = det_curve(ts.scores, ts.labels)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from wespeaker_avkd.analysis.report import PAPER_COMBOS, student_name
 from wespeaker_avkd.utils.fileio import atomic_write
@@ -21,7 +22,7 @@ from wespeaker_avkd.utils.fileio import atomic_write
 WEIGHT_KEYS = {"KL": "alpha", "COS": "beta", "MMD": "gamma"}  # paper Eq. 7: alpha L_KL + beta L_COS + gamma L_MMD
 DEV_PART = "dev"
 
-Reader = Callable[[str], Dict[str, Any]]
+Reader = Callable[[str], dict[str, Any]]
 
 
 class TuningError(ValueError):
@@ -43,7 +44,7 @@ def require_dev(path: str) -> str:
     return norm
 
 
-def read_dev_metrics(path: str) -> Dict[str, Any]:
+def read_dev_metrics(path: str) -> dict[str, Any]:
     """The compute_metrics JSON record of a dev score file (refuses any other part before opening)."""
     norm = require_dev(path)
     try:
@@ -64,7 +65,7 @@ def sweep_dir_of(sweep_dir: str, modality: str, loss: str, weight: str) -> str:
 
 def collect_sweep(sweep_dir: str, modalities: Sequence[str], losses: Sequence[str], grid: Sequence[str],
                   dev_trials: Sequence[str], reader: Reader = read_dev_metrics
-                  ) -> Dict[str, Dict[str, Dict[str, Dict[str, float]]]]:
+                  ) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
     """{modality: {loss: {weight: {list: dev EER}}}}; every missing sweep point is named in one TuningError."""
     bad = [loss for loss in losses if loss not in WEIGHT_KEYS]
     if bad:
@@ -76,8 +77,8 @@ def collect_sweep(sweep_dir: str, modalities: Sequence[str], losses: Sequence[st
             raise TuningError(f"grid weight {w!r} is not a number") from None
         if not value > 0 or not math.isfinite(value):
             raise TuningError(f"grid weight {w!r} must be positive and finite")
-    results: Dict[str, Dict[str, Dict[str, Dict[str, float]]]] = {}
-    missing: List[str] = []
+    results: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    missing: list[str] = []
     for mod in modalities:
         for loss in losses:
             for w in grid:
@@ -101,9 +102,9 @@ def mean_eer(per_list: Mapping[str, float]) -> float:
 
 
 def choose_weights(results: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]
-                   ) -> Dict[str, Dict[str, str]]:
+                   ) -> dict[str, dict[str, str]]:
     """{modality: {loss: chosen weight}}: the smallest mean dev EER; ties to the smaller weight."""
-    chosen: Dict[str, Dict[str, str]] = {}
+    chosen: dict[str, dict[str, str]] = {}
     for mod, per_loss in results.items():
         for loss, per_weight in per_loss.items():
             chosen.setdefault(mod, {})[loss] = min(per_weight, key=lambda w: (mean_eer(per_weight[w]), float(w)))
@@ -111,9 +112,9 @@ def choose_weights(results: Mapping[str, Mapping[str, Mapping[str, Mapping[str, 
 
 
 def combo_weights(chosen: Mapping[str, Mapping[str, str]], combos: Sequence[str] = PAPER_COMBOS
-                  ) -> Dict[str, Dict[str, Dict[str, float]]]:
+                  ) -> dict[str, dict[str, dict[str, float]]]:
     """{modality: {combo: {alpha, beta, gamma}}}: each loss of a combination takes its chosen single weight."""
-    table: Dict[str, Dict[str, Dict[str, float]]] = {}
+    table: dict[str, dict[str, dict[str, float]]] = {}
     for mod, per_loss in chosen.items():
         for combo in combos:
             parts = combo.split("+")
@@ -142,9 +143,9 @@ def write_weights_yaml(path: str, table: Mapping[str, Mapping[str, Mapping[str, 
 
 
 def baseline_dev_eers(baseline_dir: str, modalities: Sequence[str], dev_trials: Sequence[str],
-                      reader: Reader = read_dev_metrics) -> Dict[str, Dict[str, float]]:
+                      reader: Reader = read_dev_metrics) -> dict[str, dict[str, float]]:
     """{modality: {list: dev EER}} of <baseline_dir>/<modality>_baseline; a missing file raises TuningError."""
-    out: Dict[str, Dict[str, float]] = {}
+    out: dict[str, dict[str, float]] = {}
     for mod in modalities:
         for t in dev_trials:
             path = dev_score_json(os.path.join(baseline_dir, f"{mod}_baseline"), t)
@@ -156,7 +157,7 @@ def baseline_dev_eers(baseline_dir: str, modalities: Sequence[str], dev_trials: 
 
 def dev_table(results: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]],
               chosen: Mapping[str, Mapping[str, str]], dev_trials: Sequence[str],
-              baselines: Optional[Mapping[str, Mapping[str, float]]] = None) -> str:
+              baselines: Mapping[str, Mapping[str, float]] | None = None) -> str:
     """Markdown: every (modality, loss, weight) with its dev EER % per list and the mean; the chosen row bold."""
     lines = ["# KD-weight selection on dev", "",
              "Dev EER % of every sweep point; criterion: mean EER over the dev lists " + ", ".join(dev_trials)
@@ -180,9 +181,9 @@ def dev_table(results: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float
 
 
 def select_kd_weights(sweep_dir: str, modalities: Sequence[str], losses: Sequence[str], grid: Sequence[str],
-                      dev_trials: Sequence[str], out: str, table: Optional[str] = None,
-                      baseline_dir: Optional[str] = None, combos: Sequence[str] = PAPER_COMBOS,
-                      reader: Reader = read_dev_metrics) -> Dict[str, Dict[str, str]]:
+                      dev_trials: Sequence[str], out: str, table: str | None = None,
+                      baseline_dir: str | None = None, combos: Sequence[str] = PAPER_COMBOS,
+                      reader: Reader = read_dev_metrics) -> dict[str, dict[str, str]]:
     """Choose the weights on dev, write `out` (weights yaml), `table` (.md) and its .json; return the choice
     {modality: {loss: weight as written in grid}}. `reader` opens one dev JSON (a collaborator for tests)."""
     results = collect_sweep(sweep_dir, modalities, losses, grid, dev_trials, reader)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
 
 from wespeaker_avkd.train.checkpoint import average_last
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse and average."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src_path", required=True, help="models/ dir holding model_N.pt")

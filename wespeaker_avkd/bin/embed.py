@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import List, Optional
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -38,14 +37,20 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse, embed, write or print; exit 1 with a one-line message on bad input."""
     args = get_parser().parse_args(argv)
     import torch
 
     from wespeaker_avkd.data.kaldi_dir import TableError
-    from wespeaker_avkd.inference.embed import (InputError, embed_table, format_vector, load_model, read_inputs,
-                                                write_embeddings)
+    from wespeaker_avkd.inference.embed import (
+        InputError,
+        embed_table,
+        format_vector,
+        load_model,
+        read_inputs,
+        write_embeddings,
+    )
     from wespeaker_avkd.registry import RegistryError
     from wespeaker_avkd.train.config import ConfigError
 

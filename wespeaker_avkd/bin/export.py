@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import List, Optional
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -24,7 +23,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse and export; exit 1 with a one-line message on a missing file, bad checkpoint or optional package."""
     args = get_parser().parse_args(argv)
     from wespeaker_avkd.inference.export import MissingOptionalDependency, export_trained

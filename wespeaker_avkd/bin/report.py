@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
 
 from wespeaker_avkd.analysis.report import PAPER_COMBOS, build_report
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse, build the report, print its tables; bad input exits 1 with the message."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp", default="exp", help="experiments root holding seed<N>/<system>/scores/<part>/")

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
 
 from wespeaker_avkd.analysis.tuning import TuningError, select_kd_weights
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse, select, print the choice; bad input exits 1 with the message."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep_dir", required=True, help="folder of the tuning runs (exp/tune)")

@@ -5,7 +5,8 @@ Items are addressed by (index, num_frames, item_seed) tuples from samplers.py, s
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -38,7 +39,7 @@ def stack_embeddings(table: Mapping[str, np.ndarray], utts: Sequence[str], what:
     return np.stack([table[u] for u in utts]).astype(np.float32) if utts else np.zeros((0, 0), np.float32)
 
 
-def kaldi_matrix_rows(spec: str) -> Optional[int]:
+def kaldi_matrix_rows(spec: str) -> int | None:
     """Rows of the uncompressed binary Kaldi matrix at 'ark_path:offset' from its header, or None."""
     path, sep, offset = spec.rpartition(":")
     if not sep or not offset.isdigit():
@@ -64,7 +65,7 @@ def random_chunk(data: np.ndarray, chunk_len: int, rng: np.random.Generator) -> 
     return np.concatenate([data] * reps, axis=0)[:chunk_len]
 
 
-def load_face(path: str, image_size: Union[int, Sequence[int]]) -> torch.Tensor:
+def load_face(path: str, image_size: int | Sequence[int]) -> torch.Tensor:
     """Read an image as RGB, resize (bilinear) to image_size, -> float Tensor (3, H, W) in [0, 1]."""
     try:
         with Image.open(path) as img:
@@ -88,8 +89,8 @@ def even_indices(n: int, k: int) -> list[int]:
 class KeyedDataset(Dataset):
     """Base: utterance keys with optional labels (N,) and teacher embeddings (N, Dt); subclasses make inputs."""
 
-    def __init__(self, utts: Sequence[str], labels: Optional[Sequence[int]] = None,
-                 teacher: Optional[np.ndarray] = None) -> None:
+    def __init__(self, utts: Sequence[str], labels: Sequence[int] | None = None,
+                 teacher: np.ndarray | None = None) -> None:
         self.utts = list(utts)
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.teacher = teacher
@@ -97,11 +98,11 @@ class KeyedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utts)
 
-    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> Any:
+    def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> Any:
         """The model input of one item (subclass)."""
         raise NotImplementedError
 
-    def __getitem__(self, item: Union[int, BatchItem]) -> dict:
+    def __getitem__(self, item: int | BatchItem) -> dict:
         index, num_frames, item_seed = (item, 0, 0) if isinstance(item, (int, np.integer)) else item
         rng = seeded_rng(item_seed) if num_frames or item_seed else None
         out = {"key": self.utts[index], "input": self.make_input(index, num_frames, rng)}
@@ -116,7 +117,7 @@ class AudioDataset(KeyedDataset):
     """Fbank of each utterance, CMN'd: a random num_frames chunk in training, the whole utterance otherwise."""
 
     def __init__(self, utts: Sequence[str], sources: Mapping[str, str], source_kind: str,
-                 fbank_args: Optional[Mapping[str, Any]] = None, sample_rate: int = 16000, **kw: Any) -> None:
+                 fbank_args: Mapping[str, Any] | None = None, sample_rate: int = 16000, **kw: Any) -> None:
         super().__init__(utts, **kw)
         if source_kind not in ("feats", "wav"):
             raise ValueError(f"feat_source must be 'feats' or 'wav', got {source_kind!r}")
@@ -125,7 +126,7 @@ class AudioDataset(KeyedDataset):
         self.fbank_args = {**DEFAULT_FBANK_ARGS, **(fbank_args or {})}
         self.sample_rate = sample_rate
 
-    def num_frames(self, index: int) -> Optional[int]:
+    def num_frames(self, index: int) -> int | None:
         """Frames the whole-utterance input of item `index` will have, read from file headers only (the
         feature ark's matrix header, the wav header); None when that cannot be told without decoding."""
         source = self.sources[index]
@@ -145,7 +146,7 @@ class AudioDataset(KeyedDataset):
             raise ValueError(f"{self.sources[index]}: sample rate {sr} Hz, expected {self.sample_rate} Hz")
         return wave
 
-    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> torch.Tensor:
+    def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
         if self.source_kind == "feats":
             feats = read_feats(self.sources[index], self.utts[index], "feats.scp")  # named error when corrupt
             if num_frames:
@@ -168,7 +169,7 @@ class AudioDataset(KeyedDataset):
 class VisualDataset(KeyedDataset):
     """Face frames of each segment: one random frame (3, H, W) in training, K evenly spaced (K, 3, H, W) otherwise."""
 
-    def __init__(self, utts: Sequence[str], frames: Mapping[str, Sequence[str]], image_size: Union[int, Sequence[int]],
+    def __init__(self, utts: Sequence[str], frames: Mapping[str, Sequence[str]], image_size: int | Sequence[int],
                  mean: Sequence[float], std: Sequence[float], train: bool, num_eval_frames: int = 5,
                  **kw: Any) -> None:
         super().__init__(utts, **kw)
@@ -181,7 +182,7 @@ class VisualDataset(KeyedDataset):
     def _load(self, path: str) -> torch.Tensor:
         return (load_face(path, self.image_size) - self.mean) / self.std
 
-    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> torch.Tensor:
+    def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
         paths = self.frames[index]
         if self.train:
             return self._load(paths[int(rng.integers(len(paths)))])
@@ -195,7 +196,7 @@ class FusionDataset(KeyedDataset):
         super().__init__(utts, **kw)
         self.audio, self.visual = audio, visual
 
-    def make_input(self, index: int, num_frames: int, rng: Optional[np.random.Generator]) -> tuple:
+    def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> tuple:
         return torch.from_numpy(self.audio[index]), torch.from_numpy(self.visual[index])
 
 

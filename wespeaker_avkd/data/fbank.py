@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from typing import Union
 
 import numpy as np
 import soundfile as sf
@@ -10,8 +9,7 @@ import torch
 import torchaudio.compliance.kaldi as kaldi
 
 from wespeaker_avkd.data.validate import wav_truncation  # torch-free: the validator uses it too
-
-PathLike = Union[str, "os.PathLike[str]"]
+from wespeaker_avkd.utils.fileio import PathLike
 
 
 def load_wav(path: PathLike) -> tuple[torch.Tensor, int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import kaldiio
 import numpy as np
@@ -104,7 +105,7 @@ def _extract_block(task: tuple) -> int:
     return len(utts)
 
 
-def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Optional[Mapping[str, Any]] = None,
+def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Mapping[str, Any] | None = None,
                       sample_rate: int = 16000, progress: bool = True,
                       compression_method: int | None = None) -> dict[str, str]:
     """Fbank of every utterance of data_dir/wav.scp into out_dir; writes out_dir/feats.scp and data_dir/feats.scp.

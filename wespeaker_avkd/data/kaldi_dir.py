@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping, Sequence, Union
+from collections.abc import Iterable, Mapping, Sequence
 
-from wespeaker_avkd.utils.fileio import atomic_write
-
-PathLike = Union[str, "os.PathLike[str]"]
+from wespeaker_avkd.utils.fileio import PathLike, atomic_write
 
 
 class TableError(ValueError):
@@ -64,7 +62,7 @@ def read_multi_table(path: PathLike) -> dict[str, list[str]]:
     return _read_rows(path)
 
 
-def write_table(path: PathLike, mapping: Mapping[str, Union[str, Sequence[str]]]) -> None:
+def write_table(path: PathLike, mapping: Mapping[str, str | Sequence[str]]) -> None:
     """Write {key: value or [values]} as Kaldi lines sorted by key (C locale order), atomically."""
     with atomic_write(path) as f:
         for key in sorted(mapping):

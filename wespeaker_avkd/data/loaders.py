@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
-from wespeaker_avkd.data.datasets import (AudioDataset, FusionDataset, KeyedDataset, VisualDataset, collate_batch,
-                                          load_embedding_table, stack_embeddings)
+from wespeaker_avkd.data.datasets import (
+    AudioDataset,
+    FusionDataset,
+    KeyedDataset,
+    VisualDataset,
+    collate_batch,
+    load_embedding_table,
+    stack_embeddings,
+)
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.samplers import LengthGroupedBatchSampler, SeededBatchSampler, SequentialBatchSampler
 
@@ -42,7 +50,7 @@ def _select(table: Mapping[str, Any], utts: list[str], path: str) -> dict:
 
 
 def _build_dataset(modality: str, data_dir: str, utts: list[str], dataset_args: Mapping[str, Any], train: bool,
-                   embedding_scps: Optional[Mapping[str, str]], **kw: Any) -> KeyedDataset:
+                   embedding_scps: Mapping[str, str] | None, **kw: Any) -> KeyedDataset:
     """The dataset of one modality over `utts` of data_dir."""
     if modality == "audio":
         kind, path = _audio_source(data_dir, dataset_args)
@@ -75,8 +83,8 @@ def _loader(dataset: KeyedDataset, batch_sampler, dataloader_args: Mapping[str, 
 
 def build_train_loader(modality: str, data_dir: str, spk2id: Mapping[str, int], dataset_args: Mapping[str, Any],
                        dataloader_args: Mapping[str, Any], seed: int, rank: int = 0, world_size: int = 1,
-                       teacher_scp: Optional[str] = None,
-                       embedding_scps: Optional[Mapping[str, str]] = None) -> DataLoader:
+                       teacher_scp: str | None = None,
+                       embedding_scps: Mapping[str, str] | None = None) -> DataLoader:
     """Training loader over every utterance of data_dir/utt2spk: batches {"keys", "inputs", "labels",
     "teacher_emb" (only with teacher_scp)}; call set_loader_epoch(loader, epoch) before each epoch."""
     utt2spk_path = _require(data_dir, "utt2spk")
@@ -106,7 +114,7 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
 
 def build_eval_loader(modality: str, data_dir: str, dataset_args: Mapping[str, Any],
                       dataloader_args: Mapping[str, Any],
-                      embedding_scps: Optional[Mapping[str, str]] = None) -> DataLoader:
+                      embedding_scps: Mapping[str, str] | None = None) -> DataLoader:
     """Evaluation loader over data_dir's utterances (sorted keys): {"keys", "inputs"}; audio whole utterances
     (B, T, F) grouped by equal T (batches in length order; use the keys), visual (B, K, 3, H, W) and fusion
     ((B, Da), (B, Dv)) in sorted order."""
@@ -127,7 +135,7 @@ def build_eval_loader(modality: str, data_dir: str, dataset_args: Mapping[str, A
 
 
 def eval_input_files(modality: str, data_dir: str, dataset_args: Mapping[str, Any],
-                     embedding_scps: Optional[Mapping[str, str]] = None) -> list[str]:
+                     embedding_scps: Mapping[str, str] | None = None) -> list[str]:
     """The files an evaluation loader of data_dir reads besides its tables: wavs or feature arks, face images,
     the arks behind embedding scps (for content fingerprints of extraction inputs)."""
     def ark_of(spec: str) -> str:

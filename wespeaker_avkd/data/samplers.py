@@ -1,7 +1,7 @@
 """Deterministic, DDP-aware batch samplers: every draw comes from (seed, epoch, rank, batch index)."""
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -24,7 +24,7 @@ class SeededBatchSampler(Sampler[list]):
     """
 
     def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 drop_last: bool = False, shuffle: bool = True, num_frms: Optional[Sequence[int]] = None) -> None:
+                 drop_last: bool = False, shuffle: bool = True, num_frms: Sequence[int] | None = None) -> None:
         if num_items <= 0:
             raise ValueError("SeededBatchSampler: the dataset is empty")
         if not 0 <= rank < world_size:
@@ -85,7 +85,7 @@ class LengthGroupedBatchSampler(Sampler[list]):
     A length of None (unknown) puts the item in a batch of its own.
     """
 
-    def __init__(self, lengths: Sequence[Optional[int]], batch_size: int) -> None:
+    def __init__(self, lengths: Sequence[int | None], batch_size: int) -> None:
         self.batch_size = max(1, int(batch_size))
         self.batches: list[list[int]] = []
         known = sorted((int(n), i) for i, n in enumerate(lengths) if n is not None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import soundfile as sf
 from PIL import Image
@@ -18,7 +18,7 @@ TABLES = ("wav.scp", "utt2spk", "spk2utt", "faces.scp", "feats.scp", "utt2meta")
 REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
 
 
-def wav_truncation(path: PathLike) -> Optional[str]:
+def wav_truncation(path: PathLike) -> str | None:
     """Why a RIFF/WAVE file is truncated (its header declares more audio than the file holds), else None.
 
     Reads only the chunk headers (a few bytes): libsndfile silently clamps a truncated file's frame count to
@@ -73,7 +73,7 @@ class Table:
 def _parse(path: str, problems: list[Problem], min_values: int = 1) -> Table:
     """Parse a table, reporting empty values, duplicate keys and unsorted keys (C-locale order) by line."""
     rows: dict = {}
-    prev: Optional[str] = None
+    prev: str | None = None
     with open(path, "r", encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, 1):
             tok = line.split()

@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from tqdm import tqdm
 
@@ -104,7 +104,7 @@ def read_official_trials(path: str) -> list[tuple[str, str, str]]:
             for enroll, test, label in zip(scan["enroll"], scan["test"], scan["labels"].tolist())]
 
 
-def write_data_dir(out_dir: str, wav: dict[str, str], faces: Optional[dict[str, list[str]]]) -> None:
+def write_data_dir(out_dir: str, wav: dict[str, str], faces: dict[str, list[str]] | None) -> None:
     """wav.scp, utt2spk, spk2utt (and faces.scp) of one part, atomically and sorted."""
     utt2spk = {u: u.split("/")[0] for u in wav}
     write_table(os.path.join(out_dir, "wav.scp"), wav)
@@ -114,7 +114,7 @@ def write_data_dir(out_dir: str, wav: dict[str, str], faces: Optional[dict[str, 
         write_table(os.path.join(out_dir, "faces.scp"), faces)
 
 
-def _part(name: str, wav: dict[str, str], face_root: str, log) -> tuple[dict, Optional[dict]]:
+def _part(name: str, wav: dict[str, str], face_root: str, log) -> tuple[dict, dict | None]:
     """Attach faces when face_root exists; utterances without frames are dropped so every table agrees."""
     if not os.path.isdir(face_root):
         log(f"{name}: no face frames at {face_root}: audio-only data dir (no faces.scp)")
@@ -154,7 +154,7 @@ def read_vox2_gender(path: str) -> dict[str, str]:
     return out
 
 
-def dev_trials(utt2spk: Mapping[str, str], gender: Optional[Mapping[str, str]], seed: int = 0,
+def dev_trials(utt2spk: Mapping[str, str], gender: Mapping[str, str] | None, seed: int = 0,
                caps: Mapping = DEV_TRIALS) -> dict[str, list[tuple[str, str, str]]]:
     """O/E/H lists of the dev part, drawn like the toy corpus's lists (toy_corpus.trials.make_trials): targets
     pair two videos of one identity; H's nontargets pair identities of the same gender (as VoxCeleb1-H), or any

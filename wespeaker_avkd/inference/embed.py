@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import kaldiio
 import numpy as np
@@ -27,9 +28,9 @@ class InputError(ValueError):
     """Bad embedding inputs (file list, scp, modality mismatch); the message names the file or key."""
 
 
-def table_from_paths(paths: Sequence[str]) -> Dict[str, List[str]]:
+def table_from_paths(paths: Sequence[str]) -> dict[str, list[str]]:
     """{key: [path]} with each path as its own key (the path as given); whitespace or duplicates refused."""
-    table: Dict[str, List[str]] = {}
+    table: dict[str, list[str]] = {}
     for path in paths:
         if not path or any(c.isspace() for c in path):
             raise InputError(f"input path {path!r} is empty or contains whitespace (use --list with 'key path')")
@@ -39,9 +40,9 @@ def table_from_paths(paths: Sequence[str]) -> Dict[str, List[str]]:
     return table
 
 
-def read_list(path: str) -> Dict[str, List[str]]:
+def read_list(path: str) -> dict[str, list[str]]:
     """A list file: one input per line, 'path' (its own key) or 'key path [path ...]' (face frames)."""
-    table: Dict[str, List[str]] = {}
+    table: dict[str, list[str]] = {}
     with open(path, "r", encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             tokens = line.split()
@@ -56,9 +57,9 @@ def read_list(path: str) -> Dict[str, List[str]]:
     return table
 
 
-def read_inputs(inputs: Optional[Sequence[str]] = None, list_file: Optional[str] = None,
-                wav_scp: Optional[str] = None,
-                faces_scp: Optional[str] = None) -> Tuple[Optional[str], Dict[str, List[str]]]:
+def read_inputs(inputs: Sequence[str] | None = None, list_file: str | None = None,
+                wav_scp: str | None = None,
+                faces_scp: str | None = None) -> tuple[str | None, dict[str, list[str]]]:
     """(source 'wav'/'faces', or None when the model decides, {key: [paths]}) from exactly one input option."""
     from wespeaker_avkd.data.kaldi_dir import read_multi_table
 
@@ -75,9 +76,9 @@ def read_inputs(inputs: Optional[Sequence[str]] = None, list_file: Optional[str]
     return "faces", read_multi_table(faces_scp)
 
 
-def load_model(exp_dir: Optional[str] = None, checkpoint: Optional[str] = None,
-               wespeaker_checkpoint: Optional[str] = None, config: Optional[str] = None,
-               device: str = "cpu") -> Tuple[Dict[str, Any], nn.Module]:
+def load_model(exp_dir: str | None = None, checkpoint: str | None = None,
+               wespeaker_checkpoint: str | None = None, config: str | None = None,
+               device: str = "cpu") -> tuple[dict[str, Any], nn.Module]:
     """(config, net with .encoder and .embed, eval mode on `device`) from an exp dir, or from a WeSpeaker
     checkpoint + its yaml config (modality defaults to audio; the AAM head in the checkpoint is set aside)."""
     if exp_dir:
@@ -102,7 +103,7 @@ def load_model(exp_dir: Optional[str] = None, checkpoint: Optional[str] = None,
     return cfg, net
 
 
-def _check_source(modality: str, source: Optional[str], table: Mapping[str, List[str]]) -> str:
+def _check_source(modality: str, source: str | None, table: Mapping[str, list[str]]) -> str:
     """The data-dir table the inputs go into (wav.scp for audio, faces.scp for visual), checked."""
     wanted = {"audio": "wav", "visual": "faces"}.get(modality)
     if wanted is None:
@@ -117,9 +118,9 @@ def _check_source(modality: str, source: Optional[str], table: Mapping[str, List
     return wanted
 
 
-def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, List[str]],
-                source: Optional[str] = None, device: str = "cpu",
-                num_workers: int = 0) -> Iterator[Tuple[str, np.ndarray]]:
+def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, list[str]],
+                source: str | None = None, device: str = "cpu",
+                num_workers: int = 0) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (key, (D,) float32 embedding) for every entry of {key: [paths]}, in sorted key order (as bin.extract
     writes them; streamed, so a long wav.scp needs no memory per utterance); the config's eval batch size,
     `num_workers` loader processes (not the training config's: a few files need none)."""
@@ -148,7 +149,7 @@ def format_vector(key: str, vec: np.ndarray) -> str:
     return key + " " + " ".join(f"{v:.9g}" for v in vec)
 
 
-def write_embeddings(pairs: Iterable[Tuple[str, np.ndarray]], wspecifier: str) -> int:
+def write_embeddings(pairs: Iterable[tuple[str, np.ndarray]], wspecifier: str) -> int:
     """Write (key, vector) pairs to a Kaldi wspecifier ('ark,scp:x.ark,x.scp' or 'ark:x.ark'); returns the count.
     With an scp, the scp is renamed into place last, so its presence marks a complete ark."""
     kind, sep, files = wspecifier.partition(":")

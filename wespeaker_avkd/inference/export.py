@@ -19,7 +19,8 @@ import json
 import logging
 import os
 import warnings
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,7 +71,7 @@ class _EmbeddingOnly(nn.Module):
         return out[-1] if isinstance(out, (tuple, list)) else out
 
 
-def input_spec(cfg: Mapping[str, Any], encoder: nn.Module) -> Dict[str, Any]:
+def input_spec(cfg: Mapping[str, Any], encoder: nn.Module) -> dict[str, Any]:
     """What the exported model expects, from the training config: modality, shapes and preprocessing."""
     from wespeaker_avkd.data.datasets import DEFAULT_FBANK_ARGS
     from wespeaker_avkd.data.loaders import VISUAL_DEFAULTS
@@ -80,7 +81,7 @@ def input_spec(cfg: Mapping[str, Any], encoder: nn.Module) -> Dict[str, Any]:
         raise ValueError(f"export: modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
                          f"teacher's inputs are other models' embeddings)")
     dataset_args = dict(cfg.get("dataset_args") or {})
-    spec: Dict[str, Any] = {"modality": modality, "model": cfg.get("model"), "input_name": INPUT_NAME,
+    spec: dict[str, Any] = {"modality": modality, "model": cfg.get("model"), "input_name": INPUT_NAME,
                             "output_name": OUTPUT_NAME}
     if modality == "audio":
         feat_dim = int((cfg.get("model_args") or {}).get("feat_dim", getattr(encoder, "feat_dim", 40)))
@@ -143,7 +144,7 @@ def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: st
     return out
 
 
-def export_trained(exp_dir: str, out: str, fmt: str, checkpoint: Optional[str] = None) -> Dict[str, Any]:
+def export_trained(exp_dir: str, out: str, fmt: str, checkpoint: str | None = None) -> dict[str, Any]:
     """Export the encoder of a trained exp dir (default checkpoint models/avg_model.pt) to `out` + `out`.json;
     returns the sidecar record (input spec, format, checkpoint)."""
     from wespeaker_avkd.train.extract import load_trained
@@ -168,8 +169,8 @@ def detect_format(path: str) -> str:
     return "onnx" if path.lower().endswith(".onnx") else "torchscript"
 
 
-def load_exported(path: str, fmt: Optional[str] = None,
-                  num_threads: Optional[int] = None) -> Callable[[np.ndarray], np.ndarray]:
+def load_exported(path: str, fmt: str | None = None,
+                  num_threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A function float32 input (B, ...) -> (B, D) embeddings running an exported file (CPU)."""
     fmt = fmt or detect_format(path)
     if not os.path.isfile(path):

@@ -1,8 +1,6 @@
 """Common checks of every KD loss: (B, D) student and teacher embeddings, frozen teacher by default."""
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 import torch.nn as nn
 
@@ -20,7 +18,7 @@ class KDLoss(nn.Module):
         super().__init__()
         self.detach_teacher = detach_teacher
 
-    def _check(self, student: torch.Tensor, teacher: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _check(self, student: torch.Tensor, teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate shapes; return (student, teacher) with the teacher detached if so configured."""
         name = type(self).__name__
         if student.dim() != 2 or teacher.dim() != 2:

@@ -23,8 +23,7 @@ import torch
 import torch.nn as nn
 
 from wespeaker_avkd.registry import LOSSES
-from wespeaker_avkd.utils.schema import (Where, as_bool, as_mapping, check_keys, check_kwargs, nonneg, positive,
-                                         suggest)
+from wespeaker_avkd.utils.schema import Where, as_bool, as_mapping, check_keys, check_kwargs, nonneg, positive, suggest
 
 # Eq. 7 weight name -> registered loss name.
 EQ7_TERMS = {"alpha": "kl", "beta": "cos", "gamma": "mmd"}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,7 @@ class MMDLoss(KDLoss):
 
     paired = False
 
-    def __init__(self, kernel_num: int = 5, kernel_mul: float = 2.0, bandwidths: Optional[Sequence[float]] = None,
+    def __init__(self, kernel_num: int = 5, kernel_mul: float = 2.0, bandwidths: Sequence[float] | None = None,
                  squared: bool = False, unbiased: bool = False, kernel_reduction: str = "sum",
                  normalize: bool = True, eps: float = 1e-8, detach_teacher: bool = True) -> None:
         """See the class docstring; below MMD^2 = `eps` the square root is replaced by a line (finite gradient)."""

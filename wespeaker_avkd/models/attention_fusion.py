@@ -1,7 +1,7 @@
 """Attention fusion (Shon et al. 2019): scalar softmax weights over the two projected modality embeddings."""
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -24,7 +24,7 @@ class AttentionFusion(FusionBase):
         self.visual_proj = nn.Linear(visual_dim, embed_dim)
         self.score = nn.Linear(audio_dim + visual_dim, 2)
 
-    def fuse(self, audio: torch.Tensor, visual: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def fuse(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, Da), (B, Dv) -> ((B, embed_dim) fused, (B, 2) softmax weights of audio and visual)."""
         weights = torch.softmax(self.score(torch.cat((audio, visual), dim=1)), dim=1)
         fused = weights[:, :1] * self.audio_proj(audio) + weights[:, 1:] * self.visual_proj(visual)

@@ -1,7 +1,7 @@
 """Shared parts of the audio-visual fusion teachers: input checks, L2 normalisation, embedding augmentation."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -47,7 +47,7 @@ class EmbeddingAugment(nn.Module):
             out = torch.where((rows & (mode == index)).unsqueeze(1), new, out)
         return out
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, Da), (B, Dv) -> the same shapes, augmented in training mode only."""
         if not self.training or self.prob == 0.0:
             return audio, visual
@@ -62,7 +62,7 @@ class EmbeddingAugment(nn.Module):
         return f"prob={self.prob}, modes={self.modes}, noise_std={self.noise_std}, perturb_std={self.perturb_std}"
 
 
-GateOutput = Union[torch.Tensor, Tuple[torch.Tensor, Optional[torch.Tensor]]]
+GateOutput = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
 
 
 class FusionBase(nn.Module):
@@ -84,7 +84,7 @@ class FusionBase(nn.Module):
         self.normalize_inputs = normalize_inputs
         self.augment = EmbeddingAugment(aug_prob, aug_modes, aug_noise_std, aug_perturb_std)
 
-    def _prepare(self, audio: torch.Tensor, visual: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _prepare(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Check (B, Da) / (B, Dv) shapes, augment (training), L2-normalise."""
         name = type(self).__name__
         if audio.dim() != 2 or audio.shape[1] != self.audio_dim:
@@ -99,7 +99,7 @@ class FusionBase(nn.Module):
             audio, visual = F.normalize(audio, dim=1), F.normalize(visual, dim=1)
         return audio, visual
 
-    def fuse(self, audio: torch.Tensor, visual: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def fuse(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, Da), (B, Dv) prepared inputs -> ((B, embed_dim) fused, gate values or None)."""
         raise NotImplementedError
 
@@ -108,7 +108,7 @@ class FusionBase(nn.Module):
         fused, gate = self.fuse(*self._prepare(audio_emb, visual_emb))
         return (fused, gate) if return_gate else fused
 
-    def gate_values(self, audio_emb: torch.Tensor, visual_emb: torch.Tensor) -> Optional[torch.Tensor]:
+    def gate_values(self, audio_emb: torch.Tensor, visual_emb: torch.Tensor) -> torch.Tensor | None:
         """The fusion weights for analysis (shape per subclass; None if the fusion has none), no gradient."""
         with torch.no_grad():
             return self.forward(audio_emb, visual_emb, return_gate=True)[1]

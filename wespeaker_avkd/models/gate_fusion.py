@@ -1,7 +1,7 @@
 """GATE fusion teacher: a gated multimodal unit mixing projected face and voice embeddings per dimension."""
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -29,7 +29,7 @@ class GateFusion(FusionBase):
         self.gate_net = nn.Sequential(nn.Linear(visual_dim + audio_dim, bottleneck), nn.BatchNorm1d(bottleneck),
                                       nn.ReLU(), nn.Linear(bottleneck, embed_dim))
 
-    def fuse(self, audio: torch.Tensor, visual: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def fuse(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, Da), (B, Dv) -> ((B, embed_dim) fused, (B, embed_dim) gate z = weight of the face)."""
         h_f, h_a = self.visual_proj(visual), self.audio_proj(audio)
         if self.use_tanh:

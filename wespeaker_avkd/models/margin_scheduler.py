@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 # WeSpeaker's exponential ramp goes from 1 to this value; the ratio 1 - that is 0.999 at the ramp's end.
 _EXP_RAMP_FINAL = 1e-3
@@ -53,7 +53,7 @@ class MarginScheduler:
             ratio = progress
         return self.initial_margin + (self.final_margin - self.initial_margin) * ratio
 
-    def step(self, current_iter: Optional[int] = None) -> None:
+    def step(self, current_iter: int | None = None) -> None:
         """Set the margin for `current_iter` (default: one past the last step) on the projection."""
         if not self.update_margin or self.fix_already:
             return

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -79,12 +80,12 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """Speaker ResNet: (B, T, F) mean-normalised fbank -> (B, embed_dim) embedding (WeSpeaker layout)."""
 
-    block: Type[nn.Module] = BasicBlock
+    block: type[nn.Module] = BasicBlock
     num_blocks: Sequence[int] = (3, 4, 6, 3)
 
     def __init__(self, feat_dim: int = 40, embed_dim: int = 512, m_channels: int = 32,
                  pooling_func: str = "TSTP", two_emb_layer: bool = False,
-                 block: Optional[Type[nn.Module]] = None, num_blocks: Optional[Sequence[int]] = None) -> None:
+                 block: type[nn.Module] | None = None, num_blocks: Sequence[int] | None = None) -> None:
         """`feat_dim` fbank bins (multiple of 8), `m_channels` base width; block/num_blocks default per depth."""
         super().__init__()
         if feat_dim <= 0 or feat_dim % 8 != 0:
@@ -119,7 +120,7 @@ class ResNet(nn.Module):
             self.seg_bn_1 = nn.Identity()
             self.seg_2 = nn.Identity()
 
-    def _make_layer(self, block: Type[nn.Module], planes: int, num_blocks: int, stride: int) -> nn.Sequential:
+    def _make_layer(self, block: type[nn.Module], planes: int, num_blocks: int, stride: int) -> nn.Sequential:
         """One stage: `num_blocks` blocks, the first with `stride`."""
         layers = []
         for s in [stride] + [1] * (num_blocks - 1):
@@ -154,7 +155,7 @@ class ResNet(nn.Module):
         return embed
 
 
-def _depth(name: str, block: Type[nn.Module], num_blocks: Tuple[int, int, int, int]) -> Type[ResNet]:
+def _depth(name: str, block: type[nn.Module], num_blocks: tuple[int, int, int, int]) -> type[ResNet]:
     """A registered ResNet subclass `name` with fixed `block` and stage depths; (B, T, F) -> (B, embed_dim)."""
     doc = f"ResNet with {block.__name__}s {list(num_blocks)}; (B, T, F) fbank -> (B, embed_dim)."
     cls = type(name, (ResNet,), {"block": block, "num_blocks": num_blocks, "__doc__": doc, "__module__": __name__})
@@ -175,7 +176,7 @@ ResNet293 = _depth("ResNet293", Bottleneck, (10, 20, 64, 3))
 SET_ASIDE_PREFIXES = ("projection.",)
 
 
-def _unwrap_state_dict(obj: Any, path: str) -> Dict[str, torch.Tensor]:
+def _unwrap_state_dict(obj: Any, path: str) -> dict[str, torch.Tensor]:
     """A bare state_dict, or the one under "state_dict" / "model"; a DDP "module." prefix is dropped."""
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model"):
@@ -188,8 +189,8 @@ def _unwrap_state_dict(obj: Any, path: str) -> Dict[str, torch.Tensor]:
     return strip_ddp_prefix(obj)
 
 
-def load_wespeaker_checkpoint(model: nn.Module, path: Union[str, "os.PathLike[str]"],
-                              set_aside_prefixes: Sequence[str] = SET_ASIDE_PREFIXES) -> Dict[str, torch.Tensor]:
+def load_wespeaker_checkpoint(model: nn.Module, path: str | os.PathLike[str],
+                              set_aside_prefixes: Sequence[str] = SET_ASIDE_PREFIXES) -> dict[str, torch.Tensor]:
     """Load a WeSpeaker checkpoint into `model` with strict key and shape matching; returns the set-aside tensors.
 
     Keys starting with `set_aside_prefixes` (the AAM head `projection.*`) are not loaded but returned, so a

@@ -6,7 +6,8 @@ The package's one DET plotter: `compute_metrics --det` draws one score file thro
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -5,16 +5,14 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Callable, Sequence
-
+from collections.abc import Callable, Sequence
 
 from wespeaker_avkd._scorer import ScoringError
 from wespeaker_avkd.data.kaldi_dir import TableError, read_table  # stdlib-only: the scorer stays torch-free
 from wespeaker_avkd.scoring.asnorm import as_norm, speaker_mean_cohort
 from wespeaker_avkd.scoring.embeddings import load_embeddings, load_mean_vector
 from wespeaker_avkd.scoring.metrics import Metrics, compute_metrics, det_curve
-from wespeaker_avkd.scoring.trials import (KeyIndex, TrialScores, read_score_file, score_trials,
-                                           write_score_file)
+from wespeaker_avkd.scoring.trials import KeyIndex, TrialScores, read_score_file, score_trials, write_score_file
 from wespeaker_avkd.utils.fileio import atomic_write
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class TrialScores:
 
     @classmethod
     def from_rows(cls, index: KeyIndex, enroll_rows: np.ndarray, test_rows: np.ndarray, scores: np.ndarray,
-                  labels: np.ndarray, num_skipped: int = 0) -> "TrialScores":
+                  labels: np.ndarray, num_skipped: int = 0) -> TrialScores:
         """Build from int32 rows into `index` (no per-trial Python objects)."""
         ts = cls.__new__(cls)
         ts._set(index, enroll_rows, test_rows, scores, labels, num_skipped)
@@ -65,7 +65,7 @@ class TrialScores:
             self._test = self.index.lookup(self.test_rows)
         return self._test
 
-    def with_scores(self, scores: np.ndarray) -> "TrialScores":
+    def with_scores(self, scores: np.ndarray) -> TrialScores:
         """The same trials with other scores (e.g. after AS-norm)."""
         ts = TrialScores.from_rows(self.index, self.enroll_rows, self.test_rows,
                                    np.ascontiguousarray(scores, dtype=np.float32), self.labels, self.num_skipped)

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
 from wespeaker_avkd.losses.kd_objective import objective_from_specs
+from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
 from wespeaker_avkd.train.config import ComponentArgs, ConfigError, KDConfig, require
 
 logger = logging.getLogger(__name__)

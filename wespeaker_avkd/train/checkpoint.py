@@ -27,25 +27,25 @@ import os
 import pickle
 import random
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from wespeaker_avkd.utils.fileio import atomic_torch_save
+from wespeaker_avkd.utils.fileio import PathLike, atomic_torch_save
 from wespeaker_avkd.utils.fingerprint import file_fingerprint, stamp_matches, write_stamp
 from wespeaker_avkd.utils.state_dict import load_state_dict_strict, strip_ddp_prefix
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
 _MODEL_RE = re.compile(r"^model_(\d+)\.pt$")
 _STATE_RE = re.compile(r"^train_state_(\d+)\.pt$")
 PROJECTION_PREFIX = "projection."
 LOAD_POLICIES = ("strict", "trunk")
 
 
-def capture_rng_state() -> Dict[str, Any]:
+def capture_rng_state() -> dict[str, Any]:
     """Python, numpy, torch CPU and (when present) CUDA generator states."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     # numpy's state as plain values + a tensor: the only types a weights_only loader accepts.
@@ -78,7 +78,7 @@ def train_state_path(model_dir: PathLike, epoch: int) -> str:
     return os.path.join(os.fspath(model_dir), f"train_state_{epoch}.pt")
 
 
-def _list(model_dir: PathLike, pattern: "re.Pattern[str]", glob_pattern: str) -> Dict[int, str]:
+def _list(model_dir: PathLike, pattern: re.Pattern[str], glob_pattern: str) -> dict[int, str]:
     found = {}
     for path in glob.glob(os.path.join(glob.escape(os.fspath(model_dir)), glob_pattern)):
         match = pattern.match(os.path.basename(path))
@@ -87,23 +87,23 @@ def _list(model_dir: PathLike, pattern: "re.Pattern[str]", glob_pattern: str) ->
     return dict(sorted(found.items()))
 
 
-def list_checkpoints(model_dir: PathLike) -> Dict[int, str]:
+def list_checkpoints(model_dir: PathLike) -> dict[int, str]:
     """{epoch: path} of the complete epoch model files in model_dir (temporary files are ignored)."""
     return _list(model_dir, _MODEL_RE, "model_*.pt")
 
 
-def list_train_states(model_dir: PathLike) -> Dict[int, str]:
+def list_train_states(model_dir: PathLike) -> dict[int, str]:
     """{epoch: path} of the training-state files in model_dir."""
     return _list(model_dir, _STATE_RE, "train_state_*.pt")
 
 
-def last_checkpoint(model_dir: PathLike) -> Optional[str]:
+def last_checkpoint(model_dir: PathLike) -> str | None:
     """Path of the newest epoch model file, or None."""
     found = list_checkpoints(model_dir)
     return found[max(found)] if found else None
 
 
-def resume_point(model_dir: PathLike) -> Optional[int]:
+def resume_point(model_dir: PathLike) -> int | None:
     """The newest epoch with both model_<N>.pt and train_state_<N>.pt (what a resumed run continues from)."""
     both = set(list_checkpoints(model_dir)) & set(list_train_states(model_dir))
     return max(both) if both else None
@@ -122,7 +122,7 @@ def save_epoch(model_dir: PathLike, epoch: int, model_state: Mapping[str, torch.
     save_checkpoint(checkpoint_path(model_dir, epoch), dict(model_state))
 
 
-def prune_checkpoints(model_dir: PathLike, keep_models: int) -> List[str]:
+def prune_checkpoints(model_dir: PathLike, keep_models: int) -> list[str]:
     """Delete all but the newest training state of a complete epoch and all but the newest keep_models model
     files (never the model of that newest state). Returns the removed paths."""
     newest = resume_point(model_dir)
@@ -170,7 +170,7 @@ def torch_load_safe(path: PathLike) -> Any:
         raise RuntimeError(f"cannot read checkpoint {path}: {err}") from err
 
 
-def load_checkpoint(path: PathLike) -> Dict[str, Any]:
+def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """Read a checkpoint dict on the CPU with the weights-only loader (see torch_load_safe)."""
     state = torch_load_safe(path)
     if not isinstance(state, dict):
@@ -183,14 +183,14 @@ class CheckpointLayoutError(RuntimeError):
 
 
 def flat_model_state(encoder_state: Mapping[str, torch.Tensor],
-                     projection_state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+                     projection_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """WeSpeaker's flat layout: encoder keys + `projection.<key>` for the AAM head."""
     out = dict(encoder_state)
     out.update({PROJECTION_PREFIX + k: v for k, v in projection_state.items()})
     return out
 
 
-def load_model_state(path: PathLike) -> Dict[str, torch.Tensor]:
+def load_model_state(path: PathLike) -> dict[str, torch.Tensor]:
     """A model file as a flat {name: tensor} dict (weights only; a `module.` prefix on every key is dropped).
 
     Refuses the old nested layout ({model, projection, ...}) with the converter command, and anything that is
@@ -220,7 +220,7 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path
                                                           "'trunk' sets the AAM head aside")
 
 
-def load_into_net(net: torch.nn.Module, path: PathLike, policy: str = "strict") -> Dict[str, torch.Tensor]:
+def load_into_net(net: torch.nn.Module, path: PathLike, policy: str = "strict") -> dict[str, torch.Tensor]:
     """Load a model file into an EmbeddingNet (net.encoder, net.projection); returns the tensors set aside.
 
     policy 'strict': every encoder and projection tensor must match by name and shape. 'trunk': the encoder
@@ -242,7 +242,7 @@ def load_into_net(net: torch.nn.Module, path: PathLike, policy: str = "strict") 
     return {PROJECTION_PREFIX + k: v for k, v in head.items()}
 
 
-def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Element-wise mean of floating tensors; integer tensors (BatchNorm counters) are taken from the last."""
     if not states:
         raise ValueError("average_state_dicts: no state dicts given")
@@ -264,7 +264,7 @@ def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> Dict[st
     return averaged
 
 
-def average_checkpoints(paths: Sequence[PathLike]) -> Dict[str, torch.Tensor]:
+def average_checkpoints(paths: Sequence[PathLike]) -> dict[str, torch.Tensor]:
     """The flat model state averaging the given epoch model files."""
     return average_state_dicts([load_model_state(p) for p in paths])
 
@@ -274,7 +274,7 @@ def average_stamp_path(out_path: PathLike) -> str:
     return os.fspath(out_path) + ".stamp.json"
 
 
-def _average_inputs(model_dir: PathLike, num_avg: int) -> Dict[str, Any]:
+def _average_inputs(model_dir: PathLike, num_avg: int) -> dict[str, Any]:
     """The stamp record of averaging the last num_avg checkpoints of model_dir as they are now."""
     found = list_checkpoints(model_dir)
     if not found:
@@ -285,7 +285,7 @@ def _average_inputs(model_dir: PathLike, num_avg: int) -> Dict[str, Any]:
             "paths": {str(e): found[e] for e in epochs}}
 
 
-def average_last(model_dir: PathLike, num_avg: int, out_path: PathLike, force: bool = True) -> List[int]:
+def average_last(model_dir: PathLike, num_avg: int, out_path: PathLike, force: bool = True) -> list[int]:
     """Average the last `num_avg` epoch checkpoints of model_dir into out_path atomically; returns the epochs.
 
     A stamp beside out_path records the averaged checkpoints' content fingerprints and num_avg; with
@@ -310,7 +310,7 @@ def average_last(model_dir: PathLike, num_avg: int, out_path: PathLike, force: b
 _TRAIN_STATE_KEYS = ("kd_adapter", "optimizer", "scheduler", "scaler", "margin", "epoch", "global_step", "rng")
 
 
-def _safe_rng(rng: Mapping[str, Any]) -> Dict[str, Any]:
+def _safe_rng(rng: Mapping[str, Any]) -> dict[str, Any]:
     """An RNG record of the old layout (numpy state as an ndarray tuple) in the weights-only form."""
     out = dict(rng)
     numpy_state = out.get("numpy")
@@ -323,20 +323,20 @@ def _safe_rng(rng: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _numpy_array_globals() -> List[Any]:
+def _numpy_array_globals() -> list[Any]:
     """What the weights-only unpickler needs to rebuild plain numpy arrays (the old layout's numpy RNG state):
     the array constructor, ndarray, dtype and the dtype classes, under numpy 1's and numpy 2's module names.
     None of them runs code; an object array's items still go through the same restricted unpickler."""
     from numpy.core.multiarray import _reconstruct  # numpy 2 keeps this name as an alias of numpy._core
 
     dtype_classes = {type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64, np.float32, np.int32, np.uint8)}
-    allowed: List[Any] = [np.ndarray, np.dtype, *sorted(dtype_classes, key=str)]
+    allowed: list[Any] = [np.ndarray, np.dtype, *sorted(dtype_classes, key=str)]
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed.append((_reconstruct, f"{module}._reconstruct"))
     return allowed
 
 
-def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLike] = None) -> Dict[str, Any]:
+def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: PathLike | None = None) -> dict[str, Any]:
     """Rewrite a model file of the old nested layout ({model, projection, [training state]}) as a flat
     WeSpeaker-layout model file `dst` (+ its training state in `state_dst`, default train_state_<epoch>.pt
     beside dst when the source holds one). Still weights-only: numpy arrays (the old RNG state) are the one
@@ -373,7 +373,7 @@ def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: Optional[PathLik
     return {"keys": len(flat), "train_state": state_out}
 
 
-def convert_models_dir(model_dir: PathLike) -> List[str]:
+def convert_models_dir(model_dir: PathLike) -> list[str]:
     """Convert every model_<N>.pt and avg_model.pt of a models/ dir in place (old nested -> flat layout +
     train_state_<N>.pt); files already flat are left as they are. When the experiment's config.yaml is beside
     the models/ dir, models/config.yaml in WeSpeaker's names is written next to avg_model.pt too (as training

@@ -16,17 +16,35 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
-from wespeaker_avkd.utils.fileio import atomic_write
-from wespeaker_avkd.utils.schema import (ConfigError, Section, Where, as_bool, as_int, as_mapping, as_str,
-                                         check_keys, check_kwargs, dotted_paths, field, list_of, nonneg_int,
-                                         one_of, opt_str, positive, positive_int, refuse_keys, suggest)
+from wespeaker_avkd.utils.fileio import PathLike, atomic_write
+from wespeaker_avkd.utils.schema import (
+    ConfigError,
+    Section,
+    Where,
+    as_bool,
+    as_int,
+    as_mapping,
+    as_str,
+    check_keys,
+    check_kwargs,
+    dotted_paths,
+    field,
+    list_of,
+    nonneg_int,
+    one_of,
+    opt_str,
+    positive,
+    positive_int,
+    refuse_keys,
+    suggest,
+)
 
-PathLike = Union[str, "os.PathLike[str]"]
-Config = Dict[str, Any]
+Config = dict[str, Any]
 
 
 __all__ = ["ConfigError", "ConfigDict", "TrainConfig", "parse_train_config", "load_config", "apply_overrides",
@@ -36,10 +54,10 @@ __all__ = ["ConfigError", "ConfigDict", "TrainConfig", "parse_train_config", "lo
 class ConfigDict(dict):
     """A config mapping that remembers which file (or override) set each dotted key, for error messages."""
 
-    sources: Dict[str, str]
+    sources: dict[str, str]
 
 
-def key_sources(cfg: Mapping[str, Any]) -> Dict[str, str]:
+def key_sources(cfg: Mapping[str, Any]) -> dict[str, str]:
     """Dotted key -> file (or 'command-line override') recorded by load_config / apply_overrides."""
     return dict(getattr(cfg, "sources", None) or {})
 
@@ -72,12 +90,12 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> Config:
     return merged
 
 
-def load_config(paths: Union[PathLike, Sequence[PathLike]]) -> Config:
+def load_config(paths: PathLike | Sequence[PathLike]) -> Config:
     """Load one config or several deep-merged in order (later files win)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     cfg: Config = {}
-    sources: Dict[str, str] = {}
+    sources: dict[str, str] = {}
     for path in paths:
         data = load_yaml(path)
         cfg = deep_merge(cfg, data)
@@ -87,7 +105,7 @@ def load_config(paths: Union[PathLike, Sequence[PathLike]]) -> Config:
     return out
 
 
-def parse_override_args(tokens: Sequence[str]) -> List[tuple]:
+def parse_override_args(tokens: Sequence[str]) -> list[tuple]:
     """Turn ['--num_epochs', '2', 'kd.alpha=1', '--a.b=c'] into [('num_epochs', '2'), ('kd.alpha', '1'), ...]."""
     pairs = []
     i = 0
@@ -150,7 +168,7 @@ def apply_overrides(cfg: Config, overrides: Iterable[tuple]) -> Config:
     return cfg
 
 
-def resolve_kd_preset(kd_cfg: Optional[Mapping[str, Any]], modality: str) -> Optional[Config]:
+def resolve_kd_preset(kd_cfg: Mapping[str, Any] | None, modality: str) -> Config | None:
     """Expand `kd: {combo: KL+MMD, weights_file: conf/kd_weights.yaml}` into the combo's weights for `modality`.
 
     kd_weights.yaml maps modality -> combo -> kd block (Eq. 7 shorthand or `losses:` form). The kd block is
@@ -216,7 +234,7 @@ WESPEAKER_UNSUPPORTED_TOP = {
 }
 
 
-def num_frms(value: Any, where: Where) -> List[int]:
+def num_frms(value: Any, where: Where) -> list[int]:
     """Training chunk length in frames: [min, max] (random per batch) or WeSpeaker's scalar n (= [n, n])."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
@@ -233,7 +251,7 @@ def image_size(value: Any, where: Where) -> Any:
     return positive_int(value, where)
 
 
-def _fbank_args(value: Any, where: Where) -> Dict[str, Any]:
+def _fbank_args(value: Any, where: Where) -> dict[str, Any]:
     """data.fbank.compute_fbank's keyword arguments."""
     from wespeaker_avkd.data.fbank import compute_fbank
 
@@ -258,8 +276,8 @@ class AudioDatasetArgs(Section):
 
     REFUSED = WESPEAKER_UNSUPPORTED_DATASET
     feat_source: str = field("auto", one_of("feats", "wav", "auto"))
-    num_frms: List[int] = field(factory=lambda: [200, 400], parse=num_frms)
-    fbank_args: Dict[str, Any] = field(factory=dict, parse=_fbank_args)
+    num_frms: list[int] = field(factory=lambda: [200, 400], parse=num_frms)
+    fbank_args: dict[str, Any] = field(factory=dict, parse=_fbank_args)
     shuffle: bool = field(True, as_bool)
 
 
@@ -270,8 +288,8 @@ class VisualDatasetArgs(Section):
     REFUSED = WESPEAKER_UNSUPPORTED_DATASET
     image_size: Any = field(112, image_size)
     num_eval_frames: int = field(5, positive_int)
-    mean: List[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(lambda v, w: _number(v, w), 3))
-    std: List[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(positive, 3))
+    mean: list[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(lambda v, w: _number(v, w), 3))
+    std: list[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(positive, 3))
     shuffle: bool = field(True, as_bool)
 
 
@@ -332,15 +350,15 @@ class KDConfig(Section):
     (losses/kd_objective.py:kd_term_specs validates the loss keys)."""
 
     teacher_dir: str
-    combo: Optional[str]
-    weights_file: Optional[str]
-    terms: Dict[str, Dict[str, Any]]
+    combo: str | None
+    weights_file: str | None
+    terms: dict[str, dict[str, Any]]
     adapter: bool
 
     RECIPE_KEYS = ("teacher_dir", "combo", "weights_file")
 
     @classmethod
-    def from_dict(cls, data: Any, where: Where) -> "KDConfig":
+    def from_dict(cls, data: Any, where: Where) -> KDConfig:
         """Validate a resolved kd block."""
         from wespeaker_avkd.losses.kd_objective import kd_term_specs
 
@@ -359,7 +377,7 @@ class ComponentArgs:
     """A registry component's name and its constructor kwargs (checked against the class signature)."""
 
     name: str
-    args: Dict[str, Any]
+    args: dict[str, Any]
 
 
 def _registry_component(registry: Any, name: Any, args: Any, where_name: Where, where_args: Where,
@@ -386,20 +404,20 @@ class TrainConfig:
     num_avg: int
     log_batch_interval: int
     save_epoch_interval: int
-    keep_checkpoints: Optional[int]   # None: what averaging needs (the checkpoint code decides)
+    keep_checkpoints: int | None   # None: what averaging needs (the checkpoint code decides)
     amp: bool
     tensorboard: bool
-    model_init: Optional[str]
-    plugins: List[str]
-    embedding_dirs: Optional[EmbeddingDirs]
+    model_init: str | None
+    plugins: list[str]
+    embedding_dirs: EmbeddingDirs | None
     dataloader_args: DataLoaderArgs
-    eval_dataloader_args: Optional[DataLoaderArgs]
+    eval_dataloader_args: DataLoaderArgs | None
     dataset_args: Section
     projection: ComponentArgs
-    margin_update: Optional[MarginUpdate]
+    margin_update: MarginUpdate | None
     optimizer: ComponentArgs
     scheduler: ComponentArgs
-    kd: Optional[KDConfig]
+    kd: KDConfig | None
 
     # Top-level keys and their parsers; the sections with their own logic are handled in parse_train_config.
     SIMPLE = {"modality": one_of("audio", "visual", "fusion"), "model": as_str, "train_data": as_str,
@@ -461,7 +479,7 @@ def normalize_synonyms(cfg: Mapping[str, Any], where: Where) -> Config:
     return cfg
 
 
-def parse_train_config(cfg: Mapping[str, Any], sources: Optional[Mapping[str, str]] = None) -> TrainConfig:
+def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> TrainConfig:
     """Validate every key of a training config (its kd preset already resolved) -> TrainConfig.
 
     `sources` (dotted key -> file; default: what load_config recorded) lets messages name the file.

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any
 
 logger = logging.getLogger("wespeaker_avkd.train")
 
@@ -37,7 +37,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_lock(path: str) -> Optional[Dict[str, Any]]:
+def read_lock(path: str) -> dict[str, Any] | None:
     """The holder record of a lock file, {} when it is unreadable, None when there is none."""
     try:
         with open(path, "r", encoding="utf-8") as f:
@@ -49,7 +49,7 @@ def read_lock(path: str) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
-def describe_holder(holder: Dict[str, Any]) -> str:
+def describe_holder(holder: dict[str, Any]) -> str:
     """'pid 123 on host h since 2026-01-01 10:00:00 UTC' for messages."""
     since = holder.get("start_time")
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since)) if isinstance(since, (int, float)) else "?"
@@ -78,7 +78,7 @@ class ExpDirLock:
             os.fsync(f.fileno())
         return True
 
-    def acquire(self) -> Optional[str]:
+    def acquire(self) -> str | None:
         """Take the lock; returns a message when a stale lock was taken over (to be logged), else None.
 
         Raises ExpDirLockedError naming the holder when a live training (or one on another host) holds it.
@@ -120,7 +120,7 @@ class ExpDirLock:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
 
-    def __enter__(self) -> "ExpDirLock":
+    def __enter__(self) -> ExpDirLock:
         note = self.acquire()
         if note:
             logger.warning(note)

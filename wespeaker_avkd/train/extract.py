@@ -15,18 +15,30 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import kaldiio
 import numpy as np
 import torch
 
-from wespeaker_avkd.train.builders import (EmbeddingNet, build_encoder, build_projection, embed_dim_of,
-                                           trunk_autocast_dtype)
+from wespeaker_avkd.train.builders import (
+    EmbeddingNet,
+    build_encoder,
+    build_projection,
+    embed_dim_of,
+    trunk_autocast_dtype,
+)
 from wespeaker_avkd.train.config import load_yaml
 from wespeaker_avkd.utils.fileio import atomic_write
-from wespeaker_avkd.utils.fingerprint import (data_dir_fingerprint, digest_of, file_fingerprint,
-                                              listed_files_fingerprint, stamp_matches, write_stamp)
+from wespeaker_avkd.utils.fingerprint import (
+    data_dir_fingerprint,
+    digest_of,
+    file_fingerprint,
+    listed_files_fingerprint,
+    stamp_matches,
+    write_stamp,
+)
 
 logger = logging.getLogger("wespeaker_avkd.extract")
 
@@ -42,11 +54,11 @@ class ModelCache:
     """The last loaded (exp_dir, checkpoint) model, so that consecutive jobs of one exp dir load it once."""
 
     def __init__(self) -> None:
-        self.key: Optional[Tuple[str, str, str]] = None
-        self.value: Optional[Tuple[Dict[str, Any], EmbeddingNet, str]] = None
+        self.key: tuple[str, str, str] | None = None
+        self.value: tuple[dict[str, Any], EmbeddingNet, str] | None = None
         self.loads = 0
 
-    def get(self, exp_dir: str, checkpoint: Optional[str], device: str) -> Tuple[Dict[str, Any], EmbeddingNet, str]:
+    def get(self, exp_dir: str, checkpoint: str | None, device: str) -> tuple[dict[str, Any], EmbeddingNet, str]:
         """load_trained(exp_dir, checkpoint, device), reusing the previous result for the same arguments."""
         key = (os.path.abspath(exp_dir), os.path.abspath(checkpoint) if checkpoint else "", device)
         if key != self.key or self.value is None:
@@ -62,8 +74,8 @@ def _is_current(scp_path: str, record_path: str, wanted: Mapping[str, Any]) -> b
     return os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path)))
 
 
-def load_trained(exp_dir: str, checkpoint: Optional[str] = None,
-                 device: str = "cpu") -> Tuple[Dict[str, Any], EmbeddingNet, str]:
+def load_trained(exp_dir: str, checkpoint: str | None = None,
+                 device: str = "cpu") -> tuple[dict[str, Any], EmbeddingNet, str]:
     """(config, net in eval mode, checkpoint path) from exp_dir/config.yaml + models/avg_model.pt (default)."""
     from wespeaker_avkd.data.kaldi_dir import read_spk2id
     from wespeaker_avkd.train.checkpoint import load_into_net, load_model_state
@@ -102,8 +114,8 @@ def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.dev
         return net.embed(inputs).float()
 
 
-def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: Optional[str] = None,
-                      embedding_scps: Optional[Mapping[str, str]] = None, mean_vec: bool = False) -> Dict[str, Any]:
+def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: str | None = None,
+                      embedding_scps: Mapping[str, str] | None = None, mean_vec: bool = False) -> dict[str, Any]:
     """The content fingerprint of everything an extraction's result depends on: the checkpoint's bytes, the
     data dir's tables and the files they list (stat), the embedding scps (fusion), the config values that
     change embeddings, and whether a mean vector is asked for."""
@@ -126,7 +138,7 @@ def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: Optional[str] = N
     }
 
 
-def _current_ark(scp_path: str) -> Optional[str]:
+def _current_ark(scp_path: str) -> str | None:
     """The ark file the first line of an existing scp points to (None when there is no scp)."""
     try:
         with open(scp_path, "r", encoding="utf-8") as f:
@@ -148,7 +160,7 @@ def _remove_other_arks(out_dir: str, keep: str) -> None:
 
 
 def write_embeddings(out_dir: str, keys: Sequence[str], table: Mapping[str, np.ndarray], tag: str,
-                     before_scp: Optional[Callable[[], None]] = None) -> str:
+                     before_scp: Callable[[], None] | None = None) -> str:
     """Write table[keys] (in that order) as out_dir/xvector.<tag>.ark + xvector.scp, replacing any previous
     result only at the end: the ark goes under a fresh name, the scp is renamed into place last, then the
     previous ark is deleted. An interruption leaves the previous complete result. Returns the scp path."""
@@ -177,10 +189,10 @@ def _fresh_tag(wanted: Mapping[str, Any]) -> str:
     return digest_of({"inputs": dict(wanted), "nonce": [os.getpid(), time.time_ns()]})[:12]
 
 
-def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: Optional[str] = None,
-                       embedding_scps: Optional[Mapping[str, str]] = None, device: str = "cpu",
+def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: str | None = None,
+                       embedding_scps: Mapping[str, str] | None = None, device: str = "cpu",
                        mean_vec: bool = False, progress: bool = True, force: bool = False,
-                       models: Optional[ModelCache] = None, embedder: Embedder = embed_batch) -> str:
+                       models: ModelCache | None = None, embedder: Embedder = embed_batch) -> str:
     """Embed every utterance of data_dir into out_dir/xvector.{scp,<tag>.ark} (+ mean_vec.npy); returns the scp.
 
     Skipped when out_dir/extract.json records the same inputs (extraction_inputs: content, not paths) and the
@@ -205,7 +217,7 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: Op
     keys = list(loader.dataset.utts)
     if not keys:
         raise RuntimeError(f"{data_dir}: no utterance to embed")
-    table: Dict[str, np.ndarray] = {}
+    table: dict[str, np.ndarray] = {}
     bar = _bar(len(keys), f"extract {os.path.basename(exp_dir.rstrip('/'))} -> {out_dir}", progress)
     for batch in loader:
         emb = embedder(net, modality, batch["inputs"], dev).float().cpu().numpy()
@@ -247,18 +259,18 @@ class ExtractJob:
     data_dir: str
     out_dir: str
     mean_vec: bool = False
-    embedding_scps: Optional[Dict[str, str]] = None
+    embedding_scps: dict[str, str] | None = None
     where: str = ""
 
 
 JOB_FIELDS = ("exp_dir", "data_dir", "out_dir", "mean_vec (0|1)", "embedding_scps ('-' or MODALITY=PATH,...)")
 
 
-def parse_embedding_scps(text: str, where: str) -> Optional[Dict[str, str]]:
+def parse_embedding_scps(text: str, where: str) -> dict[str, str] | None:
     """'-' -> None; 'audio=a.scp,visual=v.scp' -> {'audio': 'a.scp', 'visual': 'v.scp'} (errors name `where`)."""
     if text == "-":
         return None
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     for item in text.split(","):
         name, sep, path = item.partition("=")
         if not sep or not name.strip() or not path:
@@ -299,7 +311,7 @@ def read_jobs(path: str) -> list:
 
 
 def run_jobs(jobs: Sequence[ExtractJob], device: str = "cpu", progress: bool = True, force: bool = False,
-             models: Optional[ModelCache] = None) -> list:
+             models: ModelCache | None = None) -> list:
     """Run extraction jobs in order in this process; consecutive jobs of one exp dir share its loaded model.
     Returns the scp paths. An error names the job's file and line."""
     models = models or ModelCache()
@@ -325,7 +337,7 @@ def _reraisable(err: Exception) -> bool:
     return True
 
 
-def _bar(total: Optional[int], desc: str, enabled: bool):
+def _bar(total: int | None, desc: str, enabled: bool):
     """A tqdm bar over utterances, or None."""
     if not enabled:
         return None
@@ -334,8 +346,8 @@ def _bar(total: Optional[int], desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="utt", mininterval=1.0, leave=False, file=sys.stderr)
 
 
-def export_teacher(exp_dir: str, train_scp: str, out_dir: Optional[str] = None,
-                   checkpoint: Optional[str] = None, force: bool = False) -> str:
+def export_teacher(exp_dir: str, train_scp: str, out_dir: str | None = None,
+                   checkpoint: str | None = None, force: bool = False) -> str:
     """Write exp_dir/kd_export: teacher embeddings of the training utterances (xvector.ark/scp), the teacher's
     AAM weight W (projection_weight.npy, (C, D) float32) and the spk2id it was trained with. Returns out_dir.
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -73,7 +74,7 @@ class ExponentialDecrease:
         """The lr currently set on the optimizer."""
         return self.optimizer.param_groups[0]["lr"]
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """Position in the schedule (for exact resume)."""
         return {"current_iter": self.current_iter}
 

@@ -27,13 +27,36 @@ from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, 
 from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
 from wespeaker_avkd.models.margin_scheduler import MarginScheduler
 from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train.builders import (EmbeddingNet, build_kd, check_modality, kd_trainable_state,
-                                           load_model_init, make_encoder, make_projection, model_embed_dim,
-                                           trunk_autocast_dtype)
-from wespeaker_avkd.train.config import (ConfigError, KDConfig, TrainConfig, key_sources, load_yaml,
-                                         normalize_synonyms, parse_train_config, resolve_kd_preset, save_config)
-from wespeaker_avkd.train.distributed import (DistInfo, all_reduce_mean, all_reduce_mean_grads, barrier,
-                                              cleanup, init_distributed)
+from wespeaker_avkd.train.builders import (
+    EmbeddingNet,
+    build_kd,
+    check_modality,
+    kd_trainable_state,
+    load_model_init,
+    make_encoder,
+    make_projection,
+    model_embed_dim,
+    trunk_autocast_dtype,
+)
+from wespeaker_avkd.train.config import (
+    ConfigError,
+    KDConfig,
+    TrainConfig,
+    key_sources,
+    load_yaml,
+    normalize_synonyms,
+    parse_train_config,
+    resolve_kd_preset,
+    save_config,
+)
+from wespeaker_avkd.train.distributed import (
+    DistInfo,
+    all_reduce_mean,
+    all_reduce_mean_grads,
+    barrier,
+    cleanup,
+    init_distributed,
+)
 from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
 from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config

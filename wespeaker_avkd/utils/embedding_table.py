@@ -6,7 +6,7 @@ and it needs no torch. Errors are the compiled scorer's ScoringError (a ValueErr
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import IO, Any, Iterator, Union
+from collections.abc import Iterator
+from typing import IO, Any
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]   # the one path type of the package: a str or any os.PathLike
 
 
 def _umask() -> int:

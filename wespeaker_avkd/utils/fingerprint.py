@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Dict, Iterable, Mapping, Optional, Union
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-PathLike = Union[str, "os.PathLike[str]"]
+from wespeaker_avkd.utils.fileio import PathLike
 
 # Files up to this size are hashed whole; larger ones (feature arks, corpora) by size, mtime and the sha256
 # of their first and last MiB, which catches rewrites and truncation without reading gigabytes.
@@ -33,7 +34,7 @@ def file_digest(path: PathLike) -> str:
     return h.hexdigest()
 
 
-def file_fingerprint(path: PathLike, full_hash_limit: int = FULL_HASH_LIMIT) -> Dict[str, Any]:
+def file_fingerprint(path: PathLike, full_hash_limit: int = FULL_HASH_LIMIT) -> dict[str, Any]:
     """{'size', 'sha256'} of a file; above `full_hash_limit` bytes also 'mtime_ns', and the hash covers the
     first and last MiB only. Raises FileNotFoundError naming the path when it does not exist."""
     path = os.fspath(path)
@@ -48,10 +49,10 @@ def file_fingerprint(path: PathLike, full_hash_limit: int = FULL_HASH_LIMIT) -> 
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_edges": h.hexdigest()}
 
 
-def data_dir_fingerprint(data_dir: PathLike, tables: Iterable[str] = DATA_DIR_TABLES) -> Dict[str, Any]:
+def data_dir_fingerprint(data_dir: PathLike, tables: Iterable[str] = DATA_DIR_TABLES) -> dict[str, Any]:
     """Fingerprints of a Kaldi data dir's tables ({name: fingerprint or None when absent})."""
     data_dir = os.fspath(data_dir)
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for name in tables:
         path = os.path.join(data_dir, name)
         out[name] = file_fingerprint(path) if os.path.isfile(path) else None
@@ -64,7 +65,7 @@ def digest_of(obj: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_stamp(path: PathLike) -> Optional[Dict[str, Any]]:
+def read_stamp(path: PathLike) -> dict[str, Any] | None:
     """The json record at `path`, or None when it is absent or unreadable (an unreadable stamp means redo)."""
     try:
         with open(os.fspath(path), "r", encoding="utf-8") as f:

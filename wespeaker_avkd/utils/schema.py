@@ -15,7 +15,8 @@ import difflib
 import inspect
 import types
 import typing
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 
 class ConfigError(ValueError):
@@ -25,12 +26,12 @@ class ConfigError(ValueError):
 class Where:
     """A dotted key path inside a config plus the file each key path came from (for messages)."""
 
-    def __init__(self, path: str = "", sources: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, path: str = "", sources: Mapping[str, str] | None = None) -> None:
         """`path` e.g. 'dataset_args.fbank_args'; `sources` maps dotted key paths to file names."""
         self.path = path
         self.sources = dict(sources or {})
 
-    def key(self, name: str) -> "Where":
+    def key(self, name: str) -> Where:
         """The location of key `name` under this one."""
         return Where(f"{self.path}.{name}" if self.path else str(name), self.sources)
 
@@ -69,7 +70,7 @@ def refuse_keys(bad: Mapping[str, str], where: Where, intro: str) -> None:
 
 
 def check_keys(data: Mapping[str, Any], known: Iterable[str], where: Where,
-               refused: Optional[Mapping[str, str]] = None, what: str = "",
+               refused: Mapping[str, str] | None = None, what: str = "",
                refused_intro: str = "config keys not supported by this toolkit (remove them, also when disabled: "
                                     "the experiment would silently differ)") -> None:
     """Refuse keys of `data` in `refused` (all listed, with reasons) and keys not in `known` (with a suggestion)."""
@@ -84,7 +85,7 @@ def check_keys(data: Mapping[str, Any], known: Iterable[str], where: Where,
 
 
 # ------------------------------------------------------------------ value parsers (value, where) -> value
-def as_mapping(value: Any, where: Where) -> Dict[str, Any]:
+def as_mapping(value: Any, where: Where) -> dict[str, Any]:
     """A mapping (None -> {})."""
     if value is None:
         return {}
@@ -107,12 +108,12 @@ def as_str(value: Any, where: Where) -> str:
     return value
 
 
-def opt_str(value: Any, where: Where) -> Optional[str]:
+def opt_str(value: Any, where: Where) -> str | None:
     """A string or null."""
     return None if value is None else as_str(value, where)
 
 
-def as_int(value: Any, where: Where, low: Optional[int] = None) -> int:
+def as_int(value: Any, where: Where, low: int | None = None) -> int:
     """An integer (not a bool, not 2.5), >= low when given."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise where.error(f"expected an integer, got {value!r}")
@@ -121,7 +122,7 @@ def as_int(value: Any, where: Where, low: Optional[int] = None) -> int:
     return value
 
 
-def as_float(value: Any, where: Where, low: Optional[float] = None, strict: bool = False) -> float:
+def as_float(value: Any, where: Where, low: float | None = None, strict: bool = False) -> float:
     """A number; > low when strict, else >= low."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise where.error(f"expected a number, got {value!r}")
@@ -159,7 +160,7 @@ def one_of(*choices: Any) -> Callable[[Any, Where], Any]:
     return parse
 
 
-def list_of(item: Callable[[Any, Where], Any], length: Optional[int] = None) -> Callable[[Any, Where], list]:
+def list_of(item: Callable[[Any, Where], Any], length: int | None = None) -> Callable[[Any, Where], list]:
     """A parser for a list whose items `item` parses (of `length` items when given)."""
     def parse(value: Any, where: Where) -> list:
         if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
@@ -194,7 +195,7 @@ def check_range(name: str, value: Any, where: Where) -> Any:
 
 # ------------------------------------------------------------------ sections
 def field(default: Any = dataclasses.MISSING, parse: Callable[[Any, Where], Any] = any_value,
-          factory: Optional[Callable[[], Any]] = None) -> Any:
+          factory: Callable[[], Any] | None = None) -> Any:
     """A section field: `parse(value, where)` checks and converts the yaml value; no default = required."""
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata={"parse": parse})
@@ -209,16 +210,16 @@ class Section:
     """Base of the typed config sections (see the module docstring)."""
 
     # Accepted other names (e.g. WeSpeaker's) -> field name; refused names -> why.
-    ALIASES: typing.ClassVar[Dict[str, str]] = {}
-    REFUSED: typing.ClassVar[Dict[str, str]] = {}
+    ALIASES: typing.ClassVar[dict[str, str]] = {}
+    REFUSED: typing.ClassVar[dict[str, str]] = {}
 
     @classmethod
-    def from_dict(cls: Type[S], data: Any, where: Where) -> S:
+    def from_dict(cls: type[S], data: Any, where: Where) -> S:
         """Parse and validate a mapping; unknown keys, bad values and missing required keys raise ConfigError."""
         data = as_mapping(data, where)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         check_keys(data, list(fields) + list(cls.ALIASES), where, cls.REFUSED)
-        values: Dict[str, Any] = {}
+        values: dict[str, Any] = {}
         for key, value in data.items():
             name = cls.ALIASES.get(key, key)
             if name in values and values[name] != value:
@@ -244,7 +245,7 @@ class Section:
 _SIMPLE = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
-def _accepts(tp: Any, value: Any) -> Optional[bool]:
+def _accepts(tp: Any, value: Any) -> bool | None:
     """Whether `value` fits annotation `tp` (None when the annotation is not a simple one we check)."""
     if tp is Any:
         return None
@@ -267,11 +268,11 @@ def _accepts(tp: Any, value: Any) -> Optional[bool]:
     return None
 
 
-def _init_params(cls_or_fn: Any) -> Tuple[Dict[str, inspect.Parameter], Dict[str, Any]]:
+def _init_params(cls_or_fn: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any]]:
     """Named keyword parameters of a class's __init__ chain (following **kwargs to the bases, as a subclass
     that forwards them does) or of a function, and their type hints where they resolve."""
-    params: Dict[str, inspect.Parameter] = {}
-    hints: Dict[str, Any] = {}
+    params: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
     chain = [c for c in cls_or_fn.__mro__ if "__init__" in vars(c)] if inspect.isclass(cls_or_fn) else [cls_or_fn]
     for owner in chain:
         if owner is object or f"{owner.__module__}.{owner.__qualname__}" == "torch.nn.modules.module.Module":
@@ -294,7 +295,7 @@ def _init_params(cls_or_fn: Any) -> Tuple[Dict[str, inspect.Parameter], Dict[str
 
 
 def check_kwargs(target: Any, args: Mapping[str, Any], where: Where, supplied: Sequence[str] = (),
-                 what: str = "") -> Dict[str, Any]:
+                 what: str = "") -> dict[str, Any]:
     """Check `args` against the keyword parameters of `target` (a class or function): unknown keys refused with a
     suggestion, simple annotated types (int, float, bool, str, Optional, lists) and the name-based ranges checked,
     required parameters present. `supplied` are parameters the caller fills itself (not config keys)."""
@@ -314,9 +315,9 @@ def check_kwargs(target: Any, args: Mapping[str, Any], where: Where, supplied: S
     return dict(args)
 
 
-def dotted_paths(data: Any, prefix: str = "") -> List[str]:
+def dotted_paths(data: Any, prefix: str = "") -> list[str]:
     """Every dotted key path of a nested mapping ('a', 'a.b', ...)."""
-    out: List[str] = []
+    out: list[str] = []
     if isinstance(data, Mapping):
         for k, v in data.items():
             path = f"{prefix}.{k}" if prefix else str(k)

@@ -5,7 +5,8 @@ No torch import at module level: the package's scorer side imports utils without
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +28,7 @@ def _names(keys: list[str]) -> str:
     return f"{keys[:LIST_LIMIT]}{' ...' if len(keys) > LIST_LIMIT else ''}"
 
 
-def check_state_dict(module: "torch.nn.Module", state: Mapping[str, "torch.Tensor"], source: str, what: str,
+def check_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str, what: str,
                      hint: str = "") -> None:
     """Raise unless `state` has exactly module's state_dict names (KeyError listing the missing and unexpected
     ones) and shapes (ValueError naming the key and both shapes); `source` is the file, `what` the part
@@ -44,7 +45,7 @@ def check_state_dict(module: "torch.nn.Module", state: Mapping[str, "torch.Tenso
                              f"{tuple(own[key].shape)} in {type(module).__name__}" + (f" ({hint})" if hint else ""))
 
 
-def load_state_dict_strict(module: "torch.nn.Module", state: Mapping[str, "torch.Tensor"], source: str, what: str,
+def load_state_dict_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str, what: str,
                            hint: str = "") -> None:
     """check_state_dict, then module.load_state_dict(state, strict=True): all or nothing is copied."""
     check_state_dict(module, state, source, what, hint)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 
@@ -23,7 +24,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str 
     return out
 
 
-def load_config(path: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
+def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
     """Default knobs (wespeaker_avkd/data/toy_corpus.yaml), then the yaml at `path`, then `overrides`."""
     with open(DEFAULT_CONFIG, "r", encoding="utf-8") as f:
         cfg = yaml.safe_load(f)

@@ -3,7 +3,7 @@ background and corruption and per-segment pose and expression, as small RGB fram
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import ndimage

@@ -18,7 +18,8 @@ import multiprocessing
 import os
 import sys
 import time
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -30,8 +31,16 @@ from wespeaker_avkd.data.kaldi_dir import utt2spk_to_spk2utt, write_table
 from wespeaker_avkd.data.toy_corpus import face as face_lib
 from wespeaker_avkd.data.toy_corpus import mbrola as mbrola_lib
 from wespeaker_avkd.data.toy_corpus import voice as voice_lib
-from wespeaker_avkd.data.toy_corpus.seeding import (STREAM_FACE_ID, STREAM_LAYOUT, STREAM_SESSION, STREAM_TRIALS,
-                                                    STREAM_UTT_AUDIO, STREAM_UTT_FACE, STREAM_VOICE_ID, rng_for)
+from wespeaker_avkd.data.toy_corpus.seeding import (
+    STREAM_FACE_ID,
+    STREAM_LAYOUT,
+    STREAM_SESSION,
+    STREAM_TRIALS,
+    STREAM_UTT_AUDIO,
+    STREAM_UTT_FACE,
+    STREAM_VOICE_ID,
+    rng_for,
+)
 from wespeaker_avkd.data.toy_corpus.trials import make_trials, nearest_pairs, write_trials
 from wespeaker_avkd.utils.fileio import atomic_write
 
@@ -259,8 +268,8 @@ def part_trials(cfg: Mapping, part: str, ids: list[Identity], utt2spk: Mapping[s
                        _similar_pairs(ids, int(tcfg["H_neighbours"])), tcfg)
 
 
-def generate_corpus(out: str, cfg: Mapping, num_workers: Optional[int] = None, progress: bool = True,
-                    table_root: Optional[str] = None) -> dict:
+def generate_corpus(out: str, cfg: Mapping, num_workers: int | None = None, progress: bool = True,
+                    table_root: str | None = None) -> dict:
     """Generate the whole corpus under `out` (see module docstring); returns the counts summary dict.
 
     Tables name media by their path under `table_root` (default `out`): a corpus made in a temp dir and then

@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 import soundfile as sf
@@ -55,7 +55,7 @@ def fetch_mbrola(root: str, voices: list[str], log: Callable[[str], None]) -> No
         subprocess.run(["dpkg", "-x", deb, os.path.join(root, "fs")], check=True, capture_output=True)
 
 
-def find_mbrola(root: str, voices: list[str], fetch: bool, log: Callable[[str], None]) -> Optional[dict]:
+def find_mbrola(root: str, voices: list[str], fetch: bool, log: Callable[[str], None]) -> dict | None:
     """{"bin": mbrola path, "voices": {name: database path}} of the usable voices, or None (after saying why)."""
     root = os.path.abspath(root)
 

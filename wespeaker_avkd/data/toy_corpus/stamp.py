@@ -16,7 +16,8 @@ import glob
 import os
 import shutil
 import tempfile
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from wespeaker_avkd.utils.fingerprint import data_dir_fingerprint, digest_of, file_digest, read_stamp, write_stamp
 
@@ -70,7 +71,7 @@ def _media(out: str) -> dict:
     return {"files": n, "bytes": size}
 
 
-def stale_reason(out: str, cfg: Mapping[str, Any]) -> Optional[str]:
+def stale_reason(out: str, cfg: Mapping[str, Any]) -> str | None:
     """None when `out` holds the corpus of `cfg` intact; else a short reason why it must be (re)made."""
     out = os.path.abspath(out)
     stamp = read_stamp(os.path.join(out, STAMP_NAME))
@@ -101,7 +102,7 @@ def _clear_leftovers(out: str) -> None:
 
 
 def ensure_corpus(out: str, cfg: Mapping[str, Any], generate: Callable[..., dict], force: bool = False,
-                  log: Callable[[str], None] = print, **gen_kwargs: Any) -> Optional[dict]:
+                  log: Callable[[str], None] = print, **gen_kwargs: Any) -> dict | None:
     """Generate the corpus of `cfg` into `out` unless it is already there (see module docstring).
 
     `generate(tmp_dir, cfg, table_root=out, **gen_kwargs)` makes the corpus in a temp dir whose tables point

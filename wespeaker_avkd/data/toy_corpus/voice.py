@@ -3,7 +3,7 @@ scaled by an identity vocal-tract length, random phone-like content) with per-se
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import signal
@@ -39,7 +39,7 @@ class VoiceIdentity:
     timbre_phase: np.ndarray     # (timbre_terms,)
     mbrola_voice: str = ""       # recorded base voice (audio.backend: mbrola), "" for the numpy synthesiser
 
-    def warped(self, log_warp: float) -> "VoiceIdentity":
+    def warped(self, log_warp: float) -> VoiceIdentity:
         """The same voice with the vocal tract warped by exp(log_warp): an audio twin."""
         return dataclasses.replace(self, vtl=self.vtl * float(np.exp(log_warp)))
 
