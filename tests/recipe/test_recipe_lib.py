@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from wespeaker_avkd.analysis.report import student_name
+from wespeaker_avkd.utils.naming import EQ7_WEIGHT, student_name, tuning_run_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(ROOT, "egs", "voxceleb", "v_kd")
@@ -15,14 +15,30 @@ LOSSES = ("COS", "KL", "MMD")
 COMBOS = ["+".join(p) for n in (1, 2, 3) for p in itertools.permutations(LOSSES, n)]
 
 
-def test_shell_student_name_matches_the_report():
-    """local/systems.sh:student_name gives analysis.report.student_name for every modality and combination."""
+def test_shell_names_come_from_the_package():
+    """local/systems.sh's student_name, tune_dir and kd_weight_key give utils.naming's names for every modality,
+    combination and grid weight, and refuse what load_names was not given."""
     pairs = [(m, c) for m in ("visual", "audio") for c in COMBOS]
-    body = ". local/common.sh\n. local/systems.sh\n" + "".join(f'student_name {m} "{c}"; echo\n' for m, c in pairs)
+    grid = ["0.1", "1", "10", "100"]
+    tunes = [(m, loss, w) for m in ("visual", "audio") for loss in LOSSES for w in grid]
+    body = (". local/common.sh\n. local/systems.sh\nexp=EXP\n"
+            f'load_names "visual audio" "{" ".join(COMBOS)}" "{" ".join(grid)}"\n'
+            + "".join(f'student_name {m} "{c}"; echo\n' for m, c in pairs)
+            + "".join(f"tune_dir {m} {loss} {w}; echo\n" for m, loss, w in tunes)
+            + "".join(f"kd_weight_key {loss}\n" for loss in LOSSES))
     out = subprocess.run(["bash", "-c", body], capture_output=True, text=True, cwd=RECIPE)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [student_name(m, c) for m, c in pairs]
+    assert out.stdout.split() == ([student_name(m, c) for m, c in pairs]
+                                  + [f"EXP/tune/{tuning_run_name(m, loss, w)}" for m, loss, w in tunes]
+                                  + [EQ7_WEIGHT[loss] for loss in LOSSES])
     assert student_name("visual", "COS+KL") == "visual_kd_cos_kl"
+    assert tuning_run_name("audio", "KL", "0.1") == "audio_kd_kl_w0.1"
+    assert EQ7_WEIGHT == {"KL": "alpha", "COS": "beta", "MMD": "gamma"}   # paper Eq. 7
+    for call, what in (('student_name audio "KL+COS+MMD"', "no student name"), ("tune_dir audio KL 3", "no tuning run"),
+                       ("kd_weight_key XYZ", "no weight key")):
+        bad = subprocess.run(["bash", "-c", f'. local/common.sh\n. local/systems.sh\nload_names audio KL 1\n{call}'],
+                             capture_output=True, text=True, cwd=RECIPE)
+        assert bad.returncode != 0 and what in bad.stderr, (call, bad.stderr)
 
 
 def _chosen(tmp_path, table, modality, loss, grid):

@@ -22,6 +22,7 @@ import numpy as np
 
 from wespeaker_avkd.analysis import bootstrap, corrected, correlation, plots
 from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.utils.naming import student_name
 
 logger = logging.getLogger("wespeaker_avkd.report")
 
@@ -29,11 +30,6 @@ P_TARGETS = bootstrap.P_TARGETS
 OTHER = {"audio": "visual", "visual": "audio"}
 PAPER_COMBOS = ("COS", "KL", "MMD", "COS+KL", "COS+MMD", "KL+MMD")
 SHORT = {"better": "better", "worse": "worse", "no significant difference": "n.s."}
-
-
-def student_name(modality: str, combo: str) -> str:
-    """exp dir name of a KD student: ('visual', 'COS+KL') -> 'visual_kd_cos_kl' (as run.sh names it)."""
-    return f"{modality}_kd_{combo.lower().replace('+', '_')}"
 
 
 def system_names(modalities: Sequence[str], combos: Sequence[str]) -> list[str]:

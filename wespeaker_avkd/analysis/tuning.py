@@ -16,10 +16,11 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from wespeaker_avkd.analysis.report import PAPER_COMBOS, student_name
+from wespeaker_avkd.analysis.report import PAPER_COMBOS
 from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.utils.naming import EQ7_WEIGHT, tuning_run_name
 
-WEIGHT_KEYS = {"KL": "alpha", "COS": "beta", "MMD": "gamma"}  # paper Eq. 7: alpha L_KL + beta L_COS + gamma L_MMD
+WEIGHT_KEYS = EQ7_WEIGHT  # paper Eq. 7: alpha L_KL + beta L_COS + gamma L_MMD
 DEV_PART = "dev"
 
 Reader = Callable[[str], dict[str, Any]]
@@ -60,7 +61,7 @@ def read_dev_metrics(path: str) -> dict[str, Any]:
 
 def sweep_dir_of(sweep_dir: str, modality: str, loss: str, weight: str) -> str:
     """<sweep_dir>/<modality>_kd_<loss lower>_w<weight> (weight as written on the command line)."""
-    return os.path.join(sweep_dir, f"{student_name(modality, loss)}_w{weight}")
+    return os.path.join(sweep_dir, tuning_run_name(modality, loss, weight))
 
 
 def collect_sweep(sweep_dir: str, modalities: Sequence[str], losses: Sequence[str], grid: Sequence[str],

@@ -23,10 +23,11 @@ import torch
 import torch.nn as nn
 
 from wespeaker_avkd.registry import LOSSES
+from wespeaker_avkd.utils.naming import EQ7_WEIGHT
 from wespeaker_avkd.utils.schema import Where, as_bool, as_mapping, check_keys, check_kwargs, nonneg, positive, suggest
 
-# Eq. 7 weight name -> registered loss name.
-EQ7_TERMS = {"alpha": "kl", "beta": "cos", "gamma": "mmd"}
+# Eq. 7 weight name -> registered loss name: {"alpha": "kl", "beta": "cos", "gamma": "mmd"}.
+EQ7_TERMS = {weight: loss.lower() for loss, weight in EQ7_WEIGHT.items()}
 # Keys of the Eq. 7 shorthand form of the kd block (besides `adapter`, which both forms read).
 SHORTHAND_KEYS = ("alpha", "beta", "gamma", "temperature", "kl", "cos", "mmd")
 

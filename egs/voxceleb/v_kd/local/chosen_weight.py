@@ -11,7 +11,7 @@ import sys
 
 import yaml
 
-KEY = {"KL": "alpha", "COS": "beta", "MMD": "gamma"}
+from wespeaker_avkd.utils.naming import EQ7_WEIGHT as KEY
 
 
 def chosen_entry(table: dict, modality: str, loss: str, grid: list) -> str:

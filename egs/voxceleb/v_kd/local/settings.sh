@@ -68,6 +68,7 @@ if [ -f "$conf_dir/kd.yaml" ]; then KD_CONFIGS+=(--config "$conf_dir/kd.yaml"); 
 audio_configs=("$conf_dir/audio.yaml")
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || die "cannot read dataset_args.feat_source"
+load_names "${MODALITIES[*]}" "${COMBOS[*]}" "${GRID[*]}"   # exp dir names, from wespeaker_avkd/utils/naming.py
 SCORE_DIRS=(scores)
 if [ "$score_norm" = asnorm ]; then SCORE_DIRS+=(scores_asnorm); fi
 first_seed=${SEEDS[0]}

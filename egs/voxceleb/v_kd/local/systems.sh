@@ -6,18 +6,42 @@
 # $master_addr, $master_port, $overwrite, $jobs, $feat_source, $score_norm, $top_n, $mean_part, $first_seed,
 # $kd_weights, and the arrays DEV_FLAGS, PROG_FLAGS, TRIALS, GRID.
 
-# student_name MODALITY COMBO: exp dir name of a KD student ('visual' 'COS+KL' -> visual_kd_cos_kl); the same
-# rule as wespeaker_avkd.analysis.report.student_name (tests/recipe/test_recipe_lib.py checks they agree).
+# Names come from the package (wespeaker_avkd/utils/naming.py), read once per run by load_names: the shell
+# holds no naming rule of its own.
+declare -A _student_names=() _tune_names=() _weight_keys=()
+
+# load_names "MODALITY..." "COMBO..." "WEIGHT...": fill the name tables for these modalities, combos (and the
+# single losses) and tuning-grid weights (each argument one space-separated list).
+load_names() {
+  local kind a b c d
+  local -a mods combos weights
+  read -r -a mods <<< "$1"; read -r -a combos <<< "$2"; read -r -a weights <<< "$3"
+  while IFS=$'\t' read -r kind a b c d; do
+    case "$kind" in
+      student) _student_names["$a $b"]=$c ;;
+      tune) _tune_names["$a $b $c"]=$d ;;
+      weight) _weight_keys["$a"]=$b ;;
+    esac
+  done < <(python3 local/names.py "${mods[@]}" -- "${combos[@]}" -- "${weights[@]}" || die "local/names.py failed")
+  [ "${#_weight_keys[@]}" -gt 0 ] || die "local/names.py printed no names (is wespeaker_avkd importable?)"
+}
+
+# student_name MODALITY COMBO: exp dir name of a KD student ('visual' 'COS+KL' -> visual_kd_cos_kl).
 student_name() {
-  local combo=${2,,}
-  printf '%s_kd_%s' "$1" "${combo//+/_}"
+  local name=${_student_names["$1 $2"]:-}
+  [ -n "$name" ] || die "no student name for '$1' '$2' (load_names was given other modalities/combos)"
+  printf '%s' "$name"
 }
 
 # sys_dir SEED SYSTEM: exp/seed<SEED>/<SYSTEM>.
 sys_dir() { printf '%s/seed%s/%s' "$exp" "$1" "$2"; }
 
 # tune_dir MODALITY LOSS WEIGHT: exp/tune/<modality>_kd_<loss>_w<weight>.
-tune_dir() { printf '%s/tune/%s_w%s' "$exp" "$(student_name "$1" "$2")" "$3"; }
+tune_dir() {
+  local name=${_tune_names["$1 $2 $3"]:-}
+  [ -n "$name" ] || die "no tuning run name for '$1' '$2' '$3' (not in the grid given to load_names)"
+  printf '%s/tune/%s' "$exp" "$name"
+}
 
 # is_mean_part PART: 1 when every system's mean vector is computed from PART, else 0 (extract_add's MEAN).
 is_mean_part() { if [ "$1" = "$mean_part" ]; then echo 1; else echo 0; fi; }
@@ -40,10 +64,9 @@ teacher_scps() {
 
 # kd_weight_key LOSS: the Eq. 7 weight of a single KD loss (KL -> alpha, COS -> beta, MMD -> gamma).
 kd_weight_key() {
-  case "$1" in
-    KL) echo alpha ;; COS) echo beta ;; MMD) echo gamma ;;
-    *) die "no weight key for KD loss $1" ;;
-  esac
+  local key=${_weight_keys["$1"]:-}
+  [ -n "$key" ] || die "no weight key for KD loss $1"
+  printf '%s\n' "$key"
 }
 
 # train_cmd ARG...: the trainer with ARG (configs, overrides): plain python on CPU or one GPU, torchrun with

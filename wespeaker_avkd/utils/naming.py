@@ -1,0 +1,20 @@
+"""The study's names, defined once: Eq. 7 weight keys of the KD losses, KD student and tuning-run directories.
+
+The recipe's shell reads them through `egs/voxceleb/v_kd/local/names.py` (one table per run), the report and
+the tuning selection import them, so an experiment directory is named by one rule everywhere.
+"""
+from __future__ import annotations
+
+# KD loss (as written in a combo such as "COS+KL") -> its weight in the paper's Eq. 7:
+# L = L_AAM + alpha L_KL + beta L_COS + gamma L_MMD.
+EQ7_WEIGHT = {"KL": "alpha", "COS": "beta", "MMD": "gamma"}
+
+
+def student_name(modality: str, combo: str) -> str:
+    """Experiment dir name of a KD student: ('visual', 'COS+KL') -> 'visual_kd_cos_kl'."""
+    return f"{modality}_kd_{combo.lower().replace('+', '_')}"
+
+
+def tuning_run_name(modality: str, loss: str, weight: str) -> str:
+    """Dir name of a dev-tuning run of one loss at one weight (as written on the command line): 'audio_kd_kl_w10'."""
+    return f"{student_name(modality, loss)}_w{weight}"
