@@ -190,13 +190,7 @@ def test_wav_input_skips_fbank_but_makes_the_mean_part(tmp_path):
     """Stage 2 with feat_source: wav computes no fbank (the wav paths here do not even exist, so computing it
     would fail) and still writes data/train_mean."""
     utts = [f"id{1 + i % 3:05d}/v{i % 2}/{i:05d}" for i in range(9)]
-    for part in ("train", "dev", "eval"):
-        d = tmp_path / "data" / part
-        d.mkdir(parents=True)
-        (d / "wav.scp").write_text("".join(f"{u} {tmp_path}/nowhere/{i}.wav\n" for i, u in enumerate(utts)))
-        (d / "utt2spk").write_text("".join(f"{u} {u.split('/')[0]}\n" for u in utts))
-        spk = sorted({u.split("/")[0] for u in utts})
-        (d / "spk2utt").write_text("".join(f"{s} {' '.join(u for u in utts if u.startswith(s))}\n" for s in spk))
+    _wav_data_dirs(tmp_path, utts)
     conf = _conf_set(tmp_path, "wav")
     out = _run(tmp_path, "--stage", "2", "--stop_stage", "2", "--conf_dir", str(conf), "--mean_utts", "4")
     assert out.returncode == 0, out.stderr
@@ -204,6 +198,55 @@ def test_wav_input_skips_fbank_but_makes_the_mean_part(tmp_path):
     assert not (tmp_path / "fbank").exists()
     assert not any((tmp_path / "data" / p / "feats.scp").exists() for p in ("train", "dev", "eval", "train_mean"))
     assert len((tmp_path / "data" / "train_mean" / "utt2spk").read_text().splitlines()) == 4
+
+
+def _wav_data_dirs(tmp_path, utts, wav_dir=None):
+    """data/{train,dev,eval} with wav.scp, utt2spk and spk2utt for utts; 16 kHz noise wavs in wav_dir when given
+    (else paths that do not exist)."""
+    import numpy as np
+    import soundfile
+
+    for part in ("train", "dev", "eval"):
+        d = tmp_path / "data" / part
+        d.mkdir(parents=True)
+        paths = []
+        for i, u in enumerate(utts):
+            path = f"{wav_dir or tmp_path / 'nowhere'}/{part}_{i}.wav"
+            if wav_dir is not None:
+                rng = np.random.default_rng(i)
+                soundfile.write(path, (rng.standard_normal(8000) * 3000).astype(np.int16), 16000)
+            paths.append(path)
+        (d / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in zip(utts, paths)))
+        (d / "utt2spk").write_text("".join(f"{u} {u.split('/')[0]}\n" for u in utts))
+        spk = sorted({u.split("/")[0] for u in utts})
+        (d / "spk2utt").write_text("".join(f"{s} {' '.join(u for u in utts if u.startswith(s))}\n" for s in spk))
+
+
+def test_fbank_compress_stores_compressed_features(tmp_path):
+    """Stage 2 with --fbank_compress true stores Kaldi-compressed fbank: about 4x smaller arks that read back
+    within the compression's error of the float32 ones."""
+    import kaldiio
+    import numpy as np
+
+    utts = [f"id{1 + i % 3:05d}/v{i % 2}/{i:05d}" for i in range(6)]
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    _wav_data_dirs(tmp_path, utts, wavs)
+    conf = _conf_set(tmp_path, "feats")
+    sizes, feats = {}, {}
+    for flag in ("false", "true"):
+        out = _run(tmp_path, "--stage", "2", "--stop_stage", "2", "--conf_dir", str(conf), "--mean_utts", "0",
+                   "--fbank", str(tmp_path / f"fbank_{flag}"), "--fbank_compress", flag)
+        assert out.returncode == 0, out.stderr
+        arks = list((tmp_path / f"fbank_{flag}" / "train").rglob("*.ark"))
+        sizes[flag] = sum(a.stat().st_size for a in arks)
+        feats[flag] = dict(kaldiio.load_scp(str(tmp_path / "data" / "train" / "feats.scp")))
+        feats[flag] = {k: np.asarray(v) for k, v in feats[flag].items()}
+    assert sizes["true"] < 0.4 * sizes["false"], sizes
+    for key, ref in feats["false"].items():
+        assert np.abs(feats["true"][key] - ref).max() < 0.05 * (ref.max() - ref.min())
+    bad = _run(tmp_path, "--stage", "2", "--stop_stage", "2", "--fbank_compress", "yes")
+    assert bad.returncode != 0 and "expects true or false" in bad.stderr
 
 
 def test_asnorm_report_names_the_scores_it_needs(tmp_path):

@@ -20,6 +20,7 @@ conf_dir=           # set of training configs; default conf/toy, or conf/paper w
 config=             # an extra yaml deep-merged over every training config (e.g. num_epochs: 2)
 data=data           # Kaldi data dirs: data/{train,train_mean,dev,eval} (+ {dev,eval}/trials/{O,E,H})
 fbank=fbank         # feature archives
+fbank_compress=false   # true: stage 2 stores fbank Kaldi-compressed (about 4x smaller; only for feat_source feats)
 exp=exp             # experiments: exp/seed<N>/<system>, exp/tune, exp/report
 seeds=1             # training seeds; stages 3-8 run once per seed
 tune=false          # true: stage 6 tunes the KD weights on dev, stage 7 reads exp/tune/kd_weights.yaml
@@ -44,13 +45,13 @@ score_norm=none     # none: cosine scores; asnorm: also AS-normed scores in <sys
                     # system's embeddings of the mean part, one mean per speaker) and a second report
 top_n=300           # AS-norm: how many of the highest cohort scores give each side's mean and std
 # shellcheck disable=SC2034  # read by tools/parse_options.sh
-options=(stage stop_stage data_root corpus_config conf_dir config data fbank exp seeds tune tune_grid kd_weights
+options=(stage stop_stage data_root corpus_config conf_dir config data fbank fbank_compress exp seeds tune tune_grid kd_weights
          gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts
          score_norm top_n)
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune true] [--tune_grid '0.1 1 10 100']
   [--kd_weights FILE] [--data_root DIR] [--conf_dir DIR] [--config FILE] [--corpus_config FILE] [--gpus 0,1]
-  [--nj N] [--data DIR] [--fbank DIR] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
+  [--nj N] [--data DIR] [--fbank DIR] [--fbank_compress true] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
   [--kd_combos 'COS KL ...'] [--mean_utts N] [--score_norm none|asnorm] [--top_n 300] [--overwrite true]
   [--progress false]
 stages: 1 data, 2 fbank, 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
@@ -88,7 +89,7 @@ if run_stage 2; then
   for part in train dev eval; do
     need "$data/$part/wav.scp" 1
     if [ "$feat_source" = wav ]; then continue; fi
-    python3 -m wespeaker_avkd.bin.compute_fbank --data "$data/$part" --out "$fbank/$part" --nj "$nj"
+    python3 -m wespeaker_avkd.bin.compute_fbank --data "$data/$part" --out "$fbank/$part" --nj "$nj" "${COMPRESS_FLAGS[@]}"
   done
   if [ "$mean_utts" -gt 0 ]; then
     python3 -m wespeaker_avkd.bin.subset_data_dir --src "$data/train" --dst "$data/train_mean" --num_utts "$mean_utts"

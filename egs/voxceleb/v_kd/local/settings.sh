@@ -69,6 +69,8 @@ audio_configs=("$conf_dir/audio.yaml")
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || die "cannot read dataset_args.feat_source"
 load_names "${MODALITIES[*]}" "${COMBOS[*]}" "${GRID[*]}"   # exp dir names, from wespeaker_avkd/utils/naming.py
+COMPRESS_FLAGS=()   # stage 2: Kaldi matrix compression of the stored fbank (bin.compute_fbank --compress)
+if [ "$fbank_compress" = true ]; then COMPRESS_FLAGS=(--compress); fi
 SCORE_DIRS=(scores)
 if [ "$score_norm" = asnorm ]; then SCORE_DIRS+=(scores_asnorm); fi
 first_seed=${SEEDS[0]}
