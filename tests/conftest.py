@@ -38,21 +38,22 @@ class TinyDirs:
         return str(path), feats
 
     @staticmethod
-    def untrained_exp(path, cfg: dict, speakers, embed_dim: int, seed: int = 0):
+    def untrained_exp(path, cfg: dict, speakers, seed: int = 0):
         """An exp dir in the trained layout without training: config.yaml (cfg), spk2id (sorted speakers) and
         models/avg_model.pt of the net torch.manual_seed(seed) initialises. Returns (dir, net in eval mode)."""
         import torch
 
         from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
-        from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
+        from wespeaker_avkd.train.builders import build_net
         from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
         from wespeaker_avkd.train.config import save_config
+        from wespeaker_avkd.train.model_config import parse_model_config
 
         save_config(cfg, path / "config.yaml")
         spk2id = make_spk2id(sorted(set(speakers)))
         write_spk2id(path / "spk2id", spk2id)
         torch.manual_seed(seed)
-        net = EmbeddingNet(build_encoder(cfg), build_projection(cfg, embed_dim, len(spk2id)))
+        net = build_net(parse_model_config(cfg), len(spk2id))
         save_checkpoint(path / "models" / "avg_model.pt",
                         flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
         return str(path), net.eval()

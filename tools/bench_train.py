@@ -25,9 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from wespeaker_avkd.losses.kd_objective import build_kd_objective  # noqa: E402
-from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection, embed_dim_of  # noqa: E402
+from wespeaker_avkd.train.builders import build_net, model_embed_dim  # noqa: E402
 from wespeaker_avkd.train.config import load_config, resolve_kd_preset  # noqa: E402
 from wespeaker_avkd.train.distributed import DistInfo  # noqa: E402
+from wespeaker_avkd.train.model_config import parse_model_config  # noqa: E402
 from wespeaker_avkd.train.optim import build_optimizer  # noqa: E402
 from wespeaker_avkd.train.trainer import training_step  # noqa: E402
 
@@ -52,9 +53,9 @@ def synthetic_batch(cfg: dict[str, Any], batch_size: int, num_class: int, teache
 def build_system(cfg: dict[str, Any], kd_cfg: dict[str, Any] | None, num_class: int, weight: torch.Tensor):
     """(net, kd objective or None, optimizer, kd params) seeded identically for every system."""
     torch.manual_seed(0)
-    encoder = build_encoder(cfg)
-    dim = embed_dim_of(cfg, encoder)
-    net = EmbeddingNet(encoder, build_projection(cfg, dim, num_class))
+    typed = parse_model_config(cfg)
+    net = build_net(typed, num_class)
+    dim = model_embed_dim(typed.model.args, net.encoder)
     kd = None
     if kd_cfg is not None:
         loss_cfg = {k: v for k, v in kd_cfg.items() if k not in ("teacher_dir", "combo", "weights_file")}

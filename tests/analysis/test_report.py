@@ -60,9 +60,10 @@ def _fake_system(exp, seed, name, trial_list, rng, gap, teacher_emb=None):
 def _gate_teacher(exp_dir):
     """A GATE teacher (toy config, 8-d) saved as bin.train would; returns its fusion module."""
     from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
-    from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder, build_projection
+    from wespeaker_avkd.train.builders import build_net
     from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
     from wespeaker_avkd.train.config import load_yaml, save_config
+    from wespeaker_avkd.train.model_config import parse_model_config
 
     here = os.path.dirname(os.path.abspath(__file__))
     cfg = load_yaml(os.path.join(here, "..", "..", "egs", "voxceleb", "v_kd", "conf", "toy", "teacher.yaml"))
@@ -71,7 +72,7 @@ def _gate_teacher(exp_dir):
     spk2id = make_spk2id([f"id{i:05d}" for i in range(1, 4)])
     write_spk2id(os.path.join(exp_dir, "spk2id"), spk2id)
     torch.manual_seed(0)
-    net = EmbeddingNet(build_encoder(cfg), build_projection(cfg, DIM, len(spk2id)))
+    net = build_net(parse_model_config(cfg), len(spk2id))
     with torch.no_grad():  # a gate away from 0.5, so that visual/audio are told apart
         net.encoder.gate_net[-1].bias.fill_(1.0)
     save_checkpoint(os.path.join(exp_dir, "models", "avg_model.pt"),

@@ -4,8 +4,9 @@ import os
 import pytest
 import torch
 
-from wespeaker_avkd.train.builders import build_encoder, build_projection, embed_dim_of
+from wespeaker_avkd.train.builders import build_net, model_embed_dim
 from wespeaker_avkd.train.config import load_config, load_yaml, resolve_kd_preset
+from wespeaker_avkd.train.model_config import parse_model_config
 from wespeaker_avkd.train.trainer import prepare_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,9 +19,10 @@ COMBOS = ("COS", "KL", "MMD", "COS+KL", "COS+MMD", "KL+MMD")
 @pytest.mark.parametrize("system", ("audio", "visual", "teacher"))
 def test_config_builds(conf_set, system):
     cfg = prepare_config(load_config(os.path.join(CONF, conf_set, f"{system}.yaml")))
-    encoder = build_encoder(cfg)
-    dim = embed_dim_of(cfg, encoder)
-    head = build_projection(cfg, dim, 10)
+    typed = parse_model_config(cfg)
+    net = build_net(typed, 10)
+    encoder, head = net.encoder, net.projection
+    dim = model_embed_dim(typed.model.args, encoder)
     assert dim == 512 and head.weight.shape == (10, 512)  # the paper's 512-d embeddings everywhere
     assert head.scale == 32.0
     final_margin = cfg["margin_update"]["final_margin"]

@@ -38,7 +38,7 @@ def _write_exp(tiny, path, data, eval_batch=16):
     cfg = {"modality": "audio", "model": MODEL, "model_args": {"feat_dim": 6, "embed_dim": 8},
            "projection_args": {"project_type": "arc_margin", "scale": 16.0}, "train_data": data,
            "dataset_args": {"feat_source": "feats"}, "eval_dataloader_args": {"batch_size": eval_batch}}
-    return tiny.untrained_exp(path, cfg, [f"spk{i}" for i in range(3)], 8)
+    return tiny.untrained_exp(path, cfg, [f"spk{i}" for i in range(3)])
 
 
 def _reference(net, feats):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from wespeaker_avkd.train.builders import build_encoder
+from wespeaker_avkd.train.builders import make_encoder
 from wespeaker_avkd.train.config import (
     ConfigError,
     apply_overrides,
@@ -130,7 +130,7 @@ def test_wespeaker_resnet_config_without_them_is_accepted_as_the_same_experiment
     assert typed.dataset_args.fbank_args["num_mel_bins"] == 40 and typed.dataset_args.shuffle is True
     assert typed.margin_update.update_margin is True and typed.keep_checkpoints is None
     assert typed.optimizer.args == {"momentum": 0.9, "nesterov": True, "weight_decay": 0.0001}
-    encoder = build_encoder(cfg)
+    encoder = make_encoder(typed.modality, typed.model, typed.plugins)
     assert encoder(torch.randn(2, 50, 40)).shape == (2, 256)
 
 

@@ -1,8 +1,10 @@
 """Extraction (xvector.ark/scp, mean_vec, skip/redo) and the teacher's KD export, on a tiny model and data."""
+import json
 import os
 
 import kaldiio
 import numpy as np
+import pytest
 import torch
 
 from wespeaker_avkd.train.checkpoint import save_checkpoint
@@ -18,7 +20,7 @@ def _setup(tmp_path, tiny):
     utt2spk = {f"id0000{i % 3}/v{i}/00001": f"id0000{i % 3}" for i in range(7)}
     data, feats = tiny.feats_dir(tmp_path / "data", utt2spk, [20 + i for i in range(7)])
     cfg = tiny_config(data, dataset_args={"feat_source": "feats"})
-    exp, net = tiny.untrained_exp(tmp_path / "exp", cfg, utt2spk.values(), 8)
+    exp, net = tiny.untrained_exp(tmp_path / "exp", cfg, utt2spk.values())
     return data, exp, net, feats
 
 
@@ -95,3 +97,84 @@ def test_amp_config_embeds_under_the_bf16_trunk_on_cpu(tmp_path, tiny_dirs):
             np.testing.assert_allclose(got, want, atol=1e-6)
             assert not np.array_equal(got, full)
             np.testing.assert_allclose(got, full, atol=0.05 * np.abs(full).max() + 1e-3)
+
+
+# The config part of the extraction stamp (extract.json) of two tiny exp dirs, and the digest of the data-dir
+# part, pinned: the stamp decides "already done, skip", so any change here re-extracts every finished run.
+# Computed on branch typed-extract at 4923c2e (before extraction parsed config.yaml into a ModelConfig) by running
+# these same exp dirs (cwd-relative data dir, GOLDEN_CONFIGS) through extract_embeddings and printing
+# json.dumps(stamp["config"], sort_keys=True) and digest_of(stamp["data_dir"]).
+GOLDEN_STAMP_CONFIG = {
+    "minimal": '{"amp": null, "dataset_args": {"feat_source": "feats"}, "modality": "audio", "model": "TinyTestNet", '
+               '"model_args": {"embed_dim": 8, "feat_dim": 6}, "plugins": null}',
+    "full": '{"amp": true, "dataset_args": {"fbank_args": {"num_mel_bins": 6}, "feat_source": "feats", "num_frms": '
+            '[10, 20]}, "modality": "audio", "model": "TinyTestNet", "model_args": {"embed_dim": 8, "feat_dim": 6}, '
+            '"plugins": []}',
+}
+GOLDEN_DATA_DIR_DIGEST = "a1a2a17f57942af8672976a76a31add1f47e0fe758729aa9ccd8c95cec8f1ea7"
+GOLDEN_STAMP_KEYS = ["checkpoint", "config", "data_dir", "dim", "embedding_scps", "listed_files", "mean_vec",
+                     "num_utts", "scp", "version"]
+
+
+def _golden_configs(data):
+    """The two configs of the pinned stamps: the minimal one tests write and a complete one (amp, plugins)."""
+    return {
+        "minimal": {"modality": "audio", "model": "TinyTestNet", "model_args": {"feat_dim": 6, "embed_dim": 8},
+                    "dataset_args": {"feat_source": "feats"}, "eval_dataloader_args": {"batch_size": 2}},
+        "full": tiny_config(data, dataset_args={"feat_source": "feats", "num_frms": [10, 20],
+                                                "fbank_args": {"num_mel_bins": 6}}, amp=True, plugins=[]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_STAMP_CONFIG))
+def test_extraction_stamp_is_pinned(tmp_path, tiny_dirs, monkeypatch, name):
+    from pathlib import Path
+
+    from wespeaker_avkd.utils.fingerprint import digest_of
+
+    monkeypatch.chdir(tmp_path)
+    utt2spk = {f"id0000{i % 3}/v{i}/00001": f"id0000{i % 3}" for i in range(5)}
+    data, _ = tiny_dirs.feats_dir(Path("data"), utt2spk, [20 + i for i in range(5)])
+    exp, _ = tiny_dirs.untrained_exp(Path(name), _golden_configs(data)[name], utt2spk.values())
+    extract_embeddings(exp, data, os.path.join(exp, "emb"), mean_vec=True, progress=False)
+    stamp = json.load(open(os.path.join(exp, "emb", "extract.json")))
+    assert json.dumps(stamp["config"], sort_keys=True) == GOLDEN_STAMP_CONFIG[name]
+    assert digest_of(stamp["data_dir"]) == GOLDEN_DATA_DIR_DIGEST
+    assert sorted(stamp) == GOLDEN_STAMP_KEYS and stamp["version"] == 2 and stamp["mean_vec"] is True
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"dataset_args": {"feat_source": "fbank"}}, r"config key 'dataset_args.feat_source': must be one of"),
+    ({"model_args": {"feat_dim": 6, "embed_dimm": 8}}, r"config key 'model_args.embed_dimm': is not known"),
+    ({"amp": "yes"}, r"config key 'amp': expected true or false"),
+    ({"eval_dataloader_args": {"batch_size": 0}}, r"config key 'eval_dataloader_args.batch_size': must be a "),
+    ({"modality": None}, r"config key 'modality': must be one of"),
+])
+def test_bad_saved_config_is_refused_naming_file_and_key(tmp_path, tiny_dirs, change, message):
+    import re
+
+    from wespeaker_avkd.train.config import ConfigError, load_yaml
+
+    data, exp, _, _ = _setup(tmp_path, tiny_dirs)
+    path = os.path.join(exp, "config.yaml")
+    save_config({**load_yaml(path), **change}, path)
+    with pytest.raises(ConfigError, match=f"^{re.escape(path)}: {message}"):
+        extract_embeddings(exp, data, os.path.join(exp, "emb"), progress=False)
+
+
+def test_saved_config_keys_extraction_does_not_read_are_ignored(tmp_path, tiny_dirs):
+    """Training-only keys (an old run's, WeSpeaker's augmentation) are not read; a missing modality is refused."""
+    import re
+
+    from wespeaker_avkd.train.config import ConfigError, load_yaml
+
+    data, exp, _, feats = _setup(tmp_path, tiny_dirs)
+    path = os.path.join(exp, "config.yaml")
+    cfg = load_yaml(path)
+    save_config({**cfg, "gpus": "[0,1]", "dataset_args": {**cfg["dataset_args"], "speed_perturb": True},
+                 "dataloader_args": {"batch_size": 8, "old_key": 1}}, path)
+    scp = extract_embeddings(exp, data, os.path.join(exp, "emb"), progress=False)
+    assert sorted(kaldiio.load_scp(scp)) == sorted(feats)
+    save_config({k: v for k, v in cfg.items() if k != "modality"}, path)
+    with pytest.raises(ConfigError, match=f"^{re.escape(path)}: config: missing required key 'modality'"):
+        extract_embeddings(exp, data, os.path.join(exp, "emb2"), progress=False)

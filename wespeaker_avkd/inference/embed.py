@@ -4,20 +4,23 @@ Inputs go through the recipe's own evaluation path: they are written as a wav.sc
 temporary data dir and read by data.loaders.build_eval_loader, then embedded by train.extract.embed_batch.
 So an embedding equals the one `bin.extract` writes for the same file: fbank with the config's fbank_args
 (no dither) and per-utterance CMN for audio; for faces the eval transform (resize, mean/std) and the mean
-over num_eval_frames evenly spaced frames of a segment.
+over num_eval_frames evenly spaced frames of a segment. The model's config is parsed once, in load_model, into
+a ModelConfig (train/model_config.py) that embed_table reads.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
 
 import kaldiio
 import numpy as np
 import torch
 import torch.nn as nn
+
+from wespeaker_avkd.train.model_config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def read_inputs(inputs: Sequence[str] | None = None, list_file: str | None = Non
 
 def load_model(exp_dir: str | None = None, checkpoint: str | None = None,
                wespeaker_checkpoint: str | None = None, config: str | None = None,
-               device: str = "cpu") -> tuple[dict[str, Any], nn.Module]:
+               device: str = "cpu") -> tuple[ModelConfig, nn.Module]:
     """(config, net with .encoder and .embed, eval mode on `device`) from an exp dir, or from a WeSpeaker
     checkpoint + its yaml config (modality defaults to audio; the AAM head in the checkpoint is set aside)."""
     if exp_dir:
@@ -91,12 +94,12 @@ def load_model(exp_dir: str | None = None, checkpoint: str | None = None,
     if not (wespeaker_checkpoint and config):
         raise InputError("give --exp_dir, or --wespeaker_checkpoint FILE with --config CONF")
     from wespeaker_avkd.models.resnet import load_wespeaker_checkpoint
-    from wespeaker_avkd.train.builders import EmbeddingNet, build_encoder
-    from wespeaker_avkd.train.config import load_config
+    from wespeaker_avkd.train.builders import EmbeddingNet, make_encoder
+    from wespeaker_avkd.train.model_config import load_model_config
 
-    cfg = dict(load_config(config))
-    cfg.setdefault("modality", "audio")  # WeSpeaker configs are speaker (audio) models and have no modality key
-    encoder = build_encoder(cfg)
+    # WeSpeaker configs are speaker (audio) models and have no modality key
+    cfg = load_model_config(config, default_modality="audio")
+    encoder = make_encoder(cfg.modality, cfg.model, cfg.plugins)
     load_wespeaker_checkpoint(encoder, wespeaker_checkpoint)
     net = EmbeddingNet(encoder, nn.Identity())
     net.to(torch.device(device)).eval()
@@ -118,7 +121,7 @@ def _check_source(modality: str, source: str | None, table: Mapping[str, list[st
     return wanted
 
 
-def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, list[str]],
+def embed_table(cfg: ModelConfig, net: nn.Module, table: Mapping[str, list[str]],
                 source: str | None = None, device: str = "cpu",
                 num_workers: int = 0) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (key, (D,) float32 embedding) for every entry of {key: [paths]}, in sorted key order (as bin.extract
@@ -128,13 +131,12 @@ def embed_table(cfg: Mapping[str, Any], net: nn.Module, table: Mapping[str, list
     from wespeaker_avkd.data.loaders import build_eval_loader
     from wespeaker_avkd.train.extract import embed_batch
 
-    modality = cfg.get("modality", "audio")
+    modality = cfg.modality
     kind = _check_source(modality, source, table)
-    dataset_args = dict(cfg.get("dataset_args") or {})
+    dataset_args = dataclasses.asdict(cfg.dataset_args)
     if kind == "wav":
         dataset_args["feat_source"] = "wav"  # the model's own fbank settings, computed from the wav
-    dataloader_args = dict(cfg.get("eval_dataloader_args") or cfg.get("dataloader_args") or {})
-    dataloader_args["num_workers"] = int(num_workers)
+    dataloader_args = dataclasses.asdict(dataclasses.replace(cfg.eval_dataloader_args, num_workers=int(num_workers)))
     dev = torch.device(device)
     with tempfile.TemporaryDirectory(prefix="wespeaker_avkd_embed.") as data_dir:
         write_table(os.path.join(data_dir, f"{kind}.scp"), dict(table))

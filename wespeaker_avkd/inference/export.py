@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from wespeaker_avkd.train.model_config import ModelConfig
 from wespeaker_avkd.utils.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -71,31 +72,29 @@ class _EmbeddingOnly(nn.Module):
         return out[-1] if isinstance(out, (tuple, list)) else out
 
 
-def input_spec(cfg: Mapping[str, Any], encoder: nn.Module) -> dict[str, Any]:
+def input_spec(cfg: ModelConfig, encoder: nn.Module) -> dict[str, Any]:
     """What the exported model expects, from the training config: modality, shapes and preprocessing."""
     from wespeaker_avkd.data.datasets import DEFAULT_FBANK_ARGS
-    from wespeaker_avkd.data.loaders import VISUAL_DEFAULTS
 
-    modality = cfg.get("modality", "audio")
+    modality = cfg.modality
     if modality not in EXPORTABLE:
         raise ValueError(f"export: modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
                          f"teacher's inputs are other models' embeddings)")
-    dataset_args = dict(cfg.get("dataset_args") or {})
-    spec: dict[str, Any] = {"modality": modality, "model": cfg.get("model"), "input_name": INPUT_NAME,
+    dataset_args = cfg.dataset_args
+    spec: dict[str, Any] = {"modality": modality, "model": cfg.model.name, "input_name": INPUT_NAME,
                             "output_name": OUTPUT_NAME}
     if modality == "audio":
-        feat_dim = int((cfg.get("model_args") or {}).get("feat_dim", getattr(encoder, "feat_dim", 40)))
-        fbank = {**DEFAULT_FBANK_ARGS, **dict(dataset_args.get("fbank_args") or {}), "dither": 0.0}
+        feat_dim = int(cfg.model.args.get("feat_dim", getattr(encoder, "feat_dim", 40)))
+        fbank = {**DEFAULT_FBANK_ARGS, **dataset_args.fbank_args, "dither": 0.0}
         spec.update(input_shape=["batch", "frames", feat_dim], min_frames=EXPORT_MIN_FRAMES, fbank_args=fbank,
                     sample_rate=16000, cmn=True,
                     preprocessing="Kaldi log-mel fbank of 16 kHz audio scaled to 16-bit range, then the "
                                   "utterance mean subtracted per bin (CMN)")
     else:
-        args = {**VISUAL_DEFAULTS, **{k: v for k, v in dataset_args.items() if k in VISUAL_DEFAULTS}}
-        size = args["image_size"]
+        size = dataset_args.image_size
         h, w = (size, size) if isinstance(size, int) else tuple(size)
-        spec.update(input_shape=["batch", 3, int(h), int(w)], mean=list(args["mean"]), std=list(args["std"]),
-                    num_eval_frames=int(args["num_eval_frames"]),
+        spec.update(input_shape=["batch", 3, int(h), int(w)], mean=list(dataset_args.mean),
+                    std=list(dataset_args.std), num_eval_frames=dataset_args.num_eval_frames,
                     preprocessing="RGB image resized (bilinear) to HxW, scaled to [0, 1], then (x - mean) / std "
                                   "per channel; a segment's embedding is the mean over its frames")
     return spec

@@ -13,7 +13,8 @@ import torch.nn as nn
 
 from wespeaker_avkd.losses.kd_objective import objective_from_specs
 from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
-from wespeaker_avkd.train.config import ComponentArgs, ConfigError, KDConfig, require
+from wespeaker_avkd.train.config import ComponentArgs, ConfigError, KDConfig, MarginUpdate, TrainConfig
+from wespeaker_avkd.train.model_config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -36,36 +37,27 @@ def make_encoder(modality: str, model: ComponentArgs, plugins: Sequence[str] = (
     return registry.build(model.name, **dict(model.args))
 
 
-def build_encoder(cfg: Mapping[str, Any]) -> nn.Module:
-    """make_encoder from a config dict (an exp dir's saved config.yaml: extraction, inference, tools)."""
-    model = ComponentArgs(require(cfg, "model"), dict(cfg.get("model_args") or {}))
-    return make_encoder(check_modality(cfg), model, cfg.get("plugins") or ())
-
-
 def model_embed_dim(model_args: Mapping[str, Any], encoder: nn.Module) -> int:
     """Embedding size: model_args' embed_dim, else the encoder's `embed_dim` attribute, else 512."""
     return int(model_args.get("embed_dim", getattr(encoder, "embed_dim", 512)))
 
 
-def embed_dim_of(cfg: Mapping[str, Any], encoder: nn.Module) -> int:
-    """model_embed_dim from a config dict."""
-    return model_embed_dim(cfg.get("model_args") or {}, encoder)
-
-
-def make_projection(projection: ComponentArgs, margin_update: Mapping[str, Any] | None, embed_dim: int,
+def make_projection(projection: ComponentArgs, margin_update: MarginUpdate | None, embed_dim: int,
                     num_class: int) -> nn.Module:
     """The AAM head PROJECTIONS[projection.name] with projection.args; its first margin is margin_update's
     initial_margin, else projection.args' margin (default 0.2); the schedule sets it from then on."""
     args = dict(projection.args)
-    margin = (margin_update or {}).get("initial_margin", args.pop("margin", 0.2))
+    margin = args.pop("margin", 0.2)
+    if margin_update is not None:
+        margin = margin_update.initial_margin
     return PROJECTIONS.build(projection.name, embed_dim=embed_dim, num_class=num_class, margin=margin, **args)
 
 
-def build_projection(cfg: Mapping[str, Any], embed_dim: int, num_class: int) -> nn.Module:
-    """make_projection from a config dict (projection_args.project_type names the head, default arc_margin)."""
-    args = dict(cfg.get("projection_args") or {})
-    projection = ComponentArgs(args.pop("project_type", "arc_margin"), args)
-    return make_projection(projection, cfg.get("margin_update"), embed_dim, num_class)
+def build_net(cfg: TrainConfig | ModelConfig, num_class: int) -> EmbeddingNet:
+    """Encoder (make_encoder), then AAM head (make_projection) of a parsed config, as one EmbeddingNet."""
+    encoder = make_encoder(cfg.modality, cfg.model, cfg.plugins)
+    head = make_projection(cfg.projection, cfg.margin_update, model_embed_dim(cfg.model.args, encoder), num_class)
+    return EmbeddingNet(encoder, head)
 
 
 class EmbeddingNet(nn.Module):

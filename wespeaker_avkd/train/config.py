@@ -392,6 +392,25 @@ def _registry_component(registry: Any, name: Any, args: Any, where_name: Where, 
                                             what=f"{registry.kind} {name}"))
 
 
+def parse_model_and_head(cfg: Mapping[str, Any], top: Where, modality: str,
+                         plugins: Sequence[str]) -> tuple[ComponentArgs, ComponentArgs, MarginUpdate | None]:
+    """(model, AAM head, margin_update or None) of a config, checked against the registries (plugins imported)."""
+    from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
+
+    import_plugins(plugins)
+    model = _registry_component(FUSIONS if modality == "fusion" else MODELS, cfg.get("model"), cfg.get("model_args"),
+                                top.key("model"), top.key("model_args"))
+    proj_args = as_mapping(cfg.get("projection_args"), top.key("projection_args"))
+    margin = as_mapping(cfg.get("margin_update"), top.key("margin_update"))
+    if margin and "margin" in proj_args:
+        raise top.key("projection_args.margin").error("is not read when margin_update is given (the schedule "
+                                                      "sets the margin): set margin_update's margins instead")
+    project_type = proj_args.pop("project_type", "arc_margin")
+    projection = _registry_component(PROJECTIONS, project_type, proj_args, top.key("projection_args.project_type"),
+                                     top.key("projection_args"), supplied=("embed_dim", "num_class"))
+    return model, projection, MarginUpdate.from_dict(margin, top.key("margin_update")) if margin else None
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """A whole training config, every key validated (see the module docstring). Built by parse_train_config."""
@@ -484,8 +503,6 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
 
     `sources` (dotted key -> file; default: what load_config recorded) lets messages name the file.
     """
-    from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
-
     top = Where("", key_sources(cfg) if sources is None else sources)
     if not isinstance(cfg, Mapping):
         raise top.error(f"expected a mapping, got {type(cfg).__name__}")
@@ -517,17 +534,7 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
         raise top.key("keep_checkpoints").error(f"must be >= num_avg ({v['num_avg']}): averaging needs the last "
                                                 f"{v['num_avg']} checkpoints, got {v['keep_checkpoints']}")
 
-    import_plugins(v["plugins"])
-    model = _registry_component(FUSIONS if fusion else MODELS, v["model"], cfg.get("model_args"), top.key("model"),
-                                top.key("model_args"))
-    proj_args = as_mapping(cfg.get("projection_args"), top.key("projection_args"))
-    margin = as_mapping(cfg.get("margin_update"), top.key("margin_update"))
-    if margin and "margin" in proj_args:
-        raise top.key("projection_args.margin").error("is not read when margin_update is given (the schedule "
-                                                      "sets the margin): set margin_update's margins instead")
-    project_type = proj_args.pop("project_type", "arc_margin")
-    projection = _registry_component(PROJECTIONS, project_type, proj_args, top.key("projection_args.project_type"),
-                                     top.key("projection_args"), supplied=("embed_dim", "num_class"))
+    model, projection, margin_update = parse_model_and_head(cfg, top, modality, v["plugins"])
     opt_where = top.key("optimizer_args")
     opt_args = as_mapping(cfg.get("optimizer_args"), opt_where)
     if "lr" in opt_args:
@@ -552,6 +559,5 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
         eval_dataloader_args=(None if eval_args is None else
                               DataLoaderArgs.from_dict(eval_args, top.key("eval_dataloader_args"))),
         dataset_args=DATASET_ARGS[modality].from_dict(cfg.get("dataset_args"), top.key("dataset_args")),
-        projection=projection, margin_update=MarginUpdate.from_dict(margin, top.key("margin_update")) if margin
-        else None, optimizer=optimizer, scheduler=scheduler,
+        projection=projection, margin_update=margin_update, optimizer=optimizer, scheduler=scheduler,
         kd=KDConfig.from_dict(cfg["kd"], top.key("kd")) if cfg.get("kd") else None)

@@ -5,6 +5,10 @@ into place last and only then is the previous ark deleted, so an interruption (a
 previous complete result. extract.json records the content fingerprint of the inputs (checkpoint bytes, data
 dir tables and the files they list, embedding scps, the config values that change embeddings), so a re-run
 skips only work made from the same inputs.
+
+The exp dir's config.yaml is parsed once per extraction into a ModelConfig (train/model_config.py), which the
+stamp, the model and the eval loader read; the stamp records the embedding-relevant values as the file wrote
+them (ModelConfig.stamped), so the stamps of existing exp dirs stay valid.
 """
 from __future__ import annotations
 
@@ -22,14 +26,8 @@ import kaldiio
 import numpy as np
 import torch
 
-from wespeaker_avkd.train.builders import (
-    EmbeddingNet,
-    build_encoder,
-    build_projection,
-    embed_dim_of,
-    trunk_autocast_dtype,
-)
-from wespeaker_avkd.train.config import load_yaml
+from wespeaker_avkd.train.builders import EmbeddingNet, build_net, trunk_autocast_dtype
+from wespeaker_avkd.train.model_config import STAMPED_KEYS, ModelConfig, exp_model_config
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import (
     data_dir_fingerprint,
@@ -43,9 +41,8 @@ from wespeaker_avkd.utils.fingerprint import (
 logger = logging.getLogger("wespeaker_avkd.extract")
 
 
-# Config keys whose values change the embeddings a checkpoint gives (batch sizes and workers do not; amp does:
-# a bf16 trunk on CPU).
-EMBEDDING_CONFIG_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args", "amp")
+# Config keys whose values change the embeddings a checkpoint gives (model_config.STAMPED_KEYS).
+EMBEDDING_CONFIG_KEYS = STAMPED_KEYS
 STAMP_NAME = "extract.json"
 STAMP_VERSION = 2
 
@@ -55,15 +52,16 @@ class ModelCache:
 
     def __init__(self) -> None:
         self.key: tuple[str, str, str] | None = None
-        self.value: tuple[dict[str, Any], EmbeddingNet, str] | None = None
+        self.value: tuple[ModelConfig, EmbeddingNet, str] | None = None
         self.loads = 0
 
-    def get(self, exp_dir: str, checkpoint: str | None, device: str) -> tuple[dict[str, Any], EmbeddingNet, str]:
-        """load_trained(exp_dir, checkpoint, device), reusing the previous result for the same arguments."""
+    def get(self, exp_dir: str, checkpoint: str | None, device: str,
+            cfg: ModelConfig | None = None) -> tuple[ModelConfig, EmbeddingNet, str]:
+        """load_trained(exp_dir, checkpoint, device, cfg), reusing the previous result for the same arguments."""
         key = (os.path.abspath(exp_dir), os.path.abspath(checkpoint) if checkpoint else "", device)
         if key != self.key or self.value is None:
             self.key, self.value = None, None  # free the previous model first
-            self.value = load_trained(exp_dir, checkpoint, device)
+            self.value = load_trained(exp_dir, checkpoint, device, cfg)
             self.key = key
             self.loads += 1
         return self.value
@@ -74,22 +72,20 @@ def _is_current(scp_path: str, record_path: str, wanted: Mapping[str, Any]) -> b
     return os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path)))
 
 
-def load_trained(exp_dir: str, checkpoint: str | None = None,
-                 device: str = "cpu") -> tuple[dict[str, Any], EmbeddingNet, str]:
-    """(config, net in eval mode, checkpoint path) from exp_dir/config.yaml + models/avg_model.pt (default)."""
+def load_trained(exp_dir: str, checkpoint: str | None = None, device: str = "cpu",
+                 cfg: ModelConfig | None = None) -> tuple[ModelConfig, EmbeddingNet, str]:
+    """(config, net in eval mode, checkpoint path) from exp_dir/config.yaml (or its parse `cfg`) + avg_model.pt."""
     from wespeaker_avkd.data.kaldi_dir import read_spk2id
     from wespeaker_avkd.train.checkpoint import load_into_net, load_model_state
 
-    cfg = load_yaml(os.path.join(exp_dir, "config.yaml"))
+    cfg = cfg or exp_model_config(exp_dir)
     path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist; train {exp_dir} first (bin.train)")
     load_model_state(path)  # refuses unsafe or old-layout files before any model is built
-    encoder = build_encoder(cfg)
-    num_class = len(read_spk2id(os.path.join(exp_dir, "spk2id")))
-    net = EmbeddingNet(encoder, build_projection(cfg, embed_dim_of(cfg, encoder), num_class))
+    net = build_net(cfg, len(read_spk2id(os.path.join(exp_dir, "spk2id"))))
     load_into_net(net, path, policy="strict")
-    net.trunk_autocast = trunk_autocast_dtype(bool(cfg.get("amp", False)), torch.device(device).type)  # as trained
+    net.trunk_autocast = trunk_autocast_dtype(cfg.amp, torch.device(device).type)  # as trained
     net.to(torch.device(device)).eval()
     return cfg, net, path
 
@@ -115,25 +111,26 @@ def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.dev
 
 
 def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: str | None = None,
-                      embedding_scps: Mapping[str, str] | None = None, mean_vec: bool = False) -> dict[str, Any]:
+                      embedding_scps: Mapping[str, str] | None = None, mean_vec: bool = False,
+                      cfg: ModelConfig | None = None) -> dict[str, Any]:
     """The content fingerprint of everything an extraction's result depends on: the checkpoint's bytes, the
     data dir's tables and the files they list (stat), the embedding scps (fusion), the config values that
-    change embeddings, and whether a mean vector is asked for."""
+    change embeddings (as written), and whether a mean vector is asked for. `cfg`: exp_dir's parsed config."""
     from wespeaker_avkd.data.loaders import eval_input_files
 
-    cfg = load_yaml(os.path.join(exp_dir, "config.yaml"))
+    cfg = cfg or exp_model_config(exp_dir)
     ckpt_path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
     if not os.path.isfile(ckpt_path):
         raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist; train {exp_dir} first (bin.train)")
     scps = dict(sorted((embedding_scps or {}).items()))
-    listed = eval_input_files(cfg.get("modality", "audio"), data_dir, dict(cfg.get("dataset_args") or {}), scps)
+    listed = eval_input_files(cfg.modality, data_dir, dataclasses.asdict(cfg.dataset_args), scps)
     return {
         "version": STAMP_VERSION,
         "checkpoint": file_fingerprint(ckpt_path),
         "data_dir": data_dir_fingerprint(data_dir),
         "listed_files": listed_files_fingerprint(listed),
         "embedding_scps": {name: file_fingerprint(path) for name, path in scps.items()},
-        "config": {key: cfg.get(key) for key in EMBEDDING_CONFIG_KEYS},
+        "config": dict(cfg.stamped),
         "mean_vec": bool(mean_vec),
     }
 
@@ -203,16 +200,17 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: st
     os.makedirs(out_dir, exist_ok=True)
     scp_path = os.path.join(out_dir, "xvector.scp")
     record_path = os.path.join(out_dir, STAMP_NAME)
-    wanted = extraction_inputs(exp_dir, data_dir, checkpoint, embedding_scps, mean_vec)
+    cfg = exp_model_config(exp_dir)
+    wanted = extraction_inputs(exp_dir, data_dir, checkpoint, embedding_scps, mean_vec, cfg)
     if not force and _is_current(scp_path, record_path, wanted):
         logger.info("%s is complete (same checkpoint, data and config); skipping", scp_path)
         return scp_path
 
-    cfg, net, _ = (models or ModelCache()).get(exp_dir, checkpoint, device)
-    modality = cfg["modality"]
+    _, net, _ = (models or ModelCache()).get(exp_dir, checkpoint, device, cfg)
+    modality = cfg.modality
     dev = torch.device(device)
-    loader = build_eval_loader(modality, data_dir, dict(cfg.get("dataset_args") or {}),
-                               dict(cfg.get("eval_dataloader_args") or cfg.get("dataloader_args") or {}),
+    loader = build_eval_loader(modality, data_dir, dataclasses.asdict(cfg.dataset_args),
+                               dataclasses.asdict(cfg.eval_dataloader_args),
                                embedding_scps=dict(embedding_scps) if embedding_scps else None)
     keys = list(loader.dataset.utts)
     if not keys:

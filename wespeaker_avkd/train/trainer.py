@@ -28,13 +28,11 @@ from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
 from wespeaker_avkd.models.margin_scheduler import MarginScheduler
 from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.builders import (
-    EmbeddingNet,
     build_kd,
+    build_net,
     check_modality,
     kd_trainable_state,
     load_model_init,
-    make_encoder,
-    make_projection,
     model_embed_dim,
     trunk_autocast_dtype,
 )
@@ -228,11 +226,10 @@ class Trainer:
             save_config(self.raw_cfg, os.path.join(self.exp_dir, "config.yaml"))
             write_spk2id(os.path.join(self.exp_dir, "spk2id"), self.spk2id)
 
-        encoder = make_encoder(cfg.modality, cfg.model, cfg.plugins)
+        self.net = build_net(cfg, len(self.spk2id))
+        encoder = self.net.encoder
         embed_dim = model_embed_dim(cfg.model.args, encoder)
         margin_update = dataclasses.asdict(cfg.margin_update) if cfg.margin_update is not None else None
-        projection = make_projection(cfg.projection, margin_update, embed_dim, len(self.spk2id))
-        self.net = EmbeddingNet(encoder, projection)
         if cfg.model_init:
             load_model_init(self.net, cfg.model_init)
         self.kd, teacher_scp = self.kd_builder(cfg.kd, embed_dim)

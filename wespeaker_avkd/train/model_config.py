@@ -1,0 +1,101 @@
+"""The model-and-input part of a saved config, parsed once where extraction and inference start: ModelConfig.
+
+Extraction (train/extract.py), bin.embed and bin.export read an exp dir's config.yaml (or, for a WeSpeaker
+checkpoint, its yaml config) with `load_model_config` into a ModelConfig and pass that object down; nothing
+below them reads the config dict.
+
+ModelConfig is the subset of TrainConfig that builds the network and its evaluation inputs: modality, model
+(+ model_args), plugins, the AAM head (projection_args, margin_update), amp, the eval keys of dataset_args
+(audio: feat_source, fbank_args; visual: image_size, num_eval_frames, mean, std) and the eval loader's
+settings (eval_dataloader_args, else dataloader_args). Each key it reads goes through TrainConfig's own parser
+and default, so a bad value is refused with the file and key named. Keys it does not read are ignored, at the
+top level and inside dataset_args and the loader args: they configure training, which validated them when the
+run was trained. So the saved configs of old runs, a WeSpeaker config (its augmentation keys) and the minimal
+configs tests write (model and modality only) all load. `modality` is required, except where the caller gives a
+default (a WeSpeaker config has none: audio).
+
+`stamped` keeps the values of the keys that change embeddings (STAMPED_KEYS) exactly as the file wrote them (an
+absent key is None): the extraction stamp records those, so the stamps of existing exp dirs stay byte-identical
+and a finished extraction is not redone (the typed values fill defaults and would change the stamp).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from wespeaker_avkd.train.config import (
+    DATASET_ARGS,
+    ComponentArgs,
+    DataLoaderArgs,
+    MarginUpdate,
+    key_sources,
+    load_config,
+    parse_model_and_head,
+)
+from wespeaker_avkd.utils.fileio import PathLike
+from wespeaker_avkd.utils.schema import Section, Where, as_bool, as_mapping, as_str, list_of, one_of
+
+MODALITIES = ("audio", "visual", "fusion")
+# Config keys whose values change the embeddings a checkpoint gives (batch sizes and workers do not; amp does:
+# a bf16 trunk on CPU). Their values as written make the config part of the extraction stamp.
+STAMPED_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args", "amp")
+# The dataset_args keys the eval loader reads, per modality (the others are training's: num_frms, shuffle).
+EVAL_DATASET_KEYS = {"audio": ("feat_source", "fbank_args"),
+                     "visual": ("image_size", "num_eval_frames", "mean", "std"), "fusion": ()}
+EVAL_LOADER_KEYS = ("batch_size", "num_workers", "pin_memory", "prefetch_factor")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The network and its evaluation inputs from a saved config (see the module docstring)."""
+
+    modality: str
+    model: ComponentArgs
+    plugins: list[str]
+    projection: ComponentArgs
+    margin_update: MarginUpdate | None
+    amp: bool
+    dataset_args: Section            # DATASET_ARGS[modality] with the eval keys read, the others at defaults
+    eval_dataloader_args: DataLoaderArgs
+    stamped: dict[str, Any]          # STAMPED_KEYS as written (absent: None), for the extraction stamp
+
+
+def _section(cls: type[Section], data: Any, keys: tuple[str, ...], where: Where) -> Any:
+    """cls parsed from the `keys` of mapping `data` (other keys not read)."""
+    data = as_mapping(data, where)
+    return cls.from_dict({k: data[k] for k in keys if k in data}, where)
+
+
+def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None = None,
+                       default_modality: str | None = None) -> ModelConfig:
+    """Validate the keys a saved config's model and eval inputs need -> ModelConfig (`sources`: key -> file)."""
+    top = Where("", key_sources(cfg) if sources is None else sources)
+    if not isinstance(cfg, Mapping):
+        raise top.error(f"expected a mapping, got {type(cfg).__name__}")
+    for key in ("modality", "model"):
+        if key not in cfg and not (key == "modality" and default_modality):
+            raise top.error(f"missing required key '{key}'")
+    modality = one_of(*MODALITIES)(cfg.get("modality", default_modality), top.key("modality"))
+    plugins = [] if cfg.get("plugins") is None else list_of(as_str)(cfg["plugins"], top.key("plugins"))
+    model, projection, margin_update = parse_model_and_head(cfg, top, modality, plugins)
+    loader_key = "eval_dataloader_args" if cfg.get("eval_dataloader_args") else "dataloader_args"
+    return ModelConfig(
+        modality=modality, model=model, plugins=plugins, projection=projection, margin_update=margin_update,
+        amp=as_bool(False if cfg.get("amp") is None else cfg["amp"], top.key("amp")),
+        dataset_args=_section(DATASET_ARGS[modality], cfg.get("dataset_args"), EVAL_DATASET_KEYS[modality],
+                              top.key("dataset_args")),
+        eval_dataloader_args=_section(DataLoaderArgs, cfg.get(loader_key), EVAL_LOADER_KEYS, top.key(loader_key)),
+        stamped={key: cfg.get(key) for key in STAMPED_KEYS})
+
+
+def load_model_config(path: PathLike, default_modality: str | None = None) -> ModelConfig:
+    """parse_model_config of the yaml file `path`; its errors name the file."""
+    cfg = load_config(path)
+    return parse_model_config(cfg, {"": os.fspath(path), **key_sources(cfg)}, default_modality)
+
+
+def exp_model_config(exp_dir: str) -> ModelConfig:
+    """The ModelConfig of a trained exp dir (its config.yaml)."""
+    return load_model_config(os.path.join(exp_dir, "config.yaml"))
