@@ -19,8 +19,8 @@ from wespeaker_avkd.data.datasets import (
 )
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.samplers import LengthGroupedBatchSampler, SeededBatchSampler, SequentialBatchSampler
+from wespeaker_avkd.utils.naming import MODALITIES
 
-MODALITIES = ("audio", "visual", "fusion")
 VISUAL_DEFAULTS = {"image_size": 112, "num_eval_frames": 5, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 
 

@@ -15,10 +15,10 @@ from wespeaker_avkd.losses.kd_objective import objective_from_specs
 from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
 from wespeaker_avkd.train.config import ComponentArgs, ConfigError, KDConfig, MarginUpdate, TrainConfig
 from wespeaker_avkd.train.model_config import ModelConfig
+from wespeaker_avkd.utils.naming import MODALITIES
 
 logger = logging.getLogger(__name__)
 
-MODALITIES = ("audio", "visual", "fusion")
 
 
 def check_modality(cfg: Mapping[str, Any]) -> str:

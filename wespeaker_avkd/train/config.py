@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
+from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.schema import (
     ConfigError,
     Section,
@@ -439,7 +440,7 @@ class TrainConfig:
     kd: KDConfig | None
 
     # Top-level keys and their parsers; the sections with their own logic are handled in parse_train_config.
-    SIMPLE = {"modality": one_of("audio", "visual", "fusion"), "model": as_str, "train_data": as_str,
+    SIMPLE = {"modality": one_of(*MODALITIES), "model": as_str, "train_data": as_str,
               "num_epochs": positive_int, "seed": lambda v, w: as_int(v, w), "num_avg": positive_int,
               "log_batch_interval": positive_int, "save_epoch_interval": positive_int,
               "keep_checkpoints": lambda v, w: None if v is None else positive_int(v, w),

@@ -35,9 +35,9 @@ from wespeaker_avkd.train.config import (
     parse_model_and_head,
 )
 from wespeaker_avkd.utils.fileio import PathLike
+from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.schema import Section, Where, as_bool, as_mapping, as_str, list_of, one_of
 
-MODALITIES = ("audio", "visual", "fusion")
 # Config keys whose values change the embeddings a checkpoint gives (batch sizes and workers do not; amp does:
 # a bf16 trunk on CPU). Their values as written make the config part of the extraction stamp.
 STAMPED_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args", "amp")

@@ -1,9 +1,12 @@
-"""The study's names, defined once: Eq. 7 weight keys of the KD losses, KD student and tuning-run directories.
+"""The study's names, defined once: modalities, Eq. 7 weight keys, KD student and tuning-run directories.
 
 The recipe's shell reads them through `egs/voxceleb/v_kd/local/names.py` (one table per run), the report and
 the tuning selection import them, so an experiment directory is named by one rule everywhere.
 """
 from __future__ import annotations
+
+# What a system embeds: one modality (a student or baseline) or both (the fusion teacher).
+MODALITIES = ("audio", "visual", "fusion")
 
 # KD loss (as written in a combo such as "COS+KL") -> its weight in the paper's Eq. 7:
 # L = L_AAM + alpha L_KL + beta L_COS + gamma L_MMD.
