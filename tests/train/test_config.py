@@ -148,3 +148,11 @@ def test_wespeaker_synonyms(tmp_path):
     assert "keep_checkpoints" not in prepare_config(base)  # default: what averaging needs (checkpoint code)
     del base["save_epoch_interval"]
     assert prepare_config(base)["save_epoch_interval"] == 1
+
+
+def test_bad_modality_is_refused_naming_the_file(tmp_path):
+    """The modality is checked before the KD preset is expanded; the error names the file and the choices."""
+    path = tmp_path / "student.yaml"
+    path.write_text("modality: voice\nmodel: ResNet34\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: config key 'modality': must be one of")):
+        prepare_config(load_config(str(path)))

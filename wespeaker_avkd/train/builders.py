@@ -13,20 +13,10 @@ import torch.nn as nn
 
 from wespeaker_avkd.losses.kd_objective import objective_from_specs
 from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
-from wespeaker_avkd.train.config import ComponentArgs, ConfigError, KDConfig, MarginUpdate, TrainConfig
+from wespeaker_avkd.train.config import ComponentArgs, KDConfig, MarginUpdate, TrainConfig
 from wespeaker_avkd.train.model_config import ModelConfig
-from wespeaker_avkd.utils.naming import MODALITIES
 
 logger = logging.getLogger(__name__)
-
-
-
-def check_modality(cfg: Mapping[str, Any]) -> str:
-    """The config's `modality` (audio, visual or fusion)."""
-    modality = cfg.get("modality")
-    if modality not in MODALITIES:
-        raise ConfigError(f"config key 'modality' must be one of {MODALITIES}, got {modality!r}")
-    return modality
 
 
 def make_encoder(modality: str, model: ComponentArgs, plugins: Sequence[str] = ()) -> nn.Module:

@@ -49,7 +49,7 @@ Config = dict[str, Any]
 
 
 __all__ = ["ConfigError", "ConfigDict", "TrainConfig", "parse_train_config", "load_config", "apply_overrides",
-           "resolve_kd_preset", "save_config", "require"]
+           "resolve_kd_preset", "save_config"]
 
 
 class ConfigDict(dict):
@@ -201,16 +201,6 @@ def save_config(cfg: Mapping[str, Any], path: PathLike) -> None:
     """Write cfg as yaml atomically (key order kept)."""
     with atomic_write(path) as f:
         yaml.safe_dump(dict(cfg), f, sort_keys=False, default_flow_style=None)
-
-
-def require(cfg: Mapping[str, Any], dotted: str, where: str = "config") -> Any:
-    """cfg['a']['b'] for 'a.b'; a missing key raises ConfigError naming it."""
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise ConfigError(f"{where}: missing required key {dotted!r}")
-        node = node[part]
-    return node
 
 
 # ====================================================================== the typed schema of a training config

@@ -30,7 +30,6 @@ from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.builders import (
     build_kd,
     build_net,
-    check_modality,
     kd_trainable_state,
     load_model_init,
     model_embed_dim,
@@ -59,8 +58,9 @@ from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
 from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
 from wespeaker_avkd.utils.fingerprint import read_stamp
+from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.runtime import seed_everything, set_cpu_threads, setup_logging
-from wespeaker_avkd.utils.schema import Where
+from wespeaker_avkd.utils.schema import Where, one_of
 
 logger = logging.getLogger("wespeaker_avkd.train")
 
@@ -106,7 +106,8 @@ def prepare_configs(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], TrainConfig
     sources = key_sources(cfg)
     cfg = dict(cfg)
     cfg.setdefault("modality", "audio")  # a WeSpeaker config has no modality: it is an audio config
-    modality = check_modality(cfg)
+    # the schema's check, here because the KD preset below depends on the modality; names the file
+    modality = one_of(*MODALITIES)(cfg["modality"], Where("", sources).key("modality"))
     if cfg.get("kd") and modality != "fusion":
         kd = resolve_kd_preset(cfg["kd"], modality)
         preset = f"{cfg['kd'].get('weights_file')} ({modality}.{kd.get('combo')})"
@@ -114,12 +115,8 @@ def prepare_configs(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], TrainConfig
         cfg["kd"] = kd
     typed = parse_train_config(cfg, sources)
     cfg = normalize_synonyms(cfg, Where("", sources))
-    cfg.setdefault("seed", 42)
-    cfg.setdefault("num_avg", 1)
-    cfg.setdefault("log_batch_interval", 10)
-    cfg.setdefault("save_epoch_interval", 1)
-    cfg.setdefault("optimizer", "SGD")
-    cfg.setdefault("scheduler", "ExponentialDecrease")
+    for key in ("seed", "num_avg", "log_batch_interval", "save_epoch_interval", "optimizer", "scheduler"):
+        cfg.setdefault(key, TrainConfig.DEFAULTS[key])   # recorded in config.yaml (the schema's defaults)
     return cfg, typed
 
 
