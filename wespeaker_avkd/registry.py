@@ -22,12 +22,14 @@ import importlib.metadata
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from wespeaker_avkd.utils.errors import NamedError
+
 T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "wespeaker_avkd.plugins"
 
 
-class RegistryError(KeyError):
+class RegistryError(NamedError, KeyError):
     """An unknown or duplicate name in a registry; the message lists what is known."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
@@ -116,7 +118,7 @@ def import_plugins(modules: Iterable[str]) -> None:
             raise ImportError(f"config key 'plugins': cannot import plugin module {module!r}: {err}") from err
 
 
-class PluginError(ImportError):
+class PluginError(NamedError, ImportError):
     """A plugin entry point that cannot be loaded; the message names the entry point and its distribution."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from wespeaker_avkd.analysis.report import PAPER_COMBOS
+from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.naming import EQ7_WEIGHT, tuning_run_name
 
@@ -26,7 +27,7 @@ DEV_PART = "dev"
 Reader = Callable[[str], dict[str, Any]]
 
 
-class TuningError(ValueError):
+class TuningError(NamedError, ValueError):
     """Bad or missing sweep input (the message names the files)."""
 
 

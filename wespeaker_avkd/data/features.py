@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.kaldi_dir import read_table, write_table
+from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import digest_of, stamp_matches, write_stamp
 
@@ -24,7 +25,7 @@ KALDI_COMPRESSION_METHODS = range(1, 8)
 STAMP_SUFFIX = ".stamp.json"  # beside each block: the fingerprint of the inputs it was computed from
 
 
-class FbankError(RuntimeError):
+class FbankError(NamedError, RuntimeError):
     """Feature extraction or reading failed for one utterance; the message names it and its file."""
 
 

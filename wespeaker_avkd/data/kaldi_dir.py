@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
+from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
 
 
-class TableError(ValueError):
+class TableError(NamedError, ValueError):
     """A malformed Kaldi table; the message names file:line and what was expected."""
 
 

@@ -21,13 +21,14 @@ import torch
 import torch.nn as nn
 
 from wespeaker_avkd.train.model_config import ModelConfig
+from wespeaker_avkd.utils.errors import NamedError
 
 logger = logging.getLogger(__name__)
 
 SOURCES = ("wav", "faces")
 
 
-class InputError(ValueError):
+class InputError(NamedError, ValueError):
     """Bad embedding inputs (file list, scp, modality mismatch); the message names the file or key."""
 
 

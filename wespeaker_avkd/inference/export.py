@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from wespeaker_avkd.train.model_config import ModelConfig
+from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ EXAMPLE_FRAMES = 200
 INPUT_NAME, OUTPUT_NAME = "feats", "embedding"
 
 
-class MissingOptionalDependency(ImportError):
+class MissingOptionalDependency(NamedError, ImportError):
     """An optional package (ONNX export or runtime) is not installed; the message says how to install it."""
 
 

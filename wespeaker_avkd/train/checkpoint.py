@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import PathLike, atomic_torch_save
 from wespeaker_avkd.utils.fingerprint import file_fingerprint, stamp_matches, write_stamp
 from wespeaker_avkd.utils.state_dict import load_state_dict_strict, strip_ddp_prefix
@@ -143,7 +144,7 @@ def save_checkpoint(path: PathLike, state: Mapping[str, Any]) -> None:
     atomic_torch_save(dict(state), path)
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(NamedError, RuntimeError):
     """A checkpoint file holds objects that only the full (code-running) unpickler could rebuild."""
 
 
@@ -178,7 +179,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     return state
 
 
-class CheckpointLayoutError(RuntimeError):
+class CheckpointLayoutError(NamedError, RuntimeError):
     """A model file in a layout this loader does not read (e.g. the old nested {model, projection} dict)."""
 
 

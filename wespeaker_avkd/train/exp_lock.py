@@ -15,12 +15,14 @@ import time
 import uuid
 from typing import Any
 
+from wespeaker_avkd.utils.errors import NamedError
+
 logger = logging.getLogger("wespeaker_avkd.train")
 
 LOCK_NAME = ".lock"
 
 
-class ExpDirLockedError(RuntimeError):
+class ExpDirLockedError(NamedError, RuntimeError):
     """Another live training owns the exp dir."""
 
 

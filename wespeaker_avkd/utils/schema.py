@@ -18,8 +18,10 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from wespeaker_avkd.utils.errors import NamedError
 
-class ConfigError(ValueError):
+
+class ConfigError(NamedError, ValueError):
     """A bad config file or override; the message names the file or key and what was expected."""
 
 

@@ -1,0 +1,66 @@
+"""Named errors and the one-line form every entry point gives them.
+
+A NamedError is a problem with the user's input (a config key, a data file, a checkpoint, an argument) whose
+message already names the file, line or key and what was expected. Entry points run their `main` through
+`run_main`: a NamedError (or an OSError naming its file, such as a full disk) is printed as one line
+`<prog>: <message>` on stderr and the process exits 2; anything else is a bug and keeps its traceback.
+`--debug` on the command line (or WESPEAKER_AVKD_DEBUG=1) shows the traceback of a named error too.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+EXIT_NAMED_ERROR = 2
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "WESPEAKER_AVKD_DEBUG"
+
+
+class NamedError(Exception):
+    """Bad user input; the message names the file, line or key and what was expected (one line, exit 2)."""
+
+
+def one_line(err: BaseException) -> str:
+    """The message of `err` folded onto one line (newlines become '; ')."""
+    text = str(err)
+    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+        text = err.args[0]  # str(KeyError) adds quotes around the message
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" writing {err.filename}" if err.filename else ""
+        text = f"disk full{where} ({os.strerror(errno.ENOSPC)})"
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip()) or type(err).__name__
+
+
+def is_named(err: BaseException) -> bool:
+    """True for errors of the user's input: NamedError, and OSErrors that carry the file they concern."""
+    if isinstance(err, NamedError):
+        return True
+    return isinstance(err, OSError) and (err.errno == errno.ENOSPC or err.filename is not None)
+
+
+def debug_requested(argv: Sequence[str] | None) -> bool:
+    """True when --debug is among `argv` (default sys.argv) or WESPEAKER_AVKD_DEBUG=1."""
+    args = sys.argv[1:] if argv is None else argv
+    return DEBUG_FLAG in args or os.environ.get(DEBUG_ENV) == "1"
+
+
+def strip_debug(argv: Sequence[str] | None) -> list[str]:
+    """`argv` (default sys.argv[1:]) without the --debug flag, for parsers that do not declare it."""
+    return [a for a in (sys.argv[1:] if argv is None else argv) if a != DEBUG_FLAG]
+
+
+def run_main(prog: str, main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
+    """Call main(args without --debug); a named error becomes one stderr line `prog: message` and exit 2."""
+    try:
+        rc = main(strip_debug(argv))
+    except Exception as err:  # noqa: BLE001 -- split into named errors (one line) and bugs (traceback)
+        if not is_named(err):
+            raise
+        if debug_requested(argv):
+            traceback.print_exc()
+        print(f"{prog}: {one_line(err)}", file=sys.stderr)
+        return EXIT_NAMED_ERROR
+    return 0 if rc is None else int(rc)
