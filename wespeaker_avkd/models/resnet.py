@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.models.pooling import build_pooling
 from wespeaker_avkd.registry import MODELS
-from wespeaker_avkd.utils.state_dict import load_state_dict_strict, strip_ddp_prefix
+from wespeaker_avkd.utils.state_dict import check_tensor_sizes, load_state_dict_strict, strip_ddp_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,9 @@ def load_wespeaker_checkpoint(model: nn.Module, path: str | os.PathLike[str],
     caller may reuse e.g. `projection.weight` (C, D).
     """
     path = os.fspath(path)
-    state = _unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    check_tensor_sizes(loaded, path)  # before any dense copy of an expanded tensor
+    state = _unwrap_state_dict(loaded, path)
     set_aside = {k: v for k, v in state.items() if k.startswith(tuple(set_aside_prefixes))}
     state = {k: v for k, v in state.items() if k not in set_aside}
     load_state_dict_strict(model, state, path, "checkpoint",

@@ -36,7 +36,7 @@ import torch
 from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import PathLike, atomic_torch_save
 from wespeaker_avkd.utils.fingerprint import file_fingerprint, stamp_matches, write_stamp
-from wespeaker_avkd.utils.state_dict import load_state_dict_strict, strip_ddp_prefix
+from wespeaker_avkd.utils.state_dict import check_tensor_sizes, load_state_dict_strict, strip_ddp_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -154,12 +154,13 @@ CONVERTER_HINT = ("if it is a checkpoint written by an older version of this too
 
 def torch_load_safe(path: PathLike) -> Any:
     """torch.load(path, weights_only=True) on the CPU; refuses (UnsafeCheckpointError naming the file) anything
-    beyond tensors and plain containers, and turns unreadable files into a RuntimeError naming the file."""
+    beyond tensors and plain containers, and tensors claiming more memory than the file holds
+    (check_tensor_sizes), and turns unreadable files into a RuntimeError naming the file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()
         detail = next((line.strip() for line in first if "GLOBAL" in line or "Unsupported" in line), "")
@@ -169,6 +170,8 @@ def torch_load_safe(path: PathLike) -> Any:
             + CONVERTER_HINT.format(path=path)) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise RuntimeError(f"cannot read checkpoint {path}: {err}") from err
+    check_tensor_sizes(obj, path)
+    return obj
 
 
 def load_checkpoint(path: PathLike) -> dict[str, Any]:
@@ -349,6 +352,7 @@ def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: PathLike | None 
         try:
             with torch.serialization.safe_globals(_numpy_array_globals()):
                 obj = torch.load(src, map_location="cpu", weights_only=True)
+            check_tensor_sizes(obj, src)
         except pickle.UnpicklingError as err:
             raise UnsafeCheckpointError(f"{src}: holds objects beyond tensors, containers and numpy arrays; "
                                         f"refused (no loader here runs code from a file): {err}") from None

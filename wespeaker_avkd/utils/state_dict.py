@@ -5,8 +5,11 @@ No torch import at module level: the package's scorer side imports utils without
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+
+from wespeaker_avkd.utils.errors import NamedError
 
 if TYPE_CHECKING:
     import torch
@@ -50,3 +53,43 @@ def load_state_dict_strict(module: torch.nn.Module, state: Mapping[str, torch.Te
     """check_state_dict, then module.load_state_dict(state, strict=True): all or nothing is copied."""
     check_state_dict(module, state, source, what, hint)
     module.load_state_dict(state, strict=True)
+
+
+class CheckpointSizeError(NamedError, ValueError):
+    """A checkpoint tensor that claims more memory than its file holds (an expanded or forged tensor)."""
+
+
+def _tensors(obj: Any, where: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """(key path, tensor) of every tensor in nested dicts, lists and tuples."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        yield where or "<top>", obj
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            yield from _tensors(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            yield from _tensors(value, f"{where}[{i}]")
+
+
+def check_tensor_sizes(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Refuse (CheckpointSizeError naming the file and key) a checkpoint loaded from `path` any of whose tensors
+    or storages claims more bytes than the file holds. torch.save stores every storage uncompressed in the
+    file, so a genuine tensor never does; an expanded view (stride 0) of a few bytes claiming terabytes loads
+    without allocating, and would be allocated in full by its first dense copy (averaging, load_state_dict):
+    this check runs between the two."""
+    import torch
+
+    path = os.fspath(path)
+    limit = os.path.getsize(path)
+    for key, tensor in _tensors(obj):
+        if tensor.layout != torch.strided:
+            raise CheckpointSizeError(f"checkpoint {path}: tensor {key!r} has layout {tensor.layout}; a model "
+                                      "file holds dense tensors only")
+        claimed = max(tensor.numel() * tensor.element_size(), tensor.untyped_storage().nbytes())
+        if claimed > limit:
+            raise CheckpointSizeError(
+                f"checkpoint {path}: tensor {key!r} (shape {tuple(tensor.shape)}, stride {tuple(tensor.stride())}) "
+                f"claims {claimed:,} bytes but the file holds {limit:,}; refusing a forged or expanded tensor "
+                "before allocating it")
