@@ -15,7 +15,7 @@ from tqdm import tqdm
 from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.kaldi_dir import read_table, write_table
 from wespeaker_avkd.utils.errors import NamedError
-from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.utils.fileio import atomic_write, replace_into, temp_path_beside
 from wespeaker_avkd.utils.fingerprint import digest_of, stamp_matches, write_stamp
 
 BLOCK_UTTS = 100  # utterances per ark block: the unit of resumption
@@ -94,12 +94,12 @@ def _extract_block(task: tuple) -> int:
             feats[utt] = compute_fbank(wave, sample_rate=sample_rate, dither=0.0, **fbank_args).numpy()
         except Exception as e:  # name the utterance and its file, whatever failed (reader, fbank)
             raise FbankError(f"utterance '{utt}' ({path}): {e}") from e
-    tmp_ark, tmp_scp = base + ".ark.tmp", base + ".scp.tmp"
-    kaldiio.save_ark(tmp_ark, feats, scp=tmp_scp, compression_method=compression_method)
-    with open(tmp_scp, "r", encoding="utf-8") as f:
-        lines = [line.replace(tmp_ark + ":", base + ".ark:", 1) for line in f]
-    os.remove(tmp_scp)
-    os.replace(tmp_ark, base + ".ark")
+    # fresh, exclusively created temporary names (never a fixed name where a symlink could be planted)
+    with temp_path_beside(base + ".ark") as tmp_ark, temp_path_beside(base + ".scp") as tmp_scp:
+        kaldiio.save_ark(tmp_ark, feats, scp=tmp_scp, compression_method=compression_method)
+        with open(tmp_scp, "r", encoding="utf-8") as f:
+            lines = [line.replace(tmp_ark + ":", base + ".ark:", 1) for line in f]
+        replace_into(tmp_ark, base + ".ark")
     with atomic_write(base + ".scp") as f:
         f.writelines(lines)
     write_stamp(base + STAMP_SUFFIX, {"inputs": stamp})

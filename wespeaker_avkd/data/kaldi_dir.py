@@ -12,6 +12,10 @@ class TableError(NamedError, ValueError):
     """A malformed Kaldi table; the message names file:line and what was expected."""
 
 
+class SameDirError(NamedError, ValueError):
+    """An output data dir that is its own input (the same path, or one reached through a symlink)."""
+
+
 def _iter_rows(path: PathLike):
     """Yield (line_no, key, rest_tokens) for every non-blank line of a Kaldi table."""
     path = os.fspath(path)
@@ -119,6 +123,11 @@ def subset_data_dir(src: PathLike, dst: PathLike, num_utts: int) -> list[str]:
     import numpy as np  # local: keep this module importable by the torch-free scorer at no cost
 
     src, dst = os.fspath(src), os.fspath(dst)
+    if os.path.realpath(src) == os.path.realpath(dst) or (
+            os.path.isdir(src) and os.path.isdir(dst) and os.path.samefile(src, dst)):
+        raise SameDirError(f"subset: the destination {dst} is the source data dir {src} "
+                           f"({os.path.realpath(src)}); writing the subset there would cut the source; choose "
+                           f"another --dst")
     utt2spk = read_table(os.path.join(src, "utt2spk"))
     utts = sorted(utt2spk)
     if num_utts < len(utts):

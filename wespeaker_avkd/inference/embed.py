@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from wespeaker_avkd.train.model_config import ModelConfig
 from wespeaker_avkd.utils.errors import NamedError
+from wespeaker_avkd.utils.fileio import check_output_path, replace_into, temp_path_beside
 
 logger = logging.getLogger(__name__)
 
@@ -165,14 +166,24 @@ def write_embeddings(pairs: Iterable[tuple[str, np.ndarray]], wspecifier: str) -
         if len(names) != 2:
             raise InputError(f"--out {wspecifier!r}: ark,scp needs two files, FILE.ark,FILE.scp")
         ark, final_scp = os.path.abspath(names[0]), names[1]  # absolute: the scp then works from any cwd
-        wspecifier = f"{kind}:{ark},{final_scp}.tmp"
         for path in (ark, final_scp):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    for path in (files.split(",")[0], final_scp):
+        if path is not None:
+            check_output_path(path)  # a device, pipe or directory is refused before anything is written
+    if final_scp is None:
+        return _write_pairs(pairs, wspecifier)
+    with temp_path_beside(final_scp) as tmp_scp:  # a fresh exclusive name, renamed into place last
+        count = _write_pairs(pairs, f"{kind}:{ark},{tmp_scp}")
+        replace_into(tmp_scp, final_scp)
+    return count
+
+
+def _write_pairs(pairs: Iterable[tuple[str, np.ndarray]], wspecifier: str) -> int:
+    """Write (key, vector) pairs as float32 through kaldiio's WriteHelper; returns the count."""
     count = 0
     with kaldiio.WriteHelper(wspecifier) as writer:
         for key, vec in pairs:
             writer(key, np.asarray(vec, dtype=np.float32))
             count += 1
-    if final_scp is not None:
-        os.replace(final_scp + ".tmp", final_scp)
     return count

@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,12 +27,19 @@ import torch
 
 from wespeaker_avkd.train.builders import EmbeddingNet, build_net, trunk_autocast_dtype
 from wespeaker_avkd.train.model_config import STAMPED_KEYS, ModelConfig, exp_model_config
-from wespeaker_avkd.utils.fileio import atomic_write
+from wespeaker_avkd.utils.fileio import (
+    atomic_write,
+    check_output_path,
+    create_exclusive,
+    replace_into,
+    temp_path_beside,
+)
 from wespeaker_avkd.utils.fingerprint import (
     data_dir_fingerprint,
     digest_of,
     file_fingerprint,
     listed_files_fingerprint,
+    read_stamp,
     stamp_matches,
     write_stamp,
 )
@@ -67,9 +73,21 @@ class ModelCache:
         return self.value
 
 
-def _is_current(scp_path: str, record_path: str, wanted: Mapping[str, Any]) -> bool:
-    """True when scp_path exists and its stamp records the same inputs and this very scp (content)."""
-    return os.path.isfile(scp_path) and stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path)))
+def _output_fingerprints(outputs: Sequence[str]) -> dict[str, Any]:
+    """{file name: content fingerprint} of the outputs written beside an scp (mean_vec.npy, ...)."""
+    return {os.path.basename(path): file_fingerprint(path) for path in outputs}
+
+
+def _is_current(scp_path: str, record_path: str, wanted: Mapping[str, Any], outputs: Sequence[str] = ()) -> bool:
+    """True when scp_path exists and its stamp records the same inputs and this very scp (content), and every
+    other output of the job (`outputs`) exists with the content the stamp recorded (a deleted mean_vec.npy
+    is recreated; a stamp older than this record only needs them to exist)."""
+    if not os.path.isfile(scp_path) or not all(os.path.isfile(path) for path in outputs):
+        return False
+    if not stamp_matches(record_path, dict(wanted, scp=file_fingerprint(scp_path))):
+        return False
+    recorded = (read_stamp(record_path) or {}).get("outputs")
+    return recorded is None or stamp_matches(record_path, {"outputs": _output_fingerprints(outputs)})
 
 
 def load_trained(exp_dir: str, checkpoint: str | None = None, device: str = "cpu",
@@ -163,19 +181,19 @@ def write_embeddings(out_dir: str, keys: Sequence[str], table: Mapping[str, np.n
     previous ark is deleted. An interruption leaves the previous complete result. Returns the scp path."""
     scp_path = os.path.join(out_dir, "xvector.scp")
     ark_path = os.path.abspath(os.path.join(out_dir, f"xvector.{tag}.ark"))  # scp lines work from any cwd
-    fd, tmp_scp = tempfile.mkstemp(prefix=".xvector.scp.", suffix=".tmp", dir=out_dir)
-    os.close(fd)
+    check_output_path(scp_path)  # before anything is written
+    create_exclusive(ark_path)  # a fresh file: never an existing one or a symlink planted under that name
     try:
-        with kaldiio.WriteHelper(f"ark,scp:{ark_path},{tmp_scp}") as writer:
-            for key in keys:
-                writer(key, np.asarray(table[key], dtype=np.float32))
-        if before_scp is not None:
-            before_scp()
-        os.replace(tmp_scp, scp_path)
+        with temp_path_beside(scp_path) as tmp_scp:
+            with kaldiio.WriteHelper(f"ark,scp:{ark_path},{tmp_scp}") as writer:
+                for key in keys:
+                    writer(key, np.asarray(table[key], dtype=np.float32))
+            if before_scp is not None:
+                before_scp()
+            replace_into(tmp_scp, scp_path)
     except BaseException:
-        for path in (tmp_scp, ark_path):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ark_path)
         raise
     _remove_other_arks(out_dir, ark_path)
     return scp_path
@@ -200,9 +218,11 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: st
     os.makedirs(out_dir, exist_ok=True)
     scp_path = os.path.join(out_dir, "xvector.scp")
     record_path = os.path.join(out_dir, STAMP_NAME)
+    mean_path = os.path.join(out_dir, "mean_vec.npy")
+    outputs = [mean_path] if mean_vec else []
     cfg = exp_model_config(exp_dir)
     wanted = extraction_inputs(exp_dir, data_dir, checkpoint, embedding_scps, mean_vec, cfg)
-    if not force and _is_current(scp_path, record_path, wanted):
+    if not force and _is_current(scp_path, record_path, wanted, outputs):
         logger.info("%s is complete (same checkpoint, data and config); skipping", scp_path)
         return scp_path
 
@@ -239,12 +259,12 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: st
         with contextlib.suppress(FileNotFoundError):
             os.unlink(record_path)
         if mean_vec:
-            with atomic_write(os.path.join(out_dir, "mean_vec.npy"), "wb") as f:
+            with atomic_write(mean_path, "wb") as f:
                 np.save(f, matrix.mean(0, dtype=np.float64).astype(np.float32))
 
     write_embeddings(out_dir, keys, table, _fresh_tag(wanted), before_scp)
     write_stamp(record_path, dict(wanted, scp=file_fingerprint(scp_path), num_utts=len(keys),
-                                  dim=int(matrix.shape[1])))
+                                  dim=int(matrix.shape[1]), outputs=_output_fingerprints(outputs)))
     logger.info("wrote %d embeddings to %s", len(keys), scp_path)
     return scp_path
 
@@ -366,7 +386,8 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: str | None = None,
               "train_scp": file_fingerprint(train_scp),
               "train_ark": listed_files_fingerprint([source_ark] if source_ark else []),
               "spk2id": file_fingerprint(spk2id_path)}
-    if not force and _is_current(scp_path, record_path, wanted):
+    outputs = [os.path.join(out_dir, name) for name in ("projection_weight.npy", "spk2id")]
+    if not force and _is_current(scp_path, record_path, wanted, outputs):
         logger.info("%s is complete (same teacher checkpoint and embeddings); skipping", out_dir)
         return out_dir
     state = load_model_state(ckpt_path)
@@ -385,11 +406,12 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: str | None = None,
     def before_scp() -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(record_path)
-        with atomic_write(os.path.join(out_dir, "projection_weight.npy"), "wb") as f:
+        with atomic_write(outputs[0], "wb") as f:
             np.save(f, weight.astype(np.float32))
-        write_spk2id(os.path.join(out_dir, "spk2id"), spk2id)
+        write_spk2id(outputs[1], spk2id)
 
     write_embeddings(out_dir, keys, dict(zip(keys, emb)), _fresh_tag(wanted), before_scp)
-    write_stamp(record_path, dict(wanted, scp=file_fingerprint(scp_path), num_utts=len(keys)))
+    write_stamp(record_path, dict(wanted, scp=file_fingerprint(scp_path), num_utts=len(keys),
+                                  outputs=_output_fingerprints(outputs)))
     logger.info("kd export: %d teacher embeddings, W %s -> %s", len(keys), weight.shape, out_dir)
     return out_dir
