@@ -39,6 +39,30 @@ inline float dot(const float* a, const float* b, const float* mean, int64_t d) {
   return s;
 }
 
+// The same dot product in double, for rows whose norms lie outside kSafeNorm: products of any two finite floats
+// and their sums stay finite and normal in double, so the cosine is right for embeddings of any magnitude.
+inline double dot_double(const float* a, const float* b, const float* mean, int64_t d) {
+  double s = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double x = mean ? double(a[j]) - double(mean[j]) : double(a[j]);
+    const double y = mean ? double(b[j]) - double(mean[j]) : double(b[j]);
+    s += x * y;
+  }
+  return s;
+}
+
+// Row norms for which the float dot product is right to float rounding: up to 2^60 no product or partial sum
+// can overflow a float (|sum| <= |a| |b| <= 2^120), from 2^-40 on the products lost to float underflow are
+// negligible against |a| |b|. Embeddings of usual magnitudes always take the float path (its scores are
+// unchanged); others take dot_double (1e19 overflowed the float sum to inf, 1e-22 underflowed it to wrong
+// scores).
+const double kMaxInverseNorm = std::ldexp(1.0, 40);   // norm >= 2^-40
+const double kMinInverseNorm = std::ldexp(1.0, -60);  // norm <= 2^60
+
+inline bool float_safe(double inverse_norm) {
+  return inverse_norm >= kMinInverseNorm && inverse_norm <= kMaxInverseNorm;
+}
+
 }  // namespace
 
 std::vector<double> inverse_row_norms(const float* emb, int64_t n, int64_t d, const float* mean, const KeyTable* names,
@@ -101,6 +125,10 @@ void cosine_scores(const float* emb, int64_t n, int64_t d, const float* mean, co
     }
     const float* a = emb + int64_t(enroll[i]) * d;
     const float* b = emb + int64_t(test[i]) * d;
+    if (!float_safe(ie) || !float_safe(it)) {
+      out[i] = float(dot_double(a, b, mean, d) * ie * it);
+      continue;
+    }
     const float s = mean ? dot<true>(a, b, mean, d) : dot<false>(a, b, nullptr, d);
     out[i] = float(double(s) * ie * it);
   }

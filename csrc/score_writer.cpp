@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <future>
 #include <string>
@@ -19,14 +20,19 @@ namespace {
 
 constexpr int64_t kChunk = 1 << 17;  // trials formatted per thread between writes
 
-// Refuses rows outside the key table, labels other than 1/0/-1, and a mix of labeled and unlabeled trials
-// (a score file has a label column on every line or on none; read_score_file relies on it).
-void validate_trials(const KeyTable& table, const int32_t* enroll, const int32_t* test, const int8_t* labels,
-                     int64_t n) {
+// Refuses rows outside the key table, non-finite scores (a nan or inf line would read back as a valid score
+// file), labels other than 1/0/-1, and a mix of labeled and unlabeled trials (a score file has a label column
+// on every line or on none; read_score_file relies on it).
+void validate_trials(const KeyTable& table, const int32_t* enroll, const int32_t* test, const float* scores,
+                     const int8_t* labels, int64_t n) {
   const int64_t rows = int64_t(table.size());
   for (int64_t i = 0; i < n; ++i) {
     if (enroll[i] < 0 || enroll[i] >= rows || test[i] < 0 || test[i] >= rows)
       throw ScorerError("trial " + std::to_string(i) + " refers to a key row outside the key table");
+    if (!std::isfinite(scores[i]))
+      throw ScorerError("trial " + std::to_string(i) + " ('" + std::string(table.key(size_t(enroll[i]))) + "' '" +
+                        std::string(table.key(size_t(test[i]))) + "') has the non-finite score " +
+                        std::to_string(scores[i]) + "; nothing written");
     if (labels[i] < -1 || labels[i] > 1)
       throw ScorerError("trial " + std::to_string(i) + " has label " + std::to_string(int(labels[i])) +
                         " (expected 1, 0 or -1)");
@@ -76,7 +82,7 @@ void write_all(int fd, const std::string& out, int64_t& written) {
 
 void write_score_lines(int fd, const KeyTable& table, const int32_t* enroll, const int32_t* test, const float* scores,
                        const int8_t* labels, int64_t n, int num_threads) {
-  validate_trials(table, enroll, test, labels, n);  // before writing anything
+  validate_trials(table, enroll, test, scores, labels, n);  // before writing anything
   const int nt = thread_count(num_threads);
   // Double buffering: a writer thread hands one set of formatted chunks to the kernel (and starts its
   // writeback, so the final fsync of atomic_write finds little left to do) while the next set is formatted.

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -24,9 +23,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, write_spk2id
-from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
+from wespeaker_avkd.data.loaders import build_train_loader, eval_input_files, set_loader_epoch
 from wespeaker_avkd.models.margin_scheduler import MarginScheduler
 from wespeaker_avkd.train import checkpoint as ckpt
+from wespeaker_avkd.train import finished
 from wespeaker_avkd.train.builders import (
     build_kd,
     build_net,
@@ -57,7 +57,7 @@ from wespeaker_avkd.train.distributed import (
 from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
 from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
-from wespeaker_avkd.utils.fingerprint import read_stamp
+from wespeaker_avkd.utils.fingerprint import read_stamp, write_stamp
 from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.runtime import seed_everything, set_cpu_threads, setup_logging
 from wespeaker_avkd.utils.schema import Where, one_of
@@ -177,6 +177,7 @@ class Trainer:
         self.exp_dir = exp_dir
         self.model_dir = os.path.join(exp_dir, "models")
         self.progress = progress
+        self._set_aside: str | None = None  # the old models/ while an --overwrite run replaces it
         self.info: DistInfo = init_distributed(device)
         # One training per exp dir: rank 0 owns exp_dir/.lock from before its first write until close().
         self._lock: ExpDirLock | None = ExpDirLock(exp_dir) if self.info.is_main else None
@@ -188,14 +189,24 @@ class Trainer:
             if takeover:
                 logger.warning(takeover)
             set_cpu_threads(num_threads, share=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-            if overwrite and self.info.is_main and os.path.isdir(self.model_dir):
-                shutil.rmtree(self.model_dir)
+            self._build()  # reads only: every input is validated before anything is moved or written
+            if overwrite and self.info.is_main:  # deleted only once the new training completed (train)
+                self._set_aside = finished.set_aside(self.model_dir)
             barrier(self.info)
             self._check_resume_config()
-            self._build()
+            self._maybe_resume()
+            if self.info.is_main:
+                self._write_run_files()
         except BaseException:
+            self._restore_set_aside()
             self.close()
             raise
+
+    def _restore_set_aside(self) -> None:
+        """After a failed setup, put the results set aside by --overwrite back (when nothing replaced them)."""
+        if self._set_aside is not None and not os.path.exists(self.model_dir):
+            os.rename(self._set_aside, self.model_dir)
+            self._set_aside = None
 
     def close(self) -> None:
         """Release the exp dir (rank 0's lock); idempotent."""
@@ -204,14 +215,57 @@ class Trainer:
 
     # ---------------------------------------------------------------- setup
     def _check_resume_config(self) -> None:
-        """Refuse to resume checkpoints trained under a different model/data config (mixing would be silent)."""
+        """Refuse, before anything is written, to continue or keep checkpoints made from other inputs: another
+        model/data config, another speaker list, other training data content (train/finished.py), a num_epochs
+        or num_avg that could not act, or a batch setting changed on a finished run (mixing would be silent)."""
         saved = os.path.join(self.exp_dir, "config.yaml")
-        if ckpt.last_checkpoint(self.model_dir) is None or not os.path.isfile(saved):
+        found = ckpt.list_checkpoints(self.model_dir)
+        if not found:
             return
-        changed = [k for k in _config_diff(load_yaml(saved), self.raw_cfg) if k not in RESUME_SAFE_KEYS]
-        if changed:
-            raise ConfigError(f"{saved}: the checkpoints in {self.model_dir} were trained with a different config "
-                              f"(keys {changed} differ); use another --exp_dir or pass --overwrite to start afresh")
+        if os.path.isfile(saved):
+            old = load_yaml(saved)
+            changed = [k for k in _config_diff(old, self.raw_cfg) if k not in RESUME_SAFE_KEYS]
+            if changed:
+                raise ConfigError(f"{saved}: the checkpoints in {self.model_dir} were trained with a different "
+                                  f"config (keys {changed} differ); use another --exp_dir or pass --overwrite to "
+                                  f"start afresh")
+            idle = finished.changed_loader_keys(old, self.raw_cfg) + (
+                ["amp"] if old.get("amp") != self.raw_cfg.get("amp") else [])
+            if idle and max(found) >= self.cfg.num_epochs:
+                raise ConfigError(f"{saved}: the training in {self.model_dir} is finished ({max(found)} epochs); "
+                                  f"{idle} would change only epochs still to train and none are left: restore "
+                                  f"them, raise num_epochs to train more, or pass --overwrite to retrain")
+        self._check_speakers()
+        finished.check_same_inputs(self.exp_dir, self.cfg.train_data, self._inputs)
+        finished.check_epochs(self.model_dir, self.cfg.num_epochs, self.cfg.num_avg, saved)
+
+    def _check_speakers(self) -> None:
+        """Refuse checkpoints whose AAM head was trained on another speaker list than the data's now."""
+        path = os.path.join(self.exp_dir, "spk2id")
+        if not os.path.isfile(path):
+            return
+        old = read_spk2id(path)
+        if old != self.spk2id:
+            gone, new = sorted(set(old) - set(self.spk2id)), sorted(set(self.spk2id) - set(old))
+            raise ConfigError(f"{path}: the checkpoints in {self.model_dir} were trained on {len(old)} speakers, "
+                              f"{self.cfg.train_data}/utt2spk now has {len(self.spk2id)} ({len(gone)} gone, e.g. "
+                              f"{gone[:3]}; {len(new)} new, e.g. {new[:3]}); use another --exp_dir or pass "
+                              f"--overwrite to retrain")
+
+    def _write_run_files(self) -> None:
+        """Rank 0, after every check: the run's config.yaml, spk2id and training-data stamp."""
+        save_config(self.raw_cfg, os.path.join(self.exp_dir, "config.yaml"))
+        write_spk2id(os.path.join(self.exp_dir, "spk2id"), self.spk2id)
+        write_stamp(finished.train_stamp_path(self.exp_dir), self._inputs)
+
+    def _listed_files(self) -> list[str] | None:
+        """The files the training data's tables list (for the content stamp); None when they cannot be listed
+        (e.g. a test's fake loader over a dir holding only utt2spk)."""
+        try:
+            return eval_input_files(self.modality, self.cfg.train_data, dataclasses.asdict(self.cfg.dataset_args),
+                                    self._embedding_scps("train"))
+        except (OSError, ValueError, KeyError):
+            return None
 
     def _build(self) -> None:
         """Data, model, head, KD objective, optimizer and schedules; resume state if a checkpoint exists."""
@@ -219,9 +273,6 @@ class Trainer:
         seed_everything(cfg.seed)
         self.modality = cfg.modality
         self.spk2id = make_spk2id(sorted(set(read_table(os.path.join(cfg.train_data, "utt2spk")).values())))
-        if info.is_main:
-            save_config(self.raw_cfg, os.path.join(self.exp_dir, "config.yaml"))
-            write_spk2id(os.path.join(self.exp_dir, "spk2id"), self.spk2id)
 
         self.net = build_net(cfg, len(self.spk2id))
         encoder = self.net.encoder
@@ -230,6 +281,7 @@ class Trainer:
         if cfg.model_init:
             load_model_init(self.net, cfg.model_init)
         self.kd, teacher_scp = self.kd_builder(cfg.kd, embed_dim)
+        self._inputs = finished.training_inputs(cfg.train_data, self._listed_files(), teacher_scp)
         self._check_teacher_spk2id()
         self.net.to(info.device)
         if self.kd is not None:
@@ -267,7 +319,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.global_step = 1, 0
         self._resume_rng: Mapping[str, Any] | None = None
-        self._maybe_resume()
 
     def _embedding_scps(self, subset: str) -> dict[str, str] | None:
         """For the fusion teacher: {modality: <embedding_dirs[modality]>/<subset>/xvector.scp}."""
@@ -394,6 +445,8 @@ class Trainer:
             writer.close()
         if info.is_main:
             self.average()
+            finished.discard(self._set_aside)  # the replacement is complete
+            self._set_aside = None
         barrier(info)
 
     def average(self) -> None:
