@@ -7,7 +7,9 @@
 Re-running the same command resumes from the newest epoch with models/model_N.pt and train_state_N.pt, or
 starts afresh when there is none. --resume insists on resuming: with nothing to resume from it stops with an
 error instead of starting a new training (a mistyped --exp_dir is not trained from scratch). --overwrite
-deletes the checkpoints and starts afresh.
+starts afresh: it checks every input first, sets the old models/ aside (models.old-*) and deletes it once the
+new training has completed. A rerun on changed inputs (config, speakers, training-data content, a num_epochs
+below the trained epochs, a num_avg needing pruned epochs) is refused before anything is written.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="require resuming: stop with an error when EXP/models has no checkpoint to continue "
                              "from (without it a run resumes when it can and starts afresh otherwise)")
-    parser.add_argument("--overwrite", action="store_true", help="delete existing checkpoints and start afresh")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh: the old models/ is set aside and deleted once the new training completed")
     parser.add_argument("--no_progress", action="store_true", help="no tqdm progress bar")
     return parser
 

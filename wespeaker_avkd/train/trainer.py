@@ -4,6 +4,8 @@ One epoch = one pass of the train loader; before every iteration the LR schedule
 are set for the global iteration (epoch - 1) * epoch_iter + i (epochs count from 1, as in WeSpeaker). After
 every epoch rank 0 writes models/model_<epoch>.pt atomically; a new run of the same command resumes from the
 newest one with model, head, KD adapter, optimizer, schedule and RNG states, so it continues exactly.
+Setup reads every input before it writes or moves anything; what a rerun may reuse is decided by
+train/finished.py (config, speakers, training-data content stamp, num_epochs / num_avg).
 """
 from __future__ import annotations
 
