@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
-from wespeaker_avkd.utils.kaldi_tables import TableError, check_rxfile
+from wespeaker_avkd.utils.kaldi_tables import TableError, values_problem
 
 __all__ = ["TableError", "make_spk2id", "read_multi_table", "read_scp", "read_spk2id", "read_table",
            "subset_data_dir", "utt2spk_to_spk2utt", "write_spk2id", "write_table"]
@@ -58,9 +58,9 @@ def _read_rows(path: PathLike, files: bool | None = None, multi: bool = False) -
     for line_no, key, rest in _iter_rows(path):
         if not rest:
             raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no values (expected 'key value ...')")
-        if files:
-            for value in rest if multi else [" ".join(rest)]:
-                check_rxfile(value, os.fspath(path), line_no)
+        problem = values_problem(rest, multi) if files else None
+        if problem:
+            raise TableError(f"{os.fspath(path)}:{line_no}: {problem}")
         if key in table:
             raise TableError(f"{os.fspath(path)}:{line_no}: duplicate key '{key}' "
                              f"(first on line {first_line[key]})")

@@ -16,7 +16,7 @@ from PIL import Image
 
 from wespeaker_avkd import _scorer
 from wespeaker_avkd.utils.fileio import PathLike
-from wespeaker_avkd.utils.kaldi_tables import read_rxfile, rxfile_problem, split_offset
+from wespeaker_avkd.utils.kaldi_tables import read_rxfile, split_offset, values_problem
 
 TABLES = ("wav.scp", "utt2spk", "spk2utt", "faces.scp", "feats.scp", "utt2meta")
 REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
@@ -102,11 +102,10 @@ def _parse(path: str, problems: list[Problem], min_values: int = 1, files: bool 
             key, values = tok[0], tok[1:]
             if len(values) < min_values:
                 problems.append(Problem(path, n, f"key '{key}' has no value"))
-            if files is not None and values:
-                bad = [why for why in map(rxfile_problem, values if files else [" ".join(values)]) if why]
-                if bad:
-                    problems.append(Problem(path, n, f"utterance '{key}': {bad[0]}"))
-                    values = []  # nothing of it is opened by the checks below
+            bad = values_problem(values, files) if files is not None and values else None
+            if bad:
+                problems.append(Problem(path, n, f"utterance '{key}': {bad}"))
+                values = []  # nothing of it is opened by the checks below
             if key in rows:
                 problems.append(Problem(path, n, f"duplicate key '{key}' (first on line {rows[key][0]})"))
                 continue

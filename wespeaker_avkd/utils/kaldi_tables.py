@@ -46,6 +46,15 @@ def rxfile_problem(value: str) -> str | None:
     return None
 
 
+def values_problem(values: list[str], several: bool) -> str | None:
+    """Why the values of one table line are not plain file values: one value a line (`several` False: the
+    tokens joined, so `cmd args |` reads as the pipe it is), or each token (faces.scp), else None."""
+    line = " ".join(values)
+    if not several or line[:1] == "|" or line[-1:] == "|":
+        return rxfile_problem(line)
+    return next((why for why in map(rxfile_problem, values) if why), None)
+
+
 def check_rxfile(value: str, path: str, line: int) -> str:
     """`value` when it is a plain file value (see rxfile_problem), else TableError naming path:line."""
     problem = rxfile_problem(value)
