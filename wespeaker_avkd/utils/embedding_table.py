@@ -47,6 +47,18 @@ def check_real(array: np.ndarray, path: str, what: str) -> np.ndarray:
     return array
 
 
+def read_npy(path: str, what: str) -> np.ndarray:
+    """The real-number array of a .npy file (a mean vector, a teacher's projection weight); a file numpy cannot
+    read, a pickled object array, strings or complex numbers raise EmbeddingTableError naming `path`."""
+    try:
+        array = np.load(path, allow_pickle=False)  # object arrays (pickles) are refused here
+    except Exception as e:  # not a .npy, truncated, an object array: name the file
+        raise EmbeddingTableError(f"{path}: cannot read {what} ({type(e).__name__}: {e})") from e
+    if not isinstance(array, np.ndarray):
+        raise EmbeddingTableError(f"{path}: {what} must be a .npy file holding one array")
+    return check_real(array, path, what)
+
+
 def _describe(e: BaseException) -> str:
     """'Type: message' of a reader's exception (kaldiio's bare AssertionError has no message)."""
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
