@@ -47,10 +47,10 @@ def holds_files(path: PathLike) -> bool:
     return os.fspath(path).endswith(".scp")
 
 
-def _read_rows(path: PathLike, files: bool | None = None) -> dict[str, list[str]]:
+def _read_rows(path: PathLike, files: bool | None = None, multi: bool = False) -> dict[str, list[str]]:
     """{key: values} of a table; a key without values or a repeated key raises TableError naming file:line.
-    With `files` (default: holds_files(path)) no line may be a pipe and each value must be a plain file value
-    (kaldi_tables' rule; how many values a line may hold is the reader's business)."""
+    With `files` (default: holds_files(path)) no line may be a pipe and its value (the rest of the line), or
+    each of its values with `multi`, must be a plain file value (kaldi_tables' rule)."""
     if files is None:
         files = holds_files(path)
     table: dict[str, list[str]] = {}
@@ -58,7 +58,7 @@ def _read_rows(path: PathLike, files: bool | None = None) -> dict[str, list[str]
     for line_no, key, rest in _iter_rows(path):
         if not rest:
             raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no values (expected 'key value ...')")
-        problem = values_problem(rest, several=True) if files else None
+        problem = values_problem(rest, several=multi) if files else None
         if problem:
             raise TableError(f"{os.fspath(path)}:{line_no}: {problem}")
         if key in table:
@@ -78,13 +78,13 @@ def read_table(path: PathLike) -> dict[str, str]:
 def read_multi_table(path: PathLike) -> dict[str, list[str]]:
     """Read `key v1 v2 ...` lines into {key: [v1, v2, ...]} (spk2utt, faces.scp); errors name file:line; each
     value of a `*.scp` table must be a plain file value."""
-    return _read_rows(path)
+    return _read_rows(path, multi=True)
 
 
 def read_scp(path: PathLike, multi: bool = False) -> dict[str, str] | dict[str, list[str]]:
     """A table of file values whatever its name (a user's --wav_scp): {key: value}, or {key: [values]} with
     `multi`; every value is checked like a `*.scp` table's (no pipes, stdin or specifiers)."""
-    rows = _read_rows(path, files=True)
+    rows = _read_rows(path, files=True, multi=multi)
     return rows if multi else {key: " ".join(rest) for key, rest in rows.items()}
 
 

@@ -121,6 +121,9 @@ def _check_wavs(wav: Table, deep: bool, sample_rate: int, problems: list[Problem
         if not values:
             continue
         path = values[0]
+        if len(values) > 1:
+            problems.append(Problem(wav.path, n, f"utterance '{utt}': only plain file paths are supported"))
+            continue
         if not os.path.isfile(path):
             problems.append(Problem(wav.path, n, f"utterance '{utt}': audio file missing: {path}"))
             continue

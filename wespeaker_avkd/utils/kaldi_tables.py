@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -41,14 +41,13 @@ def rxfile_problem(value: str) -> str | None:
         return "'-' (standard input); only file paths are read"
     if ":" in value and _SPECIFIER.match(value):
         return f"'{value}' is an rspecifier (ark:/scp:); only a file path or path:offset is read"
-    if any(c.isspace() for c in value):
-        return f"'{value}' holds whitespace (a command?); only one file path per value is read"
-    return None
+    return None  # the whole value is the path (this package allows spaces in paths; Kaldi does not)
 
 
 def values_problem(values: list[str], several: bool) -> str | None:
     """Why the values of one table line are not plain file values: one value a line (`several` False: the
-    tokens joined, so `cmd args |` reads as the pipe it is), or each token (faces.scp), else None."""
+    tokens joined, as the readers join them), or each token (faces.scp); a line starting or ending with '|' is
+    a pipe either way. None when they are."""
     line = " ".join(values)
     if not several or line[:1] == "|" or line[-1:] == "|":
         return rxfile_problem(line)
@@ -116,7 +115,8 @@ def read_rxfile(value: str, where: str) -> np.ndarray:
 
 
 def iter_scp_values(entries: Iterator[tuple[str, int, str]], table: str,
-                    on_error=None) -> Iterator[tuple[str, np.ndarray]]:
+                    on_error: Callable[[str, int, str, Exception], Exception] | None = None,
+                    ) -> Iterator[tuple[str, np.ndarray]]:
     """(key, matrix) of (key, line, value) scp entries in order, keeping one ark open while consecutive
     entries share it. `on_error(key, line, value, exc)` turns a read failure into the caller's error."""
     current, f = None, None
