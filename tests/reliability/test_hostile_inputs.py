@@ -127,6 +127,17 @@ def test_feats_scp_pipe_refused_by_readers_loader_and_validator(tmp_path):
     assert not marker.exists()
 
 
+def test_paths_with_spaces_are_still_plain_files(tmp_path):
+    """The package allows spaces in paths (a table value is the rest of its line): not mistaken for a command."""
+    d = _wav_dir(tmp_path, {"u0": np.zeros(1600, np.float32)})
+    ark_dir = tmp_path / "feat dir"
+    ark_dir.mkdir()
+    kaldiio.save_ark(str(ark_dir / "feats.ark"), {"u0": np.ones((20, 6), np.float32)}, scp=str(d / "feats.scp"))
+    assert validate_data_dir(str(d), deep=True) == []
+    value = read_table(d / "feats.scp")["u0"]
+    assert " " in value and read_feats(value, "u0", "feats.scp").shape == (20, 6)
+
+
 @pytest.mark.parametrize("name", ["wav.scp", "faces.scp"])
 def test_wav_and_faces_tables_refuse_pipes(tmp_path, name):
     path = tmp_path / name

@@ -188,7 +188,8 @@ def _check_feats(feats: Table, deep: bool, problems: list[Problem]) -> None:
     for utt, (n, values) in feats.rows.items():
         if not values:
             continue
-        ark = split_offset(values[0])[0]
+        value = " ".join(values)  # as the readers take it (a path may hold spaces)
+        ark = split_offset(value)[0]
         if ark not in present:
             present[ark] = os.path.isfile(ark)
         if not present[ark]:
@@ -197,17 +198,17 @@ def _check_feats(feats: Table, deep: bool, problems: list[Problem]) -> None:
         if not deep:
             continue
         try:
-            mat = read_rxfile(values[0], f"{feats.path}:{n}")
+            mat = read_rxfile(value, f"{feats.path}:{n}")
         except Exception as e:  # a corrupt or truncated entry (kaldiio raises several types)
             problems.append(Problem(feats.path, n, f"utterance '{utt}': corrupt or truncated features at "
-                                                   f"{values[0]} ({type(e).__name__}: {e})"))
+                                                   f"{value} ({type(e).__name__}: {e})"))
             continue
         if mat.ndim != 2 or mat.size == 0:
             problems.append(Problem(feats.path, n, f"utterance '{utt}': features of shape {mat.shape} at "
-                                                   f"{values[0]}, expected a non-empty (frames, bins) matrix"))
+                                                   f"{value}, expected a non-empty (frames, bins) matrix"))
         elif not np.isfinite(mat).all():
             problems.append(Problem(feats.path, n, f"utterance '{utt}': {int(np.count_nonzero(~np.isfinite(mat)))}"
-                                                   f" NaN or Inf feature values at {values[0]}"))
+                                                   f" NaN or Inf feature values at {value}"))
 
 
 def _check_speakers(wav: Table, utt2spk: Table, spk2utt: Table, problems: list[Problem]) -> None:
