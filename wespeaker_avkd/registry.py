@@ -4,7 +4,13 @@ A yaml config names a model, fusion teacher, projection head or loss by a string
 string into an instance. A third-party package registers its own class with the same decorator and makes it
 reachable either by listing its module under the config's `plugins:` key (see `import_plugins`), or, once
 installed, by declaring that module in the entry-point group `wespeaker_avkd.plugins` of its package metadata
-(see `load_entry_point_plugins`; every such module is imported at the first registry lookup):
+(see `load_entry_point_plugins`; every such module is imported at the first registry lookup).
+
+A training config the user passes to bin.train is the user's own: its plugins are imported (`import_plugins`).
+A saved model's config (an exp dir's config.yaml, read by bin.embed, bin.export, bin.extract) is someone's
+file: its plugins are imported only when the user trusts them (`--trust_plugins`, `trust_saved_plugins`), when
+an installed package declares them as entry points, or when they are imported already; otherwise loading the
+model stops with a PluginError naming them (`import_saved_plugins`):
 
     # pyproject.toml of the third-party package
     [project.entry-points."wespeaker_avkd.plugins"]
@@ -19,6 +25,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -27,6 +35,8 @@ from wespeaker_avkd.utils.errors import NamedError
 T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "wespeaker_avkd.plugins"
+TRUST_PLUGINS_ENV = "WESPEAKER_AVKD_TRUST_PLUGINS"  # =1: as --trust_plugins, for every process it reaches
+TRUST_PLUGINS_FLAG = "--trust_plugins"
 
 
 class RegistryError(NamedError, KeyError):
@@ -149,3 +159,44 @@ def load_entry_point_plugins(group: str = ENTRY_POINT_GROUP) -> list[str]:
                               f"{group!r}) failed to load: {type(err).__name__}: {err}") from err
         loaded.append(ep.name)
     return loaded
+
+
+_trusted = False  # set by trust_saved_plugins (the entry points' --trust_plugins)
+
+
+def trust_saved_plugins(trust: bool = True) -> None:
+    """Let saved model configs import the plugin modules they name (bin.embed/export/extract --trust_plugins)."""
+    global _trusted
+    _trusted = bool(trust)
+
+
+def add_trust_plugins_option(parser: Any) -> None:
+    """Add --trust_plugins to an argparse parser of an entry point that loads saved models."""
+    parser.add_argument(TRUST_PLUGINS_FLAG, action="store_true",
+                        help="import the plugin modules a saved model's config lists under 'plugins:' (runs their "
+                             "code: only for models you trust; installed entry-point plugins need no flag)")
+
+
+def entry_point_modules(group: str = ENTRY_POINT_GROUP) -> set[str]:
+    """The modules installed distributions declare in the entry-point group `group` (imported at any lookup)."""
+    return {ep.value.split(":", 1)[0].strip() for ep in importlib.metadata.entry_points(group=group)}
+
+
+def import_saved_plugins(modules: Iterable[str], source: str) -> None:
+    """Import the plugin modules a saved model's config `source` names, when allowed: trusted by the user
+    (trust_saved_plugins, or WESPEAKER_AVKD_TRUST_PLUGINS=1), declared by an installed entry point, or imported
+    already (importing them again runs nothing). Otherwise raise PluginError naming them and how to allow them:
+    loading a model dir never runs code that came with it."""
+    modules = list(modules or ())
+    if not modules:
+        return
+    if not (_trusted or os.environ.get(TRUST_PLUGINS_ENV) == "1"):
+        allowed = entry_point_modules()
+        unknown = [m for m in modules if m not in sys.modules and m not in allowed]
+        if unknown:
+            names = ", ".join(repr(m) for m in unknown)
+            raise PluginError(f"{source}: the saved config names plugin module(s) {names} under 'plugins:', which "
+                              "loading a model does not import (it would run code that came with the model); if "
+                              f"you trust them, pass {TRUST_PLUGINS_FLAG} (or set {TRUST_PLUGINS_ENV}=1), or install "
+                              f"them as entry points of the group {ENTRY_POINT_GROUP!r}")
+    import_plugins(modules)

@@ -15,6 +15,8 @@ import argparse
 import logging
 import sys
 
+from wespeaker_avkd.registry import add_trust_plugins_option
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
@@ -34,6 +36,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--num_threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--num_workers", type=int, default=0, help="data loader processes (default 0: in process)")
+    add_trust_plugins_option(parser)
     return parser
 
 
@@ -51,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         read_inputs,
         write_embeddings,
     )
-    from wespeaker_avkd.registry import RegistryError
+    from wespeaker_avkd.registry import PluginError, RegistryError, trust_saved_plugins
     from wespeaker_avkd.train.config import ConfigError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
+    trust_saved_plugins(args.trust_plugins)
     try:
         source, table = read_inputs(args.inputs, args.list_file, args.wav_scp, args.faces_scp)
         cfg, net = load_model(args.exp_dir, args.checkpoint, args.wespeaker_checkpoint, args.config, args.device)
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for key, vec in pairs:
                 print(format_vector(key, vec))
-    except (InputError, TableError, ConfigError, RegistryError, FileNotFoundError, KeyError, ValueError,
+    except (InputError, TableError, ConfigError, RegistryError, PluginError, FileNotFoundError, KeyError, ValueError,
             RuntimeError) as err:
         print(f"embed: {err}", file=sys.stderr)
         return 1

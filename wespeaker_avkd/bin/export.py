@@ -12,6 +12,8 @@ import argparse
 import logging
 import sys
 
+from wespeaker_avkd.registry import add_trust_plugins_option, trust_saved_plugins
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
@@ -20,12 +22,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="model file (default EXP/models/avg_model.pt)")
     parser.add_argument("--format", required=True, choices=["torchscript", "onnx"], help="output format")
     parser.add_argument("--out", required=True, help="output file (OUT.json is written beside it)")
+    add_trust_plugins_option(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse and export; exit 1 with a one-line message on a missing file, bad checkpoint or optional package."""
     args = get_parser().parse_args(argv)
+    trust_saved_plugins(args.trust_plugins)
     from wespeaker_avkd.inference.export import MissingOptionalDependency, export_trained
 
     # Our progress at INFO; the ONNX exporter's and its optimizer's pass-by-pass INFO lines are not for users.

@@ -23,6 +23,8 @@ import argparse
 import logging
 import sys
 
+from wespeaker_avkd.registry import add_trust_plugins_option, trust_saved_plugins
+
 
 def parse_scps(items: list[str] | None) -> dict[str, str] | None:
     """['audio=a.scp', 'visual=v.scp'] -> {'audio': 'a.scp', 'visual': 'v.scp'}."""
@@ -55,12 +57,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kd_export", action="store_true",
                         help="write EXP/kd_export (teacher embeddings of --train_scp, W, spk2id) instead")
     parser.add_argument("--train_scp", help="with --kd_export: the teacher's embeddings of the training set")
+    add_trust_plugins_option(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse and run."""
     args = get_parser().parse_args(argv)
+    trust_saved_plugins(args.trust_plugins)
     import os
 
     from wespeaker_avkd.train.extract import export_teacher, extract_embeddings, read_jobs, run_jobs

@@ -10,8 +10,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("dirs", nargs="+", help="data dirs, or a corpus root whose subdirs are data dirs")
     parser.add_argument("--deep", action="store_true",
-                        help="also decode every wav and image (finds corrupt data inside intact headers; the default "
-                             "already finds missing, truncated and non-audio/non-image files from their headers)")
+                        help="also decode every wav, image and feature matrix (finds corrupt data inside intact "
+                             "headers, NaN/Inf audio and features; the default already finds missing, truncated, "
+                             "too-short and non-audio/non-image files from their headers, and pipe lines in tables)")
     args = parser.parse_args()
     dirs, problems = validate(args.dirs, deep=args.deep)
     for p in problems:

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
+from wespeaker_avkd.data.fbank import AudioError, apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
 from wespeaker_avkd.utils.embedding_table import load_embeddings
@@ -163,7 +163,10 @@ class AudioDataset(KeyedDataset):
                 torch.manual_seed(int(rng.integers(0, 2 ** 31 - 1)))  # kaldi.fbank dithers from torch's global RNG
         else:
             args["dither"] = 0.0  # evaluation is deterministic
-        return apply_cmn(compute_fbank(wave, sample_rate=self.sample_rate, **args))
+        try:
+            return apply_cmn(compute_fbank(wave, sample_rate=self.sample_rate, **args))
+        except AudioError as e:  # a wave shorter than one frame: name its file
+            raise AudioError(f"{self.sources[index]}: {e}") from None
 
 
 class VisualDataset(KeyedDataset):

@@ -17,6 +17,7 @@ from wespeaker_avkd.data.kaldi_dir import read_table, write_table
 from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import atomic_write, replace_into, temp_path_beside
 from wespeaker_avkd.utils.fingerprint import digest_of, stamp_matches, write_stamp
+from wespeaker_avkd.utils.kaldi_tables import TableError, read_rxfile
 
 BLOCK_UTTS = 100  # utterances per ark block: the unit of resumption
 # Kaldi's matrix compression (kaldiio's compression_method numbers): 1 = what Kaldi's --compress=true does
@@ -30,15 +31,25 @@ class FbankError(NamedError, RuntimeError):
 
 
 def read_feats(rxfile: str, utt: str, table: str) -> np.ndarray:
-    """One feature matrix (T, F) float32 of a feats.scp entry; a missing, corrupt or truncated entry raises
-    FbankError naming the table, the utterance and where its data lives (kaldiio alone says 'buffer size ...',
-    an empty AssertionError or a UnicodeDecodeError)."""
+    """One feature matrix (T, F) float32 of a feats.scp entry, read through utils/kaldi_tables.py (a pipe,
+    stdin or specifier value, or a file that is not regular, raises TableError: nothing is run). A missing,
+    corrupt or truncated entry, or one holding NaN or Inf, raises FbankError naming the table, the utterance
+    and where its data lives (kaldiio alone says 'buffer size ...', an empty AssertionError or a
+    UnicodeDecodeError)."""
+    where = f"{table}: utterance '{utt}'"
     try:
-        return np.array(kaldiio.load_mat(rxfile), dtype=np.float32)  # a writable copy
+        feats = np.array(read_rxfile(rxfile, where), dtype=np.float32)  # a writable copy
+    except TableError:
+        raise
     except Exception as e:
         detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         raise FbankError(f"{table}: cannot read the features of utterance '{utt}' at {rxfile}: corrupt, truncated "
                          f"or missing ark entry ({detail}); recompute them with bin.compute_fbank") from e
+    if not np.isfinite(feats).all():
+        bad = int(np.count_nonzero(~np.isfinite(feats)))
+        raise FbankError(f"{table}: the features of utterance '{utt}' at {rxfile} hold {bad} NaN or Inf values "
+                         f"of {feats.size}; check its audio (bin.validate_data --deep) and recompute them")
+    return feats
 
 
 def block_inputs(utts: list[str], wavs: list[str], fbank_args: Mapping[str, Any], sample_rate: int,

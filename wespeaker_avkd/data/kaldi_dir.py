@@ -1,15 +1,19 @@
-"""Kaldi data-dir tables (wav.scp, utt2spk, spk2utt, faces.scp, spk2id): read, write, speaker -> class id."""
+"""Kaldi data-dir tables (wav.scp, utt2spk, spk2utt, faces.scp, spk2id): read, write, speaker -> class id.
+
+A table whose name ends in `.scp` (wav.scp, feats.scp, faces.scp, xvector.scp: Kaldi's name for a table of
+file values) has every value checked by utils/kaldi_tables.py's rule when it is read: a file path or
+path:offset, never a pipe (`cmd |`, `| cmd`), stdin (`-`) or an rspecifier (`ark:...`), refused with file:line.
+`read_scp` applies the same rule to a table of any name."""
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
-from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
+from wespeaker_avkd.utils.kaldi_tables import TableError, values_problem
 
-
-class TableError(NamedError, ValueError):
-    """A malformed Kaldi table; the message names file:line and what was expected."""
+__all__ = ["TableError", "make_spk2id", "read_multi_table", "read_scp", "read_spk2id", "read_table",
+           "subset_data_dir", "utt2spk_to_spk2utt", "write_spk2id", "write_table"]
 
 
 class SameDirError(NamedError, ValueError):
@@ -42,13 +46,25 @@ def _first_undecodable_line(path: str) -> int:
     return 0
 
 
-def _read_rows(path: PathLike) -> dict[str, list[str]]:
-    """{key: values} of a table; a key without values or a repeated key raises TableError naming file:line."""
+def holds_files(path: PathLike) -> bool:
+    """True for a table of file values by Kaldi's naming (`*.scp`), whose values read_table checks."""
+    return os.fspath(path).endswith(".scp")
+
+
+def _read_rows(path: PathLike, files: bool | None = None, multi: bool = False) -> dict[str, list[str]]:
+    """{key: values} of a table; a key without values or a repeated key raises TableError naming file:line.
+    With `files` (default: holds_files(path)) no line may be a pipe and its value (the rest of the line), or
+    each of its values with `multi`, must be a plain file value (kaldi_tables' rule)."""
+    if files is None:
+        files = holds_files(path)
     table: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
     for line_no, key, rest in _iter_rows(path):
         if not rest:
             raise TableError(f"{os.fspath(path)}:{line_no}: key '{key}' has no values (expected 'key value ...')")
+        problem = values_problem(rest, several=multi) if files else None
+        if problem:
+            raise TableError(f"{os.fspath(path)}:{line_no}: {problem}")
         if key in table:
             raise TableError(f"{os.fspath(path)}:{line_no}: duplicate key '{key}' "
                              f"(first on line {first_line[key]})")
@@ -58,13 +74,22 @@ def _read_rows(path: PathLike) -> dict[str, list[str]]:
 
 
 def read_table(path: PathLike) -> dict[str, str]:
-    """Read `key value...` lines into {key: rest of line}; duplicate keys or missing values raise TableError."""
+    """Read `key value...` lines into {key: rest of line}; duplicate keys or missing values raise TableError,
+    and so does a value of a `*.scp` table that is not a plain file value (a pipe, stdin, a specifier)."""
     return {key: " ".join(rest) for key, rest in _read_rows(path).items()}
 
 
 def read_multi_table(path: PathLike) -> dict[str, list[str]]:
-    """Read `key v1 v2 ...` lines into {key: [v1, v2, ...]} (spk2utt, faces.scp); errors name file:line."""
-    return _read_rows(path)
+    """Read `key v1 v2 ...` lines into {key: [v1, v2, ...]} (spk2utt, faces.scp); errors name file:line; each
+    value of a `*.scp` table must be a plain file value."""
+    return _read_rows(path, multi=True)
+
+
+def read_scp(path: PathLike, multi: bool = False) -> dict[str, str] | dict[str, list[str]]:
+    """A table of file values whatever its name (a user's --wav_scp): {key: value}, or {key: [values]} with
+    `multi`; every value is checked like a `*.scp` table's (no pipes, stdin or specifiers)."""
+    rows = _read_rows(path, files=True, multi=multi)
+    return rows if multi else {key: " ".join(rest) for key, rest in rows.items()}
 
 
 def write_table(path: PathLike, mapping: Mapping[str, str | Sequence[str]]) -> None:

@@ -1,21 +1,40 @@
 """Data-dir validator: checks every Kaldi file against the others; each problem names file and line.
 
-The default mode is cheap and still finds truncated wavs (RIFF header vs file size) and face files that are
-not images (PIL reads the header only); --deep also decodes every wav and image."""
+The default mode is cheap and still finds truncated wavs (RIFF header vs file size), wavs shorter than one
+fbank frame, face files that are not images (PIL reads the header only), and table values that are not plain
+files (a Kaldi pipe `cmd |`, stdin `-`, an `ark:` specifier: utils/kaldi_tables.py's rule, the one the readers
+apply) or whose file is missing; --deep also decodes every wav, image and feature matrix (NaN/Inf included)."""
 from __future__ import annotations
 
 import dataclasses
 import os
 from collections.abc import Iterable
 
+import numpy as np
 import soundfile as sf
 from PIL import Image
 
 from wespeaker_avkd import _scorer
 from wespeaker_avkd.utils.fileio import PathLike
+from wespeaker_avkd.utils.kaldi_tables import read_rxfile, split_offset, values_problem
 
 TABLES = ("wav.scp", "utt2spk", "spk2utt", "faces.scp", "feats.scp", "utt2meta")
 REQUIRED = ("wav.scp", "utt2spk", "spk2utt")
+# Tables of file values: each value must be a plain file (no pipe, stdin, specifier); faces.scp has several.
+FILE_TABLES = {"wav.scp": False, "feats.scp": False, "faces.scp": True}  # name -> several values per line
+MIN_FRAME_MS = 25.0  # the default fbank frame: a shorter wav gives no feature frame
+
+
+def audio_problem(data: np.ndarray) -> str | None:
+    """Why decoded audio (S,) or (S, C) cannot be used (no samples; NaN or Inf samples), else None."""
+    if data.size == 0:
+        return "no audio samples (an empty wav)"
+    finite = np.isfinite(data)
+    if not finite.all():
+        first = int(np.argmin(finite.reshape(len(data), -1).all(axis=1)))
+        return (f"{int(np.count_nonzero(~finite))} NaN or Inf samples (the first at sample {first}); "
+                "audio must be finite")
+    return None
 
 
 def wav_truncation(path: PathLike) -> str | None:
@@ -70,8 +89,9 @@ class Table:
     rows: dict
 
 
-def _parse(path: str, problems: list[Problem], min_values: int = 1) -> Table:
-    """Parse a table, reporting empty values, duplicate keys and unsorted keys (C-locale order) by line."""
+def _parse(path: str, problems: list[Problem], min_values: int = 1, files: bool | None = None) -> Table:
+    """Parse a table, reporting empty values, duplicate keys and unsorted keys (C-locale order) by line; with
+    `files` (False: one file value a line, True: several) also values that are not plain files."""
     rows: dict = {}
     prev: str | None = None
     with open(path, "r", encoding="utf-8", errors="replace") as f:
@@ -82,6 +102,10 @@ def _parse(path: str, problems: list[Problem], min_values: int = 1) -> Table:
             key, values = tok[0], tok[1:]
             if len(values) < min_values:
                 problems.append(Problem(path, n, f"key '{key}' has no value"))
+            bad = values_problem(values, files) if files is not None and values else None
+            if bad:
+                problems.append(Problem(path, n, f"utterance '{key}': {bad}"))
+                values = []  # nothing of it is opened by the checks below
             if key in rows:
                 problems.append(Problem(path, n, f"duplicate key '{key}' (first on line {rows[key][0]})"))
                 continue
@@ -97,7 +121,7 @@ def _check_wavs(wav: Table, deep: bool, sample_rate: int, problems: list[Problem
         if not values:
             continue
         path = values[0]
-        if len(values) > 1 or path.endswith("|"):
+        if len(values) > 1:
             problems.append(Problem(wav.path, n, f"utterance '{utt}': only plain file paths are supported"))
             continue
         if not os.path.isfile(path):
@@ -111,10 +135,19 @@ def _check_wavs(wav: Table, deep: bool, sample_rate: int, problems: list[Problem
             if info.samplerate != sample_rate:
                 problems.append(Problem(wav.path, n, f"utterance '{utt}': sample rate {info.samplerate} Hz, "
                                                      f"expected {sample_rate} Hz: {path}"))
+            min_frames = int(info.samplerate * MIN_FRAME_MS * 0.001)
+            if info.frames < min_frames:
+                problems.append(Problem(wav.path, n, f"utterance '{utt}': {info.frames} samples, shorter than one "
+                                                     f"fbank frame ({min_frames} samples = {MIN_FRAME_MS:g} ms): "
+                                                     f"{path}"))
+                continue
             if deep:
                 data, _ = sf.read(path, dtype="float32")
-                if len(data) != info.frames or len(data) == 0:
+                if len(data) != info.frames:
                     raise RuntimeError(f"read {len(data)} of {info.frames} samples")
+                unusable = audio_problem(data)
+                if unusable:
+                    problems.append(Problem(wav.path, n, f"utterance '{utt}': {unusable}: {path}"))
         except Exception as e:  # soundfile raises several types for broken files
             problems.append(Problem(wav.path, n, f"utterance '{utt}': corrupt or unreadable audio {path} ({e})"))
 
@@ -146,6 +179,36 @@ def _check_faces(faces: Table, deep: bool, problems: list[Problem]) -> None:
             except Exception as e:  # PIL raises several types for broken files
                 what = "corrupt image" if deep else "not an image"
                 problems.append(Problem(faces.path, n, f"utterance '{utt}': {what} {path} ({e})"))
+
+
+def _check_feats(feats: Table, deep: bool, problems: list[Problem]) -> None:
+    """Each feats.scp value's ark exists (a regular file); with `deep` each matrix is read and must be a
+    non-empty 2-D matrix of finite numbers."""
+    present: dict[str, bool] = {}
+    for utt, (n, values) in feats.rows.items():
+        if not values:
+            continue
+        value = " ".join(values)  # as the readers take it (a path may hold spaces)
+        ark = split_offset(value)[0]
+        if ark not in present:
+            present[ark] = os.path.isfile(ark)
+        if not present[ark]:
+            problems.append(Problem(feats.path, n, f"utterance '{utt}': feature file missing: {ark}"))
+            continue
+        if not deep:
+            continue
+        try:
+            mat = read_rxfile(value, f"{feats.path}:{n}")
+        except Exception as e:  # a corrupt or truncated entry (kaldiio raises several types)
+            problems.append(Problem(feats.path, n, f"utterance '{utt}': corrupt or truncated features at "
+                                                   f"{value} ({type(e).__name__}: {e})"))
+            continue
+        if mat.ndim != 2 or mat.size == 0:
+            problems.append(Problem(feats.path, n, f"utterance '{utt}': features of shape {mat.shape} at "
+                                                   f"{value}, expected a non-empty (frames, bins) matrix"))
+        elif not np.isfinite(mat).all():
+            problems.append(Problem(feats.path, n, f"utterance '{utt}': {int(np.count_nonzero(~np.isfinite(mat)))}"
+                                                   f" NaN or Inf feature values at {value}"))
 
 
 def _check_speakers(wav: Table, utt2spk: Table, spk2utt: Table, problems: list[Problem]) -> None:
@@ -202,7 +265,7 @@ def validate_data_dir(data_dir: str, deep: bool = False, sample_rate: int = 1600
     for name in TABLES:
         path = os.path.join(data_dir, name)
         if os.path.isfile(path):
-            tables[name] = _parse(path, problems)
+            tables[name] = _parse(path, problems, files=FILE_TABLES.get(name))
         elif name in REQUIRED:
             problems.append(Problem(path, 0, "required file missing"))
     if not all(name in tables for name in REQUIRED):
@@ -214,6 +277,8 @@ def validate_data_dir(data_dir: str, deep: bool = False, sample_rate: int = 1600
     for name in ("faces.scp", "feats.scp", "utt2meta"):
         if name in tables:
             _check_keys(tables[name], keys, wav.path, problems)
+    if "feats.scp" in tables:
+        _check_feats(tables["feats.scp"], deep, problems)
     if "faces.scp" in tables:
         _check_faces(tables["faces.scp"], deep, problems)
         for utt, (n, _) in wav.rows.items():

@@ -66,7 +66,7 @@ def read_inputs(inputs: Sequence[str] | None = None, list_file: str | None = Non
                 wav_scp: str | None = None,
                 faces_scp: str | None = None) -> tuple[str | None, dict[str, list[str]]]:
     """(source 'wav'/'faces', or None when the model decides, {key: [paths]}) from exactly one input option."""
-    from wespeaker_avkd.data.kaldi_dir import read_multi_table
+    from wespeaker_avkd.data.kaldi_dir import read_scp
 
     given = [name for name, value in (("--inputs", inputs), ("--list", list_file), ("--wav_scp", wav_scp),
                                       ("--faces_scp", faces_scp)) if value]
@@ -76,9 +76,10 @@ def read_inputs(inputs: Sequence[str] | None = None, list_file: str | None = Non
         return None, table_from_paths(inputs)
     if list_file:
         return None, read_list(list_file)
+    # Tables of file values whatever their names: a pipe, stdin or specifier value is refused (file:line)
     if wav_scp:
-        return "wav", read_multi_table(wav_scp)
-    return "faces", read_multi_table(faces_scp)
+        return "wav", read_scp(wav_scp, multi=True)
+    return "faces", read_scp(faces_scp, multi=True)
 
 
 def load_model(exp_dir: str | None = None, checkpoint: str | None = None,

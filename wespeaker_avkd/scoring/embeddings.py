@@ -5,24 +5,24 @@ import os
 
 import numpy as np
 
-from wespeaker_avkd._scorer import ScoringError
-from wespeaker_avkd.utils.embedding_table import check_finite, load_embeddings
+from wespeaker_avkd.utils.embedding_table import EmbeddingTableError, check_finite, load_embeddings, read_npy
 
 __all__ = ["check_finite", "load_embeddings", "load_mean_vector"]
 
 
 def load_mean_vector(path: str | os.PathLike) -> np.ndarray:
-    """Mean vector (D,) float32: a .npy vector, or the mean of an embeddings scp/ark/npz."""
+    """Mean vector (D,) float32: a .npy vector of real numbers, or the mean of an embeddings scp/ark/npz; a bad
+    file raises EmbeddingTableError (a ScoringError) naming it."""
     path = os.fspath(path)
     if path.endswith(".npy"):
         if not os.path.isfile(path):
-            raise ScoringError(f"{path}: no such mean vector file")
-        vec = np.load(path, allow_pickle=False)
+            raise EmbeddingTableError(f"{path}: no such mean vector file")
+        vec = read_npy(path, "the mean vector")
         vec = vec.reshape(-1) if vec.ndim == 2 and 1 in vec.shape else vec
         if vec.ndim != 1 or vec.size == 0:
-            raise ScoringError(f"{path}: a mean vector must have shape (D,), got {vec.shape}")
+            raise EmbeddingTableError(f"{path}: a mean vector must have shape (D,), got {vec.shape}")
         if not np.isfinite(vec).all():
-            raise ScoringError(f"{path}: the mean vector contains NaN or Inf")
+            raise EmbeddingTableError(f"{path}: the mean vector contains NaN or Inf")
         return np.ascontiguousarray(vec, dtype=np.float32)
     _, emb = load_embeddings(path)
     return emb.mean(axis=0, dtype=np.float64).astype(np.float32)

@@ -44,6 +44,9 @@ from wespeaker_avkd.utils.schema import (
     refuse_keys,
     suggest,
 )
+from wespeaker_avkd.utils.yaml_io import YamlError
+from wespeaker_avkd.utils.yaml_io import load_yaml as read_yaml
+from wespeaker_avkd.utils.yaml_io import loads as yaml_loads
 
 Config = dict[str, Any]
 
@@ -67,12 +70,11 @@ def load_yaml(path: PathLike) -> Config:
     """Read one yaml file that must hold a mapping (an empty file is {})."""
     path = os.fspath(path)
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = read_yaml(path)  # bounded: size, alias expansion and depth (utils/yaml_io.py)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid yaml: {err}") from err
+    except YamlError as err:
+        raise ConfigError(f"config file {err}") from err
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -160,9 +162,9 @@ def apply_overrides(cfg: Config, overrides: Iterable[tuple]) -> Config:
     cfg.sources = sources
     for key, text in overrides:
         try:
-            value = yaml.safe_load(text) if isinstance(text, str) else text
-        except yaml.YAMLError as err:
-            raise ConfigError(f"override {key}={text!r}: value is not valid yaml: {err}") from err
+            value = yaml_loads(text, f"override {key}={text!r}") if isinstance(text, str) else text
+        except YamlError as err:  # 'override key=text: not valid yaml: ...'
+            raise ConfigError(str(err)) from err
         set_by_path(cfg, key, value)
         bare = key.lstrip("+")
         sources.update({k: "command-line override" for k in [bare] + [f"{bare}.{p}" for p in dotted_paths(value)]})

@@ -17,6 +17,9 @@ default (a WeSpeaker config has none: audio).
 `stamped` keeps the values of the keys that change embeddings (STAMPED_KEYS) exactly as the file wrote them (an
 absent key is None): the extraction stamp records those, so the stamps of existing exp dirs stay byte-identical
 and a finished extraction is not redone (the typed values fill defaults and would change the stamp).
+
+The plugin modules a saved config names are imported only when the user allows it (`--trust_plugins`, or
+installed entry points; registry.import_saved_plugins): loading a model dir runs no code that came with it.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from wespeaker_avkd.registry import import_saved_plugins
 from wespeaker_avkd.train.config import (
     DATASET_ARGS,
     ComponentArgs,
@@ -79,6 +83,9 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
             raise top.error(f"missing required key '{key}'")
     modality = one_of(*MODALITIES)(cfg.get("modality", default_modality), top.key("modality"))
     plugins = [] if cfg.get("plugins") is None else list_of(as_str)(cfg["plugins"], top.key("plugins"))
+    # A saved config is someone's file: its plugins are imported only when allowed (registry.py); then the
+    # import in parse_model_and_head finds them loaded.
+    import_saved_plugins(plugins, top.key("plugins").source() or "the saved model config")
     model, projection, margin_update = parse_model_and_head(cfg, top, modality, plugins)
     loader_key = "eval_dataloader_args" if cfg.get("eval_dataloader_args") else "dataloader_args"
     return ModelConfig(

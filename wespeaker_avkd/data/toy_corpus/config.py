@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
+from wespeaker_avkd.utils.yaml_io import load_yaml
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "toy_corpus.yaml")
 
@@ -26,11 +26,9 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str 
 
 def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
     """Default knobs (wespeaker_avkd/data/toy_corpus.yaml), then the yaml at `path`, then `overrides`."""
-    with open(DEFAULT_CONFIG, "r", encoding="utf-8") as f:
-        cfg = yaml.safe_load(f)
+    cfg = load_yaml(DEFAULT_CONFIG)
     if path:
-        with open(path, "r", encoding="utf-8") as f:
-            cfg = deep_merge(cfg, yaml.safe_load(f) or {})
+        cfg = deep_merge(cfg, load_yaml(path) or {})
     if overrides:
         cfg = deep_merge(cfg, overrides)
     return cfg

@@ -12,6 +12,7 @@ import sys
 import yaml
 
 from wespeaker_avkd.utils.naming import EQ7_WEIGHT as KEY
+from wespeaker_avkd.utils.yaml_io import load_yaml
 
 
 def chosen_entry(table: dict, modality: str, loss: str, grid: list) -> str:
@@ -36,9 +37,8 @@ def main(argv: list) -> int:
         return 2
     path, modality, loss, grid = argv[0], argv[1], argv[2], argv[3:]
     try:
-        with open(path, encoding="utf-8") as f:
-            table = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as err:
+        table = load_yaml(path)  # bounded size and alias expansion, safe_load semantics
+    except (OSError, yaml.YAMLError) as err:  # YamlError is a yaml.YAMLError
         print(f"chosen_weight: cannot read {path}: {err}", file=sys.stderr)
         return 1
     print(chosen_entry(table, modality, loss, grid))
