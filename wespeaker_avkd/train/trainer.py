@@ -190,6 +190,8 @@ class Trainer:
             set_cpu_threads(num_threads, share=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
             if overwrite and self.info.is_main and os.path.isdir(self.model_dir):
                 shutil.rmtree(self.model_dir)
+            if overwrite and self.info.is_main and os.path.isdir(ckpt.train_state_dir(self.model_dir)):
+                shutil.rmtree(ckpt.train_state_dir(self.model_dir))  # the states of the models just removed
             barrier(self.info)
             self._check_resume_config()
             self._build()
@@ -288,12 +290,16 @@ class Trainer:
 
     def _maybe_resume(self) -> None:
         """Continue from the newest epoch with a model file and a training state, restoring every state."""
+        if self.info.is_main:
+            ckpt.migrate_train_states(self.model_dir)  # an exp dir of an earlier version: states out of models/
+        barrier(self.info)
         epoch = ckpt.resume_point(self.model_dir)
         if epoch is None:
             if ckpt.list_checkpoints(self.model_dir):
                 ckpt.load_model_state(ckpt.last_checkpoint(self.model_dir))  # an old-layout dir: say how to convert
-                raise RuntimeError(f"{self.model_dir}: model files but no train_state_<N>.pt to resume from; pass "
-                                   f"--overwrite to start afresh")
+                raise RuntimeError(f"{self.model_dir}: model files but no train_state_<N>.pt in "
+                                   f"{ckpt.train_state_dir(self.model_dir)} to resume from; pass --overwrite to "
+                                   f"start afresh")
             return
         path = ckpt.checkpoint_path(self.model_dir, epoch)
         ckpt.load_into_net(self.net, path, policy="strict")
@@ -313,8 +319,8 @@ class Trainer:
         logger.info("resuming from %s (epoch %d done, step %d)", path, state["epoch"], self.global_step)
 
     def _save(self, epoch: int) -> None:
-        """Rank 0: write models/model_<epoch>.pt (flat, WeSpeaker's layout) and train_state_<epoch>.pt when the
-        save policy asks for this epoch, then prune to the newest state + keep_checkpoints model files."""
+        """Rank 0: write models/model_<epoch>.pt (flat, WeSpeaker's layout) and train_state/train_state_<epoch>.pt
+        when the save policy asks for this epoch, then prune to the newest state + keep_checkpoints model files."""
         if not self.info.is_main:
             return
         cfg = self.cfg
