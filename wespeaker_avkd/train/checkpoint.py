@@ -377,8 +377,9 @@ def _numpy_array_globals() -> list[Any]:
 def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: PathLike | None = None) -> dict[str, Any]:
     """Rewrite a model file of the old nested layout ({model, projection, [training state]}) as a flat
     WeSpeaker-layout model file `dst` (+ its training state in `state_dst`, default
-    train_state_path(dirname(dst), epoch): the train_state/ dir beside dst's dir, when the source holds one). Still weights-only: numpy arrays (the old RNG state) are the one
-    addition to what the loader accepts, anything else is refused. Returns {"keys", "train_state"}."""
+    train_state_path(dirname(dst), epoch): the train_state/ dir beside dst's dir, when the source holds one).
+    Still weights-only: numpy arrays (the old RNG state) are the one addition to what the loader accepts,
+    anything else is refused. Returns {"keys", "train_state"}."""
     src = os.fspath(src)
     try:
         obj = torch_load_safe(src)
