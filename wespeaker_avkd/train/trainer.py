@@ -230,7 +230,7 @@ class Trainer:
         embed_dim = model_embed_dim(cfg.model.args, encoder)
         margin_update = dataclasses.asdict(cfg.margin_update) if cfg.margin_update is not None else None
         if cfg.model_init:
-            load_model_init(self.net, cfg.model_init)
+            load_model_init(self.net, cfg.model_init, cfg.modality, cfg.model)
         self.kd, teacher_scp = self.kd_builder(cfg.kd, embed_dim)
         self._check_teacher_spk2id()
         self.net.to(info.device)
