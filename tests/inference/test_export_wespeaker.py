@@ -113,3 +113,23 @@ def test_export_options_are_one_model_source(tmp_path, capsys):
             export_cli.main(argv)
         assert err.value.code == 2
         assert "give --exp_dir [--checkpoint FILE], or --config CONF with --checkpoint FILE" in capsys.readouterr().err
+
+
+@NEEDS_ONNX
+def test_our_loader_runs_onnx_files_of_either_output_name(tmp_path):
+    """ONNX files of earlier versions name the output 'embedding': load_exported takes the names from the file."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from wespeaker_avkd.inference.export import load_exported
+
+    for output in ("embedding", "embs"):
+        graph = helper.make_graph(
+            [helper.make_node("ReduceMean", ["feats", "axes"], [output], keepdims=0)], "mean_over_time",
+            [helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["B", "T", 3])],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["B", 3])],
+            [helper.make_tensor("axes", TensorProto.INT64, [1], [1])])
+        path = tmp_path / f"{output}.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+        x = np.arange(24, dtype=np.float32).reshape(2, 4, 3)
+        np.testing.assert_allclose(load_exported(str(path))(x), x.mean(axis=1), rtol=1e-6)
