@@ -415,9 +415,9 @@ def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: PathLike | None 
 def convert_models_dir(model_dir: PathLike) -> list[str]:
     """Convert every model_<N>.pt and avg_model.pt of a models/ dir in place (old nested -> flat layout +
     train_state/train_state_<N>.pt), moving training states left in models/ to train_state/; files already flat
-    are left as they are. When the experiment's config.yaml is beside
-    the models/ dir, models/config.yaml in WeSpeaker's names is written next to avg_model.pt too (as training
-    writes it now). Returns the converted paths."""
+    are left as they are. When the experiment's config.yaml is beside the models/ dir, models/config.yaml in
+    WeSpeaker's names is written next to avg_model.pt too (as training writes it now). Returns the converted
+    paths."""
     migrate_train_states(model_dir)
     done = []
     paths = list(list_checkpoints(model_dir).values())

@@ -23,6 +23,7 @@ and a finished extraction is not redone (the typed values fill defaults and woul
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -124,8 +125,6 @@ def model_init_files(path: str) -> tuple[str, str | None]:
 
 def _bound_args(modality: str, model: ComponentArgs) -> dict[str, Any]:
     """model.args with the constructor's defaults filled in (so an argument written out equals its default)."""
-    import inspect
-
     from wespeaker_avkd.registry import FUSIONS, MODELS
 
     cls = (FUSIONS if modality == "fusion" else MODELS).get(model.name)
