@@ -156,3 +156,20 @@ def test_model_dir_as_model_init(model_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="config.yaml missing"):
         load_model_init(build_net(cfg, 7), str(bare), cfg.modality, cfg.model)
     assert os.path.isfile(path / "avg_model.pt")
+
+
+def test_models_config_of_a_wespeaker_resnet_yaml_run_loads_back(tmp_path):
+    """The models/config.yaml our trainer writes for WeSpeaker's v2 resnet.yaml (augmentation keys and all) loads
+    back for its model, and has what WeSpeaker's export_onnx.py reads: a number for num_frms, feat_dim."""
+    from wespeaker_avkd.train.config import load_config
+    from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
+
+    resnet = load_config(str(Path(__file__).resolve().parents[1] / "train" / "data" / "wespeaker_resnet.yaml"))
+    run = {k: v for k, v in resnet.items() if k not in ("exp_dir", "gpus")}
+    path = write_wespeaker_config(dict(run, train_data="data/train"), tmp_path)
+    written = yaml.safe_load(open(path))
+    assert written["dataset_args"]["num_frms"] == 200 and written["dataset_args"]["aug_prob"] == 0.6
+    assert written["model_args"]["feat_dim"] == 40
+    back = load_model_config(path)
+    assert back.modality == "audio" and back.model.args["embed_dim"] == 256
+    assert back.dataset_args.fbank_args["num_mel_bins"] == 40
