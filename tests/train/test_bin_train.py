@@ -5,6 +5,7 @@ import os
 import pytest
 
 from wespeaker_avkd.bin.train import main, nothing_to_resume
+from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.trainer import run_training
 
 from .fakes import fake_loaders, tiny_config, write_data_dir
@@ -33,10 +34,10 @@ def test_resume_point_decides(tmp_path, config_file, capsys):
     run_training(tiny_config(write_data_dir(tmp_path / "data"), num_epochs=2, num_avg=1, tensorboard=False), exp,
                  device="cpu", num_threads=1, progress=False, loaders=fake_loaders())
     assert nothing_to_resume(exp) is None  # model_2.pt + train_state_2.pt: --resume goes on to train
-    models = os.path.join(exp, "models")
-    for name in os.listdir(models):
+    states = ckpt.train_state_dir(os.path.join(exp, "models"))
+    for name in os.listdir(states):
         if name.startswith("train_state_"):
-            os.unlink(os.path.join(models, name))
+            os.unlink(os.path.join(states, name))
     assert main(["--config", config_file, "--exp_dir", exp, "--resume"]) == 2
     assert "model files without a train_state_<N>.pt" in capsys.readouterr().err
 

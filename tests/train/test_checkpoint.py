@@ -56,11 +56,12 @@ def test_average_last(tmp_path):
 
 
 def test_prune_keeps_newest_state_and_models(tmp_path):
+    models = tmp_path / "models"
     for epoch in range(1, 6):
-        ckpt.save_epoch(tmp_path, epoch, {"w": torch.zeros(1)}, {"epoch": epoch})
-    ckpt.save_checkpoint(ckpt.train_state_path(tmp_path, 6), {"epoch": 6})  # crashed before model_6.pt
-    ckpt.prune_checkpoints(tmp_path, 2)
-    assert sorted(ckpt.list_checkpoints(tmp_path)) == [4, 5]
-    assert sorted(ckpt.list_train_states(tmp_path)) == [5, 6]
-    assert ckpt.resume_point(tmp_path) == 5
+        ckpt.save_epoch(models, epoch, {"w": torch.zeros(1)}, {"epoch": epoch})
+    ckpt.save_checkpoint(ckpt.train_state_path(models, 6), {"epoch": 6})  # crashed before model_6.pt
+    ckpt.prune_checkpoints(models, 2)
+    assert sorted(ckpt.list_checkpoints(models)) == [4, 5]
+    assert sorted(ckpt.list_train_states(models)) == [5, 6]
+    assert ckpt.resume_point(models) == 5
     assert [e for e in range(1, 13) if ckpt.should_save(e, 12, 5, 2)] == [5, 10, 11, 12]

@@ -63,6 +63,10 @@ def test_written_config_reads_back_to_the_same_experiment(conf_set, system, tmp_
     back = load_config(path)
     assert list(back)[:len(WESPEAKER_TOP)] == [k for k in WESPEAKER_TOP if k in back]
     assert "amp" not in back and back["enable_amp"] is bool(cfg.get("amp", False))
+    frms = (cfg.get("dataset_args") or {}).get("num_frms")
+    if frms is not None:  # WeSpeaker's one chunk length: a range's min (the range is in the exp's config.yaml)
+        assert back["dataset_args"]["num_frms"] == frms[0]
+        cfg = dict(cfg, dataset_args=dict(cfg["dataset_args"], num_frms=[frms[0], frms[0]]))
     assert _meaning(parse_train_config(back)) == _meaning(parse_train_config(cfg))
 
 
@@ -88,6 +92,8 @@ def test_synonyms_defaults_and_other_widths():
                                 model_args={"m_channels": 16}))
     assert out["enable_amp"] is True and "amp" not in out
     assert out["dataset_args"]["num_frms"] == 200  # WeSpeaker's scalar form for a fixed chunk
+    # and for a range its min, so WeSpeaker's export_onnx.py can build its example input (1, num_frms, feat_dim)
+    assert wespeaker_config(dict(base, dataset_args={"num_frms": [200, 400]}))["dataset_args"]["num_frms"] == 200
     # feat_dim / embed_dim have no default in WeSpeaker's factories: our defaults are written out; a width other
     # than WeSpeaker's fixed 32 is kept (our loader needs it)
     assert out["model_args"] == {"feat_dim": 40, "embed_dim": 512, "pooling_func": "TSTP", "two_emb_layer": False,

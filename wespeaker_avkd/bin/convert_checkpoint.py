@@ -4,7 +4,8 @@
     python -m wespeaker_avkd.bin.convert_checkpoint --models_dir exp/old/models
 
 The flat file holds the encoder's state_dict plus `projection.*` (WeSpeaker's load_checkpoint matches every
-tensor); an epoch file's training state goes to train_state_<epoch>.pt beside it.
+tensor); an epoch file's training state goes to train_state/train_state_<epoch>.pt beside its models/ dir
+(--models_dir also moves training states an earlier version left in models/ there).
 
 Files are read with the weights-only loader (numpy arrays, the old layout's RNG state, are the one addition):
 nothing stored in a file can run code.
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", help="one old-layout model file")
     parser.add_argument("--dst", help="with --src: the flat model file to write (may equal --src)")
     parser.add_argument("--state_dst", help="with --src: where its training state goes "
-                                            "(default train_state_<epoch>.pt beside --dst)")
+                                            "(default train_state/train_state_<epoch>.pt in the dir above --dst's)")
     parser.add_argument("--models_dir", help="convert every model_N.pt and avg_model.pt of this dir in place")
     args = parser.parse_args(argv)
     from wespeaker_avkd.train.checkpoint import convert_checkpoint, convert_models_dir

@@ -5,8 +5,15 @@ The exported model is the embedding network alone (no AAM head):
 - visual: (B, 3, H, W) normalised face frames (as the eval loader makes them) -> (B, D) per frame; a
   segment's embedding is the mean of its frames' embeddings (models.visual_resnet.segment_embedding).
 
-A sidecar `<out>.json` records what the input must be (fbank settings, CMN, image size, mean/std), so a
-user of the exported file needs nothing else from the training run.
+The input is named `feats` and the output `embs`, as WeSpeaker's export_onnx.py names them (so its runtime and
+infer_onnx.py-style code run our file). With a mean vector (`mean_vec`, a (D,) .npy such as bin.extract's
+mean_vec.npy, as WeSpeaker's export_onnx.py --mean_vec takes it) the file gives embs = model(feats) - mean, the
+mean folded into the graph. A sidecar `<out>.json` records what the input must be (fbank settings, CMN, image
+size, mean/std) and whether a mean is subtracted, so a user of the exported file needs nothing else from the
+training run.
+
+The model comes from a trained exp dir (export_trained) or from a WeSpeaker-layout model file and its config
+(export_wespeaker: a WeSpeaker model dir's avg_model.pt + config.yaml, also as WeSpeaker's train.py saves it).
 
 TorchScript uses torch.jit.trace (the models' shape checks and pooling are Python, which torch.jit.script
 cannot compile); ONNX uses torch's default (torch.export based) exporter, which needs the optional packages
@@ -45,7 +52,9 @@ EXPORT_MIN_FRAMES = 16
 EXPORT_MAX_FRAMES = 100_000
 # Frames of the example input the audio model is traced with (2 s; any length >= EXPORT_MIN_FRAMES works).
 EXAMPLE_FRAMES = 200
-INPUT_NAME, OUTPUT_NAME = "feats", "embedding"
+# WeSpeaker's names (its export_onnx.py, runtime and infer_onnx.py); files of earlier versions named the output
+# "embedding": load_exported reads the names from the file, so it runs both.
+INPUT_NAME, OUTPUT_NAME = "feats", "embs"
 
 
 class MissingOptionalDependency(NamedError, ImportError):
@@ -60,17 +69,39 @@ def require_packages(names: Sequence[str], purpose: str) -> None:
                                         f"installed: {ONNX_INSTALL_HINT}")
 
 
-class _EmbeddingOnly(nn.Module):
-    """The encoder with a single tensor output: a tuple output (WeSpeaker's (embed_a, embed_b)) gives its last."""
+class ExportInputError(NamedError, ValueError):
+    """A bad export input (mean vector file, model options); the message names the file or option."""
 
-    def __init__(self, encoder: nn.Module) -> None:
+
+class _EmbeddingOnly(nn.Module):
+    """The encoder with a single tensor output: a tuple output (WeSpeaker's (embed_a, embed_b)) gives its last;
+    with `mean_vec` (D,) the output is the embedding minus it."""
+
+    def __init__(self, encoder: nn.Module, mean_vec: torch.Tensor | None = None) -> None:
         super().__init__()
         self.encoder = encoder
+        self.subtract_mean = mean_vec is not None
+        if mean_vec is not None:
+            self.register_buffer("mean_vec", mean_vec.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, ...) model input -> (B, D) embedding."""
+        """(B, ...) model input -> (B, D) embedding (minus the mean vector when one is folded in)."""
         out = self.encoder(x)
-        return out[-1] if isinstance(out, (tuple, list)) else out
+        emb = out[-1] if isinstance(out, (tuple, list)) else out
+        return emb - self.mean_vec if self.subtract_mean else emb
+
+
+def load_mean_vec(path: str) -> torch.Tensor:
+    """A (D,) float mean vector from a .npy file (bin.extract's mean_vec.npy; WeSpeaker's, which
+    export_onnx.py --mean_vec reads); read without pickle, refused naming the file unless 1-D, real and finite."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ExportInputError(f"mean vector {path}: not a readable .npy array ({err})") from None
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "fiu" or not np.isfinite(arr).all():
+        raise ExportInputError(f"mean vector {path}: expected a 1-D array of finite numbers, got shape "
+                               f"{arr.shape} of {arr.dtype}")
+    return torch.from_numpy(arr.astype(np.float32))
 
 
 def input_spec(cfg: ModelConfig, encoder: nn.Module) -> dict[str, Any]:
@@ -109,14 +140,23 @@ def example_input(spec: Mapping[str, Any], batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, *spec["input_shape"][1:], generator=gen)
 
 
-def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: str) -> str:
-    """Write `encoder` (eval mode, CPU) to `out` as TorchScript or ONNX with a dynamic batch (and frame) axis."""
+def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: str,
+                  mean_vec: torch.Tensor | None = None) -> str:
+    """Write `encoder` (eval mode, CPU) to `out` as TorchScript or ONNX with a dynamic batch (and frame) axis;
+    `mean_vec` (D,): the file outputs the embedding minus it."""
     if fmt not in FORMATS:
         raise ValueError(f"export: format must be one of {FORMATS}, got {fmt!r}")
     if fmt == "onnx":
         require_packages(ONNX_EXPORT_PACKAGES, "ONNX export")
     module = _EmbeddingOnly(encoder).cpu().eval()
     example = example_input(spec)
+    if mean_vec is not None:
+        with torch.no_grad():
+            dim = module(example).shape[-1]
+        if tuple(mean_vec.shape) != (dim,):
+            raise ExportInputError(f"mean vector of shape {tuple(mean_vec.shape)} for a model of {dim}-d "
+                                   f"embeddings")
+        module = _EmbeddingOnly(encoder, mean_vec).cpu().eval()
     with torch.no_grad(), warnings.catch_warnings():
         # The models' shape checks are Python ifs: tracing warns that they become constants, which is intended.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -144,19 +184,40 @@ def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: st
     return out
 
 
-def export_trained(exp_dir: str, out: str, fmt: str, checkpoint: str | None = None) -> dict[str, Any]:
-    """Export the encoder of a trained exp dir (default checkpoint models/avg_model.pt) to `out` + `out`.json;
-    returns the sidecar record (input spec, format, checkpoint)."""
+def _export(cfg: ModelConfig, encoder: nn.Module, out: str, fmt: str, mean_vec: str | None,
+            source: Mapping[str, str]) -> dict[str, Any]:
+    """Export `encoder`, write the sidecar (input spec, format, mean vector, `source` paths); returns the record."""
+    spec = input_spec(cfg, encoder)
+    export_module(encoder, spec, fmt, out, load_mean_vec(mean_vec) if mean_vec else None)
+    record = dict(spec, format=fmt, mean_subtracted=bool(mean_vec),
+                  mean_vec=os.path.abspath(mean_vec) if mean_vec else None,
+                  **{k: os.path.abspath(v) for k, v in source.items()})
+    with atomic_write(sidecar_path(out)) as f:
+        json.dump(record, f, indent=1)
+    logger.info("exported %s encoder of %s (%s) to %s", spec["modality"], source.get("exp_dir") or
+                source["checkpoint"], fmt, out)
+    return record
+
+
+def export_trained(exp_dir: str, out: str, fmt: str, checkpoint: str | None = None,
+                   mean_vec: str | None = None) -> dict[str, Any]:
+    """Export the encoder of a trained exp dir (default checkpoint models/avg_model.pt) to `out` + `out`.json,
+    minus the mean vector in the .npy file `mean_vec` if given; returns the sidecar record."""
     from wespeaker_avkd.train.extract import load_trained
 
     cfg, net, path = load_trained(exp_dir, checkpoint, device="cpu")
-    spec = input_spec(cfg, net.encoder)
-    export_module(net.encoder, spec, fmt, out)
-    record = dict(spec, format=fmt, checkpoint=os.path.abspath(path), exp_dir=os.path.abspath(exp_dir))
-    with atomic_write(sidecar_path(out)) as f:
-        json.dump(record, f, indent=1)
-    logger.info("exported %s encoder of %s (%s) to %s", spec["modality"], exp_dir, fmt, out)
-    return record
+    return _export(cfg, net.encoder, out, fmt, mean_vec, {"checkpoint": path, "exp_dir": exp_dir})
+
+
+def export_wespeaker(config: str, checkpoint: str, out: str, fmt: str,
+                     mean_vec: str | None = None) -> dict[str, Any]:
+    """Export a WeSpeaker-layout model file with its yaml config (a WeSpeaker model dir's avg_model.pt and
+    config.yaml, also as WeSpeaker's train.py saves it; audio unless the config says otherwise), as
+    export_trained does."""
+    from wespeaker_avkd.inference.embed import load_model
+
+    cfg, net = load_model(wespeaker_checkpoint=checkpoint, config=config, device="cpu")
+    return _export(cfg, net.encoder, out, fmt, mean_vec, {"checkpoint": checkpoint, "config": config})
 
 
 def sidecar_path(out: str) -> str:

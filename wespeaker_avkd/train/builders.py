@@ -125,10 +125,16 @@ def kd_trainable_state(objective: nn.Module | None) -> dict[str, torch.Tensor]:
             if k not in frozen and not k.split(".")[-1].startswith("teacher")}
 
 
-def load_model_init(net: EmbeddingNet, path: str) -> None:
-    """Initialise the encoder from `model_init` (a flat model file: ours or WeSpeaker's) with the checkpoint
-    loader's 'trunk' policy: every encoder tensor must match, the AAM head (other speakers) is set aside."""
+def load_model_init(net: EmbeddingNet, path: str, modality: str | None = None,
+                    model: ComponentArgs | None = None) -> None:
+    """Initialise the encoder from `model_init` (a flat model file, ours or WeSpeaker's, or a model dir with
+    avg_model.pt + config.yaml, whose config must build this `model`) with the checkpoint loader's 'trunk'
+    policy: every encoder tensor must match, the AAM head (other speakers) is set aside."""
     from wespeaker_avkd.train.checkpoint import load_into_net
+    from wespeaker_avkd.train.model_config import check_model_init_config, model_init_files
 
+    path, config = model_init_files(path)
+    if config is not None and model is not None:
+        check_model_init_config(config, modality or "audio", model)
     load_into_net(net, path, policy="trunk")
     logger.info("model_init %s: encoder loaded", path)

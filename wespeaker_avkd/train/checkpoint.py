@@ -3,8 +3,11 @@
 Layout (WeSpeaker's): models/model_<N>.pt and models/avg_model.pt are ONE flat state_dict: the encoder's
 keys plus the AAM head's as `projection.*`, exactly what WeSpeaker's load_checkpoint matches tensor for tensor.
 The training state of epoch N (kd_adapter: the KD objective's trainable state; optimizer, scheduler, scaler,
-margin, epoch, global_step, rng {python, numpy, torch, cuda}) is models/train_state_<N>.pt. The teacher's
-embeddings and AAM weight are never part of a student's files. Resume uses the newest N with both files.
+margin, epoch, global_step, rng {python, numpy, torch, cuda}) is train_state/train_state_<N>.pt, beside models/
+(train_state_dir): models/ holds only WeSpeaker's files, so WeSpeaker's average_model.py (whose glob takes every
+*.pt there and parses an epoch number out of `model_<N>.pt`) runs on it. Exp dirs of earlier versions kept the
+state in models/; it is read there too and moved out once (migrate_train_states). The teacher's embeddings and
+AAM weight are never part of a student's files. Resume uses the newest N with both files.
 
 Storage: `save_epoch_interval` I saves epochs N % I == 0 plus the last num_avg epochs (averaging needs them);
 after each save only the newest training state and the newest `keep_checkpoints` model files (default:
@@ -74,9 +77,17 @@ def checkpoint_path(model_dir: PathLike, epoch: int) -> str:
     return os.path.join(os.fspath(model_dir), f"model_{epoch}.pt")
 
 
+STATE_DIR_NAME = "train_state"
+
+
+def train_state_dir(model_dir: PathLike) -> str:
+    """The training-state dir of an exp's models/ dir: its sibling <exp>/train_state."""
+    return os.path.join(os.path.dirname(os.path.abspath(os.fspath(model_dir))), STATE_DIR_NAME)
+
+
 def train_state_path(model_dir: PathLike, epoch: int) -> str:
-    """models/train_state_<epoch>.pt."""
-    return os.path.join(os.fspath(model_dir), f"train_state_{epoch}.pt")
+    """<exp>/train_state/train_state_<epoch>.pt for model_dir <exp>/models."""
+    return os.path.join(train_state_dir(model_dir), f"train_state_{epoch}.pt")
 
 
 def _list(model_dir: PathLike, pattern: re.Pattern[str], glob_pattern: str) -> dict[int, str]:
@@ -93,9 +104,35 @@ def list_checkpoints(model_dir: PathLike) -> dict[int, str]:
     return _list(model_dir, _MODEL_RE, "model_*.pt")
 
 
-def list_train_states(model_dir: PathLike) -> dict[int, str]:
-    """{epoch: path} of the training-state files in model_dir."""
+def legacy_train_states(model_dir: PathLike) -> dict[int, str]:
+    """{epoch: path} of training states inside models/ itself (where versions before train_state/ wrote them)."""
     return _list(model_dir, _STATE_RE, "train_state_*.pt")
+
+
+def list_train_states(model_dir: PathLike) -> dict[int, str]:
+    """{epoch: path} of the training states of model_dir's exp: train_state/, else (an older exp dir) models/."""
+    found = legacy_train_states(model_dir)
+    found.update(_list(train_state_dir(model_dir), _STATE_RE, "train_state_*.pt"))
+    return dict(sorted(found.items()))
+
+
+def migrate_train_states(model_dir: PathLike) -> list[str]:
+    """Move training states an older version left in models/ to train_state/ (one rename each, so a crash
+    leaves every file in one of its two readable places); returns the new paths. A state present in both
+    places is refused (CheckpointLayoutError naming both): which one is current cannot be told."""
+    moved = []
+    for epoch, old in legacy_train_states(model_dir).items():
+        new = train_state_path(model_dir, epoch)
+        if os.path.exists(new):
+            raise CheckpointLayoutError(f"{old} and {new} are both training states of epoch {epoch}; remove the one "
+                                        f"that is not current (train_state/ is where this version writes)")
+        os.makedirs(os.path.dirname(new), exist_ok=True)
+        os.replace(old, new)
+        moved.append(new)
+    if moved:
+        logger.info("moved %d training state(s) out of %s into %s", len(moved), os.fspath(model_dir),
+                    train_state_dir(model_dir))
+    return moved
 
 
 def last_checkpoint(model_dir: PathLike) -> str | None:
@@ -342,9 +379,10 @@ def _numpy_array_globals() -> list[Any]:
 
 def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: PathLike | None = None) -> dict[str, Any]:
     """Rewrite a model file of the old nested layout ({model, projection, [training state]}) as a flat
-    WeSpeaker-layout model file `dst` (+ its training state in `state_dst`, default train_state_<epoch>.pt
-    beside dst when the source holds one). Still weights-only: numpy arrays (the old RNG state) are the one
-    addition to what the loader accepts, anything else is refused. Returns {"keys", "train_state"}."""
+    WeSpeaker-layout model file `dst` (+ its training state in `state_dst`, default
+    train_state_path(dirname(dst), epoch): the train_state/ dir beside dst's dir, when the source holds one).
+    Still weights-only: numpy arrays (the old RNG state) are the one addition to what the loader accepts,
+    anything else is refused. Returns {"keys", "train_state"}."""
     src = os.fspath(src)
     try:
         obj = torch_load_safe(src)
@@ -380,9 +418,11 @@ def convert_checkpoint(src: PathLike, dst: PathLike, state_dst: PathLike | None 
 
 def convert_models_dir(model_dir: PathLike) -> list[str]:
     """Convert every model_<N>.pt and avg_model.pt of a models/ dir in place (old nested -> flat layout +
-    train_state_<N>.pt); files already flat are left as they are. When the experiment's config.yaml is beside
-    the models/ dir, models/config.yaml in WeSpeaker's names is written next to avg_model.pt too (as training
-    writes it now). Returns the converted paths."""
+    train_state/train_state_<N>.pt), moving training states left in models/ to train_state/; files already flat
+    are left as they are. When the experiment's config.yaml is beside the models/ dir, models/config.yaml in
+    WeSpeaker's names is written next to avg_model.pt too (as training writes it now). Returns the converted
+    paths."""
+    migrate_train_states(model_dir)
     done = []
     paths = list(list_checkpoints(model_dir).values())
     avg = os.path.join(os.fspath(model_dir), "avg_model.pt")

@@ -11,8 +11,10 @@ settings (eval_dataloader_args, else dataloader_args). Each key it reads goes th
 and default, so a bad value is refused with the file and key named. Keys it does not read are ignored, at the
 top level and inside dataset_args and the loader args: they configure training, which validated them when the
 run was trained. So the saved configs of old runs, a WeSpeaker config (its augmentation keys) and the minimal
-configs tests write (model and modality only) all load. `modality` is required, except where the caller gives a
-default (a WeSpeaker config has none: audio).
+configs tests write (model and modality only) all load. The values WeSpeaker's train.py fills into the config it
+saves (projection_args.num_class, embed_dim, do_lm, margin_update.epoch_iter, ...: WESPEAKER_RUNTIME_KEYS of
+train/wespeaker_config.py) are checked and set aside, so a WeSpeaker model dir's config.yaml loads as it is.
+`modality` is required, except where the caller gives a default (a WeSpeaker config has none: audio).
 
 `stamped` keeps the values of the keys that change embeddings (STAMPED_KEYS) exactly as the file wrote them (an
 absent key is None): the extraction stamp records those, so the stamps of existing exp dirs stay byte-identical
@@ -24,6 +26,7 @@ installed entry points; registry.import_saved_plugins): loading a model dir runs
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +41,7 @@ from wespeaker_avkd.train.config import (
     load_config,
     parse_model_and_head,
 )
+from wespeaker_avkd.train.wespeaker_config import without_runtime_keys
 from wespeaker_avkd.utils.fileio import PathLike
 from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.schema import Section, Where, as_bool, as_mapping, as_str, list_of, one_of
@@ -81,6 +85,8 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     for key in ("modality", "model"):
         if key not in cfg and not (key == "modality" and default_modality):
             raise top.error(f"missing required key '{key}'")
+    stamped = {key: cfg.get(key) for key in STAMPED_KEYS}
+    cfg = without_runtime_keys(cfg, top)
     modality = one_of(*MODALITIES)(cfg.get("modality", default_modality), top.key("modality"))
     plugins = [] if cfg.get("plugins") is None else list_of(as_str)(cfg["plugins"], top.key("plugins"))
     # A saved config is someone's file: its plugins are imported only when allowed (registry.py); then the
@@ -94,7 +100,7 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
         dataset_args=_section(DATASET_ARGS[modality], cfg.get("dataset_args"), EVAL_DATASET_KEYS[modality],
                               top.key("dataset_args")),
         eval_dataloader_args=_section(DataLoaderArgs, cfg.get(loader_key), EVAL_LOADER_KEYS, top.key(loader_key)),
-        stamped={key: cfg.get(key) for key in STAMPED_KEYS})
+        stamped=stamped)
 
 
 def load_model_config(path: PathLike, default_modality: str | None = None) -> ModelConfig:
@@ -106,3 +112,44 @@ def load_model_config(path: PathLike, default_modality: str | None = None) -> Mo
 def exp_model_config(exp_dir: str) -> ModelConfig:
     """The ModelConfig of a trained exp dir (its config.yaml)."""
     return load_model_config(os.path.join(exp_dir, "config.yaml"))
+
+
+MODEL_DIR_FILES = ("avg_model.pt", "config.yaml")  # a WeSpeaker model dir (and our models/)
+
+
+def model_init_files(path: str) -> tuple[str, str | None]:
+    """(model file, its config or None) of a `model_init`: a model file, or a model dir holding avg_model.pt and
+    config.yaml (WeSpeaker's pretrained-model dirs, a config saved by WeSpeaker's train.py, our models/)."""
+    if not os.path.isdir(path):
+        return path, None
+    model_file, config = (os.path.join(path, name) for name in MODEL_DIR_FILES)
+    missing = [name for name in MODEL_DIR_FILES if not os.path.isfile(os.path.join(path, name))]
+    if missing:
+        raise FileNotFoundError(f"model_init {path}: a model dir needs {' and '.join(MODEL_DIR_FILES)}; "
+                                f"{', '.join(missing)} missing")
+    return model_file, config
+
+
+def _bound_args(modality: str, model: ComponentArgs) -> dict[str, Any]:
+    """model.args with the constructor's defaults filled in (so an argument written out equals its default)."""
+    from wespeaker_avkd.registry import FUSIONS, MODELS
+
+    cls = (FUSIONS if modality == "fusion" else MODELS).get(model.name)
+    bound = inspect.signature(cls).bind_partial(**dict(model.args))
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def check_model_init_config(config: str, modality: str, model: ComponentArgs) -> None:
+    """Refuse a model_init dir whose config.yaml (loaded as bin.embed loads it) builds another network than the
+    student's: another model, or model_args that differ once defaults are filled in (ConfigError naming both)."""
+    init = load_model_config(config, default_modality=modality)
+    where = Where("", {"model": config, "model_args": config})
+    if init.model.name != model.name:
+        raise where.key("model").error(f"model_init is a {init.model.name}, the config trains a {model.name}")
+    theirs, ours = _bound_args(init.modality, init.model), _bound_args(modality, model)
+    differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if differ:
+        raise where.key("model_args").error(
+            "model_init's network differs from the one trained here in "
+            + ", ".join(f"{k} ({theirs.get(k)!r} there, {ours.get(k)!r} here)" for k in differ))

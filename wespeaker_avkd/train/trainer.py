@@ -179,7 +179,7 @@ class Trainer:
         self.exp_dir = exp_dir
         self.model_dir = os.path.join(exp_dir, "models")
         self.progress = progress
-        self._set_aside: str | None = None  # the old models/ while an --overwrite run replaces it
+        self._set_aside: dict[str, str] = {}  # models/ and train_state/ -> their old copies during --overwrite
         self.info: DistInfo = init_distributed(device)
         # One training per exp dir: rank 0 owns exp_dir/.lock from before its first write until close().
         self._lock: ExpDirLock | None = ExpDirLock(exp_dir) if self.info.is_main else None
@@ -193,7 +193,10 @@ class Trainer:
             set_cpu_threads(num_threads, share=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
             self._build()  # reads only: every input is validated before anything is moved or written
             if overwrite and self.info.is_main:  # deleted only once the new training completed (train)
-                self._set_aside = finished.set_aside(self.model_dir)
+                for results in (self.model_dir, ckpt.train_state_dir(self.model_dir)):
+                    moved = finished.set_aside(results)
+                    if moved is not None:
+                        self._set_aside[results] = moved
             barrier(self.info)
             self._check_resume_config()
             self._maybe_resume()
@@ -206,9 +209,10 @@ class Trainer:
 
     def _restore_set_aside(self) -> None:
         """After a failed setup, put the results set aside by --overwrite back (when nothing replaced them)."""
-        if self._set_aside is not None and not os.path.exists(self.model_dir):
-            os.rename(self._set_aside, self.model_dir)
-            self._set_aside = None
+        for results, moved in list(self._set_aside.items()):
+            if not os.path.exists(results):
+                os.rename(moved, results)
+            del self._set_aside[results]
 
     def close(self) -> None:
         """Release the exp dir (rank 0's lock); idempotent."""
@@ -281,7 +285,7 @@ class Trainer:
         embed_dim = model_embed_dim(cfg.model.args, encoder)
         margin_update = dataclasses.asdict(cfg.margin_update) if cfg.margin_update is not None else None
         if cfg.model_init:
-            load_model_init(self.net, cfg.model_init)
+            load_model_init(self.net, cfg.model_init, cfg.modality, cfg.model)
         self.kd, teacher_scp = self.kd_builder(cfg.kd, embed_dim)
         self._inputs = finished.training_inputs(cfg.train_data, self._listed_files(), teacher_scp)
         self._check_teacher_spk2id()
@@ -341,12 +345,16 @@ class Trainer:
 
     def _maybe_resume(self) -> None:
         """Continue from the newest epoch with a model file and a training state, restoring every state."""
+        if self.info.is_main:
+            ckpt.migrate_train_states(self.model_dir)  # an exp dir of an earlier version: states out of models/
+        barrier(self.info)
         epoch = ckpt.resume_point(self.model_dir)
         if epoch is None:
             if ckpt.list_checkpoints(self.model_dir):
                 ckpt.load_model_state(ckpt.last_checkpoint(self.model_dir))  # an old-layout dir: say how to convert
-                raise RuntimeError(f"{self.model_dir}: model files but no train_state_<N>.pt to resume from; pass "
-                                   f"--overwrite to start afresh")
+                raise RuntimeError(f"{self.model_dir}: model files but no train_state_<N>.pt in "
+                                   f"{ckpt.train_state_dir(self.model_dir)} to resume from; pass --overwrite to "
+                                   f"start afresh")
             return
         path = ckpt.checkpoint_path(self.model_dir, epoch)
         ckpt.load_into_net(self.net, path, policy="strict")
@@ -366,8 +374,8 @@ class Trainer:
         logger.info("resuming from %s (epoch %d done, step %d)", path, state["epoch"], self.global_step)
 
     def _save(self, epoch: int) -> None:
-        """Rank 0: write models/model_<epoch>.pt (flat, WeSpeaker's layout) and train_state_<epoch>.pt when the
-        save policy asks for this epoch, then prune to the newest state + keep_checkpoints model files."""
+        """Rank 0: write models/model_<epoch>.pt (flat, WeSpeaker's layout) and train_state/train_state_<epoch>.pt
+        when the save policy asks for this epoch, then prune to the newest state + keep_checkpoints model files."""
         if not self.info.is_main:
             return
         cfg = self.cfg
@@ -447,8 +455,9 @@ class Trainer:
             writer.close()
         if info.is_main:
             self.average()
-            finished.discard(self._set_aside)  # the replacement is complete
-            self._set_aside = None
+            for moved in self._set_aside.values():  # the replacement is complete
+                finished.discard(moved)
+            self._set_aside = {}
         barrier(info)
 
     def average(self) -> None:

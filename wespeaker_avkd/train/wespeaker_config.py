@@ -6,9 +6,17 @@ factories take exactly feat_dim, embed_dim, pooling_func and two_emb_layer (feat
 default there), and its fbank takes num_mel_bins, frame_length, frame_shift and dither; so those keys are
 always written, with our defaults filled in, and `m_channels` only when it is not WeSpeaker's fixed 32.
 
-The file is also a complete training config of ours: load_config + the synonym handling of train/config.py
-read it back to the same experiment (`enable_amp` is our `amp`, a scalar `num_frms` is [n, n]); our own keys
-(modality, train_data, kd, ...) are kept, WeSpeaker ignores keys it does not read.
+`dataset_args.num_frms` is WeSpeaker's one number, as its train.py saves it (its export_onnx.py builds its
+example input from it): for our chunk-length range [min, max] the min, WeSpeaker's 200 for conf/paper's
+[200, 400]. Otherwise the file is a complete training config of ours: load_config + the synonym handling of
+train/config.py read it back to the same experiment (`enable_amp` is our `amp`, a scalar `num_frms` is [n, n]);
+the exact chunk range is in the exp dir's own config.yaml. Our own keys (modality, train_data, kd, ...) are kept,
+WeSpeaker ignores keys it does not read.
+
+The other way, a config.yaml that WeSpeaker's train.py saved has keys its run filled in (WESPEAKER_RUNTIME_KEYS:
+the head's size, a copy of embed_dim, iterations per epoch, ...); `without_runtime_keys` checks and sets them
+aside, so such a file loads where a saved config is read for its model (train/model_config.py: bin.embed,
+bin.export, a WeSpeaker model dir as model_init).
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ from typing import Any
 import yaml
 
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
+from wespeaker_avkd.utils.schema import Where, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +52,19 @@ WESPEAKER_ORDER = ("num_avg", "enable_amp", "seed", "num_epochs", "save_epoch_in
 # Our own keys, written after WeSpeaker's when the config has them.
 OUR_ORDER = ("modality", "train_data", "keep_checkpoints", "tensorboard", "plugins", "eval_dataloader_args",
              "embedding_dirs", "kd")
+# Keys WeSpeaker's train.py writes into the config.yaml it saves (run-time values, not settings of the model): what
+# each is, for docs/wespeaker.md and the messages. `without_runtime_keys` checks and drops them.
+WESPEAKER_RUNTIME_KEYS = {
+    "projection_args.embed_dim": "a copy of model_args.embed_dim (must equal it)",
+    "projection_args.num_class": "the AAM head's rows: training speakers (x3 with speed perturbation); the head "
+                                 "comes from the checkpoint or spk2id",
+    "projection_args.do_lm": "whether that run was large-margin fine-tuning (a training setting)",
+    "margin_update.epoch_iter": "iterations per epoch of that run (our trainer counts its own loader)",
+    "scheduler_args.num_epochs": "a copy of num_epochs",
+    "scheduler_args.epoch_iter": "iterations per epoch of that run",
+    "scheduler_args.scale_ratio": "that run's learning-rate scale (GPUs x batch size / 64)",
+    "optimizer_args.lr": "that run's initial learning rate (the schedule sets it)",
+}
 HEADER = ("# WeSpeaker-layout config of the model beside it (avg_model.pt), written by wespeaker_avkd:\n"
           "# WeSpeaker's get_speaker_model(model)(**model_args) builds the network; dataset_args.fbank_args are\n"
           "# its features. Also read by wespeaker_avkd (bin.embed --wespeaker_checkpoint ... --config ...).\n")
@@ -73,16 +95,14 @@ def _model_args(model: str, args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _dataset_args(modality: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    """dataset_args with WeSpeaker's scalar num_frms when the chunk length is fixed and every fbank setting
-    written (audio); other modalities as given."""
+    """dataset_args with WeSpeaker's scalar num_frms (a range's min) and every fbank setting written (audio);
+    other modalities as given."""
     out = copy.deepcopy(dict(args))
     if modality != "audio":
         return out
     frms = out.get("num_frms")
-    if isinstance(frms, (list, tuple)) and len(frms) == 2 and frms[0] == frms[1]:
-        out["num_frms"] = frms[0]
-    elif isinstance(frms, tuple):
-        out["num_frms"] = list(frms)
+    if isinstance(frms, (list, tuple)) and frms:
+        out["num_frms"] = frms[0]  # WeSpeaker's one chunk length: the range's min (see the module docstring)
     from wespeaker_avkd.data.datasets import DEFAULT_FBANK_ARGS  # the values the datasets use when unset
 
     defaults = {k: DEFAULT_FBANK_ARGS[k] for k in WESPEAKER_FBANK_ARGS}
@@ -102,7 +122,7 @@ def _projection_args(args: Mapping[str, Any]) -> dict[str, Any]:
 
 def wespeaker_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Our training config (merged, KD preset resolved; our names or WeSpeaker's synonyms) -> a new dict in
-    WeSpeaker's key names and layout: enable_amp for amp, scalar num_frms when fixed, explicit model_args,
+    WeSpeaker's key names and layout: enable_amp for amp, scalar num_frms, explicit model_args,
     fbank_args, projection_args and margin settings, margin_scheduler / loss keys; our own keys kept after."""
     from wespeaker_avkd.models.margin_scheduler import MarginScheduler
     from wespeaker_avkd.train.config import TrainConfig
@@ -162,3 +182,26 @@ def write_wespeaker_config(cfg: Mapping[str, Any], models_dir: PathLike) -> str:
     with atomic_write(path) as f:
         f.write(text)
     return path
+
+
+def without_runtime_keys(cfg: Mapping[str, Any], where: Where) -> dict[str, Any]:
+    """A copy of a saved config without WeSpeaker's WESPEAKER_RUNTIME_KEYS (other keys untouched); a
+    projection_args.embed_dim other than model_args.embed_dim, or a num_class / epoch_iter that is not a positive
+    integer, is refused naming the file and key."""
+    out = dict(cfg)
+    for dotted in WESPEAKER_RUNTIME_KEYS:
+        section, key = dotted.split(".")
+        if not isinstance(out.get(section), Mapping) or key not in out[section]:
+            continue
+        value = out[section][key]
+        here = where.key(dotted)
+        if dotted == "projection_args.embed_dim":
+            model_dim = (out.get("model_args") or {}).get("embed_dim") if isinstance(out.get("model_args"),
+                                                                                     Mapping) else None
+            if model_dim is not None and value != model_dim:
+                raise here.error(f"is {value!r} but model_args.embed_dim is {model_dim!r}; WeSpeaker's train.py "
+                                 f"writes the same number to both")
+        elif dotted in ("projection_args.num_class", "margin_update.epoch_iter"):
+            positive_int(value, here)
+        out[section] = {k: v for k, v in out[section].items() if k != key}
+    return out
