@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
+from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
 from wespeaker_avkd.utils.kaldi_tables import TableError, values_problem
 
