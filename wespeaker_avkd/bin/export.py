@@ -12,10 +12,12 @@ import argparse
 import logging
 import sys
 
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
+
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", required=True, help="trained experiment dir (config.yaml, spk2id, models/)")
     parser.add_argument("--checkpoint", help="model file (default EXP/models/avg_model.pt)")
     parser.add_argument("--format", required=True, choices=["torchscript", "onnx"], help="output format")
@@ -23,21 +25,22 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse and export; exit 1 with a one-line message on a missing file, bad checkpoint or optional package."""
+def run(argv: list[str]) -> int:
+    """Parse and export."""
     args = get_parser().parse_args(argv)
-    from wespeaker_avkd.inference.export import MissingOptionalDependency, export_trained
+    from wespeaker_avkd.inference.export import export_trained
 
     # Our progress at INFO; the ONNX exporter's and its optimizer's pass-by-pass INFO lines are not for users.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("wespeaker_avkd").setLevel(logging.INFO)
-    try:
-        record = export_trained(args.exp_dir, args.out, args.format, args.checkpoint)
-    except (MissingOptionalDependency, FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
-        print(f"export: {err}", file=sys.stderr)
-        return 1
+    record = export_trained(args.exp_dir, args.out, args.format, args.checkpoint)
     print(f"{args.out}: {record['modality']} encoder, input {record['input_shape']} ({args.format})")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("export", run, argv)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,17 @@ message already names the file, line or key and what was expected. Entry points 
 `run_main`: a NamedError (or an OSError naming its file, such as a full disk) is printed as one line
 `<prog>: <message>` on stderr and the process exits 2; anything else is a bug and keeps its traceback.
 `--debug` on the command line (or WESPEAKER_AVKD_DEBUG=1) shows the traceback of a named error too.
+`ArgumentParser` is argparse's parser for entry points: it lists --debug in every --help and turns a usage error
+(a missing or malformed option) into a UsageError, so that too is one line and exit 2.
 """
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
 import traceback
+import typing
 from collections.abc import Callable, Sequence
 
 EXIT_NAMED_ERROR = 2
@@ -21,6 +25,26 @@ DEBUG_ENV = "WESPEAKER_AVKD_DEBUG"
 
 class NamedError(Exception):
     """Bad user input; the message names the file, line or key and what was expected (one line, exit 2)."""
+
+
+class UsageError(NamedError):
+    """A bad command line (missing, unknown or malformed option); the message names the option."""
+
+
+DEBUG_HELP = "on an input error, also print its traceback (default: one line 'PROG: message', exit status 2)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse.ArgumentParser that documents --debug and raises UsageError instead of printing usage + exit 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        """As argparse.ArgumentParser; adds the --debug option (run_main acts on it)."""
+        super().__init__(*args, **kwargs)
+        self.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Raise UsageError(message + a pointer to --help) for run_main to print as one line."""
+        raise UsageError(f"{message} (see --help)")
 
 
 def one_line(err: BaseException) -> str:
@@ -36,8 +60,8 @@ def one_line(err: BaseException) -> str:
 
 def is_named(err: BaseException) -> bool:
     """True for errors of the user's input: NamedError, and OSErrors that carry the file they concern."""
-    if isinstance(err, NamedError):
-        return True
+    if isinstance(err, (NamedError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        return True  # the library raises these for a path the user gave, with a message naming it
     return isinstance(err, OSError) and (err.errno == errno.ENOSPC or err.filename is not None)
 
 
