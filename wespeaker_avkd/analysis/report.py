@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from wespeaker_avkd.analysis import bootstrap, corrected, correlation, plots
+from wespeaker_avkd.utils.errors import InputValueError
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.naming import student_name
 
@@ -341,7 +342,7 @@ def teacher_gate(exp: str, seed: int, part: str, batch: int = 4096) -> dict[str,
               for m in ("audio", "visual")}
     ia, iv, keys = correlation.common_keys(tables["audio"][0], tables["visual"][0])
     if not keys:
-        raise ValueError(f"{root}: the audio and visual baselines' {part} embeddings share no utterance")
+        raise InputValueError(f"{root}: the audio and visual baselines' {part} embeddings share no utterance")
     _, net, _ = load_trained(os.path.join(root, "teacher"))
     fusion = net.encoder
     if not hasattr(fusion, "gate_values"):

@@ -12,6 +12,7 @@ nothing stored in a file can run code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from wespeaker_avkd.utils.errors import ArgumentParser, UsageError, run_main
@@ -31,6 +32,8 @@ def run(argv: list[str]) -> int:
     if bool(args.models_dir) == bool(args.src):
         raise UsageError("give either --src/--dst or --models_dir")
     if args.models_dir:
+        if not os.path.isdir(args.models_dir):
+            raise UsageError(f"--models_dir {args.models_dir}: no such directory")
         done = convert_models_dir(args.models_dir)
         print(f"converted {len(done)} files in {args.models_dir}")
         return 0

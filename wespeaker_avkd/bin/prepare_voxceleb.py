@@ -2,7 +2,7 @@
 import sys
 
 from wespeaker_avkd.data.voxceleb import DEV_TRIALS, prepare_voxceleb
-from wespeaker_avkd.utils.errors import ArgumentParser, run_main
+from wespeaker_avkd.utils.errors import ArgumentParser, InputValueError, one_line, run_main
 
 
 def run(argv: list[str]) -> int:
@@ -19,8 +19,11 @@ def run(argv: list[str]) -> int:
                         help="cap on target trials per dev list (nontargets match the target count)")
     args = parser.parse_args(argv)
     caps = {**DEV_TRIALS, **{f"{n}_max_targets": args.dev_max_targets for n in "OEH"}}
-    counts = prepare_voxceleb(args.data_root, args.out, args.nj, dev_speakers=args.dev_speakers,
-                              dev_seed=args.dev_seed, dev_caps=caps)
+    try:
+        counts = prepare_voxceleb(args.data_root, args.out, args.nj, dev_speakers=args.dev_speakers,
+                                  dev_seed=args.dev_seed, dev_caps=caps)
+    except (ValueError, KeyError, RuntimeError) as e:  # data/voxceleb.py names the file or folder in each message
+        raise InputValueError(one_line(e)) from e
     for part in ("train", "dev", "eval"):
         if part in counts:
             print(f"{args.out}/{part}: {counts[part]['speakers']} speakers, {counts[part]['utterances']} utterances")

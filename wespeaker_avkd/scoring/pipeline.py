@@ -4,11 +4,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 
 from wespeaker_avkd._scorer import ScoringError
-from wespeaker_avkd.data.kaldi_dir import TableError, read_table  # stdlib-only: the scorer stays torch-free
+from wespeaker_avkd.data.kaldi_dir import read_table  # stdlib-only: the scorer stays torch-free
 from wespeaker_avkd.scoring.asnorm import as_norm, speaker_mean_cohort
 from wespeaker_avkd.scoring.embeddings import load_embeddings, load_mean_vector
 from wespeaker_avkd.scoring.metrics import Metrics, compute_metrics, det_curve
@@ -183,12 +182,3 @@ def evaluate_score_file(score_path: str, p_targets: Sequence[float] = (0.01, 0.0
         p_fa, p_miss = det_curve(ts.scores, ts.labels)
         plot_det(det_path, p_fa, p_miss, m.eer, label=os.path.basename(score_path))
     return m
-
-
-def run_cli(main: Callable[[], None]) -> None:
-    """Run a CLI body; bad input exits 1 with the message on stderr and no traceback."""
-    try:
-        main()
-    except (ScoringError, TableError, OSError, UnicodeDecodeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)

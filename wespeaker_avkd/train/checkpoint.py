@@ -148,6 +148,10 @@ class UnsafeCheckpointError(NamedError, RuntimeError):
     """A checkpoint file holds objects that only the full (code-running) unpickler could rebuild."""
 
 
+class UnreadableCheckpointError(NamedError, RuntimeError):
+    """A checkpoint file that torch cannot read (truncated, not a checkpoint) or that holds no dict."""
+
+
 CONVERTER_HINT = ("if it is a checkpoint written by an older version of this toolkit, convert it once with: "
                   "python -m wespeaker_avkd.bin.convert_checkpoint --src {path} --dst NEW_FILE")
 
@@ -168,14 +172,14 @@ def torch_load_safe(path: PathLike) -> Any:
             f"loading it would run code from the file ({detail or 'not loadable with weights_only=True'}); "
             + CONVERTER_HINT.format(path=path)) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise RuntimeError(f"cannot read checkpoint {path}: {err}") from err
+        raise UnreadableCheckpointError(f"cannot read checkpoint {path}: {err}") from err
 
 
 def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """Read a checkpoint dict on the CPU with the weights-only loader (see torch_load_safe)."""
     state = torch_load_safe(path)
     if not isinstance(state, dict):
-        raise RuntimeError(f"checkpoint {os.fspath(path)}: expected a dict, got {type(state).__name__}")
+        raise UnreadableCheckpointError(f"checkpoint {os.fspath(path)}: expected a dict, got {type(state).__name__}")
     return state
 
 

@@ -27,6 +27,14 @@ class NamedError(Exception):
     """Bad user input; the message names the file, line or key and what was expected (one line, exit 2)."""
 
 
+class InputValueError(NamedError, ValueError):
+    """A user's file, table or value holds something it may not (a ValueError, so older handlers still catch it)."""
+
+
+class InputKeyError(NamedError, KeyError):
+    """A key the user's tables must share is missing (an utterance, a speaker, a tensor name); a KeyError."""
+
+
 class UsageError(NamedError):
     """A bad command line (missing, unknown or malformed option); the message names the option."""
 
@@ -58,9 +66,21 @@ def one_line(err: BaseException) -> str:
     return "; ".join(part.strip() for part in text.splitlines() if part.strip()) or type(err).__name__
 
 
+# Input-error classes that cannot derive from NamedError (the compiled scorer's ScoringError: layer 0 imports
+# nothing of the package); their layer registers them with register_named.
+_ALSO_NAMED: list[type[BaseException]] = []
+
+
+def register_named(*error_types: type[BaseException]) -> None:
+    """Count `error_types` as named errors (one line, exit 2) though they do not derive from NamedError."""
+    _ALSO_NAMED.extend(t for t in error_types if t not in _ALSO_NAMED)
+
+
 def is_named(err: BaseException) -> bool:
-    """True for errors of the user's input: NamedError, and OSErrors that carry the file they concern."""
-    if isinstance(err, (NamedError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+    """True for errors of the user's input: NamedError (and registered classes), a missing or forbidden path, and
+    OSErrors that carry the file they concern."""
+    if isinstance(err, (NamedError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+                        *_ALSO_NAMED)):
         return True  # the library raises these for a path the user gave, with a message naming it
     return isinstance(err, OSError) and (err.errno == errno.ENOSPC or err.filename is not None)
 
