@@ -17,7 +17,14 @@ def load_mean_vector(path: str | os.PathLike) -> np.ndarray:
     if path.endswith(".npy"):
         if not os.path.isfile(path):
             raise ScoringError(f"{path}: no such mean vector file")
-        vec = np.load(path, allow_pickle=False)
+        try:
+            vec = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:  # object arrays (need pickle), truncated or non-npy files
+            raise ScoringError(f"{path}: not a numeric .npy mean vector ({err})") from err
+        if not isinstance(vec, np.ndarray) or not (np.issubdtype(vec.dtype, np.floating)
+                                                   or np.issubdtype(vec.dtype, np.integer)):
+            raise ScoringError(f"{path}: a mean vector must hold real numbers, got dtype "
+                               f"{getattr(vec, 'dtype', type(vec).__name__)}")
         vec = vec.reshape(-1) if vec.ndim == 2 and 1 in vec.shape else vec
         if vec.ndim != 1 or vec.size == 0:
             raise ScoringError(f"{path}: a mean vector must have shape (D,), got {vec.shape}")

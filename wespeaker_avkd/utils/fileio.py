@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -47,8 +48,18 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
 
 
 def atomic_torch_save(obj: Any, path: PathLike) -> None:
-    """torch.save `obj` to `path` atomically (temporary file + rename)."""
+    """torch.save `obj` to `path` atomically (temporary file + rename); a full disk is an OSError(ENOSPC) naming
+    `path`."""
     import torch  # local import: the scorer must stay importable without torch
 
-    with atomic_write(path, "wb") as f:
-        torch.save(obj, f)
+    # Serialised in memory first: torch's own file writer turns a failed write (a full disk) into
+    # "unexpected pos N vs M"; a plain write keeps the OSError and its errno.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        with atomic_write(path, "wb") as f:
+            f.write(buffer.getbuffer())
+    except OSError as err:
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror or str(err), os.fspath(path)) from err
+        raise
