@@ -1,0 +1,209 @@
+"""Every bin.* entry point gives a bad input of each kind (config, data, checkpoint, input/argument) as ONE stderr
+line '<prog>: message' naming the file or key, exit status 2, no traceback; --debug adds the traceback.
+
+Most cases call each module's main() in this process (one torch import for all); each entry point also runs once
+as `python -m wespeaker_avkd.bin.<name>`, the way the recipe calls it. A new entry point without cases here fails
+test_every_entry_point_has_cases."""
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import kaldiio
+import numpy as np
+import pytest
+
+import wespeaker_avkd.bin
+from wespeaker_avkd.utils.errors import EXIT_NAMED_ERROR
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY_AUDIO = os.path.join(REPO, "egs", "voxceleb", "v_kd", "conf", "tiny", "audio.yaml")
+ENTRY_POINTS = sorted(m.name for m in pkgutil.iter_modules(wespeaker_avkd.bin.__path__))
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """A workspace: a valid feats data dir and untrained exp dir, and one bad file of each kind (paths by file name,
+    '.' as '_')."""
+    from conftest import TinyDirs  # tests/conftest.py: the shared data/exp dir writers
+
+    root = tmp_path_factory.mktemp("entry")
+    tiny = TinyDirs()
+    data, _ = tiny.feats_dir(root / "data", tiny.speakers(6, 3), [40, 41, 42, 43, 44, 45], feat_dim=8)
+    cfg = {"modality": "audio", "model": "ResNet34", "model_args": {"feat_dim": 8, "embed_dim": 8, "m_channels": 2},
+           "projection_args": {"project_type": "arc_margin", "scale": 16.0}, "train_data": data,
+           "dataset_args": {"feat_source": "feats"}}
+    exp, _ = tiny.untrained_exp(root / "exp", cfg, [f"spk{i}" for i in range(3)])
+    bad_models = root / "bad_models"
+    bad_models.mkdir()
+    (bad_models / "model_1.pt").write_bytes(b"not a checkpoint\n")
+    (root / "empty_models").mkdir()
+    (root / "no_config").mkdir()
+    (root / "garbage.pt").write_bytes(b"not a checkpoint\n")
+    (root / "bad.score").write_text("a b 0.5 target\na c xx nontarget\n")
+    (root / "bad_jobs.tsv").write_text("a\tb\n")
+    (root / "trials").write_text("spk0-utt000 spk1-utt001 target\n")
+    kaldiio.save_ark(str(root / "emb.ark"), {u: np.ones(8, np.float32) for u in ("spk0-utt000", "spk1-utt001")},
+                     scp=str(root / "emb.scp"))
+    np.save(root / "object_mean.npy", np.array([{"a": 1}], dtype=object))
+    (root / "corpus_int.yaml").write_text("layout:\n  train_speakers: 2.5\n")
+    (root / "corpus_key.yaml").write_text("layout:\n  train_speakerz: 2\n")
+    (root / "train_key.yaml").write_text("num_epoch: 2\n")
+    (root / "train_nan.yaml").write_text("scheduler_args: {initial_lr: .nan}\n")
+    return {"root": str(root), "data": data, "exp": exp, **{p.name.replace(".", "_"): str(p) for p in root.iterdir()}}
+
+
+# entry point -> [(kind, argv with {name} placeholders for ws paths, text the line must contain)]
+CASES = {
+    "average_model": [
+        ("checkpoint", ["--src_path", "{bad_models}", "--dst_model", "{root}/avg.pt"], "{bad_models}/model_1.pt"),
+        ("input", ["--src_path", "{empty_models}", "--dst_model", "{root}/avg.pt"], "no model_N.pt checkpoints in"),
+        ("argument", ["--src_path", "{empty_models}"], "--dst_model"),
+    ],
+    "compute_fbank": [
+        ("data", ["--data", "{root}/missing_data", "--out", "{root}/fb", "--no_progress"], "missing_data/wav.scp"),
+        ("argument", ["--data", "{data}", "--out", "{root}/fb", "--nj", "two"], "--nj"),
+    ],
+    "compute_metrics": [
+        ("data", ["{bad_score}"], "{bad_score}:2: bad score 'xx'"),
+        ("input", ["{root}/missing.score"], "missing.score: no such score file"),
+    ],
+    "convert_checkpoint": [
+        ("checkpoint", ["--src", "{garbage_pt}", "--dst", "{root}/conv.pt"], "{garbage_pt}"),
+        ("input", ["--models_dir", "{root}/missing_models"], "missing_models: no such directory"),
+        ("argument", [], "give either --src/--dst or --models_dir"),
+    ],
+    "embed": [
+        ("config", ["--exp_dir", "{no_config}", "--inputs", "x.wav"], "{no_config}/config.yaml does not exist"),
+        ("checkpoint", ["--exp_dir", "{exp}", "--checkpoint", "{garbage_pt}", "--inputs", "{root}/x.wav"],
+         "{garbage_pt}"),
+        ("input", ["--exp_dir", "{exp}", "--inputs", "{root}/missing.wav"], "missing.wav: cannot read audio"),
+    ],
+    "export": [
+        ("config", ["--exp_dir", "{no_config}", "--format", "torchscript", "--out", "{root}/x.pt"],
+         "{no_config}/config.yaml does not exist"),
+        ("checkpoint", ["--exp_dir", "{exp}", "--checkpoint", "{garbage_pt}", "--format", "torchscript", "--out",
+                        "{root}/x.pt"], "{garbage_pt}"),
+        ("argument", ["--exp_dir", "{exp}", "--format", "tflite", "--out", "{root}/x.pt"], "--format"),
+    ],
+    "extract": [
+        ("config", ["--exp_dir", "{no_config}", "--data", "{data}", "--no_progress"],
+         "{no_config}/config.yaml does not exist"),
+        ("data", ["--exp_dir", "{exp}", "--data", "{root}/missing_data", "--out_dir", "{root}/e1", "--no_progress"],
+         "missing_data/feats.scp"),
+        ("checkpoint", ["--exp_dir", "{exp}", "--data", "{data}", "--out_dir", "{root}/e2", "--checkpoint",
+                        "{garbage_pt}", "--no_progress"], "{garbage_pt}"),
+        ("input", ["--jobs", "{bad_jobs_tsv}"], "{bad_jobs_tsv}:1: expected 5 tab-separated fields"),
+        ("argument", ["--exp_dir", "{exp}", "--kd_export"], "--kd_export needs --train_scp"),
+    ],
+    "make_toy_corpus": [
+        ("config", ["--out", "{root}/c1", "--config", "{corpus_int_yaml}"],
+         "{corpus_int_yaml}: key 'layout.train_speakers' must be an integer"),
+        ("config", ["--out", "{root}/c2", "--config", "{corpus_key_yaml}"], "unknown key 'layout.train_speakerz'"),
+        ("input", ["--out", "{root}/c3", "--config", "{root}/missing.yaml"], "missing.yaml"),
+    ],
+    "prepare_voxceleb": [
+        ("input", ["--data_root", "{root}/missing_root", "--out", "{root}/vox"], "missing_root/voxceleb2"),
+    ],
+    "report": [
+        ("input", ["--exp", "{root}/missing_exp", "--utt2spk", "{data}/utt2spk", "--out", "{root}/rep"],
+         "missing_exp: no scored system"),
+        ("argument", ["--exp", "{exp}", "--num_boot", "0"], "--num_boot must be at least 1"),
+    ],
+    "score": [
+        ("input", ["--embeddings", "{emb_scp}", "--trials", "{trials}", "--output_dir", "{root}/s",
+                   "--mean_vec", "{object_mean_npy}"], "{object_mean_npy}: not a numeric .npy mean vector"),
+        ("data", ["--embeddings", "{root}/missing.scp", "--trials", "{trials}", "--output_dir", "{root}/s"],
+         "missing.scp: no such embeddings file"),
+        ("argument", ["--embeddings", "{emb_scp}", "--trials", "{trials}", "--output_dir", "{root}/s",
+                      "--cohort_utt2spk", "{data}/utt2spk"], "--cohort_utt2spk needs --cohort"),
+    ],
+    "select_kd_weights": [
+        ("input", ["--sweep_dir", "{root}/missing_sweep", "--out", "{root}/w.yaml"], "missing_sweep/visual_kd_cos"),
+    ],
+    "subset_data_dir": [
+        ("data", ["--src", "{root}/missing_data", "--dst", "{root}/sub", "--num_utts", "2"], "missing_data/utt2spk"),
+        ("argument", ["--src", "{data}", "--dst", "{root}/sub"], "--num_utts"),
+    ],
+    "train": [
+        ("config", ["--config", "{train_key_yaml}", "--exp_dir", "{root}/t1"], "{train_key_yaml}: config key 'num_epoch': is not known"),
+        ("config", ["--config", TINY_AUDIO, "--config", "{train_nan_yaml}", "--exp_dir", "{root}/t2"],
+         "{train_nan_yaml}: config key 'scheduler_args.initial_lr': must be a finite number"),
+        ("config", ["--config", TINY_AUDIO, "--exp_dir", "{root}/t3", "--optimizer_args.lrr", "0.1"],
+         "'optimizer_args.lrr'"),
+        ("data", ["--config", TINY_AUDIO, "--exp_dir", "{root}/t4", "--train_data", "{root}/missing_data",
+                  "--device", "cpu", "--no_progress"], "missing_data/utt2spk"),
+        ("argument", ["--config", TINY_AUDIO, "--exp_dir", "{root}/t5", "--resume", "--overwrite"], "contradict"),
+    ],
+    "validate_data": [
+        ("argument", ["--deep"], "the following arguments are required: dirs"),
+    ],
+}
+FLAT = [(name, i) for name in sorted(CASES) for i in range(len(CASES[name]))]
+
+
+def _fill(items, ws):
+    """Replace {name} placeholders by the workspace paths."""
+    return [s.format(**ws) for s in items] if isinstance(items, list) else items.format(**ws)
+
+
+def _assert_one_line(name, rc, err, expect):
+    lines = err.splitlines()
+    assert rc == EXIT_NAMED_ERROR, (name, rc, err[-3000:])
+    assert "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and lines[0].startswith(f"{name}: "), err[-3000:]
+    assert expect in lines[0], (expect, lines[0])
+
+
+def test_every_entry_point_has_cases():
+    assert ENTRY_POINTS and set(CASES) == set(ENTRY_POINTS), sorted(set(ENTRY_POINTS) ^ set(CASES))
+    for name in ENTRY_POINTS:  # the bad inputs an entry point can be given: at least one, all of a known kind
+        assert CASES[name] and {kind for kind, _, _ in CASES[name]} <= {"config", "data", "checkpoint", "input",
+                                                                        "argument"}
+
+
+@pytest.mark.parametrize("name,index", FLAT, ids=[f"{n}-{CASES[n][i][0]}{i}" for n, i in FLAT])
+def test_bad_input_is_one_named_line(ws, name, index, capsys):
+    kind, argv, expect = CASES[name][index]
+    main = importlib.import_module(f"wespeaker_avkd.bin.{name}").main
+    capsys.readouterr()
+    rc = main(_fill(argv, ws))
+    out = capsys.readouterr()
+    _assert_one_line(name, rc, out.err, _fill(expect, ws))
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_debug_shows_the_traceback(ws, name, capsys):
+    _, argv, expect = CASES[name][0]
+    main = importlib.import_module(f"wespeaker_avkd.bin.{name}").main
+    capsys.readouterr()
+    rc = main(_fill(argv, ws) + ["--debug"])
+    err = capsys.readouterr().err
+    assert rc == EXIT_NAMED_ERROR and "Traceback (most recent call last)" in err, err[-3000:]
+    assert err.rstrip().splitlines()[-1].startswith(f"{name}: ") and _fill(expect, ws) in err
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_help_documents_debug(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(f"wespeaker_avkd.bin.{name}").main(["--help"])
+    assert exit_info.value.code == 0 and "--debug" in capsys.readouterr().out
+
+
+def test_every_entry_point_as_a_process(ws):
+    """python -m wespeaker_avkd.bin.<name> on its first bad input: one line, exit 2 (two processes at a time)."""
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("WESPEAKER_AVKD_DEBUG", None)
+
+    def run(name):
+        _, argv, expect = CASES[name][0]
+        res = subprocess.run([sys.executable, "-m", f"wespeaker_avkd.bin.{name}", *_fill(argv, ws)],
+                             capture_output=True, text=True, timeout=300, env=env, cwd=ws["root"])
+        return name, res, _fill(expect, ws)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, ENTRY_POINTS))
+    for name, res, expect in results:
+        _assert_one_line(name, res.returncode, res.stderr, expect)
