@@ -128,7 +128,8 @@ CASES = {
         ("argument", ["--src", "{data}", "--dst", "{root}/sub"], "--num_utts"),
     ],
     "train": [
-        ("config", ["--config", "{train_key_yaml}", "--exp_dir", "{root}/t1"], "{train_key_yaml}: config key 'num_epoch': is not known"),
+        ("config", ["--config", "{train_key_yaml}", "--exp_dir", "{root}/t1"],
+         "{train_key_yaml}: config key 'num_epoch': is not known"),
         ("config", ["--config", TINY_AUDIO, "--config", "{train_nan_yaml}", "--exp_dir", "{root}/t2"],
          "{train_nan_yaml}: config key 'scheduler_args.initial_lr': must be a finite number"),
         ("config", ["--config", TINY_AUDIO, "--exp_dir", "{root}/t3", "--optimizer_args.lrr", "0.1"],
