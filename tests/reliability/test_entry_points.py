@@ -19,7 +19,8 @@ import wespeaker_avkd.bin
 from wespeaker_avkd.utils.errors import EXIT_NAMED_ERROR
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY_AUDIO = os.path.join(REPO, "egs", "voxceleb", "v_kd", "conf", "tiny", "audio.yaml")
+RECIPE = os.path.join(REPO, "egs", "voxceleb", "v_kd")
+TINY_AUDIO = os.path.join(RECIPE, "conf", "tiny", "audio.yaml")
 ENTRY_POINTS = sorted(m.name for m in pkgutil.iter_modules(wespeaker_avkd.bin.__path__))
 
 
@@ -103,6 +104,7 @@ CASES = {
          "{corpus_int_yaml}: key 'layout.train_speakers' must be an integer"),
         ("config", ["--out", "{root}/c2", "--config", "{corpus_key_yaml}"], "unknown key 'layout.train_speakerz'"),
         ("input", ["--out", "{root}/c3", "--config", "{root}/missing.yaml"], "missing.yaml"),
+        ("argument", ["--out", "{root}/with space"], "{root}/with space' contains whitespace"),
     ],
     "prepare_voxceleb": [
         ("input", ["--data_root", "{root}/missing_root", "--out", "{root}/vox"], "missing_root/voxceleb2"),
@@ -208,3 +210,45 @@ def test_every_entry_point_as_a_process(ws):
         results = list(pool.map(run, ENTRY_POINTS))
     for name, res, expect in results:
         _assert_one_line(name, res.returncode, res.stderr, expect)
+
+
+def _recipe(tmp_path, *args):
+    """run.sh with its outputs under tmp_path."""
+    cmd = ["bash", os.path.join(RECIPE, "run.sh"), "--exp", str(tmp_path / "exp"), "--progress", "false", *args]
+    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+
+
+def test_recipe_stage_stops_with_the_entry_points_line(tmp_path):
+    """Stage 1 with a data path the corpus tables cannot carry: the python line is the one stderr line, exit 2."""
+    data = tmp_path / "my data"
+    out = _recipe(tmp_path, "--data", str(data), "--stage", "1", "--stop_stage", "1")
+    _assert_one_line("make_toy_corpus", out.returncode, out.stderr, f"'{data}' contains whitespace")
+    assert "stage 1 done" not in out.stdout and not data.exists()
+
+
+def test_recipe_option_and_config_errors_are_one_line(tmp_path):
+    out = _recipe(tmp_path, "--stage", "4", "--stop_stage", "2")
+    assert out.returncode == EXIT_NAMED_ERROR and out.stderr.splitlines() == [
+        "run.sh: --stage 4 --stop_stage 2 selects no stage"], out.stderr
+    overlay = tmp_path / "over.yaml"
+    overlay.write_text("dataset_args:\n  feat_source: fbank\n")
+    out = _recipe(tmp_path, "--config", str(overlay))
+    _assert_one_line("feat_source", out.returncode, out.stderr,
+                     f"{overlay}: config key 'dataset_args.feat_source': must be one of")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_pool_stage_returns_the_jobs_exit_status(tmp_path, jobs):
+    """A job that fails with a named error (exit 2) fails its stage with 2; jobs run side by side (output only in
+    their logs) get the error line in the pool's one line per failed job."""
+    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/jobs.sh\n'
+              f'exp="{tmp_path}"; jobs={jobs}; ncores=2; num_gpus=0; progress=false; threads=2; side_by_side=false\n'
+              'named() { echo "working"; echo "prog: conf.yaml: config key \'x\' is not known" >&2; return 2; }\n'
+              'ok() { echo ok; }\npool_begin\npool_run a ok\npool_run b named\npool_end\necho NOT_REACHED\n')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == EXIT_NAMED_ERROR and "NOT_REACHED" not in out.stdout, out.stdout + out.stderr
+    line = f"run.sh: job b failed: see {tmp_path}/logs/b.log"
+    if jobs > 1:
+        line += " (prog: conf.yaml: config key 'x' is not known)"
+    assert out.stderr.splitlines() == [line.replace("run.sh", "bash")], out.stderr

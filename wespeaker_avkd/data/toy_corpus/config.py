@@ -87,6 +87,17 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str 
     return out
 
 
+def check_table_root(path: str) -> str:
+    """The absolute `path`; CorpusConfigError when it holds whitespace, which the corpus tables cannot carry
+    (faces.scp lists a segment's frame paths separated by spaces, and Kaldi tables have no quoting)."""
+    path = os.path.abspath(path)
+    if any(c.isspace() for c in path):
+        raise CorpusConfigError(f"corpus output dir {path!r} contains whitespace: its tables (faces.scp lists frame "
+                                "paths separated by spaces; Kaldi tables cannot quote) could not name the files; "
+                                "choose a path without spaces")
+    return path
+
+
 def load_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
     """Default knobs (wespeaker_avkd/data/toy_corpus.yaml), then the yaml at `path`, then `overrides`."""
     with open(DEFAULT_CONFIG, "r", encoding="utf-8") as f:

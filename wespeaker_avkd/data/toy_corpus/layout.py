@@ -31,7 +31,7 @@ from wespeaker_avkd.data.kaldi_dir import utt2spk_to_spk2utt, write_table
 from wespeaker_avkd.data.toy_corpus import face as face_lib
 from wespeaker_avkd.data.toy_corpus import mbrola as mbrola_lib
 from wespeaker_avkd.data.toy_corpus import voice as voice_lib
-from wespeaker_avkd.data.toy_corpus.config import CorpusConfigError
+from wespeaker_avkd.data.toy_corpus.config import CorpusConfigError, check_table_root
 from wespeaker_avkd.data.toy_corpus.seeding import (
     STREAM_FACE_ID,
     STREAM_LAYOUT,
@@ -276,7 +276,7 @@ def generate_corpus(out: str, cfg: Mapping, num_workers: int | None = None, prog
     Tables name media by their path under `table_root` (default `out`): a corpus made in a temp dir and then
     moved to table_root is complete there."""
     out = os.path.abspath(out)
-    root = os.path.abspath(table_root or out)
+    root = check_table_root(table_root or out)
     final = lambda p: os.path.join(root, os.path.relpath(p, out))  # noqa: E731
     t0 = time.time()
     nw = int(cfg.get("num_workers", 1) if num_workers is None else num_workers)
