@@ -128,6 +128,7 @@ CASES = {
     "subset_data_dir": [
         ("data", ["--src", "{root}/missing_data", "--dst", "{root}/sub", "--num_utts", "2"], "missing_data/utt2spk"),
         ("argument", ["--src", "{data}", "--dst", "{root}/sub"], "--num_utts"),
+        ("argument", ["--src", "{data}", "--dst", "{root}/sub", "--num_utts", "-3"], "--num_utts must be at least 1"),
     ],
     "train": [
         ("config", ["--config", "{train_key_yaml}", "--exp_dir", "{root}/t1"],

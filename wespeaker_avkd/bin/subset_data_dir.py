@@ -19,6 +19,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--dst", required=True)
     parser.add_argument("--num_utts", type=int, required=True)
     args = parser.parse_args(argv)
+    if args.num_utts < 1:
+        parser.error(f"--num_utts must be at least 1, got {args.num_utts}")
     utts = subset_data_dir(args.src, args.dst, args.num_utts)
     print(f"{args.dst}: {len(utts)} utterances of {args.src}")
     return 0

@@ -18,7 +18,7 @@ from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
 from wespeaker_avkd.utils.embedding_table import load_embeddings
-from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
+from wespeaker_avkd.utils.errors import InputKeyError, InputValueError, UnreadableInputError
 
 DEFAULT_FBANK_ARGS = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 10.0, "dither": 0.0}
 
@@ -76,7 +76,7 @@ def load_face(path: str, image_size: int | Sequence[int]) -> torch.Tensor:
                 img = img.resize((w, h), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.float32) / 255.0
     except Exception as e:
-        raise InputValueError(f"{path}: cannot read face image ({e})") from e
+        raise UnreadableInputError(f"{path}: cannot read face image ({e})") from e
     return torch.from_numpy(arr.transpose(2, 0, 1).copy())
 
 

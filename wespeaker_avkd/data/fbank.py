@@ -9,7 +9,7 @@ import torch
 import torchaudio.compliance.kaldi as kaldi
 
 from wespeaker_avkd.data.validate import wav_truncation  # torch-free: the validator uses it too
-from wespeaker_avkd.utils.errors import InputValueError
+from wespeaker_avkd.utils.errors import UnreadableInputError
 from wespeaker_avkd.utils.fileio import PathLike
 
 
@@ -18,11 +18,11 @@ def load_wav(path: PathLike) -> tuple[torch.Tensor, int]:
     unreadable file raises RuntimeError naming it."""
     problem = wav_truncation(path) if os.path.isfile(path) else None
     if problem:
-        raise InputValueError(f"{os.fspath(path)}: cannot read audio ({problem})")
+        raise UnreadableInputError(f"{os.fspath(path)}: cannot read audio ({problem})")
     try:
         data, sample_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises several types; re-raise with the path
-        raise InputValueError(f"{os.fspath(path)}: cannot read audio ({e})") from e
+        raise UnreadableInputError(f"{os.fspath(path)}: cannot read audio ({e})") from e
     if data.shape[1] != 1:
         data = data.mean(axis=1, keepdims=True)  # down-mix: verification models are mono
     return torch.from_numpy(np.ascontiguousarray(data[:, 0])), int(sample_rate)

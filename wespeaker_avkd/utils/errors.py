@@ -35,6 +35,10 @@ class InputKeyError(NamedError, KeyError):
     """A key the user's tables must share is missing (an utterance, a speaker, a tensor name); a KeyError."""
 
 
+class UnreadableInputError(NamedError, RuntimeError):
+    """A user's file that cannot be read or decoded (audio, image); a RuntimeError, as the readers raised before."""
+
+
 class UsageError(NamedError):
     """A bad command line (missing, unknown or malformed option); the message names the option."""
 
