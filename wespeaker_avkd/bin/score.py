@@ -14,8 +14,8 @@ from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = ArgumentParser(description="Cosine scoring of trial lists (writes DIR/<trials name>.score with "
-                                            "lines 'enroll test score [target|nontarget]'; with --metrics also "
-                                            "DIR/<trials name>.json and a one-line summary per list).")
+                                   "lines 'enroll test score [target|nontarget]'; with --metrics also "
+                                   "DIR/<trials name>.json and a one-line summary per list).")
     p.add_argument("--embeddings", default=None, help="xvector.scp / .ark / .npz (keys, embeddings)")
     p.add_argument("--trials", required=True, nargs="+",
                    help="trial lists ('1 e t', 'e t target' or 'e t'); their file names must differ")
