@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import kaldiio
 import numpy as np
 import pytest
+import torch
 
 import wespeaker_avkd.bin
 from wespeaker_avkd.utils.errors import EXIT_NAMED_ERROR
@@ -41,6 +42,10 @@ def ws(tmp_path_factory):
     bad_models.mkdir()
     (bad_models / "model_1.pt").write_bytes(b"not a checkpoint\n")
     (root / "empty_models").mkdir()
+    mixed = root / "mixed_models"  # two epochs of different models
+    mixed.mkdir()
+    torch.save({"a": torch.ones(2)}, mixed / "model_1.pt")
+    torch.save({"b": torch.ones(2)}, mixed / "model_2.pt")
     (root / "no_config").mkdir()
     (root / "garbage.pt").write_bytes(b"not a checkpoint\n")
     (root / "bad.score").write_text("a b 0.5 target\na c xx nontarget\n")
@@ -60,6 +65,8 @@ def ws(tmp_path_factory):
 CASES = {
     "average_model": [
         ("checkpoint", ["--src_path", "{bad_models}", "--dst_model", "{root}/avg.pt"], "{bad_models}/model_1.pt"),
+        ("checkpoint", ["--src_path", "{mixed_models}", "--dst_model", "{root}/avg.pt", "--num", "2"],
+         "{mixed_models}/model_1.pt: its tensors differ from those of {mixed_models}/model_2.pt"),
         ("input", ["--src_path", "{empty_models}", "--dst_model", "{root}/avg.pt"], "no model_N.pt checkpoints in"),
         ("argument", ["--src_path", "{empty_models}"], "--dst_model"),
     ],

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wespeaker_avkd.utils.errors import NamedError
+from wespeaker_avkd.utils.errors import InputValueError, NamedError
 from wespeaker_avkd.utils.fileio import PathLike, atomic_torch_save
 from wespeaker_avkd.utils.fingerprint import file_fingerprint, stamp_matches, write_stamp
 from wespeaker_avkd.utils.state_dict import load_state_dict_strict, strip_ddp_prefix
@@ -270,8 +270,14 @@ def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[st
 
 
 def average_checkpoints(paths: Sequence[PathLike]) -> dict[str, torch.Tensor]:
-    """The flat model state averaging the given epoch model files."""
-    return average_state_dicts([load_model_state(p) for p in paths])
+    """The flat model state averaging the given epoch model files (files of other models refused, named)."""
+    states = [load_model_state(p) for p in paths]
+    for path, state in zip(paths, states):
+        if set(state) != set(states[-1]):
+            diff = sorted(set(state) ^ set(states[-1]))
+            raise InputValueError(f"{os.fspath(path)}: its tensors differ from those of {os.fspath(paths[-1])} "
+                                  f"(e.g. {', '.join(diff[:3])}): files of different models cannot be averaged")
+    return average_state_dicts(states)
 
 
 def average_stamp_path(out_path: PathLike) -> str:
