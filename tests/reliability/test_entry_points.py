@@ -26,17 +26,20 @@ ENTRY_POINTS = sorted(m.name for m in pkgutil.iter_modules(wespeaker_avkd.bin.__
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
+def ws(tmp_path_factory, request):
     """A workspace: a valid feats data dir and untrained exp dir, and one bad file of each kind (paths by file name,
     '.' as '_')."""
-    from conftest import TinyDirs  # tests/conftest.py: the shared data/exp dir writers
-
+    # tests/conftest.py's TinyDirs (the shared data/exp dir writers), found among pytest's conftest plugins: other
+    # conftest modules share its module name
+    root_conftest = os.path.join(REPO, "tests", "conftest.py")
+    tiny = next(p for p in request.config.pluginmanager.get_plugins()
+                if getattr(p, "__file__", None) == root_conftest).TinyDirs()
     root = tmp_path_factory.mktemp("entry")
-    tiny = TinyDirs()
     data, _ = tiny.feats_dir(root / "data", tiny.speakers(6, 3), [40, 41, 42, 43, 44, 45], feat_dim=8)
     cfg = {"modality": "audio", "model": "ResNet34", "model_args": {"feat_dim": 8, "embed_dim": 8, "m_channels": 2},
            "projection_args": {"project_type": "arc_margin", "scale": 16.0}, "train_data": data,
            "dataset_args": {"feat_source": "feats"}}
+    tiny.feats_dir(root / "short_data", tiny.speakers(3, 3), [40, 3, 42], feat_dim=8)  # a 3-frame utterance
     exp, _ = tiny.untrained_exp(root / "exp", cfg, [f"spk{i}" for i in range(3)])
     bad_models = root / "bad_models"
     bad_models.mkdir()
@@ -101,6 +104,8 @@ CASES = {
          "{no_config}/config.yaml does not exist"),
         ("data", ["--exp_dir", "{exp}", "--data", "{root}/missing_data", "--out_dir", "{root}/e1", "--no_progress"],
          "missing_data/feats.scp"),
+        ("data", ["--exp_dir", "{exp}", "--data", "{short_data}", "--out_dir", "{root}/e3", "--no_progress"],
+         "{short_data}: utterance 'spk1-utt001': ResNet34 needs at least 8 frames"),
         ("checkpoint", ["--exp_dir", "{exp}", "--data", "{data}", "--out_dir", "{root}/e2", "--checkpoint",
                         "{garbage_pt}", "--no_progress"], "{garbage_pt}"),
         ("input", ["--jobs", "{bad_jobs_tsv}"], "{bad_jobs_tsv}:1: expected 5 tab-separated fields"),

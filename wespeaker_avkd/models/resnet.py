@@ -133,11 +133,11 @@ class ResNet(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error for a wrongly shaped or too short (B, T, F) input."""
         if x.dim() != 3 or x.shape[2] != self.feat_dim:
-            raise ValueError(f"{type(self).__name__} expects (batch, frames, {self.feat_dim}) fbank, "
-                             f"got shape {tuple(x.shape)}")
+            raise InputValueError(f"{type(self).__name__} expects (batch, frames, {self.feat_dim}) fbank, "
+                                  f"got shape {tuple(x.shape)}")
         if x.shape[1] < MIN_FRAMES:
-            raise ValueError(f"{type(self).__name__} needs at least {MIN_FRAMES} frames (the network "
-                             f"downsamples time by 8), got {x.shape[1]} frames")
+            raise InputValueError(f"{type(self).__name__} needs at least {MIN_FRAMES} frames (the network "
+                                  f"downsamples time by 8), got {x.shape[1]} frames")
 
     def frame_level_feat(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, F) fbank -> (B, C, F/8, T/8) feature map of layer4."""

@@ -111,6 +111,18 @@ def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.dev
         return net.embed(inputs).float()
 
 
+def embed_loader_batch(net: EmbeddingNet, modality: str, batch: Mapping[str, Any], device: torch.device,
+                       where: str, embedder: Embedder | None = None) -> np.ndarray:
+    """(B, D) float32 embeddings of an eval-loader batch ({'keys', 'inputs'}); an input the model refuses (too
+    short, wrong feature dim) is an InputValueError naming `where` (the data dir) and the batch's utterance."""
+    try:
+        return (embedder or embed_batch)(net, modality, batch["inputs"], device).float().cpu().numpy()
+    except InputValueError as err:
+        keys = list(batch["keys"])
+        others = f" (or another of the {len(keys)} in its batch)" if len(keys) > 1 else ""
+        raise InputValueError(f"{where}: utterance '{keys[0]}'{others}: {err}") from err
+
+
 def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: str | None = None,
                       embedding_scps: Mapping[str, str] | None = None, mean_vec: bool = False,
                       cfg: ModelConfig | None = None) -> dict[str, Any]:
@@ -219,7 +231,7 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: st
     table: dict[str, np.ndarray] = {}
     bar = _bar(len(keys), f"extract {os.path.basename(exp_dir.rstrip('/'))} -> {out_dir}", progress)
     for batch in loader:
-        emb = embedder(net, modality, batch["inputs"], dev).float().cpu().numpy()
+        emb = embed_loader_batch(net, modality, batch, dev, data_dir, embedder)
         for key, vec in zip(batch["keys"], emb):
             table[key] = vec
         if bar is not None:
