@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 
@@ -74,16 +75,27 @@ def test_full_disk_while_saving_a_checkpoint_names_the_file(tmp_path, monkeypatc
 
     from wespeaker_avkd.utils import fileio
 
-    class FullDisk:
+    real_fdopen = os.fdopen
+
+    class FullDisk(contextlib.AbstractContextManager):
+        """The temporary file of atomic_write on a full disk: every write fails as the kernel's would."""
+
+        def __init__(self, fd, *args, **kwargs):
+            self.file = real_fdopen(fd, *args, **kwargs)
+
         def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fileio, "atomic_write", lambda path, mode: contextlib.nullcontext(FullDisk()))
+        def __exit__(self, *exc):
+            self.file.close()
+
+    monkeypatch.setattr(os, "fdopen", FullDisk)
     target = str(tmp_path / "model_1.pt")
     with pytest.raises(OSError) as err:
         fileio.atomic_torch_save({"w": torch.zeros(3)}, target)
     assert err.value.errno == errno.ENOSPC and err.value.filename == target
     assert one_line(err.value).startswith(f"disk full writing {target}")
+    assert os.listdir(tmp_path) == []  # no temporary file left behind
 
 
 def test_usage_error_is_one_line_and_help_lists_debug(capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 PathLike = str | os.PathLike[str]   # the one path type of the package: a str or any os.PathLike
+# errnos of a failed write (full disk, quota, file too large, I/O error): atomic_write names its output in them
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def _umask() -> int:
@@ -27,8 +30,9 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-    """Open a temporary file beside `path`; on success fsync and rename it onto `path`, on error delete it.
-    The file gets mode 0666 & ~umask, as a plain open() would give it."""
+    """Open a temporary file beside `path`; on success fsync and rename it onto `path`, on error delete it (a
+    failed write naming no file, such as a full disk, is raised again naming `path`). The file gets mode
+    0666 & ~umask, as a plain open() would give it."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -41,9 +45,11 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS and err.filename is None:
+            raise OSError(err.errno, err.strerror or str(err), path) from err  # name the output in the message
         raise
 
 
@@ -56,10 +62,5 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
     # "unexpected pos N vs M"; a plain write keeps the OSError and its errno.
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    try:
-        with atomic_write(path, "wb") as f:
-            f.write(buffer.getbuffer())
-    except OSError as err:
-        if err.filename is None:
-            raise OSError(err.errno, err.strerror or str(err), os.fspath(path)) from err
-        raise
+    with atomic_write(path, "wb") as f:
+        f.write(buffer.getbuffer())
