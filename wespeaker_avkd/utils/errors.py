@@ -2,8 +2,10 @@
 
 A NamedError is a problem with the user's input (a config key, a data file, a checkpoint, an argument) whose
 message already names the file, line or key and what was expected. Entry points run their `main` through
-`run_main`: a NamedError (or an OSError naming its file, such as a full disk) is printed as one line
-`<prog>: <message>` on stderr and the process exits 2; anything else is a bug and keeps its traceback.
+`run_main`: a NamedError (also a missing or forbidden path, an OSError naming its file such as a full disk, and
+the classes registered with register_named) is printed as one line `<prog>: <message>` on stderr and the
+process exits 2; anything else is a bug and keeps its traceback. InputValueError, InputKeyError and
+UnreadableInputError are the general input errors of raise sites that have no more specific class.
 `--debug` on the command line (or WESPEAKER_AVKD_DEBUG=1) shows the traceback of a named error too.
 `ArgumentParser` is argparse's parser for entry points: it lists --debug in every --help and turns a usage error
 (a missing or malformed option) into a UsageError, so that too is one line and exit 2.
@@ -49,7 +51,7 @@ DEBUG_HELP = "on an input error, also print its traceback (default: one line 'PR
 class ArgumentParser(argparse.ArgumentParser):
     """argparse.ArgumentParser that documents --debug and raises UsageError instead of printing usage + exit 2."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         """As argparse.ArgumentParser; adds the --debug option (run_main acts on it)."""
         super().__init__(*args, **kwargs)
         self.add_argument(DEBUG_FLAG, action="store_true", help=DEBUG_HELP)
