@@ -53,6 +53,7 @@ def ws(tmp_path_factory, request):
     (root / "garbage.pt").write_bytes(b"not a checkpoint\n")
     (root / "bad.score").write_text("a b 0.5 target\na c xx nontarget\n")
     (root / "bad_jobs.tsv").write_text("a\tb\n")
+    (root / "binary_jobs.tsv").write_bytes(b"e.scp\tout\n\xbf\x00\xff\n")
     (root / "trials").write_text("spk0-utt000 spk1-utt001 target\n")
     kaldiio.save_ark(str(root / "emb.ark"), {u: np.ones(8, np.float32) for u in ("spk0-utt000", "spk1-utt001")},
                      scp=str(root / "emb.scp"))
@@ -129,6 +130,7 @@ CASES = {
     "score": [
         ("input", ["--embeddings", "{emb_scp}", "--trials", "{trials}", "--output_dir", "{root}/s",
                    "--mean_vec", "{object_mean_npy}"], "{object_mean_npy}: not a numeric .npy mean vector"),
+        ("input", ["--jobs", "{binary_jobs_tsv}", "--trials", "{trials}"], "{binary_jobs_tsv}: not UTF-8 text"),
         ("data", ["--embeddings", "{root}/missing.scp", "--trials", "{trials}", "--output_dir", "{root}/s"],
          "missing.scp: no such embeddings file"),
         ("argument", ["--embeddings", "{emb_scp}", "--trials", "{trials}", "--output_dir", "{root}/s",
