@@ -54,6 +54,9 @@ def ws(tmp_path_factory, request):
     (root / "bad.score").write_text("a b 0.5 target\na c xx nontarget\n")
     (root / "bad_jobs.tsv").write_text("a\tb\n")
     (root / "binary_jobs.tsv").write_bytes(b"e.scp\tout\n\xbf\x00\xff\n")
+    targets_only = root / "report_exp" / "seed1" / "audio_baseline" / "scores" / "eval"
+    targets_only.mkdir(parents=True)
+    (targets_only / "E.score").write_text("spk0-utt000 spk1-utt001 0.5 target\n")
     (root / "trials").write_text("spk0-utt000 spk1-utt001 target\n")
     kaldiio.save_ark(str(root / "emb.ark"), {u: np.ones(8, np.float32) for u in ("spk0-utt000", "spk1-utt001")},
                      scp=str(root / "emb.scp"))
@@ -125,6 +128,8 @@ CASES = {
     "report": [
         ("input", ["--exp", "{root}/missing_exp", "--utt2spk", "{data}/utt2spk", "--out", "{root}/rep"],
          "missing_exp: no scored system"),
+        ("data", ["--exp", "{report_exp}", "--utt2spk", "{data}/utt2spk", "--trials", "E", "--out", "{root}/rep",
+                  "--no_gate"], "{report_exp}/seed1/audio_baseline/scores/eval/E.score: the trials are all targets"),
         ("argument", ["--exp", "{exp}", "--num_boot", "0"], "--num_boot must be at least 1"),
     ],
     "score": [

@@ -49,7 +49,7 @@ class SystemResults:
 
     def __init__(self, exp: str, seed: int, name: str, part: str, trials: Sequence[str],
                  scores_dir: str = "scores") -> None:
-        from wespeaker_avkd.scoring import compute_metrics, read_score_file
+        from wespeaker_avkd.scoring import ScoringError, compute_metrics, read_score_file
 
         self.name = name
         self.seed = seed
@@ -62,7 +62,10 @@ class SystemResults:
             if os.path.isfile(path):
                 ts = read_score_file(path)
                 self.scores[t] = ts
-                self.metrics[t] = compute_metrics(ts.scores, ts.labels, P_TARGETS)
+                try:
+                    self.metrics[t] = compute_metrics(ts.scores, ts.labels, P_TARGETS)
+                except ScoringError as err:  # e.g. a list of targets only: name the score file
+                    raise ScoringError(f"{path}: {err}") from None
 
     def embeddings(self, subset: str) -> tuple[list[str], np.ndarray] | None:
         """(keys, (N, D)) of embeddings/<subset>/xvector.scp, or None when absent. For "train", a system that
