@@ -173,13 +173,13 @@ def test_cli_and_clear_errors(fake_exp, tmp_path, capsys):
     assert json.load(open(tmp_path / "r" / "results.json"))["settings"]["boot_scheme"] == "one-way"
     assert "one-way identity bootstrap" in open(tmp_path / "r" / "results.md").read()
     # no scores at all
-    assert report_main(["--exp", str(tmp_path / "none"), "--utt2spk", utt2spk, "--out", str(tmp_path / "x")]) == 1
+    assert report_main(["--exp", str(tmp_path / "none"), "--utt2spk", utt2spk, "--out", str(tmp_path / "x")]) == 2
     assert "no scored system" in capsys.readouterr().err
     # an utterance without identity
     short = tmp_path / "utt2spk"
     short.write_text("".join(open(utt2spk).readlines()[1:]))
     assert report_main(["--exp", exp, "--trials", "E", "--utt2spk", str(short), "--out", str(tmp_path / "y"),
-                        "--no_gate"]) == 1
+                        "--no_gate"]) == 2
     assert "has no identity in utt2spk" in capsys.readouterr().err
 
 

@@ -114,7 +114,7 @@ def test_missing_sweep_points_are_named(tmp_path, capsys):
     rc = select_main(["--sweep_dir", sweep, "--modalities", "visual", "--grid", *GRID, "--out",
                       str(tmp_path / "w.yaml")])
     err = capsys.readouterr().err
-    assert rc == 1 and "1 sweep point(s)" in err and os.path.join("visual_kd_mmd_w10", "scores", "dev", "E.json") in err
+    assert rc == 2 and "1 sweep point(s)" in err and os.path.join("visual_kd_mmd_w10", "scores", "dev", "E.json") in err
     assert not os.path.exists(tmp_path / "w.yaml")
     # a malformed record is named too
     with open(os.path.join(sweep, "visual_kd_mmd_w10", "scores", "dev", "E.json"), "w") as f:

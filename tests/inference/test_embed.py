@@ -112,7 +112,7 @@ def test_bad_inputs_are_one_line_errors(audio_exp, visual_exp, tmp_path, capsys,
     exp, data = audio_exp
     argv = [a.replace("FACES", os.path.join(visual_exp[1], "faces.scp")).replace("WAV", os.path.join(data, "wav.scp"))
             for a in argv]
-    assert embed_cli.main(["--exp_dir", exp] + argv) == 1
+    assert embed_cli.main(["--exp_dir", exp] + argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 

@@ -69,10 +69,10 @@ def test_visual_export_matches_pytorch(visual_exp, tmp_path, fmt):
 
 def test_export_refuses_bad_exp_dir_and_format(tmp_path, capsys):
     assert export_cli.main(["--exp_dir", str(tmp_path), "--format", "torchscript",
-                            "--out", str(tmp_path / "x.pt")]) == 1
+                            "--out", str(tmp_path / "x.pt")]) == 2
     assert "config" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        export_cli.main(["--exp_dir", str(tmp_path), "--format", "tflite", "--out", "x"])
+    assert export_cli.main(["--exp_dir", str(tmp_path), "--format", "tflite", "--out", "x"]) == 2
+    assert "export: argument --format: invalid choice: 'tflite'" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "x.pt")
 
 

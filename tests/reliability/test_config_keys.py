@@ -222,3 +222,35 @@ def test_kd_spec_is_one_typed_object_split_once(tmp_path):
     assert build_kd(None, 8) == (None, None)
     with pytest.raises(ConfigError, match=r"'kd.teacher_dir': is not known"):  # a recipe key, not a loss key
         build_kd_objective({"teacher_dir": str(teacher), "alpha": 1.0}, None, 8, 8)
+
+
+def _float_paths(data, prefix=""):
+    """Dotted paths of every float value in a nested config (list items as path.<index>)."""
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        path = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, float):
+            yield path
+        yield from _float_paths(v, path)
+
+
+def _set(data, path, value):
+    *parents, last = path.split(".")
+    for p in parents:
+        data = data[int(p)] if isinstance(data, list) else data[p]
+    data[int(last) if isinstance(data, list) else last] = value
+
+
+@pytest.mark.parametrize("system,kd", [("audio", False), ("visual", False), ("teacher", False), ("audio", True)])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_every_float_refuses_non_finite(tmp_path, system, kd, bad):
+    cfg = _conf(tmp_path, system, kd=kd)
+    paths = list(_float_paths(cfg))
+    assert len(paths) >= 4 and (not kd or "kd.alpha" in paths), paths
+    for path in paths:
+        broken = _conf(tmp_path, system, kd=kd)
+        _set(broken, path, bad)
+        key = path.rsplit(".", 1)[0] if path.rsplit(".", 1)[-1].isdigit() else path
+        with pytest.raises(ConfigError, match=rf"'{key}(\.\d+)?'.*finite") as err:
+            prepare_config(broken)
+        assert "\n" not in str(err.value)

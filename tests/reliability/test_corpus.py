@@ -1,9 +1,11 @@
 """make_toy_corpus reuses a corpus only when it is the same content: same knobs, same code, tables intact."""
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from wespeaker_avkd.data.kaldi_dir import read_table
 from wespeaker_avkd.data.toy_corpus import ensure_corpus, generate_corpus, load_config, stale_reason
@@ -139,3 +141,23 @@ def test_cli_skips_second_call_and_force_regenerates(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "wespeaker_avkd.bin.make_toy_corpus", "--out", str(out),
                           "--config", str(tmp_path / "missing.yaml")], capture_output=True, text=True)
     assert bad.returncode != 0 and "missing.yaml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("override,match", [
+    ({"layout": {"train_speakers": 2.5}}, "'layout.train_speakers' must be an integer"),
+    ({"layout": {"train_speakers": "abc"}}, "'layout.train_speakers' must be an integer"),
+    ({"audio": {"vtl_spread": float("nan")}}, "'audio.vtl_spread' must be a finite number"),
+    ({"audio": {"snr_db": [20.0, float("inf")]}}, "'audio.snr_db' must be a list of finite numbers"),
+    ({"layout": {"videos_per_speaker": [2, 2.5]}}, "'layout.videos_per_speaker' must be a list of integers"),
+    ({"audio": {"mbrola": {"fetch": "yes"}}}, "'audio.mbrola.fetch' must be true or false"),
+    ({"face": 3}, "'face' must be a mapping"),
+    ({"layout": {"train_speakerz": 2}}, "unknown key 'layout.train_speakerz'"),
+])
+def test_corpus_knob_of_the_wrong_kind_is_named(tmp_path, override, match):
+    from wespeaker_avkd.data.toy_corpus.config import CorpusConfigError
+
+    path = tmp_path / "corpus.yaml"
+    path.write_text(yaml.safe_dump(override))
+    with pytest.raises(CorpusConfigError, match=f"toy corpus config {path}: .*{re.escape(match)}"):
+        load_config(str(path))
+    assert load_config(TINY_YAML, SMALLER)["layout"]["train_speakers"] == 2  # the shipped knobs pass

@@ -69,7 +69,7 @@ def test_score_cli_names_the_broken_entry(ark):
     (tmp_path / "T").write_text("k0 k1 target\n")
     r = subprocess.run([sys.executable, "-m", "wespeaker_avkd.bin.score", "--embeddings", scp, "--trials",
                         str(tmp_path / "T"), "--output_dir", str(tmp_path / "s")], capture_output=True, text=True)
-    assert r.returncode == 1 and "Traceback" not in r.stderr and "entry 'k4' (line 5)" in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "entry 'k4' (line 5)" in r.stderr
 
 
 def test_truncated_feats_entry_named(ark):
@@ -142,7 +142,7 @@ def test_fbank_names_the_truncated_wav(tmp_path):
         extract_fbank_dir(str(d), str(tmp_path / "fbank"), nj=1, progress=False)
     r = subprocess.run([sys.executable, "-m", "wespeaker_avkd.bin.compute_fbank", "--data", str(d), "--out",
                         str(tmp_path / "fbank"), "--nj", "1", "--no_progress"], capture_output=True, text=True)
-    assert r.returncode == 1 and "Traceback" not in r.stderr and f"utterance 'u2' ({w})" in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr and f"utterance 'u2' ({w})" in r.stderr
 
 
 def test_validate_default_finds_truncated_wav_and_non_image(tmp_path):

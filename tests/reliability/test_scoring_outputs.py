@@ -37,7 +37,7 @@ def test_same_list_name_refused_before_writing(corpus):
     out = corpus / "scores"
     r = run("--embeddings", f"{corpus}/e.scp", "--trials", f"{corpus}/d1/O", f"{corpus}/d2/O", "--output_dir",
             str(out), "--metrics")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{corpus}/d1/O and {corpus}/d2/O would both be written to {out}/O.score" in r.stderr
     assert written(out) == []
     # the same list given twice (or with a trailing slash) is the same collision
@@ -61,7 +61,7 @@ def test_jobs_sharing_an_output_dir_refused(corpus):
     jobs = corpus / "jobs.tsv"
     jobs.write_text(f"{corpus}/e.scp\t{corpus}/s\n{corpus}/e.ark\t{corpus}/x/../s\n")
     r = run("--jobs", str(jobs), "--trials", f"{corpus}/d1/O")
-    assert r.returncode == 1 and "would both write" in r.stderr and f"{corpus}/s" in r.stderr
+    assert r.returncode == 2 and "would both write" in r.stderr and f"{corpus}/s" in r.stderr
     assert written(corpus / "s") == []
 
 
@@ -106,7 +106,7 @@ def test_metrics_on_unlabelled_list_refused_before_its_score_is_written(corpus):
     (corpus / "U").write_text("u00 u01\nu02 u03\n")
     r = run("--embeddings", f"{corpus}/e.scp", "--trials", f"{corpus}/U", "--output_dir", f"{corpus}/s",
             "--metrics")
-    assert r.returncode == 1 and f"{corpus}/U: has no labels" in r.stderr
+    assert r.returncode == 2 and f"{corpus}/U: has no labels" in r.stderr
     assert written(corpus / "s") == []
     r = run("--embeddings", f"{corpus}/e.scp", "--trials", f"{corpus}/U", "--output_dir", f"{corpus}/s")
     assert r.returncode == 0 and written(corpus / "s") == ["U.score"]

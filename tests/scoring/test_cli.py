@@ -164,7 +164,7 @@ def test_skip_missing_and_missing_key(corpus, tmp_path):
     trials.write_text(f"{keys[0]} {keys[1]} target\n{keys[0]} ghost nontarget\n{keys[2]} {keys[1]} nontarget\n")
     r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(trials),
             "--output_dir", str(tmp_path / "s"))
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{trials}:2: test key 'ghost' is not in the embeddings" in r.stderr
     r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(trials),
             "--output_dir", str(tmp_path / "s"), "--skip_missing")
@@ -184,7 +184,7 @@ def test_compute_metrics_errors(tmp_path, content, match):
     path = tmp_path / "x.score"
     path.write_text(content)
     r = run("wespeaker_avkd.bin.compute_metrics", str(path))
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
     assert str(path) in r.stderr
     assert re.search(match, r.stderr), r.stderr
 
@@ -195,17 +195,17 @@ def test_score_cli_errors(corpus, tmp_path):
     bad.write_text(f"{keys[0]} {keys[1]} target\n{keys[0]} {keys[1]} maybe\n")
     r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(bad),
             "--output_dir", str(tmp_path))
-    assert r.returncode == 1 and f"{bad}:2: unknown label 'maybe'" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and f"{bad}:2: unknown label 'maybe'" in r.stderr and "Traceback" not in r.stderr
     r = run("wespeaker_avkd.bin.score", "--embeddings", str(tmp_path / "none.scp"), "--trials", str(bad),
             "--output_dir", str(tmp_path))
-    assert r.returncode == 1 and "no such embeddings file" in r.stderr
+    assert r.returncode == 2 and "no such embeddings file" in r.stderr
     r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", str(tmp_path / "nope"),
             "--output_dir", str(tmp_path))
-    assert r.returncode == 1 and "no such trial list" in r.stderr
+    assert r.returncode == 2 and "no such trial list" in r.stderr
     np.save(tmp_path / "m.npy", np.zeros(3))
     r = run("wespeaker_avkd.bin.score", "--embeddings", f"{d}/xvector.scp", "--trials", f"{d}/O",
             "--output_dir", str(tmp_path), "--mean_vec", str(tmp_path / "m.npy"))
-    assert r.returncode == 1 and "mean vector has dimension 3" in r.stderr
+    assert r.returncode == 2 and "mean vector has dimension 3" in r.stderr
     assert not (tmp_path / "O.score").exists()
 
 

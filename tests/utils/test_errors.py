@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 
@@ -64,3 +65,50 @@ def test_return_code_passes_through():
     assert run_main("prog", lambda argv: 0, []) == 0
     assert run_main("prog", lambda argv: None, []) == 0
     assert run_main("prog", lambda argv: 1, []) == 1
+
+
+def test_full_disk_while_saving_a_checkpoint_names_the_file(tmp_path, monkeypatch):
+    """torch's own writer reports a failed write as 'unexpected pos N vs M'; the save keeps the OSError."""
+    import contextlib
+
+    import torch
+
+    from wespeaker_avkd.utils import fileio
+
+    real_fdopen = os.fdopen
+
+    class FullDisk(contextlib.AbstractContextManager):
+        """The temporary file of atomic_write on a full disk: every write fails as the kernel's would."""
+
+        def __init__(self, fd, *args, **kwargs):
+            self.file = real_fdopen(fd, *args, **kwargs)
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    monkeypatch.setattr(os, "fdopen", FullDisk)
+    target = str(tmp_path / "model_1.pt")
+    with pytest.raises(OSError) as err:
+        fileio.atomic_torch_save({"w": torch.zeros(3)}, target)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == target
+    assert one_line(err.value).startswith(f"disk full writing {target}")
+    assert os.listdir(tmp_path) == []  # no temporary file left behind
+
+
+def test_usage_error_is_one_line_and_help_lists_debug(capsys):
+    from wespeaker_avkd.utils.errors import ArgumentParser
+
+    def main(argv: list[str]) -> int:
+        parser = ArgumentParser(prog="prog")
+        parser.add_argument("--n", type=int, required=True)
+        parser.parse_args(argv)
+        return 0
+
+    assert run_main("prog", main, ["--n", "x"]) == EXIT_NAMED_ERROR
+    assert capsys.readouterr().err == "prog: argument --n: invalid int value: 'x' (see --help)\n"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--debug" in capsys.readouterr().out

@@ -25,6 +25,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
+
 P_TARGETS = (0.01, 0.05)
 LEVEL = 0.95
 VERDICTS = ("better", "no significant difference", "worse")
@@ -216,7 +218,7 @@ def list_design(enroll: Sequence[str], test: Sequence[str], utt2spk: Mapping[str
     """Map every trial's enroll/test utterance to its identity through utt2spk; a missing utterance raises
     KeyError naming `where`."""
     if len(enroll) != len(test):
-        raise ValueError(f"{where}: {len(enroll)} enroll but {len(test)} test keys")
+        raise InputValueError(f"{where}: {len(enroll)} enroll but {len(test)} test keys")
     index: dict[str, int] = {}
     sides = []
     for keys in (enroll, test):
@@ -224,7 +226,7 @@ def list_design(enroll: Sequence[str], test: Sequence[str], utt2spk: Mapping[str
         for i, utt in enumerate(keys):
             spk = utt2spk.get(utt)
             if spk is None:
-                raise KeyError(f"{where}: utterance '{utt}' (trial {i + 1}) has no identity in utt2spk")
+                raise InputKeyError(f"{where}: utterance '{utt}' (trial {i + 1}) has no identity in utt2spk")
             ids[i] = index.setdefault(spk, len(index))
         sides.append(ids)
     return ListDesign(list(index), sides[0], sides[1])
@@ -281,7 +283,7 @@ def bootstrap_metrics(score_sets: Mapping[K, tuple[np.ndarray, np.ndarray]], des
     prepared = {}
     for key, (scores, labels) in score_sets.items():
         if len(scores) != design.num_trials:
-            raise ValueError(f"{key}: {len(scores)} scores for a list of {design.num_trials} trials")
+            raise InputValueError(f"{key}: {len(scores)} scores for a list of {design.num_trials} trials")
         st = sort_trials(scores, labels)
         # identities of both sides of the targets and nontargets in this system's sorted order
         prepared[key] = (st, design.id_a[st.target_order], design.id_b[st.target_order],

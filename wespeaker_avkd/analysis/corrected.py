@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from wespeaker_avkd.utils.errors import InputKeyError
+
 
 def decisions_correct(scores: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
     """(M,) bool: is the accept/reject decision at `threshold` (accept when score >= threshold) right."""
@@ -31,7 +33,7 @@ def align_trials(reference: Sequence[tuple[str, str]], other: Sequence[tuple[str
     try:
         return np.fromiter((position[pair] for pair in reference), dtype=np.int64, count=len(reference))
     except KeyError as err:
-        raise KeyError(f"trial {err.args[0]} is scored by one system but not by the other") from None
+        raise InputKeyError(f"trial {err.args[0]} is scored by one system but not by the other") from None
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from wespeaker_avkd.analysis import bootstrap, corrected, correlation, plots
+from wespeaker_avkd.utils.errors import InputValueError
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.naming import student_name
 
@@ -48,7 +49,7 @@ class SystemResults:
 
     def __init__(self, exp: str, seed: int, name: str, part: str, trials: Sequence[str],
                  scores_dir: str = "scores") -> None:
-        from wespeaker_avkd.scoring import compute_metrics, read_score_file
+        from wespeaker_avkd.scoring import ScoringError, compute_metrics, read_score_file
 
         self.name = name
         self.seed = seed
@@ -61,7 +62,10 @@ class SystemResults:
             if os.path.isfile(path):
                 ts = read_score_file(path)
                 self.scores[t] = ts
-                self.metrics[t] = compute_metrics(ts.scores, ts.labels, P_TARGETS)
+                try:
+                    self.metrics[t] = compute_metrics(ts.scores, ts.labels, P_TARGETS)
+                except ScoringError as err:  # e.g. a list of targets only: name the score file
+                    raise ScoringError(f"{path}: {err}") from None
 
     def embeddings(self, subset: str) -> tuple[list[str], np.ndarray] | None:
         """(keys, (N, D)) of embeddings/<subset>/xvector.scp, or None when absent. For "train", a system that
@@ -341,7 +345,7 @@ def teacher_gate(exp: str, seed: int, part: str, batch: int = 4096) -> dict[str,
               for m in ("audio", "visual")}
     ia, iv, keys = correlation.common_keys(tables["audio"][0], tables["visual"][0])
     if not keys:
-        raise ValueError(f"{root}: the audio and visual baselines' {part} embeddings share no utterance")
+        raise InputValueError(f"{root}: the audio and visual baselines' {part} embeddings share no utterance")
     _, net, _ = load_trained(os.path.join(root, "teacher"))
     fusion = net.encoder
     if not hasattr(fusion, "gate_values"):

@@ -7,17 +7,17 @@ value instead of four; the readers decompress transparently, within Kaldi's quan
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from wespeaker_avkd.data.features import KALDI_COMPRESSION_METHODS, FbankError, extract_fbank_dir
+from wespeaker_avkd.data.features import KALDI_COMPRESSION_METHODS, extract_fbank_dir
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 KALDI_AUTOMATIC_METHOD = 1  # what Kaldi's --compress=true uses: kSpeechFeature for more than 8 frames
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str]) -> int:
     """Parse arguments and extract (resumably) fbank for every utterance of the data dir."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, help="data dir with wav.scp (feats.scp is written into it)")
     parser.add_argument("--out", required=True, help="feature dir for raw_fbank.*.ark/scp and feats.scp")
     parser.add_argument("--nj", type=int, default=2, help="parallel processes")
@@ -30,17 +30,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="another Kaldi compression method (kaldiio's numbering 1-7; implies --compress)")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        table = extract_fbank_dir(args.data, args.out, args.nj,
-                                  {"num_mel_bins": args.num_mel_bins, "frame_length": args.frame_length,
-                                   "frame_shift": args.frame_shift}, progress=not args.no_progress,
-                                  compression_method=args.compression_method or
-                                  (KALDI_AUTOMATIC_METHOD if args.compress else None))
-    except (FbankError, OSError) as e:  # bad input: the message names the utterance and file
-        print(f"compute_fbank: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    table = extract_fbank_dir(args.data, args.out, args.nj,
+                              {"num_mel_bins": args.num_mel_bins, "frame_length": args.frame_length,
+                               "frame_shift": args.frame_shift}, progress=not args.no_progress,
+                              compression_method=args.compression_method or
+                              (KALDI_AUTOMATIC_METHOD if args.compress else None))
     print(f"fbank: {len(table)} utterances -> {args.out}/feats.scp (and {args.data}/feats.scp)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("compute_fbank", run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,12 +13,15 @@ nothing stored in a file can run code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from wespeaker_avkd.utils.errors import ArgumentParser, UsageError, run_main
 
-def main(argv: list[str] | None = None) -> int:
+
+def run(argv: list[str]) -> int:
     """Parse and convert."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", help="one old-layout model file")
     parser.add_argument("--dst", help="with --src: the flat model file to write (may equal --src)")
     parser.add_argument("--state_dst", help="with --src: where its training state goes "
@@ -28,22 +31,23 @@ def main(argv: list[str] | None = None) -> int:
     from wespeaker_avkd.train.checkpoint import convert_checkpoint, convert_models_dir
 
     if bool(args.models_dir) == bool(args.src):
-        print("convert_checkpoint: give either --src/--dst or --models_dir", file=sys.stderr)
-        return 2
-    try:
-        if args.models_dir:
-            done = convert_models_dir(args.models_dir)
-            print(f"converted {len(done)} files in {args.models_dir}")
-            return 0
-        if not args.dst:
-            print("convert_checkpoint: --src needs --dst", file=sys.stderr)
-            return 2
-        out = convert_checkpoint(args.src, args.dst, args.state_dst)
-    except (RuntimeError, OSError) as err:
-        print(f"convert_checkpoint: {err}", file=sys.stderr)
-        return 2
+        raise UsageError("give either --src/--dst or --models_dir")
+    if args.models_dir:
+        if not os.path.isdir(args.models_dir):
+            raise UsageError(f"--models_dir {args.models_dir}: no such directory")
+        done = convert_models_dir(args.models_dir)
+        print(f"converted {len(done)} files in {args.models_dir}")
+        return 0
+    if not args.dst:
+        raise UsageError("--src needs --dst")
+    out = convert_checkpoint(args.src, args.dst, args.state_dst)
     print(f"wrote {args.dst} ({out['keys']} tensors)" + (f" and {out['train_state']}" if out["train_state"] else ""))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("convert_checkpoint", run, argv)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ import argparse
 import logging
 import sys
 
-from wespeaker_avkd.registry import add_trust_plugins_option
+from wespeaker_avkd.registry import add_trust_plugins_option, trust_saved_plugins
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_argument_group("model (one of)")
     model.add_argument("--exp_dir", help="trained experiment dir (config.yaml, spk2id, models/)")
     model.add_argument("--checkpoint", help="with --exp_dir: model file (default EXP/models/avg_model.pt)")
@@ -40,42 +41,38 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse, embed, write or print; exit 1 with a one-line message on bad input."""
+def run(argv: list[str]) -> int:
+    """Parse, embed, write or print."""
     args = get_parser().parse_args(argv)
     import torch
 
-    from wespeaker_avkd.data.kaldi_dir import TableError
     from wespeaker_avkd.inference.embed import (
-        InputError,
         embed_table,
         format_vector,
         load_model,
         read_inputs,
         write_embeddings,
     )
-    from wespeaker_avkd.registry import PluginError, RegistryError, trust_saved_plugins
-    from wespeaker_avkd.train.config import ConfigError
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     trust_saved_plugins(args.trust_plugins)
-    try:
-        source, table = read_inputs(args.inputs, args.list_file, args.wav_scp, args.faces_scp)
-        cfg, net = load_model(args.exp_dir, args.checkpoint, args.wespeaker_checkpoint, args.config, args.device)
-        pairs = embed_table(cfg, net, table, source, args.device, args.num_workers)
-        if args.out:
-            count = write_embeddings(pairs, args.out)
-            print(f"embed: wrote {count} embeddings to {args.out}", file=sys.stderr)
-        else:
-            for key, vec in pairs:
-                print(format_vector(key, vec))
-    except (InputError, TableError, ConfigError, RegistryError, PluginError, FileNotFoundError, KeyError, ValueError,
-            RuntimeError) as err:
-        print(f"embed: {err}", file=sys.stderr)
-        return 1
+    source, table = read_inputs(args.inputs, args.list_file, args.wav_scp, args.faces_scp)
+    cfg, net = load_model(args.exp_dir, args.checkpoint, args.wespeaker_checkpoint, args.config, args.device)
+    pairs = embed_table(cfg, net, table, source, args.device, args.num_workers)
+    if args.out:
+        count = write_embeddings(pairs, args.out)
+        print(f"embed: wrote {count} embeddings to {args.out}", file=sys.stderr)
+    else:
+        for key, vec in pairs:
+            print(format_vector(key, vec))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("embed", run, argv)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,12 @@ import logging
 import sys
 
 from wespeaker_avkd.registry import add_trust_plugins_option, trust_saved_plugins
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", help="trained experiment dir (config.yaml, spk2id, models/)")
     parser.add_argument("--checkpoint", help="model file (with --exp_dir: default EXP/models/avg_model.pt; "
                                              "with --config: required)")
@@ -36,28 +37,29 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse and export; exit 1 with a one-line message on a missing file, bad checkpoint or optional package."""
+def run(argv: list[str]) -> int:
+    """Parse and export."""
     parser = get_parser()
     args = parser.parse_args(argv)
     if bool(args.exp_dir) == bool(args.config) or (args.config and not args.checkpoint):
         parser.error("give --exp_dir [--checkpoint FILE], or --config CONF with --checkpoint FILE")
     trust_saved_plugins(args.trust_plugins)
-    from wespeaker_avkd.inference.export import MissingOptionalDependency, export_trained, export_wespeaker
+    from wespeaker_avkd.inference.export import export_trained, export_wespeaker
 
     # Our progress at INFO; the ONNX exporter's and its optimizer's pass-by-pass INFO lines are not for users.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("wespeaker_avkd").setLevel(logging.INFO)
-    try:
-        if args.exp_dir:
-            record = export_trained(args.exp_dir, args.out, args.format, args.checkpoint, args.mean_vec)
-        else:
-            record = export_wespeaker(args.config, args.checkpoint, args.out, args.format, args.mean_vec)
-    except (MissingOptionalDependency, FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
-        print(f"export: {err}", file=sys.stderr)
-        return 1
+    if args.exp_dir:
+        record = export_trained(args.exp_dir, args.out, args.format, args.checkpoint, args.mean_vec)
+    else:
+        record = export_wespeaker(args.config, args.checkpoint, args.out, args.format, args.mean_vec)
     print(f"{args.out}: {record['modality']} encoder, input {record['input_shape']} ({args.format})")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("export", run, argv)
 
 
 if __name__ == "__main__":

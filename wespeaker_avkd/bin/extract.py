@@ -24,6 +24,7 @@ import logging
 import sys
 
 from wespeaker_avkd.registry import add_trust_plugins_option, trust_saved_plugins
+from wespeaker_avkd.utils.errors import ArgumentParser, UsageError, run_main
 
 
 def parse_scps(items: list[str] | None) -> dict[str, str] | None:
@@ -34,13 +35,13 @@ def parse_scps(items: list[str] | None) -> dict[str, str] | None:
 
     try:
         return parse_embedding_scps(",".join(items), "--embedding_scps")
-    except ValueError as err:
-        raise SystemExit(f"extract: {err}") from None
+    except ValueError as err:  # a malformed option value: one line naming it
+        raise UsageError(str(err)) from err
 
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp_dir", help="trained experiment dir (config.yaml, spk2id, models/)")
     parser.add_argument("--data", help="data dir to embed (wav.scp/feats.scp, faces.scp, utt2spk)")
     parser.add_argument("--out_dir", help="where xvector.ark/scp go (default EXP/embeddings/<basename of data>)")
@@ -61,7 +62,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str]) -> int:
     """Parse and run."""
     args = get_parser().parse_args(argv)
     trust_saved_plugins(args.trust_plugins)
@@ -75,33 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs:
         if any((args.exp_dir, args.data, args.out_dir, args.checkpoint, args.embedding_scps, args.mean_vec,
                 args.kd_export)):
-            print("extract: --jobs takes the exp/data/out dirs from the file; only --device, --num_threads, "
-                  "--no_progress and --force combine with it", file=sys.stderr)
-            return 2
-        try:
-            jobs = read_jobs(args.jobs)
-        except ValueError as err:
-            print(f"extract: {err}", file=sys.stderr)
-            return 2
-        run_jobs(jobs, device=args.device, progress=not args.no_progress, force=args.force)
+            raise UsageError("--jobs takes the exp/data/out dirs from the file; only --device, --num_threads, "
+                             "--no_progress and --force combine with it")
+        run_jobs(read_jobs(args.jobs), device=args.device, progress=not args.no_progress, force=args.force)
         return 0
     if not args.exp_dir:
-        print("extract: --exp_dir is required (or --jobs)", file=sys.stderr)
-        return 2
+        raise UsageError("--exp_dir is required (or --jobs)")
     if args.kd_export:
         if not args.train_scp:
-            print("extract: --kd_export needs --train_scp", file=sys.stderr)
-            return 2
+            raise UsageError("--kd_export needs --train_scp")
         export_teacher(args.exp_dir, args.train_scp, args.out_dir, args.checkpoint, force=args.force)
         return 0
     if not args.data:
-        print("extract: --data is required (or --kd_export, or --jobs)", file=sys.stderr)
-        return 2
+        raise UsageError("--data is required (or --kd_export, or --jobs)")
     out_dir = args.out_dir or os.path.join(args.exp_dir, "embeddings", os.path.basename(args.data.rstrip("/")))
     extract_embeddings(args.exp_dir, args.data, out_dir, checkpoint=args.checkpoint,
                        embedding_scps=parse_scps(args.embedding_scps), device=args.device, mean_vec=args.mean_vec,
                        progress=not args.no_progress, force=args.force)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("extract", run, argv)
 
 
 if __name__ == "__main__":

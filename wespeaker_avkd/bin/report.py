@@ -13,11 +13,12 @@ import argparse
 import sys
 
 from wespeaker_avkd.analysis.report import PAPER_COMBOS, build_report
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse, build the report, print its tables; bad input exits 1 with the message."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(argv: list[str]) -> int:
+    """Parse, build the report, print its tables."""
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exp", default="exp", help="experiments root holding seed<N>/<system>/scores/<part>/")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1], help="training seeds (exp/seed<N>)")
     parser.add_argument("--part", default="eval", help="data part whose scores are reported (eval)")
@@ -40,16 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_boot < 1:
         parser.error("--num_boot must be at least 1")
     out = args.out or f"{args.exp.rstrip('/')}/report"
-    try:
-        text = build_report(args.exp, out, args.seeds, args.part, args.trials, args.utt2spk, args.modalities,
-                            args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate,
-                            args.boot_scheme, args.scores_dir)
-    except (OSError, KeyError, ValueError) as err:  # TableError and ScoringError are ValueErrors
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
-        return 1
+    text = build_report(args.exp, out, args.seeds, args.part, args.trials, args.utt2spk, args.modalities,
+                        args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate,
+                        args.boot_scheme, args.scores_dir)
     print(text)
     print(f"\nfull report: {out}/results.md")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("report", run, argv)
 
 
 if __name__ == "__main__":

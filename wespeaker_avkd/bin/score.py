@@ -5,15 +5,17 @@ several systems in one process: --jobs JOBS.tsv (lines
 'embeddings<TAB>output_dir[<TAB>mean_vec[<TAB>cohort[<TAB>cohort_utt2spk]]]', '-' for none; --top_k applies to
 every job with a cohort) instead of --embeddings/--output_dir/--mean_vec/--cohort/--cohort_utt2spk."""
 import argparse
+import sys
 
-from wespeaker_avkd.scoring.pipeline import JOB_LINE, read_jobs, run_cli, score_files, score_jobs
+from wespeaker_avkd.scoring.pipeline import JOB_LINE, read_jobs, score_files, score_jobs
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 
-def get_args(argv=None) -> argparse.Namespace:
+def get_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description="Cosine scoring of trial lists (writes DIR/<trials name>.score with "
-                                            "lines 'enroll test score [target|nontarget]'; with --metrics also "
-                                            "DIR/<trials name>.json and a one-line summary per list).")
+    p = ArgumentParser(description="Cosine scoring of trial lists (writes DIR/<trials name>.score with "
+                                   "lines 'enroll test score [target|nontarget]'; with --metrics also "
+                                   "DIR/<trials name>.json and a one-line summary per list).")
     p.add_argument("--embeddings", default=None, help="xvector.scp / .ark / .npz (keys, embeddings)")
     p.add_argument("--trials", required=True, nargs="+",
                    help="trial lists ('1 e t', 'e t target' or 'e t'); their file names must differ")
@@ -48,18 +50,22 @@ def get_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> None:
+def run(argv: list[str]) -> int:
     """Parse options and score."""
     args = get_args(argv)
     p_targets = (args.p_target or [0.01, 0.05]) if args.metrics else None
     if args.jobs:
-        run_cli(lambda: score_jobs(read_jobs(args.jobs), args.trials, args.skip_missing, p_targets=p_targets,
-                                   top_k=args.top_k))
+        score_jobs(read_jobs(args.jobs), args.trials, args.skip_missing, p_targets=p_targets, top_k=args.top_k)
     else:
-        run_cli(lambda: score_files(args.embeddings, args.trials, args.output_dir, args.mean_vec,
-                                    args.skip_missing, args.cohort, args.cohort_utt2spk, args.top_k,
-                                    p_targets=p_targets))
+        score_files(args.embeddings, args.trials, args.output_dir, args.mean_vec, args.skip_missing, args.cohort,
+                    args.cohort_utt2spk, args.top_k, p_targets=p_targets)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("score", run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wespeaker_avkd.analysis.tuning import TuningError, select_kd_weights
+from wespeaker_avkd.analysis.tuning import select_kd_weights
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse, select, print the choice; bad input exits 1 with the message."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(argv: list[str]) -> int:
+    """Parse, select, print the choice."""
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep_dir", required=True, help="folder of the tuning runs (exp/tune)")
     parser.add_argument("--modalities", nargs="+", default=["visual", "audio"], help="student modalities")
     parser.add_argument("--losses", nargs="+", default=["COS", "KL", "MMD"], help="single KD losses swept")
@@ -29,16 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline_dir", default=None,
                         help="exp/seed<N>: adds <dir>/<modality>_baseline's dev EERs to the table")
     args = parser.parse_args(argv)
-    try:
-        chosen = select_kd_weights(args.sweep_dir, args.modalities, args.losses, args.grid, args.dev_trials,
-                                   args.out, args.table, args.baseline_dir)
-    except (TuningError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    chosen = select_kd_weights(args.sweep_dir, args.modalities, args.losses, args.grid, args.dev_trials, args.out,
+                               args.table, args.baseline_dir)
     for mod, per_loss in chosen.items():
         print(f"{mod}: " + ", ".join(f"{loss} {w}" for loss, w in per_loss.items()))
     print(f"weights: {args.out}" + (f", dev table: {args.table}" if args.table else ""))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("select_kd_weights", run, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import os
 import sys
 
 from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train.config import ConfigError, apply_overrides, load_config, parse_override_args
+from wespeaker_avkd.train.config import apply_overrides, load_config, parse_override_args
+from wespeaker_avkd.utils.errors import ArgumentParser, UsageError, run_main
 
 
 def nothing_to_resume(exp_dir: str) -> str | None:
@@ -34,7 +35,7 @@ def nothing_to_resume(exp_dir: str) -> str | None:
 
 def get_parser() -> argparse.ArgumentParser:
     """Command-line options; unknown `--key value` / `key=value` tokens are config overrides."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", required=True,
                         help="yaml config; repeat to deep-merge several (later wins)")
     parser.add_argument("--exp_dir", required=True, help="experiment dir (config.yaml, models/, train.log)")
@@ -50,28 +51,27 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str]) -> int:
     """Parse, merge configs + overrides, train."""
     args, rest = get_parser().parse_known_args(argv)
     from wespeaker_avkd.train.trainer import run_training
 
-    try:
-        cfg = apply_overrides(load_config(args.config), parse_override_args(rest))
-    except ConfigError as err:
-        print(f"train: {err}", file=sys.stderr)
-        return 2
+    cfg = apply_overrides(load_config(args.config), parse_override_args(rest))
     if args.train_data:
         cfg["train_data"] = args.train_data
     if args.overwrite and args.resume:
-        print("train: --resume and --overwrite contradict each other", file=sys.stderr)
-        return 2
+        raise UsageError("--resume and --overwrite contradict each other")
     problem = nothing_to_resume(args.exp_dir) if args.resume else None
     if problem:
-        print(f"train: {problem}", file=sys.stderr)
-        return 2
+        raise UsageError(problem)
     run_training(cfg, args.exp_dir, device=args.device, num_threads=args.num_threads, overwrite=args.overwrite,
                  progress=not args.no_progress)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("train", run, argv)
 
 
 if __name__ == "__main__":

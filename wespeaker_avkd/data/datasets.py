@@ -18,6 +18,7 @@ from wespeaker_avkd.data.fbank import AudioError, apply_cmn, compute_fbank, load
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
 from wespeaker_avkd.utils.embedding_table import load_embeddings
+from wespeaker_avkd.utils.errors import InputKeyError, InputValueError, UnreadableInputError
 
 DEFAULT_FBANK_ARGS = {"num_mel_bins": 40, "frame_length": 25.0, "frame_shift": 10.0, "dither": 0.0}
 
@@ -34,8 +35,8 @@ def stack_embeddings(table: Mapping[str, np.ndarray], utts: Sequence[str], what:
     """Rows of `table` for `utts` as (N, D) float32; a missing utterance is an error naming it and the file."""
     missing = [u for u in utts if u not in table]
     if missing:
-        raise KeyError(f"{what} embedding missing for utterance '{missing[0]}' in {path} "
-                       f"({len(missing)} of {len(utts)} utterances missing)")
+        raise InputKeyError(f"{what} embedding missing for utterance '{missing[0]}' in {path} "
+                            f"({len(missing)} of {len(utts)} utterances missing)")
     return np.stack([table[u] for u in utts]).astype(np.float32) if utts else np.zeros((0, 0), np.float32)
 
 
@@ -75,7 +76,7 @@ def load_face(path: str, image_size: int | Sequence[int]) -> torch.Tensor:
                 img = img.resize((w, h), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.float32) / 255.0
     except Exception as e:
-        raise RuntimeError(f"{path}: cannot read face image ({e})") from e
+        raise UnreadableInputError(f"{path}: cannot read face image ({e})") from e
     return torch.from_numpy(arr.transpose(2, 0, 1).copy())
 
 
@@ -143,7 +144,7 @@ class AudioDataset(KeyedDataset):
     def _wave(self, index: int) -> torch.Tensor:
         wave, sr = load_wav(self.sources[index])
         if sr != self.sample_rate:
-            raise ValueError(f"{self.sources[index]}: sample rate {sr} Hz, expected {self.sample_rate} Hz")
+            raise InputValueError(f"{self.sources[index]}: sample rate {sr} Hz, expected {self.sample_rate} Hz")
         return wave
 
     def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:

@@ -19,7 +19,9 @@ from wespeaker_avkd.data.datasets import (
 )
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.samplers import LengthGroupedBatchSampler, SeededBatchSampler, SequentialBatchSampler
+from wespeaker_avkd.utils.errors import InputKeyError
 from wespeaker_avkd.utils.naming import MODALITIES
+from wespeaker_avkd.utils.schema import ConfigError
 
 VISUAL_DEFAULTS = {"image_size": 112, "num_eval_frames": 5, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 
@@ -37,7 +39,7 @@ def _audio_source(data_dir: str, dataset_args: Mapping[str, Any]) -> tuple[str, 
     if kind == "auto":
         kind = "feats" if os.path.isfile(os.path.join(data_dir, "feats.scp")) else "wav"
     if kind not in ("feats", "wav"):
-        raise ValueError(f"dataset_args.feat_source must be feats, wav or auto, got {kind!r}")
+        raise ConfigError(f"dataset_args.feat_source must be feats, wav or auto, got {kind!r}")
     return kind, _require(data_dir, "feats.scp" if kind == "feats" else "wav.scp")
 
 
@@ -45,7 +47,7 @@ def _select(table: Mapping[str, Any], utts: list[str], path: str) -> dict:
     """table restricted to utts; an utterance without an entry is an error naming it and the file."""
     missing = [u for u in utts if u not in table]
     if missing:
-        raise KeyError(f"utterance '{missing[0]}' has no entry in {path} ({len(missing)} of {len(utts)} missing)")
+        raise InputKeyError(f"utterance '{missing[0]}' has no entry in {path} ({len(missing)} of {len(utts)} missing)")
     return {u: table[u] for u in utts}
 
 
@@ -92,8 +94,8 @@ def build_train_loader(modality: str, data_dir: str, spk2id: Mapping[str, int], 
     utts = sorted(utt2spk)
     unknown = [u for u in utts if utt2spk[u] not in spk2id]
     if unknown:
-        raise KeyError(f"speaker '{utt2spk[unknown[0]]}' of utterance '{unknown[0]}' ({utt2spk_path}) is not in "
-                       f"spk2id ({len(unknown)} utterances affected)")
+        raise InputKeyError(f"speaker '{utt2spk[unknown[0]]}' of utterance '{unknown[0]}' ({utt2spk_path}) is not in "
+                            f"spk2id ({len(unknown)} utterances affected)")
     labels = [spk2id[utt2spk[u]] for u in utts]
     teacher = None
     if teacher_scp is not None:

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
+from wespeaker_avkd.utils.errors import InputValueError
+
 # An item of a batch: (dataset index, number of frames for this batch or 0, per-item seed for crops/frames).
 BatchItem = tuple[int, int, int]
 
@@ -26,7 +28,7 @@ class SeededBatchSampler(Sampler[list]):
     def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
                  drop_last: bool = False, shuffle: bool = True, num_frms: Sequence[int] | None = None) -> None:
         if num_items <= 0:
-            raise ValueError("SeededBatchSampler: the dataset is empty")
+            raise InputValueError("SeededBatchSampler: the dataset is empty")
         if not 0 <= rank < world_size:
             raise ValueError(f"SeededBatchSampler: rank {rank} not in [0, {world_size})")
         if num_frms is not None and not (0 < int(num_frms[0]) <= int(num_frms[1])):

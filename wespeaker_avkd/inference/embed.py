@@ -132,7 +132,7 @@ def embed_table(cfg: ModelConfig, net: nn.Module, table: Mapping[str, list[str]]
     `num_workers` loader processes (not the training config's: a few files need none)."""
     from wespeaker_avkd.data.kaldi_dir import write_table
     from wespeaker_avkd.data.loaders import build_eval_loader
-    from wespeaker_avkd.train.extract import embed_batch
+    from wespeaker_avkd.train.extract import embed_loader_batch
 
     modality = cfg.modality
     kind = _check_source(modality, source, table)
@@ -145,7 +145,7 @@ def embed_table(cfg: ModelConfig, net: nn.Module, table: Mapping[str, list[str]]
         write_table(os.path.join(data_dir, f"{kind}.scp"), dict(table))
         loader = build_eval_loader(modality, data_dir, dataset_args, dataloader_args)
         for batch in loader:
-            emb = embed_batch(net, modality, batch["inputs"], dev).float().cpu().numpy()
+            emb = embed_loader_batch(net, modality, batch, dev, f"{kind} inputs")
             yield from zip(batch["keys"], emb)
 
 

@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 
 from wespeaker_avkd.train.model_config import ModelConfig
-from wespeaker_avkd.utils.errors import NamedError
+from wespeaker_avkd.utils.errors import InputValueError, NamedError
 from wespeaker_avkd.utils.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -110,8 +110,8 @@ def input_spec(cfg: ModelConfig, encoder: nn.Module) -> dict[str, Any]:
 
     modality = cfg.modality
     if modality not in EXPORTABLE:
-        raise ValueError(f"export: modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
-                         f"teacher's inputs are other models' embeddings)")
+        raise InputValueError(f"export: modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
+                              f"teacher's inputs are other models' embeddings)")
     dataset_args = cfg.dataset_args
     spec: dict[str, Any] = {"modality": modality, "model": cfg.model.name, "input_name": INPUT_NAME,
                             "output_name": OUTPUT_NAME}
@@ -145,7 +145,7 @@ def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: st
     """Write `encoder` (eval mode, CPU) to `out` as TorchScript or ONNX with a dynamic batch (and frame) axis;
     `mean_vec` (D,): the file outputs the embedding minus it."""
     if fmt not in FORMATS:
-        raise ValueError(f"export: format must be one of {FORMATS}, got {fmt!r}")
+        raise InputValueError(f"export: format must be one of {FORMATS}, got {fmt!r}")
     if fmt == "onnx":
         require_packages(ONNX_EXPORT_PACKAGES, "ONNX export")
     module = _EmbeddingOnly(encoder).cpu().eval()
@@ -245,7 +245,7 @@ def load_exported(path: str, fmt: str | None = None,
 
         return run_ts
     if fmt != "onnx":
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise InputValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     require_packages(ONNX_RUN_PACKAGES, "running an ONNX model")
     import onnxruntime as ort
 

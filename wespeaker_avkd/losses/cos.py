@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.losses.base import KDLoss
 from wespeaker_avkd.registry import LOSSES
+from wespeaker_avkd.utils.schema import ConfigError
 
 
 @LOSSES.register("cos")
@@ -16,7 +17,7 @@ class CosineLoss(KDLoss):
         """`reduction`: "mean" (default) or "sum" over the batch."""
         super().__init__(detach_teacher)
         if reduction not in ("mean", "sum"):
-            raise ValueError(f"cos: reduction must be 'mean' or 'sum', got {reduction!r}")
+            raise ConfigError(f"cos: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
 
     def compute(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

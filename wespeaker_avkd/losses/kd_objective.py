@@ -24,7 +24,17 @@ import torch.nn as nn
 
 from wespeaker_avkd.registry import LOSSES
 from wespeaker_avkd.utils.naming import EQ7_WEIGHT
-from wespeaker_avkd.utils.schema import Where, as_bool, as_mapping, check_keys, check_kwargs, nonneg, positive, suggest
+from wespeaker_avkd.utils.schema import (
+    ConfigError,
+    Where,
+    as_bool,
+    as_mapping,
+    check_keys,
+    check_kwargs,
+    nonneg,
+    positive,
+    suggest,
+)
 
 # Eq. 7 weight name -> registered loss name: {"alpha": "kl", "beta": "cos", "gamma": "mmd"}.
 EQ7_TERMS = {weight: loss.lower() for loss, weight in EQ7_WEIGHT.items()}
@@ -136,12 +146,12 @@ def objective_from_specs(specs: Mapping[str, Mapping[str, Any]], use_adapter: bo
         cls = LOSSES.get(loss_name)
         if getattr(cls, "needs_teacher_weight", False):
             if teacher_weight is None:
-                raise ValueError(f"kd term {name!r} ({loss_name}) needs the teacher's AAM weight "
-                                 f"(kd_export/projection_weight.npy), but none was given")
+                raise ConfigError(f"kd term {name!r} ({loss_name}) needs the teacher's AAM weight "
+                                  f"(kd_export/projection_weight.npy), but none was given")
             teacher_weight = torch.as_tensor(teacher_weight, dtype=torch.float32)
             if teacher_weight.dim() != 2 or teacher_weight.shape[1] != teacher_dim:
-                raise ValueError(f"kd term {name!r}: teacher weight shape {tuple(teacher_weight.shape)} "
-                                 f"does not match teacher embedding dim {teacher_dim}")
+                raise ConfigError(f"kd term {name!r}: teacher weight shape {tuple(teacher_weight.shape)} "
+                                  f"does not match teacher embedding dim {teacher_dim}")
             spec["teacher_weight"] = teacher_weight
         try:
             terms[name] = cls(**spec)
@@ -149,8 +159,8 @@ def objective_from_specs(specs: Mapping[str, Mapping[str, Any]], use_adapter: bo
             raise TypeError(f"kd term {name!r} ({loss_name}) with arguments {sorted(spec)}: {err}") from err
         weights[name] = weight
     if terms and student_dim != teacher_dim and not use_adapter:
-        raise ValueError(f"student embedding dim {student_dim} != teacher embedding dim {teacher_dim}: the "
-                         f"KD losses compare them directly (KL uses the teacher's {teacher_dim}-d AAM weight); "
-                         f"set embed_dim to {teacher_dim} or kd.adapter: true for a learned linear adapter")
+        raise ConfigError(f"student embedding dim {student_dim} != teacher embedding dim {teacher_dim}: the "
+                          f"KD losses compare them directly (KL uses the teacher's {teacher_dim}-d AAM weight); "
+                          f"set embed_dim to {teacher_dim} or kd.adapter: true for a learned linear adapter")
     adapter = nn.Linear(student_dim, teacher_dim, bias=False) if use_adapter else None
     return KDObjective(terms, weights, adapter)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.losses.base import KDLoss
 from wespeaker_avkd.registry import LOSSES
+from wespeaker_avkd.utils.schema import ConfigError
 
 REDUCTIONS = ("batchmean", "sum")
 
@@ -29,9 +30,9 @@ class KLDivLoss(KDLoss):
         if teacher_weight.dim() != 2:
             raise ValueError(f"kl: teacher_weight must be (num_class, dim), got {tuple(teacher_weight.shape)}")
         if temperature <= 0:
-            raise ValueError(f"kl: temperature must be > 0, got {temperature}")
+            raise ConfigError(f"kl: temperature must be > 0, got {temperature}")
         if reduction not in REDUCTIONS:
-            raise ValueError(f"kl: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+            raise ConfigError(f"kl: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         # Only the rows' directions matter (cosines): normalise once here, not on every call.
         weight = teacher_weight.detach()
         weight = weight if weight.is_floating_point() else weight.float()

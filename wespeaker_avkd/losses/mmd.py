@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.losses.base import KDLoss
 from wespeaker_avkd.registry import LOSSES
+from wespeaker_avkd.utils.schema import ConfigError
 
 
 def pairwise_sq_dists(z: torch.Tensor) -> torch.Tensor:
@@ -45,14 +46,14 @@ class MMDLoss(KDLoss):
         """See the class docstring; below MMD^2 = `eps` the square root is replaced by a line (finite gradient)."""
         super().__init__(detach_teacher)
         if kernel_reduction not in ("sum", "mean"):
-            raise ValueError(f"mmd: kernel_reduction must be 'sum' or 'mean', got {kernel_reduction!r}")
+            raise ConfigError(f"mmd: kernel_reduction must be 'sum' or 'mean', got {kernel_reduction!r}")
         if unbiased and not squared:
-            raise ValueError("mmd: the unbiased MMD^2 can be negative, so it has no square root; "
-                             "set squared: true with unbiased: true")
+            raise ConfigError("mmd: the unbiased MMD^2 can be negative, so it has no square root; "
+                              "set squared: true with unbiased: true")
         if bandwidths is not None and (len(bandwidths) == 0 or min(bandwidths) <= 0):
-            raise ValueError(f"mmd: bandwidths must be a non-empty list of positive numbers, got {bandwidths}")
+            raise ConfigError(f"mmd: bandwidths must be a non-empty list of positive numbers, got {bandwidths}")
         if bandwidths is None and kernel_num < 1:
-            raise ValueError(f"mmd: kernel_num must be >= 1, got {kernel_num}")
+            raise ConfigError(f"mmd: kernel_num must be >= 1, got {kernel_num}")
         self.kernel_num = kernel_num if bandwidths is None else len(bandwidths)
         self.kernel_mul = float(kernel_mul)
         self.bandwidths = None if bandwidths is None else [float(b) for b in bandwidths]

@@ -7,6 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wespeaker_avkd.utils.schema import ConfigError
+
 AUG_MODES = ("drop", "noise", "perturb")
 
 
@@ -24,10 +26,10 @@ class EmbeddingAugment(nn.Module):
         """`prob` in [0, 1] (0 = off), `modes` a non-empty subset of AUG_MODES, stds relative to each row's."""
         super().__init__()
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"fusion aug_prob must be in [0, 1], got {prob}")
+            raise ConfigError(f"fusion aug_prob must be in [0, 1], got {prob}")
         bad = [m for m in modes if m not in AUG_MODES]
         if bad or not modes:
-            raise ValueError(f"fusion aug_modes must be a non-empty subset of {AUG_MODES}, got {list(modes)}")
+            raise ConfigError(f"fusion aug_modes must be a non-empty subset of {AUG_MODES}, got {list(modes)}")
         self.prob = float(prob)
         self.modes = tuple(modes)
         self.noise_std = float(noise_std)

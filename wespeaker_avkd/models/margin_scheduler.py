@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from wespeaker_avkd.utils.schema import ConfigError
+
 # WeSpeaker's exponential ramp goes from 1 to this value; the ratio 1 - that is 0.999 at the ramp's end.
 _EXP_RAMP_FINAL = 1e-3
 
@@ -23,10 +25,10 @@ class MarginScheduler:
                  update_margin: bool = True) -> None:
         """`projection` (or a model with a `.projection`) gets `.update(margin)`; sets initial_margin now."""
         if increase_type not in ("exp", "linear"):
-            raise ValueError(f"margin_update.increase_type must be 'exp' or 'linear', got {increase_type!r}")
+            raise ConfigError(f"margin_update.increase_type must be 'exp' or 'linear', got {increase_type!r}")
         if fix_start_epoch < increase_start_epoch:
-            raise ValueError(f"margin_update: fix_start_epoch ({fix_start_epoch}) must be >= "
-                             f"increase_start_epoch ({increase_start_epoch})")
+            raise ConfigError(f"margin_update: fix_start_epoch ({fix_start_epoch}) must be >= "
+                              f"increase_start_epoch ({increase_start_epoch})")
         self.projection = getattr(projection, "projection", projection)
         self.increase_start_iter = (increase_start_epoch - 1) * epoch_iter
         self.fix_start_iter = (fix_start_epoch - 1) * epoch_iter

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from wespeaker_avkd.utils.schema import ConfigError
+
 # WeSpeaker adds this inside the square root so a constant channel gives a finite gradient.
 STD_EPS = 1e-7
 
@@ -61,4 +63,4 @@ def build_pooling(name: str, in_dim: int) -> TAP:
     try:
         return POOLINGS[name](in_dim)
     except KeyError:
-        raise ValueError(f"model_args.pooling_func: unknown pooling {name!r}; known: {', '.join(POOLINGS)}") from None
+        raise ConfigError(f"model_args.pooling_func: unknown pooling {name!r}; known: {', '.join(POOLINGS)}") from None

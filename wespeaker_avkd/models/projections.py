@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from wespeaker_avkd.registry import PROJECTIONS
+from wespeaker_avkd.utils.schema import ConfigError
 
 # Floor of sin^2(theta) before the square root: sqrt has an infinite slope at 0 (cos = +-1).
 SIN2_EPS = 1e-12
@@ -28,8 +29,8 @@ class ArcMarginProduct(nn.Module):
         """`weight` is a (num_class, embed_dim) Parameter, xavier-uniform initialised as in WeSpeaker."""
         super().__init__()
         if embed_dim <= 0 or num_class <= 0:
-            raise ValueError(f"projection_args: embed_dim and num_class must be positive, got {embed_dim}, "
-                             f"{num_class}")
+            raise ConfigError(f"projection_args: embed_dim and num_class (the training data's speaker count: "
+                              f"is its utt2spk empty?) must be positive, got {embed_dim}, {num_class}")
         self.embed_dim = embed_dim
         self.num_class = num_class
         self.scale = float(scale)

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 from wespeaker_avkd.models.pooling import build_pooling
 from wespeaker_avkd.registry import MODELS
+from wespeaker_avkd.utils.errors import InputValueError
+from wespeaker_avkd.utils.schema import ConfigError
 from wespeaker_avkd.utils.state_dict import check_tensor_sizes, load_state_dict_strict, strip_ddp_prefix
 
 logger = logging.getLogger(__name__)
@@ -89,12 +91,12 @@ class ResNet(nn.Module):
         """`feat_dim` fbank bins (multiple of 8), `m_channels` base width; block/num_blocks default per depth."""
         super().__init__()
         if feat_dim <= 0 or feat_dim % 8 != 0:
-            raise ValueError(f"model_args.feat_dim must be a positive multiple of 8 (three stride-2 stages "
-                             f"halve the frequency axis), got {feat_dim}")
+            raise ConfigError(f"model_args.feat_dim must be a positive multiple of 8 (three stride-2 stages "
+                              f"halve the frequency axis), got {feat_dim}")
         block = block or self.block
         num_blocks = tuple(num_blocks or self.num_blocks)
         if len(num_blocks) != 4:
-            raise ValueError(f"num_blocks must list 4 stage depths, got {num_blocks}")
+            raise ConfigError(f"num_blocks must list 4 stage depths, got {num_blocks}")
         self.feat_dim = feat_dim
         self.embed_dim = embed_dim
         self.m_channels = m_channels
@@ -131,11 +133,11 @@ class ResNet(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error for a wrongly shaped or too short (B, T, F) input."""
         if x.dim() != 3 or x.shape[2] != self.feat_dim:
-            raise ValueError(f"{type(self).__name__} expects (batch, frames, {self.feat_dim}) fbank, "
-                             f"got shape {tuple(x.shape)}")
+            raise InputValueError(f"{type(self).__name__} expects (batch, frames, {self.feat_dim}) fbank, "
+                                  f"got shape {tuple(x.shape)}")
         if x.shape[1] < MIN_FRAMES:
-            raise ValueError(f"{type(self).__name__} needs at least {MIN_FRAMES} frames (the network "
-                             f"downsamples time by 8), got {x.shape[1]} frames")
+            raise InputValueError(f"{type(self).__name__} needs at least {MIN_FRAMES} frames (the network "
+                                  f"downsamples time by 8), got {x.shape[1]} frames")
 
     def frame_level_feat(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, F) fbank -> (B, C, F/8, T/8) feature map of layer4."""
@@ -184,8 +186,8 @@ def _unwrap_state_dict(obj: Any, path: str) -> dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a state_dict (name -> tensor), optionally under 'state_dict' or "
-                         f"'model', got {type(obj).__name__}")
+        raise InputValueError(f"{path}: expected a state_dict (name -> tensor), optionally under 'state_dict' or "
+                              f"'model', got {type(obj).__name__}")
     return strip_ddp_prefix(obj)
 
 

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torchvision
 
 from wespeaker_avkd.registry import MODELS
+from wespeaker_avkd.utils.errors import InputValueError
 
 # Five stride-2 stages: below 32 pixels the last stage has no spatial cell left.
 MIN_SIZE = 32
@@ -29,10 +30,10 @@ class VisualResNet34(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, embed_dim)."""
         if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"VisualResNet34 expects (batch, 3, height, width) images, got {tuple(x.shape)}")
+            raise InputValueError(f"VisualResNet34 expects (batch, 3, height, width) images, got {tuple(x.shape)}")
         if min(x.shape[2:]) < MIN_SIZE:
-            raise ValueError(f"VisualResNet34 needs images of at least {MIN_SIZE}x{MIN_SIZE} pixels, got "
-                             f"{x.shape[2]}x{x.shape[3]} (dataset_args.image_size)")
+            raise InputValueError(f"VisualResNet34 needs images of at least {MIN_SIZE}x{MIN_SIZE} pixels, got "
+                                  f"{x.shape[2]}x{x.shape[3]} (dataset_args.image_size)")
         return self.trunk(x)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 
 from wespeaker_avkd._scorer import ScoringError
-from wespeaker_avkd.data.kaldi_dir import TableError, read_table  # stdlib-only: the scorer stays torch-free
+from wespeaker_avkd.data.kaldi_dir import read_table  # stdlib-only: the scorer stays torch-free
 from wespeaker_avkd.scoring.asnorm import as_norm, speaker_mean_cohort
 from wespeaker_avkd.scoring.embeddings import load_embeddings, load_mean_vector
 from wespeaker_avkd.scoring.metrics import Metrics, compute_metrics, det_curve
@@ -57,20 +56,24 @@ def read_jobs(path: str) -> list[ScoringJob]:
     if not os.path.isfile(path):
         raise ScoringError(f"{path}: no such jobs file")
     jobs = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            fields = [x.strip() for x in line.split("\t")]
-            if not 2 <= len(fields) <= 5 or not fields[0] or not fields[1]:
-                raise ScoringError(f"{path}:{n}: expected '{JOB_LINE}' (tab-separated), got {line!r}")
-            optional: list[str | None] = [None if x in ("", "-") else x for x in fields[2:]]
-            mean, cohort, cohort_utt2spk = optional + [None] * (3 - len(optional))
-            if cohort_utt2spk and not cohort:
-                raise ScoringError(f"{path}:{n}: a cohort utt2spk ({cohort_utt2spk}) needs a cohort in the fourth "
-                                   "field")
-            jobs.append(ScoringJob(fields[0], fields[1], mean, cohort, cohort_utt2spk))
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")  # universal newlines, as iterating the file would split
+    except UnicodeDecodeError as err:
+        raise ScoringError(f"{path}: not UTF-8 text (byte {err.start}); a jobs file holds tab-separated "
+                           "paths") from err
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = [x.strip() for x in line.split("\t")]
+        if not 2 <= len(fields) <= 5 or not fields[0] or not fields[1]:
+            raise ScoringError(f"{path}:{n}: expected '{JOB_LINE}' (tab-separated), got {line!r}")
+        optional: list[str | None] = [None if x in ("", "-") else x for x in fields[2:]]
+        mean, cohort, cohort_utt2spk = optional + [None] * (3 - len(optional))
+        if cohort_utt2spk and not cohort:
+            raise ScoringError(f"{path}:{n}: a cohort utt2spk ({cohort_utt2spk}) needs a cohort in the fourth "
+                               "field")
+        jobs.append(ScoringJob(fields[0], fields[1], mean, cohort, cohort_utt2spk))
     if not jobs:
         raise ScoringError(f"{path}: the jobs file lists no system")
     return jobs
@@ -183,12 +186,3 @@ def evaluate_score_file(score_path: str, p_targets: Sequence[float] = (0.01, 0.0
         p_fa, p_miss = det_curve(ts.scores, ts.labels)
         plot_det(det_path, p_fa, p_miss, m.eer, label=os.path.basename(score_path))
     return m
-
-
-def run_cli(main: Callable[[], None]) -> None:
-    """Run a CLI body; bad input exits 1 with the message on stderr and no traceback."""
-    try:
-        main()
-    except (ScoringError, TableError, OSError, UnicodeDecodeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)

@@ -16,6 +16,7 @@ from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
 from wespeaker_avkd.train.config import ComponentArgs, KDConfig, MarginUpdate, TrainConfig
 from wespeaker_avkd.train.model_config import ModelConfig
 from wespeaker_avkd.utils.embedding_table import read_npy
+from wespeaker_avkd.utils.errors import InputValueError
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def load_teacher_export(teacher_dir: str) -> tuple[str, np.ndarray, str | None]:
             raise FileNotFoundError(f"kd.teacher_dir: {path} is missing; run the teacher's kd_export (stage 5) first")
     weight = read_npy(weight_path, "the teacher's projection weight").astype(np.float32)
     if weight.ndim != 2:
-        raise ValueError(f"{weight_path}: expected a (num_class, dim) matrix, got shape {weight.shape}")
+        raise InputValueError(f"{weight_path}: expected a (num_class, dim) matrix, got shape {weight.shape}")
     spk2id = os.path.join(teacher_dir, "spk2id")
     return scp, weight, (spk2id if os.path.isfile(spk2id) else None)
 

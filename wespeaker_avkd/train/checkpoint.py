@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wespeaker_avkd.utils.errors import NamedError
+from wespeaker_avkd.utils.errors import InputValueError, NamedError
 from wespeaker_avkd.utils.fileio import PathLike, atomic_torch_save
 from wespeaker_avkd.utils.fingerprint import file_fingerprint, stamp_matches, write_stamp
 from wespeaker_avkd.utils.state_dict import check_tensor_sizes, load_state_dict_strict, strip_ddp_prefix
@@ -185,6 +185,10 @@ class UnsafeCheckpointError(NamedError, RuntimeError):
     """A checkpoint file holds objects that only the full (code-running) unpickler could rebuild."""
 
 
+class UnreadableCheckpointError(NamedError, RuntimeError):
+    """A checkpoint file that torch cannot read (truncated, not a checkpoint) or that holds no dict."""
+
+
 CONVERTER_HINT = ("if it is a checkpoint written by an older version of this toolkit, convert it once with: "
                   "python -m wespeaker_avkd.bin.convert_checkpoint --src {path} --dst NEW_FILE")
 
@@ -206,7 +210,7 @@ def torch_load_safe(path: PathLike) -> Any:
             f"loading it would run code from the file ({detail or 'not loadable with weights_only=True'}); "
             + CONVERTER_HINT.format(path=path)) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise RuntimeError(f"cannot read checkpoint {path}: {err}") from err
+        raise UnreadableCheckpointError(f"cannot read checkpoint {path}: {err}") from err
     check_tensor_sizes(obj, path)
     return obj
 
@@ -215,7 +219,7 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """Read a checkpoint dict on the CPU with the weights-only loader (see torch_load_safe)."""
     state = torch_load_safe(path)
     if not isinstance(state, dict):
-        raise RuntimeError(f"checkpoint {os.fspath(path)}: expected a dict, got {type(state).__name__}")
+        raise UnreadableCheckpointError(f"checkpoint {os.fspath(path)}: expected a dict, got {type(state).__name__}")
     return state
 
 
@@ -306,8 +310,14 @@ def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[st
 
 
 def average_checkpoints(paths: Sequence[PathLike]) -> dict[str, torch.Tensor]:
-    """The flat model state averaging the given epoch model files."""
-    return average_state_dicts([load_model_state(p) for p in paths])
+    """The flat model state averaging the given epoch model files (files of other models refused, named)."""
+    states = [load_model_state(p) for p in paths]
+    for path, state in zip(paths, states):
+        if set(state) != set(states[-1]):
+            diff = sorted(set(state) ^ set(states[-1]))
+            raise InputValueError(f"{os.fspath(path)}: its tensors differ from those of {os.fspath(paths[-1])} "
+                                  f"(e.g. {', '.join(diff[:3])}): files of different models cannot be averaged")
+    return average_state_dicts(states)
 
 
 def average_stamp_path(out_path: PathLike) -> str:

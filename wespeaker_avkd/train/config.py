@@ -28,6 +28,7 @@ from wespeaker_avkd.utils.schema import (
     Section,
     Where,
     as_bool,
+    as_float,
     as_int,
     as_mapping,
     as_str,
@@ -287,10 +288,8 @@ class VisualDatasetArgs(Section):
 
 
 def _number(value: Any, where: Where) -> float:
-    """Any real number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise where.error(f"expected a number, got {value!r}")
-    return float(value)
+    """Any finite real number."""
+    return as_float(value, where)
 
 
 @dataclasses.dataclass(frozen=True)

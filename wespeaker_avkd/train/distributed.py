@@ -8,6 +8,8 @@ from collections.abc import Iterable
 import torch
 import torch.distributed as dist
 
+from wespeaker_avkd.utils.errors import InputValueError
+
 
 @dataclasses.dataclass(frozen=True)
 class DistInfo:
@@ -35,7 +37,7 @@ def pick_device(device: str, local_rank: int) -> torch.device:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for but torch.cuda.is_available() is False")
+            raise InputValueError("--device cuda was asked for but torch.cuda.is_available() is False")
         if device == "cuda":
             device = f"cuda:{local_rank}"
         torch.cuda.set_device(torch.device(device))

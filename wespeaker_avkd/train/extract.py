@@ -27,6 +27,7 @@ import torch
 
 from wespeaker_avkd.train.builders import EmbeddingNet, build_net, trunk_autocast_dtype
 from wespeaker_avkd.train.model_config import STAMPED_KEYS, ModelConfig, exp_model_config
+from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
 from wespeaker_avkd.utils.fileio import (
     atomic_write,
     check_output_path,
@@ -126,6 +127,18 @@ def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.dev
 
             return segment_embedding(net.encoder, inputs).float()
         return net.embed(inputs).float()
+
+
+def embed_loader_batch(net: EmbeddingNet, modality: str, batch: Mapping[str, Any], device: torch.device,
+                       where: str, embedder: Embedder | None = None) -> np.ndarray:
+    """(B, D) float32 embeddings of an eval-loader batch ({'keys', 'inputs'}); an input the model refuses (too
+    short, wrong feature dim) is an InputValueError naming `where` (the data dir) and the batch's utterance."""
+    try:
+        return (embedder or embed_batch)(net, modality, batch["inputs"], device).float().cpu().numpy()
+    except InputValueError as err:
+        keys = list(batch["keys"])
+        others = f" (or another of the {len(keys)} in its batch)" if len(keys) > 1 else ""
+        raise InputValueError(f"{where}: utterance '{keys[0]}'{others}: {err}") from err
 
 
 def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: str | None = None,
@@ -234,11 +247,11 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: st
                                embedding_scps=dict(embedding_scps) if embedding_scps else None)
     keys = list(loader.dataset.utts)
     if not keys:
-        raise RuntimeError(f"{data_dir}: no utterance to embed")
+        raise InputValueError(f"{data_dir}: no utterance to embed")
     table: dict[str, np.ndarray] = {}
     bar = _bar(len(keys), f"extract {os.path.basename(exp_dir.rstrip('/'))} -> {out_dir}", progress)
     for batch in loader:
-        emb = embedder(net, modality, batch["inputs"], dev).float().cpu().numpy()
+        emb = embed_loader_batch(net, modality, batch, dev, data_dir, embedder)
         for key, vec in zip(batch["keys"], emb):
             table[key] = vec
         if bar is not None:
@@ -292,9 +305,9 @@ def parse_embedding_scps(text: str, where: str) -> dict[str, str] | None:
     for item in text.split(","):
         name, sep, path = item.partition("=")
         if not sep or not name.strip() or not path:
-            raise ValueError(f"{where}: embedding_scps entry {item!r} is not MODALITY=PATH")
+            raise InputValueError(f"{where}: embedding_scps entry {item!r} is not MODALITY=PATH")
         if name.strip() in out:
-            raise ValueError(f"{where}: embedding_scps names modality {name.strip()!r} twice")
+            raise InputValueError(f"{where}: embedding_scps names modality {name.strip()!r} twice")
         out[name.strip()] = path
     return out
 
@@ -307,24 +320,24 @@ def read_jobs(path: str) -> list:
         with open(path, "r", encoding="utf-8") as f:
             lines = f.read().splitlines()
     except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the jobs file ({err})") from err
+        raise InputValueError(f"{path}: cannot read the jobs file ({err})") from err
     for number, line in enumerate(lines, 1):
         where = f"{path}:{number}"
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = line.split("\t")
         if len(fields) != len(JOB_FIELDS):
-            raise ValueError(f"{where}: expected {len(JOB_FIELDS)} tab-separated fields ({', '.join(JOB_FIELDS)}), "
-                             f"got {len(fields)}")
+            raise InputValueError(f"{where}: expected {len(JOB_FIELDS)} tab-separated fields "
+                                  f"({', '.join(JOB_FIELDS)}), got {len(fields)}")
         exp_dir, data_dir, out_dir, mean, scps = fields
         for name, value in (("exp_dir", exp_dir), ("data_dir", data_dir), ("out_dir", out_dir)):
             if not value:
-                raise ValueError(f"{where}: field {name} is empty")
+                raise InputValueError(f"{where}: field {name} is empty")
         if mean not in ("0", "1"):
-            raise ValueError(f"{where}: field mean_vec must be 0 or 1, got {mean!r}")
+            raise InputValueError(f"{where}: field mean_vec must be 0 or 1, got {mean!r}")
         jobs.append(ExtractJob(exp_dir, data_dir, out_dir, mean == "1", parse_embedding_scps(scps, where), where))
     if not jobs:
-        raise ValueError(f"{path}: no job in the jobs file")
+        raise InputValueError(f"{path}: no job in the jobs file")
     return jobs
 
 
@@ -392,16 +405,16 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: str | None = None,
         return out_dir
     state = load_model_state(ckpt_path)
     if "projection.weight" not in state:
-        raise KeyError(f"{ckpt_path}: no 'projection.weight' (the AAM head) among its {len(state)} tensors")
+        raise InputKeyError(f"{ckpt_path}: no 'projection.weight' (the AAM head) among its {len(state)} tensors")
     weight = state["projection.weight"].float().numpy()
     spk2id = read_spk2id(spk2id_path)
     if weight.shape[0] != len(spk2id):
-        raise ValueError(f"{ckpt_path}: projection has {weight.shape[0]} rows but {spk2id_path} lists "
-                         f"{len(spk2id)} speakers")
+        raise InputValueError(f"{ckpt_path}: projection has {weight.shape[0]} rows but {spk2id_path} lists "
+                              f"{len(spk2id)} speakers")
     keys, emb = load_embeddings(train_scp)  # refuses NaN/Inf, duplicate keys, mixed dims, naming file and key
     if emb.shape[1] != weight.shape[1]:
-        raise ValueError(f"{train_scp}: embeddings have dim {emb.shape[1]}, the teacher's W ({ckpt_path}) has "
-                         f"dim {weight.shape[1]}")
+        raise InputValueError(f"{train_scp}: embeddings have dim {emb.shape[1]}, the teacher's W ({ckpt_path}) has "
+                              f"dim {weight.shape[1]}")
 
     def before_scp() -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -14,6 +14,8 @@ import sys
 import numpy as np
 import torch
 
+from wespeaker_avkd.utils.errors import InputValueError
+
 logger = logging.getLogger("wespeaker_avkd.runtime")
 
 
@@ -31,7 +33,7 @@ def set_cpu_threads(requested: int | None = None, share: int = 1) -> int:
     op at a time, extra inter-op threads only contend). Returns the count used."""
     cores = default_num_threads()
     if requested is not None and int(requested) < 1:
-        raise ValueError(f"--num_threads must be >= 1, got {requested}")
+        raise InputValueError(f"--num_threads must be >= 1, got {requested}")
     threads = max(1, cores // max(1, share)) if requested is None else min(int(requested), cores)
     if requested is not None and int(requested) > cores:
         logger.warning("num_threads %d > the %d cores this process may use: using %d", requested, cores, cores)

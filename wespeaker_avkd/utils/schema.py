@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -125,9 +126,10 @@ def as_int(value: Any, where: Where, low: int | None = None) -> int:
 
 
 def as_float(value: Any, where: Where, low: float | None = None, strict: bool = False) -> float:
-    """A number; > low when strict, else >= low."""
+    """A finite number (.nan and .inf refused); > low when strict, else >= low."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise where.error(f"expected a number, got {value!r}")
+    check_finite(value, where)
     if low is not None and (value <= low if strict else value < low):
         raise where.error(f"must be {'>' if strict else '>='} {low:g}, got {value}")
     return float(value)
@@ -184,10 +186,22 @@ NONNEG_KEYS = {"weight", "weight_decay", "momentum", "dampening", "warm_up_epoch
                "aug_prob", "aug_noise_std", "aug_perturb_std", "noise_std", "perturb_std"}
 
 
+def check_finite(value: float, where: Where) -> None:
+    """Refuse NaN and infinities (yaml .nan, .inf), which would only surface later as a non-finite loss."""
+    if not math.isfinite(value):
+        raise where.error(f"must be a finite number, got {value}")
+
+
 def check_range(name: str, value: Any, where: Where) -> Any:
-    """Apply the POSITIVE_KEYS / NONNEG_KEYS rule of `name` to a numeric value."""
+    """Refuse a non-finite number, then apply the POSITIVE_KEYS / NONNEG_KEYS rule of `name` to it."""
+    if isinstance(value, (list, tuple)):  # lists of numbers (e.g. a per-layer list) must be finite too
+        for i, item in enumerate(value):
+            if isinstance(item, (float, list, tuple)):
+                check_range("", item, where.key(str(i)))
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
+    check_finite(value, where)
     if name in POSITIVE_KEYS and not value > 0:
         raise where.error(f"must be > 0, got {value}")
     if name in NONNEG_KEYS and not value >= 0:

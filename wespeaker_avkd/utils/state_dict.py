@@ -14,6 +14,8 @@ from wespeaker_avkd.utils.errors import NamedError
 if TYPE_CHECKING:
     import torch
 
+from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
+
 # How many missing / unexpected names a message lists (a whole ResNet's keys would bury the point).
 LIST_LIMIT = 8
 DDP_PREFIX = "module."
@@ -40,12 +42,13 @@ def check_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor],
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        raise KeyError(f"{source}: {what} keys do not match {type(module).__name__}: missing {_names(missing)}, "
-                       f"unexpected {_names(unexpected)}")
+        raise InputKeyError(f"{source}: {what} keys do not match {type(module).__name__}: missing {_names(missing)}, "
+                            f"unexpected {_names(unexpected)}")
     for key, value in state.items():
         if tuple(value.shape) != tuple(own[key].shape):
-            raise ValueError(f"{source}: {what} key {key!r} has shape {tuple(value.shape)} in the file but "
-                             f"{tuple(own[key].shape)} in {type(module).__name__}" + (f" ({hint})" if hint else ""))
+            raise InputValueError(f"{source}: {what} key {key!r} has shape {tuple(value.shape)} in the file but "
+                                  f"{tuple(own[key].shape)} in {type(module).__name__}"
+                                  + (f" ({hint})" if hint else ""))
 
 
 def load_state_dict_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str, what: str,

@@ -31,6 +31,7 @@ from wespeaker_avkd.data.kaldi_dir import utt2spk_to_spk2utt, write_table
 from wespeaker_avkd.data.toy_corpus import face as face_lib
 from wespeaker_avkd.data.toy_corpus import mbrola as mbrola_lib
 from wespeaker_avkd.data.toy_corpus import voice as voice_lib
+from wespeaker_avkd.data.toy_corpus.config import CorpusConfigError, check_table_root
 from wespeaker_avkd.data.toy_corpus.seeding import (
     STREAM_FACE_ID,
     STREAM_LAYOUT,
@@ -218,7 +219,7 @@ def _resolve_backend(cfg: Mapping) -> dict:
     if cfg["audio"]["backend"] == "numpy":
         return cfg
     if cfg["audio"]["backend"] != "mbrola":
-        raise ValueError(f"audio.backend must be numpy or mbrola, got {cfg['audio']['backend']!r}")
+        raise CorpusConfigError(f"audio.backend must be numpy or mbrola, got {cfg['audio']['backend']!r}")
     mcfg = cfg["audio"]["mbrola"]
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     kit = mbrola_lib.find_mbrola(mcfg["dir"], list(mcfg["voices"]), bool(mcfg["fetch"]), log)
@@ -237,13 +238,13 @@ def part_sizes(cfg: Mapping) -> dict[str, int]:
         key = f"{part}_speakers"
         n = cfg["layout"].get(key)
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"toy corpus config: layout.{key} must be a non-negative integer, got {n!r}")
+            raise CorpusConfigError(f"toy corpus config: layout.{key} must be a non-negative integer, got {n!r}")
         if n > 9999:
-            raise ValueError(f"toy corpus config: layout.{key} = {n} overflows the id range id{first:05d}.. "
-                             f"(at most 9999 identities per part)")
+            raise CorpusConfigError(f"toy corpus config: layout.{key} = {n} overflows the id range id{first:05d}.. "
+                                    f"(at most 9999 identities per part)")
         if part in TRIAL_PARTS and 0 < n < 2 or part != "dev" and n == 0:
-            raise ValueError(f"toy corpus config: layout.{key} = {n}: a part with trial lists needs at least 2 "
-                             "identities (train and eval are required; dev may be 0 to leave it out)")
+            raise CorpusConfigError(f"toy corpus config: layout.{key} = {n}: a part with trial lists needs at least 2 "
+                                    "identities (train and eval are required; dev may be 0 to leave it out)")
         sizes[part] = n
     return sizes
 
@@ -275,7 +276,7 @@ def generate_corpus(out: str, cfg: Mapping, num_workers: int | None = None, prog
     Tables name media by their path under `table_root` (default `out`): a corpus made in a temp dir and then
     moved to table_root is complete there."""
     out = os.path.abspath(out)
-    root = os.path.abspath(table_root or out)
+    root = check_table_root(table_root or out)
     final = lambda p: os.path.join(root, os.path.relpath(p, out))  # noqa: E731
     t0 = time.time()
     nw = int(cfg.get("num_workers", 1) if num_workers is None else num_workers)

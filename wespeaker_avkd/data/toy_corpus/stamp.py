@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from wespeaker_avkd.data.toy_corpus.config import check_table_root
 from wespeaker_avkd.utils.fingerprint import data_dir_fingerprint, digest_of, file_digest, read_stamp, write_stamp
 
 STAMP_NAME = ".toy_corpus_stamp.json"
@@ -107,7 +108,7 @@ def ensure_corpus(out: str, cfg: Mapping[str, Any], generate: Callable[..., dict
 
     `generate(tmp_dir, cfg, table_root=out, **gen_kwargs)` makes the corpus in a temp dir whose tables point
     at `out`; returns its summary, or None when the corpus in `out` was current and kept."""
-    out = os.path.abspath(out)
+    out = check_table_root(out)
     reason = "--force" if force else stale_reason(out, cfg)
     if reason is None:
         log(f"toy corpus in {out} is current (same config, seed and generator; tables and media intact): skipping")

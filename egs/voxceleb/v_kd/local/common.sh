@@ -7,7 +7,9 @@
 
 log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
 
-die() { printf '%s: %s\n' "${0##*/}" "$*" >&2; exit 1; }
+# die MESSAGE: a refused option or missing input is one stderr line 'run.sh: MESSAGE' and exit status 2, as a named
+# error of the package's entry points is.
+die() { printf '%s: %s\n' "${0##*/}" "$*" >&2; exit 2; }
 
 # is_uint VALUE: true for a plain decimal integer without sign or leading zero (0, 7, 12).
 is_uint() { [[ $1 =~ ^(0|[1-9][0-9]{0,8})$ ]]; }

@@ -6,12 +6,14 @@ The configs are deep-merged in order by the package's own loader (as bin.train m
 `dataset_args.feat_source` is read with the schema's default and check (train.config.AudioDatasetArgs): feats =
 the precomputed fbank of feats.scp, wav = fbank computed on the fly from wav.scp, auto = feats when the data
 dir has a feats.scp, else wav. run.sh (local/settings.sh) uses it to decide whether stage 2 computes fbank and
-which table stage 3 needs. A bad config exits 1 with the message of the config checks.
+which table stage 3 needs. A bad config is one stderr line 'feat_source: message' and exit status 2, as in the
+package's entry points (utils.errors.run_main; --debug shows the traceback).
 """
 import dataclasses
 import sys
 
-from wespeaker_avkd.train.config import AudioDatasetArgs, ConfigError, key_sources, load_config
+from wespeaker_avkd.train.config import AudioDatasetArgs, key_sources, load_config
+from wespeaker_avkd.utils.errors import run_main
 from wespeaker_avkd.utils.schema import Where
 
 
@@ -31,13 +33,9 @@ def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    try:
-        print(feat_source(argv))
-    except ConfigError as err:
-        print(f"feat_source: {err}", file=sys.stderr)
-        return 1
+    print(feat_source(argv))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_main("feat_source", main, sys.argv[1:]))

@@ -5,9 +5,11 @@
 #
 #   pool_begin
 #   pool_run NAME train_cmd --config a.yaml --exp_dir "exp/x y"   # waits for a free slot
-#   pool_end || exit 1                                             # names every failed job and its log
+#   pool_end                                                       # names every failed job and its log; returns
+#                                                                  # the first failed job's exit status (2: named error)
 
 declare -A _pool_pids=()   # pid -> job name
+declare -A _pool_rc=()     # failed job name -> its exit status
 _pool_failed=()
 
 # refresh_flags: the per-job flags that depend on whether jobs run side by side (threads, progress bars).
@@ -19,6 +21,7 @@ refresh_flags() {
 pool_begin() {
   _pool_failed=()
   _pool_pids=()
+  _pool_rc=()
   mkdir -p "$exp/logs"
   if [ "$jobs" -gt 1 ]; then
     side_by_side=true
@@ -48,7 +51,7 @@ _pool_reap() {
     if kill -0 "$pid" 2>/dev/null; then continue; fi
     rc=0
     wait "$pid" || rc=$?
-    if [ "$rc" -ne 0 ]; then _pool_failed+=("${_pool_pids[$pid]}"); fi
+    if [ "$rc" -ne 0 ]; then _pool_failed+=("${_pool_pids[$pid]}"); _pool_rc["${_pool_pids[$pid]}"]=$rc; fi
     unset "_pool_pids[$pid]"
   done
 }
@@ -69,17 +72,21 @@ pool_run() {
   _pool_pids[$!]=$name
 }
 
-# pool_end: wait for every job; non-zero (after naming each failed job and its log) when any failed.
+# pool_end: wait for every job; when any failed, name each failed job and its log in one stderr line (with the
+# log's last line, the program's one-line error, when the job's output went only to the log) and return the
+# first failed job's exit status.
 pool_end() {
   _pool_wait_below 1
+  local quiet=$side_by_side name last
   side_by_side=false
   threads=$ncores
   refresh_flags
-  local name
   if [ "${#_pool_failed[@]}" -gt 0 ]; then
     for name in "${_pool_failed[@]}"; do
-      printf '%s: job %s failed: see %s\n' "${0##*/}" "$name" "$exp/logs/$name.log" >&2
+      last=
+      if [ "$quiet" = true ]; then last=$(tail -n 1 "$exp/logs/$name.log" 2>/dev/null || true); fi
+      printf '%s: job %s failed: see %s%s\n' "${0##*/}" "$name" "$exp/logs/$name.log" "${last:+ ($last)}" >&2
     done
-    return 1
+    return "${_pool_rc[${_pool_failed[0]}]}"
   fi
 }

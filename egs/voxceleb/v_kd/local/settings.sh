@@ -67,7 +67,8 @@ if [ -f "$conf_dir/kd.yaml" ]; then KD_CONFIGS+=(--config "$conf_dir/kd.yaml"); 
 # no fbank for wav, stage 3 checks for the table they read
 audio_configs=("$conf_dir/audio.yaml")
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
-feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || die "cannot read dataset_args.feat_source"
+# a bad config: feat_source.py's one line ('feat_source: <file>: config key ...') and its exit status 2
+feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || exit $?
 load_names "${MODALITIES[*]}" "${COMBOS[*]}" "${GRID[*]}"   # exp dir names, from wespeaker_avkd/utils/naming.py
 COMPRESS_FLAGS=()   # stage 2: Kaldi matrix compression of the stored fbank (bin.compute_fbank --compress)
 if [ "$fbank_compress" = true ]; then COMPRESS_FLAGS=(--compress); fi
