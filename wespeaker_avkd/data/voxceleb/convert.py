@@ -67,6 +67,14 @@ def _output_size(files: Sequence[str]) -> int:
     return sum(os.path.getsize(f) for f in files)
 
 
+def _remove(path: str) -> None:
+    """Delete a file or folder tree at path, if there is one."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
 def convert_audio(job: Job, args: Mapping[str, Any]) -> list[str]:
     """m4a (any audio) -> 16-bit wav at args['sample_rate'], mono, written atomically; returns [dst]."""
     write_wav(job.dst, decode_audio(job.src, int(args["sample_rate"])), int(args["sample_rate"]))
@@ -78,7 +86,7 @@ def convert_faces(job: Job, args: Mapping[str, Any]) -> list[str]:
     frames = decode_face_frames(job.src, float(args["fps"]), int(args["max_frames"]), int(args["size"]))
     tmp, old = job.dst + ".tmp", job.dst + ".old"
     for stale in (tmp, old):   # left by a killed run: this process owns this key
-        shutil.rmtree(stale, ignore_errors=True)
+        _remove(stale)
     os.makedirs(tmp)
     for i, image in enumerate(frames, 1):
         with open(os.path.join(tmp, f"{i:02d}.jpg"), "wb") as f:
@@ -86,7 +94,7 @@ def convert_faces(job: Job, args: Mapping[str, Any]) -> list[str]:
     if os.path.isdir(job.dst):
         os.rename(job.dst, old)   # the finished folder is replaced only once the new one is complete
     os.rename(tmp, job.dst)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove(old)
     return _output_files(job.dst)
 
 
