@@ -15,13 +15,7 @@ from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
 from wespeaker_avkd.data.voxceleb import convert as convert_lib
 from wespeaker_avkd.data.voxceleb import prepare_voxceleb
-from wespeaker_avkd.data.voxceleb.decode import (
-    MissingDecoder,
-    decode_audio,
-    decode_face_frames,
-    frame_times,
-    require_av,
-)
+from wespeaker_avkd.data.voxceleb.decode import decode_audio, decode_face_frames, frame_times
 from wespeaker_avkd.data.voxceleb.fixture import make_fixture_tree, vox1_name
 from wespeaker_avkd.data.voxceleb.layout import LayoutError, read_vox1_meta, read_wespeaker_dir
 
@@ -89,10 +83,24 @@ def test_frame_times_rate_count_and_centres():
     assert len(t) == 6 and all(0 < x < 3.0 for x in t) and np.allclose(np.diff(t), 0.5)
 
 
-def test_missing_pyav_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "av", None)
-    with pytest.raises(MissingDecoder, match=r'pip install -e "\.\[voxceleb\]"'):
-        require_av()
+# Runs prepare_voxceleb with `import av` failing, as it does where PyAV is not installed.
+NO_AV = """import sys
+class NoAv:
+    def find_spec(self, name, path=None, target=None):
+        if name == "av" or name.startswith("av."):
+            raise ImportError("No module named 'av'")
+sys.meta_path.insert(0, NoAv())
+from wespeaker_avkd.bin.prepare_voxceleb import main
+from wespeaker_avkd.utils.errors import run_main
+sys.exit(run_main("prepare_voxceleb", main, sys.argv[1:]))
+"""
+
+
+def test_missing_pyav_names_the_extra(tree, tmp_path):
+    res = subprocess.run([sys.executable, "-c", NO_AV, "--data_root", tree[1], "--out", str(tmp_path / "data"),
+                          "--dev_speakers", "0"], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert 'pip install -e ".[voxceleb]"' in res.stderr and not (tmp_path / "data").exists()
 
 
 def test_vox1_names_map_to_ids(tree, tmp_path):
