@@ -137,7 +137,7 @@ def _is_current(entry: dict | None, stamp: str, dst: str) -> list[str] | None:
 
 
 def run_conversion(kind: str, jobs: Sequence[Job], args: Mapping[str, Any], journal: str, nj: int = 1,
-                   progress: bool = True) -> Outcome:
+                   progress: bool = True, desc: str | None = None) -> Outcome:
     """Convert every job not already current (see the module doc) in `nj` processes with a progress bar;
     returns the outputs of all jobs that have one and the errors of those that failed."""
     args = dict(args)
@@ -158,7 +158,7 @@ def run_conversion(kind: str, jobs: Sequence[Job], args: Mapping[str, Any], jour
             outcome.reused += 1
     os.makedirs(os.path.dirname(os.path.abspath(journal)), exist_ok=True)
     tasks = [(kind, job, args) for job in todo]
-    bar = tqdm(total=len(tasks), desc=f"{kind} ({outcome.reused} done before)", unit="file", file=sys.stderr,
+    bar = tqdm(total=len(tasks), desc=f"{desc or kind} ({outcome.reused} done before)", unit="file", file=sys.stderr,
                disable=not progress or not tasks, dynamic_ncols=True)
     with open(journal, "a", encoding="utf-8") as log:
         pool = multiprocessing.get_context("fork").Pool(nj) if nj > 1 and len(tasks) > 1 else None

@@ -198,7 +198,8 @@ class _Run:
         """Convert media {utt: src} into OUT/<name>/<utt><ext> (journal OUT/.<name>.journal); failures are kept."""
         root = os.path.join(os.path.abspath(self.out), name)
         jobs = [Job(u, media[u], os.path.join(root, u + ext)) for u in sorted(media)]
-        outcome = run_conversion(kind, jobs, args, os.path.join(self.out, f".{name}.journal"), self.nj, self.progress)
+        outcome = run_conversion(kind, jobs, args, os.path.join(self.out, f".{name}.journal"), self.nj, self.progress,
+                                 desc=name)
         self.log(f"{name}: {outcome.converted} converted, {outcome.reused} already current, "
                  f"{len(outcome.failed)} unreadable")
         self.failed += [outcome.failed[k] for k in sorted(outcome.failed)]
