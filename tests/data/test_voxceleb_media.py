@@ -167,14 +167,17 @@ def test_killed_conversion_rerun_gives_the_same_files(tree, tmp_path, monkeypatc
     assert sum(p.endswith(".wav") for p in reference) == 6 and sum(p.endswith(".jpg") for p in reference) >= 6
 
     out = tmp_path / "killed"
-    real, calls = dict(convert_lib.CONVERTERS), {"audio": 0, "faces": 0}
+    real, calls, strays = dict(convert_lib.CONVERTERS), {"audio": 0, "faces": 0}, []
 
     def dying(kind, k):
         def convert(job, args):
             calls[kind] += 1
             if calls[kind] == k:   # killed while writing: half a file under a temporary name, then gone
                 os.makedirs(os.path.dirname(job.dst), exist_ok=True)
-                open(job.dst + (".tmp" if kind == "faces" else ".partial.tmp"), "wb").write(b"half")
+                stray = job.dst + ".tmp" if kind == "faces" else os.path.join(
+                    os.path.dirname(job.dst), "." + os.path.basename(job.dst) + ".k1ll3d.tmp")
+                open(stray, "wb").write(b"half")
+                strays.append(stray)
                 raise KeyboardInterrupt
             return real[kind](job, args)
         return convert
@@ -199,6 +202,7 @@ def test_killed_conversion_rerun_gives_the_same_files(tree, tmp_path, monkeypatc
     got = _media_bytes(out)
     assert {p for p in got if p.endswith((".wav", ".jpg"))} == set(reference)
     assert all(got[p] == reference[p] for p in reference)
+    assert len(strays) == 2 and not any(os.path.exists(p) for p in strays)   # temporaries of the kill are gone
     # a source rewritten (new mtime) is converted again; another argument redoes every file
     m4a = sorted(read_table(os.path.join(tree[0], "train", "wav.scp")))[0]
     os.utime(os.path.join(root, "voxceleb2", "dev", "aac", m4a + ".m4a"), ns=(1, 1))

@@ -77,6 +77,11 @@ def _remove(path: str) -> None:
 
 def convert_audio(job: Job, args: Mapping[str, Any]) -> list[str]:
     """m4a (any audio) -> 16-bit wav at args['sample_rate'], mono, written atomically; returns [dst]."""
+    prefix = "." + os.path.basename(job.dst) + "."
+    folder = os.path.dirname(job.dst)
+    for name in os.listdir(folder):   # temporary files of a killed writer of this key (utils.fileio's names)
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            _remove(os.path.join(folder, name))
     write_wav(job.dst, decode_audio(job.src, int(args["sample_rate"])), int(args["sample_rate"]))
     return [job.dst]
 
