@@ -54,3 +54,17 @@ def test_recipe_runs_on_the_official_layouts(tmp_path):
         assert json.load(open(teacher / "scores" / "eval" / f"{t}.json"))["num_trials"] > 0
     assert (exp / "seed1" / "visual_kd_kl" / "scores" / "eval" / "O.json").exists()
     assert (exp / "report" / "results.md").stat().st_size > 0
+
+
+def test_stage1_refuses_a_tree_without_faces_before_any_work(tmp_path):
+    for folder in ("voxceleb2/dev/aac/id00001/v", "voxceleb1/wav/id10001/v", "voxceleb1/unzippedIntervalFaces/data"):
+        (tmp_path / "vox" / folder).mkdir(parents=True)
+    (tmp_path / "vox" / "voxceleb1" / "vox1_meta.csv").write_text("VoxCeleb1 ID\tVGGFace1 ID\n")
+    data = tmp_path / "data"
+    out = subprocess.run(["bash", RUN, "--data_root", str(tmp_path / "vox"), "--data", str(data), "--exp",
+                          str(tmp_path / "exp"), "--conf_dir", TINY, "--stop_stage", "3"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.startswith("prepare_voxceleb:")]
+    assert len(lines) == 1 and f"{tmp_path / 'vox' / 'voxceleb2' / 'dev' / 'mp4'} not found" in lines[0], out.stderr
+    assert not data.exists()   # refused before any conversion or table

@@ -106,7 +106,8 @@ def resolve_sources(data_root: str | None, wespeaker_data: str | None, need_face
                 where = os.path.join(root or "<--data_root>", os.path.relpath(cands[-1][1], root or "."))
                 raise MissingFaces(f"no face folder for the {parts} parts: {where} not found (nor "
                                    f"{', '.join(os.path.relpath(p, root or '.') for _, p in cands[:-1])}); the "
-                                   "visual systems and the teacher need faces (--need_faces false: audio only)")
+                                   "visual systems and the teacher need faces (audio only: --need_faces false, "
+                                   "or run.sh --stop_stage 2)")
     if any(s is not None and s.kind in ("m4a", "mp4") for s in found.values()):
         require_av()   # before any work: one line naming the extra
     return found

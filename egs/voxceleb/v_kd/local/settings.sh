@@ -36,7 +36,7 @@ split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
 split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
 split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
 split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
-need_uint dev_speakers "$dev_speakers"
+need_uint dev_speakers "$dev_speakers" 1   # the recipe scores and tunes on data/dev (the script alone allows 0)
 need_uint dev_seed "$dev_seed"
 need_uint dev_max_targets "$dev_max_targets" 1
 need_uint face_max_frames "$face_max_frames" 1
