@@ -88,16 +88,17 @@ def decode_face_frames(path: PathLike, fps: float, max_frames: int, size: int) -
             if not container.streams.video:
                 raise DecodeError(f"{path}: no video stream")
             stream = container.streams.video[0]
-            decoded = [(float(f.time or 0.0), f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
+            decoded = list(container.decode(stream))   # every frame: H.264 cannot skip to arbitrary frames
+            if not decoded:
+                raise DecodeError(f"{path}: no video frames decoded")
+            times = np.array([float(f.time or 0.0) for f in decoded])
+            step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+            duration = float(times[-1] - times[0]) + step   # the last frame lasts one frame period
+            picks = [int(np.argmin(np.abs(times - times[0] - t))) for t in frame_times(duration, fps, max_frames)]
+            # only the kept frames are converted to RGB
+            return [decoded[i].to_image().convert("RGB").resize((size, size), Image.BICUBIC) for i in picks]
     except av.FFmpegError as e:
         raise DecodeError(f"{path}: cannot decode video ({e})") from None
-    if not decoded:
-        raise DecodeError(f"{path}: no video frames decoded")
-    times = np.array([t for t, _ in decoded])
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    duration = float(times[-1] - times[0]) + step   # the last frame lasts one frame period
-    picks = [int(np.argmin(np.abs(times - times[0] - t))) for t in frame_times(duration, fps, max_frames)]
-    return [Image.fromarray(decoded[i][1]).resize((size, size), Image.BICUBIC) for i in picks]
 
 
 def jpeg_bytes(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
