@@ -162,7 +162,7 @@ def _media_bytes(out):
 
 def test_killed_conversion_rerun_gives_the_same_files(tree, tmp_path, monkeypatch):
     root = _copy_root(tree, tmp_path)
-    prepare_voxceleb(root, str(tmp_path / "whole"), **QUIET)
+    prepare_voxceleb(root, str(tmp_path / "whole"), **{**QUIET, "nj": 2})   # 2 processes here, 1 below
     reference = _media_bytes(tmp_path / "whole")
     assert sum(p.endswith(".wav") for p in reference) == 6 and sum(p.endswith(".jpg") for p in reference) >= 6
 
