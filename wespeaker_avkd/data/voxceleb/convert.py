@@ -166,7 +166,9 @@ def run_conversion(kind: str, jobs: Sequence[Job], args: Mapping[str, Any], jour
     bar = tqdm(total=len(tasks), desc=f"{desc or kind} ({outcome.reused} done before)", unit="file", file=sys.stderr,
                disable=not progress or not tasks, dynamic_ncols=True)
     with open(journal, "a", encoding="utf-8") as log:
-        pool = multiprocessing.get_context("fork").Pool(nj) if nj > 1 and len(tasks) > 1 else None
+        # spawn, not fork: a forked child inherits locks held by the parent's threads (tqdm's monitor, FFmpeg's
+        # or torch's pools) and can hang on them forever; seen here with fork
+        pool = multiprocessing.get_context("spawn").Pool(nj) if nj > 1 and len(tasks) > 1 else None
         try:
             results = pool.imap_unordered(_work, tasks, chunksize=4) if pool else map(_work, tasks)
             for key, files, error in results:

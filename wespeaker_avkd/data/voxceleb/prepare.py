@@ -249,9 +249,9 @@ def _bad_audio(n: int) -> str:
     return f" (and {n} unreadable audio files before that)" if n else ""
 
 
-def _eval_lists(vox1: str, wespeaker_data: str | None, kept: Mapping[str, str], scanned: set, log) -> dict:
-    """The official lists over the kept eval utterances: trials of utterances left out (no faces, unreadable)
-    are dropped and counted; a trial naming an utterance the eval audio never had raises TrialKeyError."""
+def _read_eval_lists(vox1: str, wespeaker_data: str | None, scanned: set, log) -> dict:
+    """The official lists found (ROOT's, else WeSpeaker's), read before any conversion: a trial naming an
+    utterance the eval audio does not have raises TrialKeyError."""
     lists = {}
     for name in TRIAL_FILES:
         cands = [os.path.join(vox1, TRIAL_FILES[name])]
@@ -266,11 +266,19 @@ def _eval_lists(vox1: str, wespeaker_data: str | None, kept: Mapping[str, str], 
         if unknown:
             raise TrialKeyError(f"{path}: {len(unknown)} trial keys are not utterances of the eval audio "
                                 f"(e.g. '{unknown[0]}')")
-        lists[name] = [r for r in rows if r[0] in kept and r[1] in kept]
-        if len(lists[name]) < len(rows):
-            log(f"trials {name}: {len(rows) - len(lists[name])} of {len(rows)} trials dropped: they use "
-                "utterances left out of eval (see above)")
+        lists[name] = rows
     return lists
+
+
+def _kept_trials(lists: Mapping[str, list], kept: Mapping[str, str], log) -> dict:
+    """The lists over the kept eval utterances: trials of utterances left out (no faces) are dropped, counted."""
+    out = {}
+    for name, rows in lists.items():
+        out[name] = [r for r in rows if r[0] in kept and r[1] in kept]
+        if len(out[name]) < len(rows):
+            log(f"trials {name}: {len(rows) - len(out[name])} of {len(rows)} trials dropped: they use "
+                "utterances left out of eval (see above)")
+    return out
 
 
 def prepare_voxceleb(data_root: str | None, out: str, nj: int = 2, log: Callable[[str], None] = print,
@@ -285,17 +293,20 @@ def prepare_voxceleb(data_root: str | None, out: str, nj: int = 2, log: Callable
     vox2, vox1 = os.path.join(data_root or "", "voxceleb2"), os.path.join(data_root or "", "voxceleb1")
     run = _Run(out, nj, log, progress, face_args or FaceArgs())
     eval_scan = run.audio(sources["vox1_audio"])[0]
-    vox2_spk = None
-    if sources["vox2_audio"].kind != "m4a":
+    if sources["vox2_audio"].kind == "m4a":   # identities and lists checked before hours of decoding
+        vox2_speakers = {_spk(u) for u in scan_media(sources["vox2_audio"].path, ".m4a")}
+    else:
         vox2_wav, bad_vox2 = run.audio(sources["vox2_audio"])
-    else:   # identities checked before hours of decoding
-        vox2_spk = sorted({_spk(u) for u in scan_media(sources["vox2_audio"].path, ".m4a")})
-    overlap = set(vox2_spk or {_spk(u) for u in vox2_wav}) & {_spk(u) for u in eval_scan}
+        vox2_speakers = {_spk(u) for u in vox2_wav}
+    overlap = vox2_speakers & {_spk(u) for u in eval_scan}
     if overlap:
         raise LayoutError(f"speakers in both VoxCeleb2 dev and VoxCeleb1 (e.g. {sorted(overlap)[0]}): "
                           "train and eval must be speaker-disjoint")
-    dev_spk = set(select_dev_speakers(vox2_spk or sorted({_spk(u) for u in vox2_wav}), dev_speakers, dev_seed))
-    if vox2_spk is not None:
+    dev_spk = set(select_dev_speakers(sorted(vox2_speakers), dev_speakers, dev_seed))
+    official = _read_eval_lists(vox1, wespeaker_data, set(eval_scan), log)
+    meta = os.path.join(vox2, VOX2_META)
+    gender = read_vox2_gender(meta) if dev_spk and os.path.isfile(meta) else None
+    if sources["vox2_audio"].kind == "m4a":
         vox2_wav, bad_vox2 = run.audio(sources["vox2_audio"])
     parts = {"train": {u: p for u, p in vox2_wav.items() if _spk(u) not in dev_spk},
              "dev": {u: p for u, p in vox2_wav.items() if _spk(u) in dev_spk},
@@ -310,8 +321,7 @@ def prepare_voxceleb(data_root: str | None, out: str, nj: int = 2, log: Callable
     counts: dict = {"trials": {}, "dropped": {}}
     for part, wav in parts.items():
         faces, bad = (faces1, bad1) if part == "eval" else (faces2, bad2)
-        part_spk = {_spk(u) for u in wav}
-        bad_audio = 0 if part == "eval" else sum(_spk(u) in part_spk for u in bad_vox2)
+        bad_audio = 0 if part == "eval" else sum((_spk(u) in dev_spk) == (part == "dev") for u in bad_vox2)
         counts["dropped"][part] = _keep_with_faces(part, wav, faces, bad, bad_audio, log)
         if faces is not None:
             wav = {u: p for u, p in wav.items() if u in faces}
@@ -319,14 +329,12 @@ def prepare_voxceleb(data_root: str | None, out: str, nj: int = 2, log: Callable
         parts[part] = wav
         counts[part] = {"speakers": len({_spk(u) for u in wav}), "utterances": len(wav)}
     if "dev" in parts:
-        meta = os.path.join(vox2, VOX2_META)
-        gender = read_vox2_gender(meta) if os.path.isfile(meta) else None
         if gender is None:
             log(f"dev: no {meta}: the H list pairs any two identities (not harder than E)")
         lists = dev_trials({u: _spk(u) for u in parts["dev"]}, gender, dev_seed, dev_caps)
         write_trials(os.path.join(out, "dev"), lists)
         counts["trials"]["dev"] = {name: _count(rows) for name, rows in lists.items()}
-    eval_lists = _eval_lists(vox1, wespeaker_data, parts["eval"], set(eval_scan), log)
+    eval_lists = _kept_trials(official, parts["eval"], log)
     write_trials(os.path.join(out, "eval"), eval_lists)
     counts["trials"]["eval"] = {name: _count(rows) for name, rows in eval_lists.items()}
     counts["failed"] = run.failed
