@@ -23,21 +23,18 @@ GENDER = {spk: "mf"[n % 2] for n, spk in enumerate(sorted({**VOX2, **VOX2_DEV}))
 VOX1 = {"id10270": {"5r0dWxy17C8": 2, "x6uYqmx31kE": 1}, "id10271": {"1gtz-CUIygI": 2}, "id10273": {"0OCW1HUxZyg": 1}}
 
 
-def _tree(root, audio_ext=".wav", vox2=VOX2):
+def _tree(root, vox2=VOX2):
     """VoxCeleb2 dev + VoxCeleb1 + faces + the three official lists; returns the eval utterance ids."""
     rng = np.random.default_rng(0)
-    for part, spks, audio_dir in (("voxceleb2", vox2, "dev/" + ("wav" if audio_ext == ".wav" else "aac")),
+    for part, spks, audio_dir in (("voxceleb2", vox2, "dev/wav"),
                                   ("voxceleb1", VOX1, "wav")):
         for spk, videos in spks.items():
             for video, n_seg in videos.items():
                 for s in range(1, n_seg + 1):
                     seg = f"{s:05d}"
-                    a = root / part / audio_dir / spk / video / (seg + audio_ext)
+                    a = root / part / audio_dir / spk / video / (seg + ".wav")
                     a.parent.mkdir(parents=True, exist_ok=True)
-                    if audio_ext == ".wav":
-                        sf.write(a, 0.1 * rng.standard_normal(8000), 16000, subtype="PCM_16")
-                    else:
-                        a.write_bytes(b"\0" * 64)
+                    sf.write(a, 0.1 * rng.standard_normal(8000), 16000, subtype="PCM_16")
                     fdir = root / part / "faces" / spk / video / seg
                     fdir.mkdir(parents=True, exist_ok=True)
                     for k in range(2):
