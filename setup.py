@@ -115,6 +115,7 @@ def main() -> None:
     # they were built for, so a range still resolves to a matching triple).
     tested_torch = ["torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1"]
     onnx = ["onnx>=1.16", "onnxscript>=0.4", "onnxruntime>=1.18"]
+    voxceleb = ["av>=14"]
     setup(
         name="wespeaker_avkd",
         version=version,
@@ -143,10 +144,13 @@ def main() -> None:
             # Independent references the tests cross-check against, the fuzzer, the C++ format check, and the
             # torch triple the suite is validated on (so `pip install -e ".[test]"` installs exactly that).
             "test": ["pytest>=7", "hypothesis>=6", "scikit-learn>=1.3", "kaldi-native-fbank>=1.18",
-                     "clang-format>=23,<24", "ruff>=0.12"] + onnx + tested_torch,
+                     "clang-format>=23,<24", "ruff>=0.12"] + onnx + voxceleb + tested_torch,
             "tested": tested_torch,
             # ONNX export (torch.onnx's default exporter needs onnx + onnxscript) and running the file (onnxruntime).
             "onnx": onnx,
+            # Real VoxCeleb: PyAV decodes m4a/AAC audio and mp4/H.264 face tracks in-process; its wheels carry
+            # FFmpeg's libraries (no system ffmpeg binary is needed or called).
+            "voxceleb": voxceleb,
         },
         entry_points={
             # Console commands for the main tools (each bin module's main(); python -m wespeaker_avkd.bin.X works too).

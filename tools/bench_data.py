@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Data-pipeline benchmark: fbank extraction speed (x real time) and loader throughput (utterances/s) against
-what one CPU ResNet34 training step consumes, all measured in this run on this machine.
+what one CPU ResNet34 training step consumes, and VoxCeleb decoding rates per core (m4a utt/s, mp4 frames/s,
+with the wav read they compare with), all measured in this run on this machine.
 
 Usage: python tools/bench_data.py [--corpus DIR] [--num_workers 2] [--batch_size 32] [--num_frms 200 400]
+       python tools/bench_data.py --decode_only        # only the VoxCeleb decoding rates
 Without --corpus a small toy corpus (60 training identities) is generated into a temporary folder.
 """
 from __future__ import annotations
@@ -12,13 +14,25 @@ import os
 import tempfile
 import time
 
+import numpy as np
+import soundfile as sf
 import torch
+from bench_scoring import cpu_model
+from PIL import Image
 
 from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.features import extract_fbank_dir
-from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_table
+from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_table
 from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
+from wespeaker_avkd.data.voxceleb.convert import Job, convert_faces
+from wespeaker_avkd.data.voxceleb.decode import decode_audio
+from wespeaker_avkd.data.voxceleb.fixture import encode_m4a, encode_mp4
+
+# VoxCeleb's published sizes: utterances of VoxCeleb2 dev and VoxCeleb1, and the mean segment length (2,442 h
+# over VoxCeleb2's 1,128,246 segments); the benchmark's clips have that length, VoxCeleb2's 224 px at 25 fps.
+VOX2_DEV_UTTS, VOX1_UTTS, MEAN_SEGMENT_S = 1_092_009, 153_516, 7.8
+VOX2_VIDEO_PX, VOX2_VIDEO_FPS = 224, 25
 
 
 def time_fbank(wav_scp: str, limit: int) -> tuple[float, float]:
@@ -64,6 +78,61 @@ def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
     return batch_size * steps / (time.perf_counter() - t0)
 
 
+def make_decode_clips(corpus: str, out: str, n: int) -> list[tuple[str, str, str]]:
+    """n clips of MEAN_SEGMENT_S s from the corpus's training utterances (audio tiled, faces upscaled to 224 px):
+    [(wav, m4a, mp4)] written under out."""
+    wav, faces = read_table(os.path.join(corpus, "train", "wav.scp")), read_multi_table(
+        os.path.join(corpus, "train", "faces.scp"))
+    clips = []
+    for i, utt in enumerate(sorted(wav)[:n]):
+        samples, sr = sf.read(wav[utt], dtype="int16")
+        samples = np.resize(samples, int(MEAN_SEGMENT_S * sr))
+        paths = tuple(os.path.join(out, f"{i:03d}.{ext}") for ext in ("wav", "m4a", "mp4"))
+        sf.write(paths[0], samples, sr, subtype="PCM_16")
+        encode_m4a(samples, sr, paths[1])
+        images = [np.asarray(Image.open(p).convert("RGB").resize((VOX2_VIDEO_PX, VOX2_VIDEO_PX))) for p in faces[utt]]
+        encode_mp4(images, MEAN_SEGMENT_S, paths[2], VOX2_VIDEO_FPS)
+        clips.append(paths)
+    return clips
+
+
+def bench_decoding(corpus: str, out: str, n: int, fps: float, max_frames: int, size: int) -> None:
+    """Print per-core decoding rates (m4a -> 16 kHz wav, mp4 face track -> jpg frames) against a wav read, and
+    the time and disk to prepare VoxCeleb1+2 that they imply."""
+    os.makedirs(out, exist_ok=True)
+    clips = make_decode_clips(corpus, out, n)
+
+    def timed(fn) -> tuple[float, float]:
+        """(CPU seconds of this process, its threads included, wall seconds) per clip of fn(i, clip)."""
+        c0, w0 = time.process_time(), time.perf_counter()
+        for i, clip in enumerate(clips):
+            fn(i, clip)
+        return (time.process_time() - c0) / len(clips), (time.perf_counter() - w0) / len(clips)
+
+    t_wav, _ = timed(lambda i, c: sf.read(c[0], dtype="int16"))
+    t_m4a, w_m4a = timed(lambda i, c: decode_audio(c[1]))
+    kept = []
+    t_mp4, w_mp4 = timed(lambda i, c: kept.append(len(convert_faces(
+        Job(str(i), c[2], os.path.join(out, f"frames{i:03d}")), {"fps": fps, "max_frames": max_frames, "size": size}))))
+    frames = sum(kept)
+    jpg_bytes = sum(os.path.getsize(os.path.join(out, f"frames{i:03d}", f))
+                    for i in range(len(clips)) for f in os.listdir(os.path.join(out, f"frames{i:03d}")))
+    print(f"VoxCeleb decoding per core of {cpu_model()} (rates from CPU time, which contention does not inflate; "
+          f"load average {os.getloadavg()[0]:.1f}), {len(clips)} clips of {MEAN_SEGMENT_S} s "
+          f"({VOX2_VIDEO_PX} px {VOX2_VIDEO_FPS} fps video):")
+    print(f"  m4a -> 16 kHz int16: {1 / t_m4a:.1f} utt/s ({t_m4a * 1000:.1f} ms/utt); wav read: "
+          f"{t_wav * 1000:.2f} ms/utt = {t_m4a / t_wav:.0f}x faster than decoding (wall {w_m4a * 1000:.1f} ms/utt)")
+    print(f"  mp4 face track -> {frames / len(clips):.0f} jpg frames of {size} px: {1 / t_mp4:.2f} tracks/s, "
+          f"{VOX2_VIDEO_FPS * MEAN_SEGMENT_S / t_mp4:.0f} decoded video frames/s, {frames / len(clips) / t_mp4:.1f} "
+          f"stored frames/s ({jpg_bytes / frames / 1024:.1f} KiB per jpg; wall {w_mp4 * 1000:.0f} ms/track)")
+    per_core_h = VOX2_DEV_UTTS * (t_m4a + t_mp4) / 3600
+    wav_gb = VOX2_DEV_UTTS * MEAN_SEGMENT_S * 16000 * 2 / 1e9
+    jpg_gb = VOX2_DEV_UTTS * jpg_bytes / len(clips) / 1e9
+    print(f"  VoxCeleb2 dev ({VOX2_DEV_UTTS:,} utts): {per_core_h:.0f} core-hours "
+          f"(= {per_core_h / 16:.1f} h on 16 cores, {per_core_h / 64:.1f} h on 64), writes {wav_gb:.0f} GB of wav + "
+          f"{jpg_gb:.0f} GB of jpg; VoxCeleb1 ({VOX1_UTTS:,} utts) is wav + jpg as distributed: no decoding")
+
+
 def main() -> None:
     """Run the measurements and print them with their ratios."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,6 +142,11 @@ def main() -> None:
     ap.add_argument("--num_frms", type=int, nargs=2, default=[200, 400])
     ap.add_argument("--batches", type=int, default=20, help="batches timed per loader")
     ap.add_argument("--steps", type=int, default=3, help="ResNet34 steps timed")
+    ap.add_argument("--decode_clips", type=int, default=20, help="clips timed for the VoxCeleb decoding rates")
+    ap.add_argument("--decode_only", action="store_true", help="only the VoxCeleb decoding rates")
+    ap.add_argument("--face_fps", type=float, default=1.0, help="face frames kept per second of track")
+    ap.add_argument("--face_max_frames", type=int, default=8, help="face frames kept per segment at most")
+    ap.add_argument("--face_size", type=int, default=112, help="stored face frame size (px)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     tmp = tempfile.TemporaryDirectory(prefix="bench_data_")
@@ -80,11 +154,16 @@ def main() -> None:
     if root is None:
         root = os.path.join(tmp.name, "corpus")
         t0 = time.perf_counter()
-        layout = {"train_speakers": 60, "eval_speakers": 4, "dev_speakers": 0}
+        layout = {"train_speakers": 8 if args.decode_only else 60, "eval_speakers": 4, "dev_speakers": 0}
         s = generate_corpus(root, load_config(None, {"layout": layout}),
                             progress=False)
         print(f"generated {s['parts']['train']['utterances']} training utterances in {time.perf_counter() - t0:.1f} s")
     train = os.path.join(root, "train")
+    bench_decoding(root, os.path.join(tmp.name, "decode"), args.decode_clips, args.face_fps, args.face_max_frames,
+                   args.face_size)
+    if args.decode_only:
+        tmp.cleanup()
+        return
 
     audio, wall = time_fbank(os.path.join(train, "wav.scp"), 200)
     print(f"fbank, 1 process (read + fbank): {audio:.0f} s of audio in {wall:.2f} s = {audio / wall:.0f}x real time")

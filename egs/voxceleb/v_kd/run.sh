@@ -15,6 +15,13 @@ cd "$(dirname "$0")"
 stage=1
 stop_stage=9
 data_root=          # real VoxCeleb root (see local/prepare_voxceleb.sh); empty: generate the toy corpus
+wespeaker_data=     # WeSpeaker's prepared VoxCeleb data folder (vox2_dev/, vox1/) as the audio source
+dev_speakers=100    # real VoxCeleb: VoxCeleb2 dev identities held out as data/dev (0: none)
+dev_seed=0          # real VoxCeleb: seed of the dev identity choice and of the dev lists
+dev_max_targets=10000   # real VoxCeleb: target trials per dev list at most
+face_fps=1          # real VoxCeleb: frames taken per second of an mp4 face track
+face_max_frames=8   # real VoxCeleb: at most this many frames per segment
+face_size=112       # real VoxCeleb: stored frame size in pixels (the visual config's image_size)
 corpus_config=      # yaml merged over the toy corpus defaults (make_toy_corpus --config)
 conf_dir=           # set of training configs; default conf/toy, or conf/paper with --data_root
 config=             # an extra yaml deep-merged over every training config (e.g. num_epochs: 2)
@@ -45,12 +52,14 @@ score_norm=none     # none: cosine scores; asnorm: also AS-normed scores in <sys
                     # system's embeddings of the mean part, one mean per speaker) and a second report
 top_n=300           # AS-norm: how many of the highest cohort scores give each side's mean and std
 # shellcheck disable=SC2034  # read by tools/parse_options.sh
-options=(stage stop_stage data_root corpus_config conf_dir config data fbank fbank_compress exp seeds tune tune_grid kd_weights
+options=(stage stop_stage data_root wespeaker_data dev_speakers dev_seed dev_max_targets face_fps face_max_frames
+         face_size corpus_config conf_dir config data fbank fbank_compress exp seeds tune tune_grid kd_weights
          gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts
          score_norm top_n)
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune true] [--tune_grid '0.1 1 10 100']
-  [--kd_weights FILE] [--data_root DIR] [--conf_dir DIR] [--config FILE] [--corpus_config FILE] [--gpus 0,1]
+  [--kd_weights FILE] [--data_root DIR] [--wespeaker_data DIR] [--dev_speakers N] [--dev_seed N]
+  [--dev_max_targets N] [--face_fps F] [--face_max_frames N] [--face_size PX] [--conf_dir DIR] [--config FILE] [--corpus_config FILE] [--gpus 0,1]
   [--nj N] [--data DIR] [--fbank DIR] [--fbank_compress true] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
   [--kd_combos 'COS KL ...'] [--mean_utts N] [--score_norm none|asnorm] [--top_n 300] [--overwrite true]
   [--progress false]
@@ -69,8 +78,11 @@ log "run.sh stages $stage-$stop_stage, seeds ${SEEDS[*]}, CPU: $(cpu_model) ($nc
 # ---------------------------------------------------------------- stages
 if run_stage 1; then
   stage_begin 1 "data"
-  if [ -n "$data_root" ]; then
-    bash local/prepare_voxceleb.sh --data_root "$data_root" --out "$data" --nj "$nj"
+  if [ -n "$data_root$wespeaker_data" ]; then
+    bash local/prepare_voxceleb.sh --data_root "$data_root" --wespeaker_data "$wespeaker_data" --out "$data" \
+      --nj "$nj" --dev_speakers "$dev_speakers" --dev_seed "$dev_seed" --dev_max_targets "$dev_max_targets" \
+      --need_faces "$need_faces" --face_fps "$face_fps" --face_max_frames "$face_max_frames" \
+      --face_size "$face_size" --progress "$progress"
   else
     corpus_args=()
     if [ -n "$corpus_config" ]; then corpus_args=(--config "$corpus_config"); fi

@@ -5,7 +5,7 @@
 # Safety rule (local/common.sh): values are matched against patterns and then only compared with [ -ge ] etc.
 # or passed on as single quoted words; nothing here reaches eval or arithmetic expansion.
 #
-# Sets: last_stage; the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and
+# Sets: last_stage; real_data, need_faces (stage 1 of real VoxCeleb); the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and
 # kd_weights; KD_CONFIGS (the students' kd configs), feat_source (what the audio systems read: feats|wav|auto),
 # SCORE_DIRS (score folders of every system: scores, + scores_asnorm with --score_norm asnorm), first_seed,
 # mean_part, SYSTEM_PARTS, ncores, num_gpus, jobs, threads, side_by_side, CONFIG_FLAGS, NOPROG, DEV_FLAGS,
@@ -36,16 +36,29 @@ split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
 split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
 split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
 split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
-for name in data_root corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
+need_uint dev_speakers "$dev_speakers" 1   # the recipe scores and tunes on data/dev (the script alone allows 0)
+need_uint dev_seed "$dev_seed"
+need_uint dev_max_targets "$dev_max_targets" 1
+need_uint face_max_frames "$face_max_frames" 1
+need_uint face_size "$face_size" 8
+[[ $face_fps =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ && ! $face_fps =~ ^[0.]+$ ]] ||
+  die "--face_fps must be a positive number, got $(printf '%q' "$face_fps")"
+for name in data_root wespeaker_data corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
 case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
 
 # ---------------------------------------------------------------- defaults that depend on other options
+real_data=false     # real VoxCeleb (--data_root and/or --wespeaker_data) instead of the toy corpus
+if [ -n "$data_root$wespeaker_data" ]; then real_data=true; fi
 if [ -z "$conf_dir" ]; then
-  if [ -n "$data_root" ]; then conf_dir=conf/paper; else conf_dir=conf/toy; fi
+  if [ "$real_data" = true ]; then conf_dir=conf/paper; else conf_dir=conf/toy; fi
 fi
 if [ -z "$mean_utts" ]; then
-  if [ -n "$data_root" ]; then mean_utts=0; else mean_utts=300; fi
+  if [ "$real_data" = true ]; then mean_utts=0; else mean_utts=300; fi
 fi
+# stage 1 refuses, before any conversion, a real corpus without faces when the run goes on to train the visual
+# baseline (stage 3) and so the teacher and the students: a run that stops before stage 3 may be audio only
+need_faces=false
+if [ "$stop_stage" -ge 3 ]; then need_faces=true; fi
 need_uint mean_utts "$mean_utts"
 if [ -z "$kd_weights" ]; then
   if [ "$tune" = true ]; then kd_weights=$exp/tune/kd_weights.yaml; else kd_weights=conf/kd_weights.yaml; fi
