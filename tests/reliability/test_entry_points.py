@@ -134,7 +134,7 @@ CASES = {
     ],
     "score": [
         ("input", ["--embeddings", "{emb_scp}", "--trials", "{trials}", "--output_dir", "{root}/s",
-                   "--mean_vec", "{object_mean_npy}"], "{object_mean_npy}: not a numeric .npy mean vector"),
+                   "--mean_vec", "{object_mean_npy}"], "{object_mean_npy}: cannot read the mean vector"),
         ("input", ["--jobs", "{binary_jobs_tsv}", "--trials", "{trials}"], "{binary_jobs_tsv}: not UTF-8 text"),
         ("data", ["--embeddings", "{root}/missing.scp", "--trials", "{trials}", "--output_dir", "{root}/s"],
          "missing.scp: no such embeddings file"),

@@ -75,21 +75,33 @@ def test_full_disk_while_saving_a_checkpoint_names_the_file(tmp_path, monkeypatc
 
     from wespeaker_avkd.utils import fileio
 
-    real_fdopen = os.fdopen
+    import builtins
+
+    real_open = builtins.open
 
     class FullDisk(contextlib.AbstractContextManager):
         """The temporary file of atomic_write on a full disk: every write fails as the kernel's would."""
 
-        def __init__(self, fd, *args, **kwargs):
-            self.file = real_fdopen(fd, *args, **kwargs)
+        def __init__(self, file):
+            self.file = file
 
         def write(self, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
+        def flush(self):
+            self.file.flush()
+
+        def fileno(self):
+            return self.file.fileno()
+
         def __exit__(self, *exc):
             self.file.close()
 
-    monkeypatch.setattr(os, "fdopen", FullDisk)
+    def open_on_full_disk(path, *args, **kwargs):
+        file = real_open(path, *args, **kwargs)
+        return FullDisk(file) if os.fspath(path).endswith(".tmp") else file
+
+    monkeypatch.setattr(fileio, "open", open_on_full_disk, raising=False)  # the module's open(): atomic_write's
     target = str(tmp_path / "model_1.pt")
     with pytest.raises(OSError) as err:
         fileio.atomic_torch_save({"w": torch.zeros(3)}, target)
