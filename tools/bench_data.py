@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Data-pipeline benchmark: fbank extraction speed (x real time) and loader throughput (utterances/s) against
-what one CPU ResNet34 training step consumes, all measured in this run on this machine.
+"""Data-pipeline benchmark: fbank extraction speed (x real time), shard packing, and loader throughput
+(utterances/s; audio and visual, from raw files and from tar shards) against what one CPU ResNet34 training step
+consumes, all measured in this run on this machine (its CPU model is printed).
 
 Usage: python tools/bench_data.py [--corpus DIR] [--num_workers 2] [--batch_size 32] [--num_frms 200 400]
 Without --corpus a small toy corpus (60 training identities) is generated into a temporary folder.
@@ -18,6 +19,7 @@ from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_table
 from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
+from wespeaker_avkd.data.shards import make_shards
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
 
 
@@ -64,6 +66,21 @@ def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
     return batch_size * steps / (time.perf_counter() - t0)
 
 
+def cpu_model() -> str:
+    """The processor model from /proc/cpuinfo (or 'unknown')."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+    except OSError:
+        return "unknown"
+
+
+# (name, modality, dataset_args) of each loader timed, from raw files and from shards
+LOADERS = (("audio feats", "audio", {"feat_source": "feats"}),
+           ("audio wav (online fbank)", "audio", {"feat_source": "wav"}),
+           ("visual faces 48 px", "visual", {"image_size": 48}))
+
+
 def main() -> None:
     """Run the measurements and print them with their ratios."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,8 +90,10 @@ def main() -> None:
     ap.add_argument("--num_frms", type=int, nargs=2, default=[200, 400])
     ap.add_argument("--batches", type=int, default=20, help="batches timed per loader")
     ap.add_argument("--steps", type=int, default=3, help="ResNet34 steps timed")
+    ap.add_argument("--utts_per_shard", type=int, default=200, help="utterances a shard (make_shards)")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    print(f"CPU: {cpu_model()} ({len(os.sched_getaffinity(0))} cores usable)")
     tmp = tempfile.TemporaryDirectory(prefix="bench_data_")
     root = args.corpus
     if root is None:
@@ -101,22 +120,33 @@ def main() -> None:
     print(f"compute_fbank --nj {args.num_workers} (ark/scp written): {total_audio:.0f} s of audio in {wall:.2f} s = "
           f"{total_audio / wall:.0f}x real time")
 
+    t0 = time.perf_counter()
+    paths = make_shards(data_copy, os.path.join(tmp.name, "shards"), utts_per_shard=args.utts_per_shard,
+                        nj=args.num_workers, progress=False)
+    wall = time.perf_counter() - t0
+    size = sum(os.path.getsize(p) for p in paths) / 2 ** 20
+    print(f"make_shards --nj {args.num_workers}: {len(paths)} shards ({size:.0f} MiB, audio + fbank + faces) in "
+          f"{wall:.2f} s")
+
     spk2id = make_spk2id(read_table(os.path.join(data_copy, "utt2spk")).values())
     dl = {"batch_size": args.batch_size, "num_workers": args.num_workers}
     rates = {}
-    for name, modality, ds in (("audio feats.scp", "audio", {"feat_source": "feats", "num_frms": args.num_frms}),
-                               ("audio wav.scp (online fbank)", "audio",
-                                {"feat_source": "wav", "num_frms": args.num_frms}),
-                               ("visual faces.scp 48 px", "visual", {"image_size": 48})):
-        loader = build_train_loader(modality, data_copy, spk2id, ds, dl, seed=0)
-        rates[name] = time_loader(loader, args.batches)
-        print(f"loader {name}, {args.num_workers} workers, batch {args.batch_size}: {rates[name]:.0f} utt/s")
+    for name, modality, ds in LOADERS:
+        extra = {"num_frms": args.num_frms} if modality == "audio" else {}
+        for data_type, shard_key in (("raw", {}), ("shard", {"data_type": "shard"})):
+            loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key}, dl, seed=0)
+            rates[name, data_type] = time_loader(loader, args.batches)
+        print(f"loader {name}, {args.num_workers} workers, batch {args.batch_size}: raw files "
+              f"{rates[name, 'raw']:.0f} utt/s, shards {rates[name, 'shard']:.0f} utt/s "
+              f"(shards / raw {rates[name, 'shard'] / rates[name, 'raw']:.2f}x)")
     frames = (args.num_frms[0] + args.num_frms[1]) // 2
     step = time_resnet_step(args.batch_size, frames, args.steps)
     if step is not None:
         print(f"ResNet34 train step (2 threads, batch {args.batch_size} x {frames} frames): {step:.1f} utt/s consumed")
-        for name in ("audio feats.scp", "audio wav.scp (online fbank)"):
-            print(f"ratio loader {name} / ResNet34 consumption: {rates[name] / step:.1f}x (need >= 2x)")
+        for name, modality, _ in LOADERS:
+            if modality == "audio":
+                print(f"ratio loader {name} / ResNet34 consumption: raw {rates[name, 'raw'] / step:.1f}x, shards "
+                      f"{rates[name, 'shard'] / step:.1f}x (need >= 2x)")
     tmp.cleanup()
 
 

@@ -6,7 +6,8 @@
 # or passed on as single quoted words; nothing here reaches eval or arithmetic expansion.
 #
 # Sets: last_stage; the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and
-# kd_weights; KD_CONFIGS (the students' kd configs), feat_source (what the audio systems read: feats|wav|auto),
+# kd_weights; KD_CONFIGS (the students' kd configs), DATA_FLAGS (the audio and visual trainings' data_type
+# override), feat_source (what the audio systems read: feats|wav|auto),
 # SCORE_DIRS (score folders of every system: scores, + scores_asnorm with --score_norm asnorm), first_seed,
 # mean_part, SYSTEM_PARTS, ncores, num_gpus, jobs, threads, side_by_side, CONFIG_FLAGS, NOPROG, DEV_FLAGS,
 # PROG_FLAGS.
@@ -27,6 +28,10 @@ need_uint master_port "$master_port" 1
 need_uint top_n "$top_n" 1
 [[ $master_addr =~ ^[A-Za-z0-9._:-]+$ ]] || die "--master_addr: invalid host $(printf '%q' "$master_addr")"
 [[ $gpus =~ ^([0-9]+(,[0-9]+)*)?$ ]] || die "--gpus must be a comma-separated list of GPU ids, got $(printf '%q' "$gpus")"
+case "$data_type" in
+  raw|shard) ;;
+  *) die "--data_type must be raw or shard, got $(printf '%q' "$data_type")" ;;
+esac
 case "$score_norm" in
   none|asnorm) ;;
   *) die "--score_norm must be none or asnorm, got $(printf '%q' "$score_norm")" ;;
@@ -36,7 +41,7 @@ split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
 split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
 split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
 split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
-for name in data_root corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
+for name in data_root corpus_config conf_dir config data fbank shard_dir exp kd_weights; do need_path "$name" "${!name}"; done
 case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
 
 # ---------------------------------------------------------------- defaults that depend on other options
@@ -69,6 +74,8 @@ audio_configs=("$conf_dir/audio.yaml")
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || die "cannot read dataset_args.feat_source"
 load_names "${MODALITIES[*]}" "${COMBOS[*]}" "${GRID[*]}"   # exp dir names, from wespeaker_avkd/utils/naming.py
+DATA_FLAGS=()       # the audio and visual trainings (and so their extractions) read tar shards with --data_type shard
+if [ "$data_type" = shard ]; then DATA_FLAGS=(+dataset_args.data_type=shard); fi
 COMPRESS_FLAGS=()   # stage 2: Kaldi matrix compression of the stored fbank (bin.compute_fbank --compress)
 if [ "$fbank_compress" = true ]; then COMPRESS_FLAGS=(--compress); fi
 SCORE_DIRS=(scores)
