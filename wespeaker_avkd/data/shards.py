@@ -1,6 +1,6 @@
 """Tar shards of a data dir in WeSpeaker's shard format (+ face frames and fbank), their writer and readers.
 
-Format (docs/data.md#shards). A shard is a plain (uncompressed) tar; each utterance is a run of consecutive
+Format (docs/shards.md). A shard is a plain (uncompressed) tar; each utterance is a run of consecutive
 members named `<key>.<postfix>`, where the key is the member name up to its LAST dot, so keys may contain '/'
 and '.' (VoxCeleb's `idNNNNN/<video>/NNNNN`). WeSpeaker's own writer puts `<key>.spk` (the speaker id, utf-8
 text) and `<key>.wav` (the audio file's bytes; the postfix is the file's extension) in each shard, and its
