@@ -35,15 +35,16 @@ def time_fbank(wav_scp: str, limit: int) -> tuple[float, float]:
     return audio, time.perf_counter() - t0
 
 
-def time_loader(loader, max_batches: int) -> float:
-    """Utterances per second over up to max_batches batches of one epoch (worker start-up included)."""
-    set_loader_epoch(loader, 0)
-    n, t0 = 0, time.perf_counter()
+def time_loader(loader, max_batches: int, clock=time.perf_counter, epoch: int = 0) -> float:
+    """Utterances per second (of `clock`: wall time, or this process's CPU time) over up to max_batches batches
+    of one epoch (worker start-up included)."""
+    set_loader_epoch(loader, epoch)
+    n, t0 = 0, clock()
     for i, batch in enumerate(loader):
         n += len(batch["keys"])
         if i + 1 >= max_batches:
             break
-    return n / (time.perf_counter() - t0)
+    return n / (clock() - t0)
 
 
 def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=20, help="batches timed per loader")
     ap.add_argument("--steps", type=int, default=3, help="ResNet34 steps timed")
     ap.add_argument("--utts_per_shard", type=int, default=200, help="utterances a shard (make_shards)")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds per loader (best kept)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     print(f"CPU: {cpu_model()} ({len(os.sched_getaffinity(0))} cores usable)")
@@ -130,15 +132,24 @@ def main() -> None:
 
     spk2id = make_spk2id(read_table(os.path.join(data_copy, "utt2spk")).values())
     dl = {"batch_size": args.batch_size, "num_workers": args.num_workers}
-    rates = {}
+    rates: dict[tuple[str, str], float] = {}
+    cpu: dict[tuple[str, str], float] = {}
     for name, modality, ds in LOADERS:
         extra = {"num_frms": args.num_frms} if modality == "audio" else {}
-        for data_type, shard_key in (("raw", {}), ("shard", {"data_type": "shard"})):
+        for data_type, shard_key in (("raw", {}), ("shard", {"data_type": "shard"})) * args.rounds:
+            # raw and shards alternate, best of --rounds: the machine's other load only ever slows a round down
             loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key}, dl, seed=0)
-            rates[name, data_type] = time_loader(loader, args.batches)
+            rates[name, data_type] = max(rates.get((name, data_type), 0.0), time_loader(loader, args.batches))
+            # the CPU cost of one utterance in one process (no workers): what contention does not change
+            loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key},
+                                        {**dl, "num_workers": 0}, seed=0)
+            cpu[name, data_type] = max(cpu.get((name, data_type), 0.0),
+                                       time_loader(loader, args.batches, time.process_time, epoch=1))
         print(f"loader {name}, {args.num_workers} workers, batch {args.batch_size}: raw files "
               f"{rates[name, 'raw']:.0f} utt/s, shards {rates[name, 'shard']:.0f} utt/s "
-              f"(shards / raw {rates[name, 'shard'] / rates[name, 'raw']:.2f}x)")
+              f"(shards / raw {rates[name, 'shard'] / rates[name, 'raw']:.2f}x); per CPU second in one process: "
+              f"raw {cpu[name, 'raw']:.0f}, shards {cpu[name, 'shard']:.0f} utt "
+              f"({cpu[name, 'shard'] / cpu[name, 'raw']:.2f}x)")
     frames = (args.num_frms[0] + args.num_frms[1]) // 2
     step = time_resnet_step(args.batch_size, frames, args.steps)
     if step is not None:

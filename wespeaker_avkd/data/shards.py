@@ -30,6 +30,7 @@ import dataclasses
 import io
 import multiprocessing
 import os
+import re
 import sys
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -434,6 +435,26 @@ def wav_header_frames(head: bytes, member_size: int) -> int | None:
     return None
 
 
+_NPY_V1 = b"\x93NUMPY\x01\x00"
+_NPY_F32_2D = re.compile(r"\{'descr': '<f4', 'fortran_order': False, 'shape': \((\d+), (\d+)\), \}")
+
+
+def decode_npy(data: bytes, name: str) -> np.ndarray:
+    """A float32 matrix from .npy bytes; the header numpy writes for a C-order float32 matrix is read directly
+    (numpy's reader evaluates the header as a Python literal, a large part of a small matrix's cost)."""
+    if data[:8] == _NPY_V1:
+        header_len = int.from_bytes(data[8:10], "little")
+        match = _NPY_F32_2D.match(data[10:10 + header_len].decode("latin1"))
+        if match:
+            rows, cols = int(match.group(1)), int(match.group(2))
+            if len(data) - 10 - header_len == rows * cols * 4:
+                return np.frombuffer(data, "<f4", rows * cols, 10 + header_len).reshape(rows, cols).copy()
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False).astype(np.float32, copy=False)
+    except Exception as e:
+        raise ShardError(f"{name}: cannot read the .npy fbank ({e})") from e
+
+
 class AudioCodec:
     """An utterance's audio input from its members: the stored fbank (.npy) when `use_feats`, else its audio."""
 
@@ -455,11 +476,7 @@ class AudioCodec:
                rng: np.random.Generator | None) -> torch.Tensor:
         """CMN'd fbank (T, F), as AudioDataset makes it from the same file."""
         if self.use_feats:
-            try:
-                feats = np.load(io.BytesIO(data[0]), allow_pickle=False).astype(np.float32, copy=False)
-            except Exception as e:
-                raise ShardError(f"{name}: cannot read the .npy fbank ({e})") from e
-            return feats_input(feats, num_frames, rng)
+            return feats_input(decode_npy(data[0], name), num_frames, rng)
         wave, sample_rate = decode_audio(data[0], name)
         if sample_rate != self.sample_rate:
             raise ShardError(f"{name}: sample rate {sample_rate} Hz, expected {self.sample_rate} Hz")
@@ -571,7 +588,7 @@ class ShardTrainDataset(IterableDataset):
                  drop_last: bool = True, shuffle: bool = True, shuffle_size: int = DEFAULT_SHUFFLE_SIZE,
                  num_frms: Sequence[int] | None = None) -> None:
         if shuffle_size < 1:
-            raise ValueError(f"shuffle_size must be >= 1, got {shuffle_size}")
+            raise ShardError(f"dataset_args.shuffle_args.shuffle_size must be >= 1, got {shuffle_size}")
         self.items, self.batch_size, self.seed = items, int(batch_size), int(seed)
         self.rank, self.world_size = int(rank), int(world_size)
         self.drop_last, self.shuffle, self.shuffle_size = bool(drop_last), bool(shuffle), int(shuffle_size)
@@ -579,7 +596,7 @@ class ShardTrainDataset(IterableDataset):
         self.counts = items.index.counts()
         self.epoch = 0
         if len(self) == 0:
-            raise ValueError(f"{items.index.list_path}: {sum(self.counts)} utterances give no batch of "
+            raise ShardError(f"{items.index.list_path}: {sum(self.counts)} utterances give no batch of "
                              f"{batch_size} on each of {world_size} rank(s)")
 
     def set_epoch(self, epoch: int) -> None:
