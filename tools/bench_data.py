@@ -79,7 +79,7 @@ def cpu_model() -> str:
 # (name, modality, dataset_args) of each loader timed, from raw files and from shards
 LOADERS = (("audio feats", "audio", {"feat_source": "feats"}),
            ("audio wav (online fbank)", "audio", {"feat_source": "wav"}),
-           ("visual faces 48 px", "visual", {"image_size": 48}))
+           ("visual faces 48 px (the audio-visual data's faces)", "visual", {"image_size": 48}))
 
 
 def main() -> None:
@@ -140,11 +140,14 @@ def main() -> None:
             # raw and shards alternate, best of --rounds: the machine's other load only ever slows a round down
             loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key}, dl, seed=0)
             rates[name, data_type] = max(rates.get((name, data_type), 0.0), time_loader(loader, args.batches))
-            # the CPU cost of one utterance in one process (no workers): what contention does not change
+            # the CPU cost of one utterance in one single-threaded process (as a worker runs): what the machine's
+            # other load does not change
             loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key},
                                         {**dl, "num_workers": 0}, seed=0)
+            torch.set_num_threads(1)
             cpu[name, data_type] = max(cpu.get((name, data_type), 0.0),
                                        time_loader(loader, args.batches, time.process_time, epoch=1))
+            torch.set_num_threads(2)
         print(f"loader {name}, {args.num_workers} workers, batch {args.batch_size}: raw files "
               f"{rates[name, 'raw']:.0f} utt/s, shards {rates[name, 'shard']:.0f} utt/s "
               f"(shards / raw {rates[name, 'shard'] / rates[name, 'raw']:.2f}x); per CPU second in one process: "
