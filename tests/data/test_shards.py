@@ -199,6 +199,7 @@ def test_interrupted_write_resumes_to_the_same_files(corpus, tmp_path, monkeypat
         make_shards(str(data), str(part), list_path=str(tmp_path / "part.list"), utts_per_shard=4, progress=False)
     first = os.stat(part / "shard_000000.tar").st_ino
     (part / "shard_000003.tar").write_bytes(b"half a tar")  # a writer killed mid-way (no stamp)
+    (part / ".shard_000004.tar.k1ll3d.tmp").write_bytes(b"half")  # a writer killed inside atomic_write
     calls.clear()
     make_shards(str(data), str(part), list_path=str(tmp_path / "part.list"), utts_per_shard=4, progress=False)
     assert _tree(part) == _tree(whole)

@@ -39,3 +39,10 @@ def test_shard_run_embeds_like_the_raw_run(tmp_path):
             raw = load_embeddings(str(tmp_path / "raw" / "seed1" / system / "embeddings" / part / "xvector.scp"))
             shard = load_embeddings(str(tmp_path / "shard" / "seed1" / system / "embeddings" / part / "xvector.scp"))
             assert raw[0] == shard[0] and np.array_equal(raw[1], shard[1]), (system, part)
+
+
+def test_bad_data_type_is_refused_before_any_work(tmp_path):
+    out = subprocess.run(["bash", RUN, "--data_type", "lmdb", "--data", str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "--data_type must be raw or shard, got lmdb" in out.stderr
+    assert not (tmp_path / "data").exists()

@@ -242,7 +242,8 @@ def make_shards(data_dir: str, out_dir: str, list_path: str | None = None,
     (keys, speakers, paths with size and mtime, the format); a rerun keeps every shard whose stamp matches, so
     an interrupted run resumes and gives the same files as an uninterrupted one. `nj` processes write shards
     side by side. Shard files of an earlier plan that the new list does not name are deleted once the list is
-    written. Returns the shard paths (absolute).
+    written, and so are the temporary files of a killed run (one writer per folder). Returns the shard paths
+    (absolute).
     """
     out_dir = os.path.abspath(out_dir)
     list_path = list_path or os.path.join(data_dir, SHARD_LIST)
@@ -276,7 +277,9 @@ def make_shards(data_dir: str, out_dir: str, list_path: str | None = None,
     keep = {os.path.basename(p) for p in paths}
     for name in os.listdir(out_dir):
         base = name[:-len(STAMP_SUFFIX)] if name.endswith(STAMP_SUFFIX) else name
-        if base.startswith("shard_") and base.endswith(".tar") and base not in keep:
+        stale = base.startswith("shard_") and base.endswith(".tar") and base not in keep
+        killed = name.startswith(".shard_") and name.endswith(".tmp")  # the temporary file of a killed writer
+        if stale or killed:
             os.unlink(os.path.join(out_dir, name))
     return paths
 
