@@ -19,7 +19,7 @@ from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_table
 from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
-from wespeaker_avkd.data.shards import make_shards
+from wespeaker_avkd.data.shard_writer import make_shards
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
 
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from wespeaker_avkd.data import shards
+from wespeaker_avkd.data import shard_writer, shards
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_table, write_table
 from wespeaker_avkd.data.loaders import build_eval_loader, build_train_loader, eval_input_files, set_loader_epoch
-from wespeaker_avkd.data.shards import ShardError, epoch_batches, make_shards
+from wespeaker_avkd.data.shard_writer import make_shards
+from wespeaker_avkd.data.shards import ShardError, epoch_batches
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
 
 AUDIO = {"feat_source": "wav", "num_frms": [20, 30], "fbank_args": {"dither": 1.0}}
@@ -183,7 +184,7 @@ def test_interrupted_write_resumes_to_the_same_files(corpus, tmp_path, monkeypat
     whole = tmp_path / "whole"
     make_shards(str(data), str(whole), list_path=str(tmp_path / "whole.list"), utts_per_shard=4, progress=False)
 
-    real = shards.write_shard
+    real = shard_writer.write_shard
     calls = []
 
     def dying(path, utts, wav_scp):
@@ -193,7 +194,7 @@ def test_interrupted_write_resumes_to_the_same_files(corpus, tmp_path, monkeypat
             raise KeyboardInterrupt
         real(path, utts, wav_scp)
 
-    monkeypatch.setattr(shards, "write_shard", dying)
+    monkeypatch.setattr(shard_writer, "write_shard", dying)
     part = tmp_path / "part"
     with pytest.raises(KeyboardInterrupt):
         make_shards(str(data), str(part), list_path=str(tmp_path / "part.list"), utts_per_shard=4, progress=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from wespeaker_avkd.data.shards import DEFAULT_UTTS_PER_SHARD, PackArgs, make_shards
+from wespeaker_avkd.data.shard_writer import DEFAULT_UTTS_PER_SHARD, PackArgs, make_shards
 from wespeaker_avkd.utils.errors import run_main
 
 
