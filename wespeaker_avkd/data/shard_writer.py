@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import multiprocessing
 import os
-import sys
 import tarfile
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +24,7 @@ from wespeaker_avkd.data.shards import (
 )
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import digest_of, read_stamp, write_stamp
+from wespeaker_avkd.utils.parallel import run_with_progress
 
 FORMAT_VERSION = 1
 STAMP_SUFFIX = ".stamp.json"
@@ -192,18 +191,8 @@ def make_shards(data_dir: str, out_dir: str, list_path: str | None = None,
         inputs = digest_of({"format": FORMAT_VERSION, "utts": [u.fingerprint() for u in utts]})
         tasks.append((os.path.join(out_dir, f"shard_{i:06d}.tar"), utts, wav_scp, inputs))
     todo = [t for t in tasks if not _shard_done(t[0], t[3])]
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(sources), initial=len(sources) - sum(len(t[1]) for t in todo), desc="shards", unit="utt",
-               disable=not progress, file=sys.stderr)
-    if nj <= 1 or len(todo) <= 1:
-        for task in todo:
-            bar.update(_shard_task(task))
-    else:
-        with multiprocessing.get_context("fork").Pool(min(nj, len(todo))) as pool:
-            for n in pool.imap_unordered(_shard_task, todo):
-                bar.update(n)
-    bar.close()
+    run_with_progress(_shard_task, todo, nj, len(sources), len(sources) - sum(len(t[1]) for t in todo), "shards",
+                      progress)
     paths = [t[0] for t in tasks]
     with atomic_write(list_path) as f:
         f.writelines(p + "\n" for p in paths)
