@@ -182,7 +182,8 @@ def test_interrupted_write_resumes_to_the_same_files(corpus, tmp_path, monkeypat
     for name in TABLES + ("feats.scp",):
         shutil.copy(corpus / name, data / name)
     whole = tmp_path / "whole"
-    make_shards(str(data), str(whole), list_path=str(tmp_path / "whole.list"), utts_per_shard=4, progress=False)
+    make_shards(str(data), str(whole), list_path=str(tmp_path / "whole.list"), utts_per_shard=4, nj=2,
+                progress=False)  # side by side: the same bytes as one process
 
     real = shard_writer.write_shard
     calls = []
