@@ -89,7 +89,7 @@ def _shard_items(modality: str, index: ShardIndex, dataset_args: Mapping[str, An
         raise ValueError(f"dataset_args.data_type: shard is for audio and visual systems, not {modality!r}")
     if modality == "audio":
         source = dataset_args.get("feat_source", "auto")
-        use_feats = source == "feats" or (source == "auto" and all(FEATS_POSTFIX in e.members for e in index.entries))
+        use_feats = source == "feats" or (source == "auto" and index.all_have(FEATS_POSTFIX))
         codec: Any = AudioCodec(use_feats, {**DEFAULT_FBANK_ARGS, **(dataset_args.get("fbank_args") or {})})
     else:
         args = _visual_args(dataset_args)
@@ -157,7 +157,7 @@ def build_train_loader(modality: str, data_dir: str, spk2id: Mapping[str, int], 
     if dataset_args.get("data_type") == "shard" and modality != "fusion":
         index = load_shard_index(_require(data_dir, SHARD_LIST))
         check_index_keys(index, utt2spk, utt2spk_path)
-        utts = [e.key for e in index.entries]  # index order: labels and teacher rows follow it
+        utts = list(index.keys)  # index order: labels and teacher rows follow it
     labels = [spk2id[utt2spk[u]] for u in utts]
     teacher = None
     if teacher_scp is not None:

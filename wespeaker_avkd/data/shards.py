@@ -27,10 +27,12 @@ each reader fetch only the members it needs with positioned reads of the open ta
 """
 from __future__ import annotations
 
+import array
 import dataclasses
 import io
 import os
 import re
+import sys
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -152,26 +154,57 @@ def index_shard(path: str, shard: int) -> list[ShardEntry]:
     return entries
 
 
-@dataclasses.dataclass(frozen=True)
 class ShardIndex:
-    """Every utterance of a shard list, in list and member order."""
+    """Every utterance of a shard list, in list and member order, stored compactly (flat arrays, about 20 bytes
+    a member, besides the keys; Python objects a member would take ten times that for VoxCeleb2's millions):
+    keys, speakers, the shard of each utterance and its members' (postfix, data offset, size)."""
 
-    list_path: str
-    paths: list[str]
-    entries: list[ShardEntry]
+    def __init__(self, list_path: str, paths: Sequence[str]) -> None:
+        self.list_path, self.paths = list_path, list(paths)
+        self.keys: list[str] = []
+        self.spks: list[str | None] = []
+        self.postfixes: list[str] = []                # member postfix vocabulary
+        self._codes: dict[str, int] = {}
+        self._shard, self._start = array.array("i"), array.array("q", [0])
+        self._postfix, self._offset, self._size = array.array("h"), array.array("q"), array.array("q")
+
+    def add(self, entry: ShardEntry) -> None:
+        """Append one utterance."""
+        self.keys.append(entry.key)
+        self.spks.append(None if entry.spk is None else sys.intern(entry.spk))  # one string per speaker
+        self._shard.append(entry.shard)
+        for postfix, (offset, size) in entry.members.items():
+            code = self._codes.setdefault(postfix, len(self._codes))
+            if code == len(self.postfixes):
+                self.postfixes.append(postfix)
+            self._postfix.append(code)
+            self._offset.append(offset)
+            self._size.append(size)
+        self._start.append(len(self._postfix))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def entry(self, i: int) -> ShardEntry:
+        """Utterance i as a ShardEntry."""
+        lo, hi = self._start[i], self._start[i + 1]
+        members = {self.postfixes[self._postfix[m]]: (self._offset[m], self._size[m]) for m in range(lo, hi)}
+        return ShardEntry(self.keys[i], self._shard[i], self.spks[i], members)
+
+    def all_have(self, postfix: str) -> bool:
+        """True when every utterance has a member `postfix`."""
+        code = self._codes.get(postfix)
+        return code is not None and int(np.count_nonzero(np.frombuffer(self._postfix, np.int16) == code)) == len(self)
 
     def counts(self) -> list[int]:
         """Utterances per shard."""
-        counts = [0] * len(self.paths)
-        for e in self.entries:
-            counts[e.shard] += 1
-        return counts
+        return np.bincount(np.frombuffer(self._shard, np.int32), minlength=len(self.paths)).tolist()
 
 
 def load_shard_index(list_path: str) -> ShardIndex:
     """Index every shard of a shard list (reads the tar headers); a key in two places is a ShardError."""
     paths = read_shard_list(list_path)
-    entries: list[ShardEntry] = []
+    index = ShardIndex(os.path.abspath(list_path), paths)
     seen: dict[str, int] = {}
     for i, path in enumerate(paths):
         for e in index_shard(path, i):
@@ -179,8 +212,8 @@ def load_shard_index(list_path: str) -> ShardIndex:
                 raise ShardError(f"{path}: utterance '{e.key}' is also in {paths[seen[e.key]]} (shard list "
                                  f"{list_path})")
             seen[e.key] = i
-            entries.append(e)
-    return ShardIndex(os.path.abspath(list_path), paths, entries)
+            index.add(e)
+    return index
 
 
 class MemberReader:
@@ -381,7 +414,7 @@ class ShardItems:
 
     def item(self, i: int, data: Sequence[bytes], num_frames: int, rng: np.random.Generator | None) -> dict:
         """The item dict of entry i (KeyedDataset's form) from its members' bytes."""
-        entry = self.index.entries[i]
+        entry = self.index.entry(i)
         out = {"key": entry.key, "input": self.codec.decode(entry, data, self.name(entry), num_frames, rng)}
         if self.labels is not None:
             out["label"] = int(self.labels[i])
@@ -433,17 +466,18 @@ class ShardTrainDataset(IterableDataset):
     def _group(self, batches: Sequence[np.ndarray], mine: Sequence[int]) -> Iterator[dict]:
         """Read the members of batches `mine` in file order, then yield them collated in batch order."""
         plans = []
+        entries: dict[int, ShardEntry] = {}
         wanted: dict[tuple[int, str], None] = {}
         for b in mine:
             frames, seeds = batch_draws(self.seed, self.epoch, self.rank, b, len(batches[b]), self.num_frms)
             rows = []
             for i, item_seed in zip(batches[b].tolist(), seeds):
                 rng = seeded_rng(item_seed)
-                postfixes = self.items.codec.members(self.items.index.entries[i], rng)
+                entries[i] = entries.get(i) or self.items.index.entry(i)
+                postfixes = self.items.codec.members(entries[i], rng)
                 rows.append((i, postfixes, rng))
                 wanted.update({(i, p): None for p in postfixes})
             plans.append((frames, rows))
-        entries = self.items.index.entries
         data = {(i, p): self.items.reader.read(entries[i], p)
                 for i, p in sorted(wanted, key=lambda ip: (ip[0], entries[ip[0]].members[ip[1]][0]))}
         for frames, rows in plans:
@@ -457,23 +491,23 @@ class ShardEvalDataset(KeyedDataset):
 
     def __init__(self, items: ShardItems) -> None:
         self.items = items
-        self.order = sorted(range(len(items.index.entries)), key=lambda i: items.index.entries[i].key)
-        super().__init__([items.index.entries[i].key for i in self.order])
+        self.order = sorted(range(len(items.index)), key=items.index.keys.__getitem__)
+        super().__init__([items.index.keys[i] for i in self.order])
 
     def num_frames(self, index: int) -> int | None:
         """Frames of the whole-utterance input (audio, from the member header), else None."""
-        return self.items.codec.num_frames(self.items.index.entries[self.order[index]], self.items.reader)
+        return self.items.codec.num_frames(self.items.index.entry(self.order[index]), self.items.reader)
 
     def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> Any:
         i = self.order[index]
-        entry = self.items.index.entries[i]
+        entry = self.items.index.entry(i)
         postfixes = self.items.codec.members(entry, rng)
         return self.items.item(i, _read_item(self.items.reader, entry, postfixes), num_frames, rng)["input"]
 
 
 def check_index_keys(index: ShardIndex, utt2spk: Mapping[str, str], utt2spk_path: str) -> None:
     """The shards must hold exactly the utterances of utt2spk, with the same speakers (stale shards are named)."""
-    keys = {e.key for e in index.entries}
+    keys = set(index.keys)
     missing = sorted(set(utt2spk) - keys)
     extra = sorted(keys - set(utt2spk))
     if missing or extra:
@@ -481,7 +515,7 @@ def check_index_keys(index: ShardIndex, utt2spk: Mapping[str, str], utt2spk_path
                 f"utterance '{extra[0]}' of the shards is not in {utt2spk_path}")
         raise ShardError(f"{index.list_path}: {what} ({len(missing)} missing, {len(extra)} extra): repack the "
                          f"shards (bin.make_shards)")
-    for e in index.entries:
-        if e.spk is not None and e.spk != utt2spk[e.key]:
-            raise ShardError(f"{index.paths[e.shard]}: utterance '{e.key}' has speaker '{e.spk}' but "
-                             f"{utt2spk_path} says '{utt2spk[e.key]}': repack the shards (bin.make_shards)")
+    for i, (key, spk) in enumerate(zip(index.keys, index.spks)):
+        if spk is not None and spk != utt2spk[key]:
+            raise ShardError(f"{index.paths[index.entry(i).shard]}: utterance '{key}' has speaker '{spk}' but "
+                             f"{utt2spk_path} says '{utt2spk[key]}': repack the shards (bin.make_shards)")
