@@ -1,6 +1,7 @@
 """Tar shards: WeSpeaker's member layout, round trips against the raw loaders, the DDP x worker split, resumable
 writing, WeSpeaker-written shards, and training from shards vs raw files."""
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -95,6 +96,16 @@ def test_members_follow_wespeaker_layout(corpus):
     assert seen == sorted(utt2spk)  # sorted key order, 5 a shard
 
 
+def test_index_file_matches_the_tar_headers(corpus, tmp_path):
+    paths = shards.read_shard_list(str(corpus / "shard.list"))
+    for i, path in enumerate(paths):
+        assert shards.read_index_file(path, i) == shards.index_shard(path, i)  # the writer's offsets are right
+    copy = tmp_path / "copy.tar"
+    shutil.copy(paths[0], copy)
+    shutil.copy(paths[0] + shards.INDEX_SUFFIX, str(copy) + shards.INDEX_SUFFIX)
+    assert shards.read_index_file(str(copy), 0) is None  # another mtime: the tar may differ, it is scanned
+
+
 @pytest.mark.parametrize("modality,args", [("audio", AUDIO), ("audio", {**AUDIO, "feat_source": "feats"}),
                                            ("visual", VISUAL)])
 def test_eval_from_shards_equals_raw(corpus, modality, args):
@@ -173,7 +184,15 @@ def test_workers_give_single_process_order(corpus):
 
 
 def _tree(d):
-    return {name: open(os.path.join(d, name), "rb").read() for name in sorted(os.listdir(d))}
+    """Every file of a shard folder: the bytes, for the index files their content less the tar's mtime."""
+    out = {}
+    for name in sorted(os.listdir(d)):
+        data = open(os.path.join(d, name), "rb").read()
+        if name.endswith(shards.INDEX_SUFFIX):
+            record = json.loads(data)
+            data = (record["tar"][0], record["utts"])
+        out[name] = data
+    return out
 
 
 def test_interrupted_write_resumes_to_the_same_files(corpus, tmp_path, monkeypatch):
@@ -191,9 +210,9 @@ def test_interrupted_write_resumes_to_the_same_files(corpus, tmp_path, monkeypat
     def dying(path, utts, wav_scp):
         calls.append(path)
         if len(calls) == 3:
-            real(path, utts, wav_scp)  # the tar is complete, the process dies before its stamp
+            real(path, utts, wav_scp)  # the tar is complete, the process dies before its index and stamp
             raise KeyboardInterrupt
-        real(path, utts, wav_scp)
+        return real(path, utts, wav_scp)
 
     monkeypatch.setattr(shard_writer, "write_shard", dying)
     part = tmp_path / "part"

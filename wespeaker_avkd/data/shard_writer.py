@@ -16,11 +16,14 @@ from wespeaker_avkd.data.samplers import seeded_rng
 from wespeaker_avkd.data.shards import (
     AUDIO_POSTFIXES,
     FEATS_POSTFIX,
+    INDEX_SUFFIX,
     SHARD_LIST,
     SPK_POSTFIX,
+    ShardEntry,
     ShardError,
     face_postfix,
     member_name,
+    write_index_file,
 )
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import digest_of, read_stamp, write_stamp
@@ -89,11 +92,14 @@ class UttSources:
                 _stat(_ark_path(self.feats)) if self.feats else None, [[f, _stat(f)] for f in self.faces]]
 
 
-def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    """Add a regular member with fixed metadata (no time stamp or owner: the same inputs give the same bytes)."""
+def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> tuple[int, int]:
+    """Add a regular member with fixed metadata (no time stamp or owner: the same inputs give the same bytes);
+    returns (data offset, size) in the tar."""
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), 0o644, 0
     tar.addfile(info, io.BytesIO(data))
+    padded = -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    return tar.offset - padded, len(data)  # tar.offset: the end of what was written, data padded to blocks
 
 
 def _read_bytes(path: str, what: str, utt: str) -> bytes:
@@ -112,23 +118,30 @@ def _npy_bytes(matrix: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_shard(path: str, utts: Sequence[UttSources], wav_scp: str) -> None:
-    """Write one shard (see the module docstring for the member order) to `path`, atomically."""
+def write_shard(path: str, utts: Sequence[UttSources], wav_scp: str) -> list[ShardEntry]:
+    """Write one shard (see the module docstring for the member order) to `path`, atomically; returns its
+    index entries (member offsets)."""
+    entries = []
     with atomic_write(path, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for u in utts:
-            _tar_add(tar, member_name(u.key, SPK_POSTFIX), u.spk.encode("utf-8"))
-            _tar_add(tar, member_name(u.key, _audio_postfix(u.wav, u.key, wav_scp)),
-                     _read_bytes(u.wav, "audio", u.key))
+            members = {SPK_POSTFIX: _tar_add(tar, member_name(u.key, SPK_POSTFIX), u.spk.encode("utf-8"))}
+            audio = _audio_postfix(u.wav, u.key, wav_scp)
+            members[audio] = _tar_add(tar, member_name(u.key, audio), _read_bytes(u.wav, "audio", u.key))
             if u.feats:
-                _tar_add(tar, member_name(u.key, FEATS_POSTFIX), _npy_bytes(read_feats(u.feats, u.key, "feats.scp")))
+                members[FEATS_POSTFIX] = _tar_add(tar, member_name(u.key, FEATS_POSTFIX),
+                                                  _npy_bytes(read_feats(u.feats, u.key, "feats.scp")))
             for i, face in enumerate(u.faces):
-                _tar_add(tar, member_name(u.key, face_postfix(i)), _read_bytes(face, "face frame", u.key))
+                members[face_postfix(i)] = _tar_add(tar, member_name(u.key, face_postfix(i)),
+                                                    _read_bytes(face, "face frame", u.key))
+            entries.append(ShardEntry(u.key, 0, u.spk, members))
+    return entries
 
 
 def _shard_task(task: tuple[str, list[UttSources], str, str]) -> int:
-    """Write a shard and then its stamp (inputs digest + the tar's size); returns its utterance count."""
+    """Write a shard, its index file, then its stamp (inputs digest + the tar's size); returns its utterance
+    count."""
     path, utts, wav_scp, inputs = task
-    write_shard(path, utts, wav_scp)
+    write_index_file(path, write_shard(path, utts, wav_scp))
     write_stamp(path + STAMP_SUFFIX, {"inputs": inputs, "size": os.path.getsize(path)})
     return len(utts)
 
@@ -198,7 +211,7 @@ def make_shards(data_dir: str, out_dir: str, list_path: str | None = None,
         f.writelines(p + "\n" for p in paths)
     keep = {os.path.basename(p) for p in paths}
     for name in os.listdir(out_dir):
-        base = name[:-len(STAMP_SUFFIX)] if name.endswith(STAMP_SUFFIX) else name
+        base = next((name[:-len(x)] for x in (STAMP_SUFFIX, INDEX_SUFFIX) if name.endswith(x)), name)
         stale = base.startswith("shard_") and base.endswith(".tar") and base not in keep
         killed = name.startswith(".shard_") and name.endswith(".tmp")  # the temporary file of a killed writer
         if stale or killed:

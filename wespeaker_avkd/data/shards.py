@@ -54,6 +54,7 @@ from wespeaker_avkd.data.datasets import (
 )
 from wespeaker_avkd.data.samplers import batch_draws, seeded_rng
 from wespeaker_avkd.utils.errors import NamedError
+from wespeaker_avkd.utils.fingerprint import read_stamp, write_stamp
 
 SHARD_LIST = "shard.list"        # in a data dir: the shard list its loaders read with data_type: shard
 AUDIO_POSTFIXES = ("wav", "flac", "mp3", "m4a", "ogg", "opus", "wma")  # WeSpeaker's audio member postfixes
@@ -61,6 +62,7 @@ SPK_POSTFIX = "spk"
 FEATS_POSTFIX = "npy"
 FACE_PREFIX = "face"             # face frame i: <key>.face{i:03d}
 DEFAULT_SHUFFLE_SIZE = 2500      # WeSpeaker's shuffle_args.shuffle_size default
+INDEX_SUFFIX = ".idx.json"       # beside a shard we write: its member offsets, so loaders need not scan it
 
 
 class ShardError(NamedError, ValueError):
@@ -201,13 +203,37 @@ class ShardIndex:
         return np.bincount(np.frombuffer(self._shard, np.int32), minlength=len(self.paths)).tolist()
 
 
+def _tar_stat(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def write_index_file(path: str, entries: Sequence[ShardEntry]) -> None:
+    """Write <tar>.idx.json: the tar's size and mtime and every utterance's key, speaker and members."""
+    write_stamp(path + INDEX_SUFFIX, {"tar": _tar_stat(path), "utts": [
+        [e.key, e.spk, [[p, o, n] for p, (o, n) in e.members.items()]] for e in entries]})
+
+
+def read_index_file(path: str, shard: int) -> list[ShardEntry] | None:
+    """The entries of <tar>.idx.json when it describes the tar as it is now (same size and mtime), else None."""
+    record = read_stamp(path + INDEX_SUFFIX)
+    try:
+        if record is None or record.get("tar") != _tar_stat(path):
+            return None
+        return [ShardEntry(key, shard, spk, {p: (o, n) for p, o, n in members}) for key, spk, members in record["utts"]]
+    except (OSError, TypeError, ValueError):
+        return None  # unreadable or of another shape: scan the tar instead
+
+
 def load_shard_index(list_path: str) -> ShardIndex:
-    """Index every shard of a shard list (reads the tar headers); a key in two places is a ShardError."""
+    """Index every shard of a shard list (from the index file we write beside a shard, else by reading the tar
+    headers); a key in two places is a ShardError."""
     paths = read_shard_list(list_path)
     index = ShardIndex(os.path.abspath(list_path), paths)
     seen: dict[str, int] = {}
     for i, path in enumerate(paths):
-        for e in index_shard(path, i):
+        entries = read_index_file(path, i)
+        for e in entries if entries is not None else index_shard(path, i):
             if e.key in seen:
                 raise ShardError(f"{path}: utterance '{e.key}' is also in {paths[seen[e.key]]} (shard list "
                                  f"{list_path})")
