@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Data-pipeline benchmark: fbank extraction speed (x real time) and loader throughput (utterances/s) against
-what one CPU ResNet34 training step consumes, and VoxCeleb decoding rates per core (m4a utt/s, mp4 frames/s,
-with the wav read they compare with), all measured in this run on this machine.
+"""Data-pipeline benchmark: fbank extraction speed (x real time), shard packing, loader throughput
+(utterances/s; audio and visual, from raw files and from tar shards) against what one CPU ResNet34 training step
+consumes, and VoxCeleb decoding rates per core (m4a utt/s, mp4 frames/s, with the wav read they compare with),
+all measured in this run on this machine (its CPU model is printed).
 
 Usage: python tools/bench_data.py [--corpus DIR] [--num_workers 2] [--batch_size 32] [--num_frms 200 400]
        python tools/bench_data.py --decode_only        # only the VoxCeleb decoding rates
@@ -24,6 +25,7 @@ from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_table
 from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
+from wespeaker_avkd.data.shard_writer import make_shards
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
 from wespeaker_avkd.data.voxceleb.convert import Job, convert_faces
 from wespeaker_avkd.data.voxceleb.decode import decode_audio
@@ -47,15 +49,16 @@ def time_fbank(wav_scp: str, limit: int) -> tuple[float, float]:
     return audio, time.perf_counter() - t0
 
 
-def time_loader(loader, max_batches: int) -> float:
-    """Utterances per second over up to max_batches batches of one epoch (worker start-up included)."""
-    set_loader_epoch(loader, 0)
-    n, t0 = 0, time.perf_counter()
+def time_loader(loader, max_batches: int, clock=time.perf_counter, epoch: int = 0) -> float:
+    """Utterances per second (of `clock`: wall time, or this process's CPU time) over up to max_batches batches
+    of one epoch (worker start-up included)."""
+    set_loader_epoch(loader, epoch)
+    n, t0 = 0, clock()
     for i, batch in enumerate(loader):
         n += len(batch["keys"])
         if i + 1 >= max_batches:
             break
-    return n / (time.perf_counter() - t0)
+    return n / (clock() - t0)
 
 
 def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
@@ -133,6 +136,12 @@ def bench_decoding(corpus: str, out: str, n: int, fps: float, max_frames: int, s
           f"{jpg_gb:.0f} GB of jpg; VoxCeleb1 ({VOX1_UTTS:,} utts) is wav + jpg as distributed: no decoding")
 
 
+# (name, modality, dataset_args) of each loader timed, from raw files and from shards
+LOADERS = (("audio feats", "audio", {"feat_source": "feats"}),
+           ("audio wav (online fbank)", "audio", {"feat_source": "wav"}),
+           ("visual faces 48 px (the audio-visual data's faces)", "visual", {"image_size": 48}))
+
+
 def main() -> None:
     """Run the measurements and print them with their ratios."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,8 +156,11 @@ def main() -> None:
     ap.add_argument("--face_fps", type=float, default=1.0, help="face frames kept per second of track")
     ap.add_argument("--face_max_frames", type=int, default=8, help="face frames kept per segment at most")
     ap.add_argument("--face_size", type=int, default=112, help="stored face frame size (px)")
+    ap.add_argument("--utts_per_shard", type=int, default=200, help="utterances a shard (make_shards)")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds per loader (best kept)")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    print(f"CPU: {cpu_model()} ({len(os.sched_getaffinity(0))} cores usable)")
     tmp = tempfile.TemporaryDirectory(prefix="bench_data_")
     root = args.corpus
     if root is None:
@@ -180,22 +192,45 @@ def main() -> None:
     print(f"compute_fbank --nj {args.num_workers} (ark/scp written): {total_audio:.0f} s of audio in {wall:.2f} s = "
           f"{total_audio / wall:.0f}x real time")
 
+    t0 = time.perf_counter()
+    paths = make_shards(data_copy, os.path.join(tmp.name, "shards"), utts_per_shard=args.utts_per_shard,
+                        nj=args.num_workers, progress=False)
+    wall = time.perf_counter() - t0
+    size = sum(os.path.getsize(p) for p in paths) / 2 ** 20
+    print(f"make_shards --nj {args.num_workers}: {len(paths)} shards ({size:.0f} MiB, audio + fbank + faces) in "
+          f"{wall:.2f} s")
+
     spk2id = make_spk2id(read_table(os.path.join(data_copy, "utt2spk")).values())
     dl = {"batch_size": args.batch_size, "num_workers": args.num_workers}
-    rates = {}
-    for name, modality, ds in (("audio feats.scp", "audio", {"feat_source": "feats", "num_frms": args.num_frms}),
-                               ("audio wav.scp (online fbank)", "audio",
-                                {"feat_source": "wav", "num_frms": args.num_frms}),
-                               ("visual faces.scp 48 px", "visual", {"image_size": 48})):
-        loader = build_train_loader(modality, data_copy, spk2id, ds, dl, seed=0)
-        rates[name] = time_loader(loader, args.batches)
-        print(f"loader {name}, {args.num_workers} workers, batch {args.batch_size}: {rates[name]:.0f} utt/s")
+    rates: dict[tuple[str, str], float] = {}
+    cpu: dict[tuple[str, str], float] = {}
+    for name, modality, ds in LOADERS:
+        extra = {"num_frms": args.num_frms} if modality == "audio" else {}
+        for data_type, shard_key in (("raw", {}), ("shard", {"data_type": "shard"})) * args.rounds:
+            # raw and shards alternate, best of --rounds: the machine's other load only ever slows a round down
+            loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key}, dl, seed=0)
+            rates[name, data_type] = max(rates.get((name, data_type), 0.0), time_loader(loader, args.batches))
+            # the CPU cost of one utterance in one single-threaded process (as a worker runs): what the machine's
+            # other load does not change
+            loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key},
+                                        {**dl, "num_workers": 0}, seed=0)
+            torch.set_num_threads(1)
+            cpu[name, data_type] = max(cpu.get((name, data_type), 0.0),
+                                       time_loader(loader, args.batches, time.process_time, epoch=1))
+            torch.set_num_threads(2)
+        print(f"loader {name}, {args.num_workers} workers, batch {args.batch_size}: raw files "
+              f"{rates[name, 'raw']:.0f} utt/s, shards {rates[name, 'shard']:.0f} utt/s "
+              f"(shards / raw {rates[name, 'shard'] / rates[name, 'raw']:.2f}x); per CPU second in one process: "
+              f"raw {cpu[name, 'raw']:.0f}, shards {cpu[name, 'shard']:.0f} utt "
+              f"({cpu[name, 'shard'] / cpu[name, 'raw']:.2f}x)")
     frames = (args.num_frms[0] + args.num_frms[1]) // 2
     step = time_resnet_step(args.batch_size, frames, args.steps)
     if step is not None:
         print(f"ResNet34 train step (2 threads, batch {args.batch_size} x {frames} frames): {step:.1f} utt/s consumed")
-        for name in ("audio feats.scp", "audio wav.scp (online fbank)"):
-            print(f"ratio loader {name} / ResNet34 consumption: {rates[name] / step:.1f}x (need >= 2x)")
+        for name, modality, _ in LOADERS:
+            if modality == "audio":
+                print(f"ratio loader {name} / ResNet34 consumption: raw {rates[name, 'raw'] / step:.1f}x, shards "
+                      f"{rates[name, 'shard'] / step:.1f}x (need >= 2x)")
     tmp.cleanup()
 
 

@@ -69,13 +69,12 @@ def test_return_code_passes_through():
 
 def test_full_disk_while_saving_a_checkpoint_names_the_file(tmp_path, monkeypatch):
     """torch's own writer reports a failed write as 'unexpected pos N vs M'; the save keeps the OSError."""
+    import builtins
     import contextlib
 
     import torch
 
     from wespeaker_avkd.utils import fileio
-
-    import builtins
 
     real_open = builtins.open
 

@@ -5,6 +5,7 @@ Items are addressed by (index, num_frames, item_seed) tuples from samplers.py, s
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,17 +67,18 @@ def random_chunk(data: np.ndarray, chunk_len: int, rng: np.random.Generator) -> 
     return np.concatenate([data] * reps, axis=0)[:chunk_len]
 
 
-def load_face(path: str, image_size: int | Sequence[int]) -> torch.Tensor:
-    """Read an image as RGB, resize (bilinear) to image_size, -> float Tensor (3, H, W) in [0, 1]."""
+def load_face(source: str | bytes, image_size: int | Sequence[int], name: str | None = None) -> torch.Tensor:
+    """Read an image (a path, or its encoded bytes named `name`) as RGB, resize (bilinear) to image_size ->
+    float Tensor (3, H, W) in [0, 1]."""
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             img = img.convert("RGB")
             h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
             if img.size != (w, h):
                 img = img.resize((w, h), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.float32) / 255.0
     except Exception as e:
-        raise UnreadableInputError(f"{path}: cannot read face image ({e})") from e
+        raise UnreadableInputError(f"{name or source}: cannot read face image ({e})") from e
     return torch.from_numpy(arr.transpose(2, 0, 1).copy())
 
 
@@ -85,6 +87,68 @@ def even_indices(n: int, k: int) -> list[int]:
     if k == 1:
         return [n // 2]
     return [int(round(x)) for x in np.linspace(0, n - 1, k)]
+
+
+def chunk_samples(num_frames: int, sample_rate: int, fbank_args: Mapping[str, Any]) -> int:
+    """Samples of a wave that give exactly num_frames fbank frames (snip_edges): (T - 1) * shift + window."""
+    shift = int(sample_rate * fbank_args["frame_shift"] / 1000)
+    win = int(sample_rate * fbank_args["frame_length"] / 1000)
+    return (num_frames - 1) * shift + win
+
+
+def fbank_frames(samples: int, sample_rate: int, fbank_args: Mapping[str, Any]) -> int:
+    """Fbank frames (snip_edges) of a wave of `samples` samples."""
+    shift = int(sample_rate * fbank_args["frame_shift"] / 1000)
+    win = int(sample_rate * fbank_args["frame_length"] / 1000)
+    return 0 if samples < win else 1 + (samples - win) // shift
+
+
+def wave_input(wave: torch.Tensor, sample_rate: int, fbank_args: Mapping[str, Any], num_frames: int,
+               rng: np.random.Generator | None) -> torch.Tensor:
+    """The audio model input of one wave (S,): CMN'd fbank (T, F) of a random num_frames chunk (training,
+    num_frames > 0, dithered when fbank_args say so) or of the whole wave (num_frames 0, never dithered)."""
+    args = dict(fbank_args)
+    if num_frames:
+        wave = torch.from_numpy(random_chunk(wave.numpy(), chunk_samples(num_frames, sample_rate, args), rng))
+        if args["dither"]:
+            torch.manual_seed(int(rng.integers(0, 2 ** 31 - 1)))  # kaldi.fbank dithers from torch's global RNG
+    else:
+        args["dither"] = 0.0  # evaluation is deterministic
+    return apply_cmn(compute_fbank(wave, sample_rate=sample_rate, **args))
+
+
+def feats_input(feats: np.ndarray, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
+    """The audio model input of one stored fbank matrix (T, F): CMN'd, a random num_frames chunk in training."""
+    if num_frames:
+        feats = random_chunk(feats, num_frames, rng)
+    return apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
+
+
+def face_indices(num_frames: int, train: bool, num_eval_frames: int, rng: np.random.Generator | None) -> list[int]:
+    """Which of an utterance's num_frames face frames make its input: one random (training) or
+    num_eval_frames evenly spaced (evaluation)."""
+    if train:
+        return [int(rng.integers(num_frames))]
+    return even_indices(num_frames, num_eval_frames)
+
+
+def faces_input(images: Sequence[torch.Tensor], train: bool) -> torch.Tensor:
+    """The visual model input from the chosen normalised frames (3, H, W): the frame (training) or the stack
+    (K, 3, H, W) (evaluation)."""
+    return images[0] if train else torch.stack(list(images))
+
+
+class FaceTransform:
+    """Decode a face image (path or bytes), resize to image_size, normalise by mean/std per channel."""
+
+    def __init__(self, image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float]) -> None:
+        self.image_size = image_size
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+
+    def __call__(self, source: str | bytes, name: str | None = None) -> torch.Tensor:
+        """(3, H, W) normalised frame."""
+        return (load_face(source, self.image_size, name) - self.mean) / self.std
 
 
 class KeyedDataset(Dataset):
@@ -137,9 +201,7 @@ class AudioDataset(KeyedDataset):
             samples = sf.info(source).frames
         except Exception:  # unreadable here: the loader reports it with the file named
             return None
-        shift = int(self.sample_rate * self.fbank_args["frame_shift"] / 1000)
-        win = int(self.sample_rate * self.fbank_args["frame_length"] / 1000)
-        return 0 if samples < win else 1 + (samples - win) // shift
+        return fbank_frames(samples, self.sample_rate, self.fbank_args)
 
     def _wave(self, index: int) -> torch.Tensor:
         wave, sr = load_wav(self.sources[index])
@@ -150,22 +212,9 @@ class AudioDataset(KeyedDataset):
     def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
         if self.source_kind == "feats":
             feats = read_feats(self.sources[index], self.utts[index], "feats.scp")  # named error when corrupt
-            if num_frames:
-                feats = random_chunk(feats, num_frames, rng)
-            return apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
-        wave = self._wave(index)
-        args = dict(self.fbank_args)
-        if num_frames:
-            # Crop the wave to exactly num_frames frames (snip_edges): (T - 1) * shift + window samples.
-            shift = int(self.sample_rate * args["frame_shift"] / 1000)
-            win = int(self.sample_rate * args["frame_length"] / 1000)
-            wave = torch.from_numpy(random_chunk(wave.numpy(), (num_frames - 1) * shift + win, rng))
-            if args["dither"]:
-                torch.manual_seed(int(rng.integers(0, 2 ** 31 - 1)))  # kaldi.fbank dithers from torch's global RNG
-        else:
-            args["dither"] = 0.0  # evaluation is deterministic
+            return feats_input(feats, num_frames, rng)
         try:
-            return apply_cmn(compute_fbank(wave, sample_rate=self.sample_rate, **args))
+            return wave_input(self._wave(index), self.sample_rate, self.fbank_args, num_frames, rng)
         except AudioError as e:  # a wave shorter than one frame: name its file
             raise AudioError(f"{self.sources[index]}: {e}") from None
 
@@ -178,19 +227,13 @@ class VisualDataset(KeyedDataset):
                  **kw: Any) -> None:
         super().__init__(utts, **kw)
         self.frames = [list(frames[u]) for u in self.utts]
-        self.image_size = image_size
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.transform = FaceTransform(image_size, mean, std)
         self.train, self.num_eval_frames = train, int(num_eval_frames)
-
-    def _load(self, path: str) -> torch.Tensor:
-        return (load_face(path, self.image_size) - self.mean) / self.std
 
     def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
         paths = self.frames[index]
-        if self.train:
-            return self._load(paths[int(rng.integers(len(paths)))])
-        return torch.stack([self._load(paths[i]) for i in even_indices(len(paths), self.num_eval_frames)])
+        chosen = face_indices(len(paths), self.train, self.num_eval_frames, rng)
+        return faces_input([self.transform(paths[i]) for i in chosen], self.train)
 
 
 class FusionDataset(KeyedDataset):

@@ -1,16 +1,13 @@
 """Fbank extraction of a whole data dir into Kaldi ark/scp: parallel, resumable (per block), atomic."""
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 import kaldiio
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.kaldi_dir import read_table, write_table
@@ -18,6 +15,7 @@ from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import atomic_write, replace_into, temp_path_beside
 from wespeaker_avkd.utils.fingerprint import digest_of, stamp_matches, write_stamp
 from wespeaker_avkd.utils.kaldi_tables import TableError, read_rxfile
+from wespeaker_avkd.utils.parallel import run_with_progress
 
 BLOCK_UTTS = 100  # utterances per ark block: the unit of resumption
 # Kaldi's matrix compression (kaldiio's compression_method numbers): 1 = what Kaldi's --compress=true does
@@ -142,16 +140,8 @@ def extract_fbank_dir(data_dir: str, out_dir: str, nj: int = 2, fbank_args: Mapp
              for j, b, block in plan]
     tasks = [(*t, block_inputs(t[1], t[2], args, sample_rate, compression_method)) for t in tasks]
     todo = [t for t in tasks if not _block_done(t[0], t[6])]
-    bar = tqdm(total=len(utts), initial=len(utts) - sum(len(t[1]) for t in todo), desc="fbank", unit="utt",
-               disable=not progress, file=sys.stderr)
-    if nj <= 1 or len(todo) <= 1:
-        for task in todo:
-            bar.update(_extract_block(task))
-    else:
-        with multiprocessing.get_context("fork").Pool(min(nj, len(todo))) as pool:
-            for n in pool.imap_unordered(_extract_block, todo):
-                bar.update(n)
-    bar.close()
+    run_with_progress(_extract_block, todo, nj, len(utts), len(utts) - sum(len(t[1]) for t in todo), "fbank",
+                      progress)
     table: dict[str, str] = {}
     for j, b, block in plan:
         table.update(read_table(_block_name(out_dir, j, b) + ".scp"))

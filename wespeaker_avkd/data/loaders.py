@@ -9,7 +9,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from wespeaker_avkd.data.datasets import (
+    DEFAULT_FBANK_ARGS,
     AudioDataset,
+    FaceTransform,
     FusionDataset,
     KeyedDataset,
     VisualDataset,
@@ -19,6 +21,20 @@ from wespeaker_avkd.data.datasets import (
 )
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.samplers import LengthGroupedBatchSampler, SeededBatchSampler, SequentialBatchSampler
+from wespeaker_avkd.data.shards import (
+    DEFAULT_SHUFFLE_SIZE,
+    FEATS_POSTFIX,
+    SHARD_LIST,
+    AudioCodec,
+    ShardEvalDataset,
+    ShardIndex,
+    ShardItems,
+    ShardTrainDataset,
+    VisualCodec,
+    check_index_keys,
+    load_shard_index,
+    read_shard_list,
+)
 from wespeaker_avkd.utils.errors import InputKeyError
 from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.schema import ConfigError
@@ -34,13 +50,54 @@ def _require(data_dir: str, name: str) -> str:
 
 
 def _audio_source(data_dir: str, dataset_args: Mapping[str, Any]) -> tuple[str, str]:
-    """(feats|wav, table path) for the audio input, from dataset_args["feat_source"] (feats|wav|auto)."""
-    kind = dataset_args.get("feat_source", "auto")
+    """(feats|wav|shard, table or shard list path) of the audio input, from dataset_args["data_type"]
+    (raw|feat|shard; absent: feat_source decides) and dataset_args["feat_source"] (feats|wav|auto)."""
+    data_type = dataset_args.get("data_type")
+    if data_type == "shard":
+        return "shard", _require(data_dir, SHARD_LIST)
+    kind = {"feat": "feats", "raw": "wav"}.get(data_type, dataset_args.get("feat_source", "auto"))
     if kind == "auto":
         kind = "feats" if os.path.isfile(os.path.join(data_dir, "feats.scp")) else "wav"
     if kind not in ("feats", "wav"):
         raise ConfigError(f"dataset_args.feat_source must be feats, wav or auto, got {kind!r}")
     return kind, _require(data_dir, "feats.scp" if kind == "feats" else "wav.scp")
+
+
+def _visual_source(data_dir: str, dataset_args: Mapping[str, Any]) -> tuple[str, str]:
+    """(faces|shard, faces.scp or shard list path) of the visual input, from dataset_args["data_type"]."""
+    if dataset_args.get("data_type") == "shard":
+        return "shard", _require(data_dir, SHARD_LIST)
+    return "faces", _require(data_dir, "faces.scp")
+
+
+def _input_source(modality: str, data_dir: str, dataset_args: Mapping[str, Any]) -> tuple[str, str]:
+    """(kind, path) of a modality's input: _audio_source, _visual_source, or ('embeddings', '') for fusion."""
+    if modality == "audio":
+        return _audio_source(data_dir, dataset_args)
+    if modality == "visual":
+        return _visual_source(data_dir, dataset_args)
+    return "embeddings", ""
+
+
+def _visual_args(dataset_args: Mapping[str, Any]) -> dict[str, Any]:
+    return {**VISUAL_DEFAULTS, **{k: v for k, v in dataset_args.items() if k in VISUAL_DEFAULTS}}
+
+
+def _shard_items(modality: str, index: ShardIndex, dataset_args: Mapping[str, Any], train: bool,
+                 **kw: Any) -> ShardItems:
+    """A shard index with the codec of `modality` (audio: the .npy fbank when feat_source says feats, or auto
+    and every utterance has one; else the audio member)."""
+    if modality not in ("audio", "visual"):
+        raise ValueError(f"dataset_args.data_type: shard is for audio and visual systems, not {modality!r}")
+    if modality == "audio":
+        source = dataset_args.get("feat_source", "auto")
+        use_feats = source == "feats" or (source == "auto" and index.all_have(FEATS_POSTFIX))
+        codec: Any = AudioCodec(use_feats, {**DEFAULT_FBANK_ARGS, **(dataset_args.get("fbank_args") or {})})
+    else:
+        args = _visual_args(dataset_args)
+        codec = VisualCodec(FaceTransform(args["image_size"], args["mean"], args["std"]), train,
+                            args["num_eval_frames"])
+    return ShardItems(index, codec, **kw)
 
 
 def _select(table: Mapping[str, Any], utts: list[str], path: str) -> dict:
@@ -58,8 +115,8 @@ def _build_dataset(modality: str, data_dir: str, utts: list[str], dataset_args: 
         kind, path = _audio_source(data_dir, dataset_args)
         return AudioDataset(utts, _select(read_table(path), utts, path), kind, dataset_args.get("fbank_args"), **kw)
     if modality == "visual":
-        path = _require(data_dir, "faces.scp")
-        args = {**VISUAL_DEFAULTS, **{k: v for k, v in dataset_args.items() if k in VISUAL_DEFAULTS}}
+        path = _visual_source(data_dir, dataset_args)[1]
+        args = _visual_args(dataset_args)
         return VisualDataset(utts, _select(read_multi_table(path), utts, path), args["image_size"], args["mean"],
                              args["std"], train=train, num_eval_frames=args["num_eval_frames"], **kw)
     if modality == "fusion":
@@ -76,11 +133,14 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def _loader(dataset: KeyedDataset, batch_sampler, dataloader_args: Mapping[str, Any]) -> DataLoader:
+def _loader(dataset: KeyedDataset | ShardTrainDataset, batch_sampler, dataloader_args: Mapping[str, Any]) -> DataLoader:
+    """A DataLoader of batches from `batch_sampler`, or of the batches an iterable dataset yields (None)."""
     workers = int(dataloader_args.get("num_workers", 0))
     extra = {"prefetch_factor": int(dataloader_args.get("prefetch_factor", 2))} if workers > 0 else {}
-    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, collate_fn=collate_batch,
-                      pin_memory=bool(dataloader_args.get("pin_memory", False)), worker_init_fn=_worker_init, **extra)
+    batching = ({"batch_sampler": batch_sampler, "collate_fn": collate_batch} if batch_sampler is not None
+                else {"batch_size": None})
+    return DataLoader(dataset, num_workers=workers, pin_memory=bool(dataloader_args.get("pin_memory", False)),
+                      worker_init_fn=_worker_init, **batching, **extra)
 
 
 def build_train_loader(modality: str, data_dir: str, spk2id: Mapping[str, int], dataset_args: Mapping[str, Any],
@@ -96,22 +156,33 @@ def build_train_loader(modality: str, data_dir: str, spk2id: Mapping[str, int], 
     if unknown:
         raise InputKeyError(f"speaker '{utt2spk[unknown[0]]}' of utterance '{unknown[0]}' ({utt2spk_path}) is not in "
                             f"spk2id ({len(unknown)} utterances affected)")
+    if dataset_args.get("data_type") == "shard" and modality != "fusion":
+        index = load_shard_index(_require(data_dir, SHARD_LIST))
+        check_index_keys(index, utt2spk, utt2spk_path)
+        utts = list(index.keys)  # index order: labels and teacher rows follow it
     labels = [spk2id[utt2spk[u]] for u in utts]
     teacher = None
     if teacher_scp is not None:
         teacher = stack_embeddings(load_embedding_table(teacher_scp), utts, "teacher", teacher_scp)
+    batch_size = int(dataloader_args.get("batch_size", 32))
+    drop_last, shuffle = bool(dataloader_args.get("drop_last", True)), bool(dataset_args.get("shuffle", True))
+    num_frms = dataset_args.get("num_frms", [200, 400]) if modality == "audio" else None
+    if dataset_args.get("data_type") == "shard" and modality != "fusion":
+        items = _shard_items(modality, index, dataset_args, True, labels=labels, teacher=teacher)
+        shuffle_size = int((dataset_args.get("shuffle_args") or {}).get("shuffle_size", DEFAULT_SHUFFLE_SIZE))
+        dataset = ShardTrainDataset(items, batch_size, seed, rank, world_size, drop_last, shuffle, shuffle_size,
+                                    num_frms)
+        return _loader(dataset, None, dataloader_args)
     dataset = _build_dataset(modality, data_dir, utts, dataset_args, True, embedding_scps,
                              labels=labels, teacher=teacher)
-    sampler = SeededBatchSampler(
-        len(dataset), int(dataloader_args.get("batch_size", 32)), seed, rank, world_size,
-        drop_last=bool(dataloader_args.get("drop_last", True)), shuffle=bool(dataset_args.get("shuffle", True)),
-        num_frms=dataset_args.get("num_frms", [200, 400]) if modality == "audio" else None)
+    sampler = SeededBatchSampler(len(dataset), batch_size, seed, rank, world_size, drop_last=drop_last,
+                                 shuffle=shuffle, num_frms=num_frms)
     return _loader(dataset, sampler, dataloader_args)
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     """Make the next pass over a training loader use the shuffling and crops of `epoch`."""
-    loader.batch_sampler.set_epoch(epoch)
+    (loader.batch_sampler if loader.batch_sampler is not None else loader.dataset).set_epoch(epoch)
 
 
 def build_eval_loader(modality: str, data_dir: str, dataset_args: Mapping[str, Any],
@@ -120,13 +191,17 @@ def build_eval_loader(modality: str, data_dir: str, dataset_args: Mapping[str, A
     """Evaluation loader over data_dir's utterances (sorted keys): {"keys", "inputs"}; audio whole utterances
     (B, T, F) grouped by equal T (batches in length order; use the keys), visual (B, K, 3, H, W) and fusion
     ((B, Da), (B, Dv)) in sorted order."""
-    if modality == "audio":
-        utts = sorted(read_table(_audio_source(data_dir, dataset_args)[1]))
-    elif modality == "visual":
-        utts = sorted(read_multi_table(_require(data_dir, "faces.scp")))
+    kind, path = _input_source(modality, data_dir, dataset_args)
+    if kind == "shard":
+        dataset: KeyedDataset = ShardEvalDataset(_shard_items(modality, load_shard_index(path), dataset_args, False))
     else:
-        utts = sorted(read_table(_require(data_dir, "utt2spk")))
-    dataset = _build_dataset(modality, data_dir, utts, dataset_args, False, embedding_scps)
+        if modality == "audio":
+            utts = sorted(read_table(path))
+        elif modality == "visual":
+            utts = sorted(read_multi_table(path))
+        else:
+            utts = sorted(read_table(_require(data_dir, "utt2spk")))
+        dataset = _build_dataset(modality, data_dir, utts, dataset_args, False, embedding_scps)
     batch_size = int(dataloader_args.get("batch_size", 32))
     if modality == "audio":
         # Whole utterances: only utterances of exactly equal frame count share a batch (no padding, so each
@@ -144,12 +219,14 @@ def eval_input_files(modality: str, data_dir: str, dataset_args: Mapping[str, An
         path, sep, offset = spec.rpartition(":")
         return path if sep and offset.isdigit() else spec
 
-    if modality == "audio":
-        kind, path = _audio_source(data_dir, dataset_args)
+    kind, path = _input_source(modality, data_dir, dataset_args)
+    if kind == "shard":
+        return sorted(read_shard_list(path))
+    if kind in ("feats", "wav"):
         values = read_table(path).values()
         return sorted({ark_of(v) for v in values} if kind == "feats" else set(values))
-    if modality == "visual":
-        return sorted({p for paths in read_multi_table(_require(data_dir, "faces.scp")).values() for p in paths})
+    if kind == "faces":
+        return sorted({p for paths in read_multi_table(path).values() for p in paths})
     files: set[str] = set()
     for scp in (embedding_scps or {}).values():
         if scp.endswith(".scp") and os.path.isfile(scp):

@@ -17,6 +17,15 @@ def seeded_rng(*path: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in path]))
 
 
+def batch_draws(seed: int, epoch: int, rank: int, batch: int, size: int,
+                num_frms: Sequence[int] | None) -> tuple[int, list[int]]:
+    """(frames, item seeds) of training batch `batch` of `rank` in `epoch`: one chunk length drawn from
+    [min, max] of num_frms (0 without), one seed per item for its crops, frames and dither."""
+    rng = seeded_rng(seed, epoch, rank, batch)
+    frames = int(rng.integers(num_frms[0], num_frms[1] + 1)) if num_frms else 0
+    return frames, [int(s) for s in rng.integers(0, 2 ** 31 - 1, size)]
+
+
 class SeededBatchSampler(Sampler[list]):
     """Shuffled batches of (index, num_frames, item_seed), sharded over ranks; call set_epoch every epoch.
 
@@ -59,10 +68,8 @@ class SeededBatchSampler(Sampler[list]):
         shard = self._shard()
         for b in range(len(self)):
             idx = shard[b * self.batch_size:(b + 1) * self.batch_size]
-            rng = seeded_rng(self.seed, self.epoch, self.rank, b)
-            frames = int(rng.integers(self.num_frms[0], self.num_frms[1] + 1)) if self.num_frms else 0
-            item_seeds = rng.integers(0, 2 ** 31 - 1, len(idx))
-            yield [(int(i), frames, int(s)) for i, s in zip(idx, item_seeds)]
+            frames, item_seeds = batch_draws(self.seed, self.epoch, self.rank, b, len(idx), self.num_frms)
+            yield [(int(i), frames, s) for i, s in zip(idx, item_seeds)]
 
 
 class SequentialBatchSampler(Sampler[list]):

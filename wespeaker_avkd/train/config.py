@@ -5,7 +5,7 @@ config once against the typed sections below (TrainConfig and its parts; models,
 schedules against their constructors' signatures), naming the file and key of any unknown key (with a "did
 you mean"), wrong type or out-of-range value. WeSpeaker's names are accepted where they mean the same
 (`enable_amp`, scalar `num_frms`, `save_epoch_interval`); WeSpeaker features not implemented here
-(augmentation, shards, ...) are refused by name.
+(augmentation, ...) are refused by name.
 
 Overrides come as `key.sub=value`, `--key.sub=value` or `--key.sub value`; values are parsed as yaml
 (`2` -> int, `[200, 400]` -> list, `true` -> bool). An override must name an existing key, so a typo is an
@@ -221,7 +221,8 @@ WESPEAKER_UNSUPPORTED_DATASET = {
 WESPEAKER_UNSUPPORTED_TOP = {
     "gpus": "use torchrun --nproc_per_node N (or --device) with bin.train",
     "exp_dir": "the experiment dir is bin.train's --exp_dir",
-    "data_type": "shard/raw lists are not read: train_data is a Kaldi data dir",
+    "data_type": "write dataset_args.data_type (shard|raw|feat): train_data is a Kaldi data dir, its shard "
+                 "list <train_data>/shard.list",
     "train_label": "labels come from train_data/utt2spk",
     "reverb_data": _NO_AUG, "noise_data": _NO_AUG, "reverb_lmdb": _NO_AUG, "noise_lmdb": _NO_AUG,
     "do_lm": "large-margin fine-tuning is not implemented",
@@ -270,9 +271,18 @@ class AudioDatasetArgs(Section):
 
     REFUSED = WESPEAKER_UNSUPPORTED_DATASET
     feat_source: str = field("auto", one_of("feats", "wav", "auto"))
+    # raw: wav.scp, feat: feats.scp, shard: <data dir>/shard.list (data/shards.py); None: feat_source decides
+    data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "feat", "shard")(v, w))
     num_frms: list[int] = field(factory=lambda: [200, 400], parse=num_frms)
     fbank_args: dict[str, Any] = field(factory=dict, parse=_fbank_args)
     shuffle: bool = field(True, as_bool)
+
+    def check(self, where: Where) -> None:
+        """data_type raw reads audio (wav.scp), feat stored fbank (feats.scp): feat_source may not say otherwise."""
+        clash = {"raw": "feats", "feat": "wav"}.get(self.data_type or "")
+        if clash is not None and self.feat_source == clash:
+            raise where.key("data_type").error(f"{self.data_type!r} contradicts feat_source {clash!r} (data_type "
+                                               "raw reads wav.scp, feat reads feats.scp): keep one of them")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +290,7 @@ class VisualDatasetArgs(Section):
     """dataset_args of a visual system (data/loaders.py VISUAL_DEFAULTS, data/datasets.py:VisualDataset)."""
 
     REFUSED = WESPEAKER_UNSUPPORTED_DATASET
+    data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "shard")(v, w))
     image_size: Any = field(112, image_size)
     num_eval_frames: int = field(5, positive_int)
     mean: list[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(lambda v, w: _number(v, w), 3))

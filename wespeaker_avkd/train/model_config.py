@@ -6,9 +6,9 @@ below them reads the config dict.
 
 ModelConfig is the subset of TrainConfig that builds the network and its evaluation inputs: modality, model
 (+ model_args), plugins, the AAM head (projection_args, margin_update), amp, the eval keys of dataset_args
-(audio: feat_source, fbank_args; visual: image_size, num_eval_frames, mean, std) and the eval loader's
-settings (eval_dataloader_args, else dataloader_args). Each key it reads goes through TrainConfig's own parser
-and default, so a bad value is refused with the file and key named. Keys it does not read are ignored, at the
+(audio: data_type, feat_source, fbank_args; visual: data_type, image_size, num_eval_frames, mean, std) and the
+eval loader's settings (eval_dataloader_args, else dataloader_args). Each key it reads goes through TrainConfig's
+own parser and default, so a bad value is refused with the file and key named. Keys it does not read are ignored, at the
 top level and inside dataset_args and the loader args: they configure training, which validated them when the
 run was trained. So the saved configs of old runs, a WeSpeaker config (its augmentation keys) and the minimal
 configs tests write (model and modality only) all load. The values WeSpeaker's train.py fills into the config it
@@ -50,8 +50,8 @@ from wespeaker_avkd.utils.schema import Section, Where, as_bool, as_mapping, as_
 # a bf16 trunk on CPU). Their values as written make the config part of the extraction stamp.
 STAMPED_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args", "amp")
 # The dataset_args keys the eval loader reads, per modality (the others are training's: num_frms, shuffle).
-EVAL_DATASET_KEYS = {"audio": ("feat_source", "fbank_args"),
-                     "visual": ("image_size", "num_eval_frames", "mean", "std"), "fusion": ()}
+EVAL_DATASET_KEYS = {"audio": ("data_type", "feat_source", "fbank_args"),
+                     "visual": ("data_type", "image_size", "num_eval_frames", "mean", "std"), "fusion": ()}
 EVAL_LOADER_KEYS = ("batch_size", "num_workers", "pin_memory", "prefetch_factor")
 
 

@@ -28,6 +28,9 @@ config=             # an extra yaml deep-merged over every training config (e.g.
 data=data           # Kaldi data dirs: data/{train,train_mean,dev,eval} (+ {dev,eval}/trials/{O,E,H})
 fbank=fbank         # feature archives
 fbank_compress=false   # true: stage 2 stores fbank Kaldi-compressed (about 4x smaller; only for feat_source feats)
+data_type=raw       # raw: the audio and visual systems read the data dirs' files; shard: stage 2 also packs every
+                    # part into tar shards (WeSpeaker's format + faces, data/shards.py) and the systems read those
+shard_dir=shards    # stage 2's tar shards with --data_type shard: <shard_dir>/<part>/shard_NNNNNN.tar
 exp=exp             # experiments: exp/seed<N>/<system>, exp/tune, exp/report
 seeds=1             # training seeds; stages 3-8 run once per seed
 tune=false          # true: stage 6 tunes the KD weights on dev, stage 7 reads exp/tune/kd_weights.yaml
@@ -53,17 +56,19 @@ score_norm=none     # none: cosine scores; asnorm: also AS-normed scores in <sys
 top_n=300           # AS-norm: how many of the highest cohort scores give each side's mean and std
 # shellcheck disable=SC2034  # read by tools/parse_options.sh
 options=(stage stop_stage data_root wespeaker_data dev_speakers dev_seed dev_max_targets face_fps face_max_frames
-         face_size corpus_config conf_dir config data fbank fbank_compress exp seeds tune tune_grid kd_weights
+         face_size corpus_config conf_dir config data fbank fbank_compress data_type shard_dir exp seeds tune
+         tune_grid kd_weights
          gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts
          score_norm top_n)
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune true] [--tune_grid '0.1 1 10 100']
   [--kd_weights FILE] [--data_root DIR] [--wespeaker_data DIR] [--dev_speakers N] [--dev_seed N]
-  [--dev_max_targets N] [--face_fps F] [--face_max_frames N] [--face_size PX] [--conf_dir DIR] [--config FILE] [--corpus_config FILE] [--gpus 0,1]
-  [--nj N] [--data DIR] [--fbank DIR] [--fbank_compress true] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
+  [--dev_max_targets N] [--face_fps F] [--face_max_frames N] [--face_size PX] [--conf_dir DIR] [--config FILE]
+  [--corpus_config FILE] [--gpus 0,1] [--nj N] [--data DIR] [--fbank DIR] [--fbank_compress true]
+  [--data_type raw|shard] [--shard_dir DIR] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
   [--kd_combos 'COS KL ...'] [--mean_utts N] [--score_norm none|asnorm] [--top_n 300] [--overwrite true]
   [--progress false]
-stages: 1 data, 2 fbank, 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
+stages: 1 data, 2 fbank (+ shards), 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
         6 KD-weight tuning on dev (--tune true), 7 KD students, 8 extract+score students, 9 report"
 # shellcheck source=../../../tools/parse_options.sh
 . "${WESPEAKER_AVKD_ROOT}/tools/parse_options.sh"
@@ -106,17 +111,24 @@ if run_stage 2; then
   if [ "$mean_utts" -gt 0 ]; then
     python3 -m wespeaker_avkd.bin.subset_data_dir --src "$data/train" --dst "$data/train_mean" --num_utts "$mean_utts"
   fi
+  if [ "$data_type" = shard ]; then   # every part a system trains on or embeds, as tar shards + data/<part>/shard.list
+    for part in "${SYSTEM_PARTS[@]}"; do
+      python3 -m wespeaker_avkd.bin.make_shards --data "$data/$part" --out "$shard_dir/$part" --nj "$nj" "${NOPROG[@]}"
+    done
+  fi
   stage_end
 fi
 
 if run_stage 3; then
   stage_begin 3 "audio and visual baselines, seeds ${SEEDS[*]}"
   need_audio_input "$data/train"
+  if [ "$data_type" = shard ]; then need "$data/train/shard.list" 2; fi
   pool_begin
   for seed in "${SEEDS[@]}"; do
     for mod in audio visual; do
       pool_run "seed${seed}_${mod}_baseline" train_cmd --config "$conf_dir/$mod.yaml" "${CONFIG_FLAGS[@]}" \
-        --exp_dir "$(sys_dir "$seed" "${mod}_baseline")" --train_data "$data/train" --seed "$seed"
+        "${DATA_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "${mod}_baseline")" --train_data "$data/train" \
+        --seed "$seed"
     done
   done
   pool_end
@@ -198,7 +210,8 @@ if run_stage 6; then
         for w in "${GRID[@]}"; do
           d=$(tune_dir "$mod" "$loss" "$w")
           pool_run "tune_${mod}_${loss}_w$w" train_cmd --config "$conf_dir/$mod.yaml" "${KD_CONFIGS[@]}" \
-            "${CONFIG_FLAGS[@]}" --exp_dir "$d" --train_data "$data/train" --seed "$first_seed" \
+            "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$d" --train_data "$data/train" \
+            --seed "$first_seed" \
             --kd.combo "$loss" --kd.teacher_dir "$teacher_export" --kd.weights_file conf/kd_weights.yaml \
             "+kd.$(kd_weight_key "$loss")=$w"
         done
@@ -246,7 +259,8 @@ if run_stage 7; then
       for combo in "${COMBOS[@]}"; do
         name=$(student_name "$mod" "$combo")
         pool_run "seed${seed}_$name" train_cmd --config "$conf_dir/$mod.yaml" "${KD_CONFIGS[@]}" \
-          "${CONFIG_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "$name")" --train_data "$data/train" --seed "$seed" \
+          "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "$name")" --train_data "$data/train" \
+          --seed "$seed" \
           --kd.combo "$combo" --kd.teacher_dir "$(sys_dir "$seed" teacher)/kd_export" --kd.weights_file "$kd_weights"
       done
     done

@@ -5,8 +5,9 @@
 # Safety rule (local/common.sh): values are matched against patterns and then only compared with [ -ge ] etc.
 # or passed on as single quoted words; nothing here reaches eval or arithmetic expansion.
 #
-# Sets: last_stage; real_data, need_faces (stage 1 of real VoxCeleb); the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and
-# kd_weights; KD_CONFIGS (the students' kd configs), feat_source (what the audio systems read: feats|wav|auto),
+# Sets: last_stage; real_data, need_faces (stage 1 of real VoxCeleb); the word lists SEEDS TRIALS MODALITIES COMBOS GRID;
+# the defaults of conf_dir, mean_utts and kd_weights; KD_CONFIGS (the students' kd configs), DATA_FLAGS (the audio
+# and visual trainings' data_type override), feat_source (what the audio systems read: feats|wav|auto),
 # SCORE_DIRS (score folders of every system: scores, + scores_asnorm with --score_norm asnorm), first_seed,
 # mean_part, SYSTEM_PARTS, ncores, num_gpus, jobs, threads, side_by_side, CONFIG_FLAGS, NOPROG, DEV_FLAGS,
 # PROG_FLAGS.
@@ -27,6 +28,10 @@ need_uint master_port "$master_port" 1
 need_uint top_n "$top_n" 1
 [[ $master_addr =~ ^[A-Za-z0-9._:-]+$ ]] || die "--master_addr: invalid host $(printf '%q' "$master_addr")"
 [[ $gpus =~ ^([0-9]+(,[0-9]+)*)?$ ]] || die "--gpus must be a comma-separated list of GPU ids, got $(printf '%q' "$gpus")"
+case "$data_type" in
+  raw|shard) ;;
+  *) die "--data_type must be raw or shard, got $(printf '%q' "$data_type")" ;;
+esac
 case "$score_norm" in
   none|asnorm) ;;
   *) die "--score_norm must be none or asnorm, got $(printf '%q' "$score_norm")" ;;
@@ -43,7 +48,7 @@ need_uint face_max_frames "$face_max_frames" 1
 need_uint face_size "$face_size" 8
 [[ $face_fps =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ && ! $face_fps =~ ^[0.]+$ ]] ||
   die "--face_fps must be a positive number, got $(printf '%q' "$face_fps")"
-for name in data_root wespeaker_data corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
+for name in data_root wespeaker_data corpus_config conf_dir config data fbank shard_dir exp kd_weights; do need_path "$name" "${!name}"; done
 case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
 
 # ---------------------------------------------------------------- defaults that depend on other options
@@ -83,6 +88,8 @@ if [ -n "$config" ]; then audio_configs+=("$config"); fi
 # a bad config: feat_source.py's one line ('feat_source: <file>: config key ...') and its exit status 2
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || exit $?
 load_names "${MODALITIES[*]}" "${COMBOS[*]}" "${GRID[*]}"   # exp dir names, from wespeaker_avkd/utils/naming.py
+DATA_FLAGS=()       # the audio and visual trainings (and so their extractions) read tar shards with --data_type shard
+if [ "$data_type" = shard ]; then DATA_FLAGS=(+dataset_args.data_type=shard); fi
 COMPRESS_FLAGS=()   # stage 2: Kaldi matrix compression of the stored fbank (bin.compute_fbank --compress)
 if [ "$fbank_compress" = true ]; then COMPRESS_FLAGS=(--compress); fi
 SCORE_DIRS=(scores)
