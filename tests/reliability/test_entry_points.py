@@ -115,6 +115,12 @@ CASES = {
         ("input", ["--jobs", "{bad_jobs_tsv}"], "{bad_jobs_tsv}:1: expected 5 tab-separated fields"),
         ("argument", ["--exp_dir", "{exp}", "--kd_export"], "--kd_export needs --train_scp"),
     ],
+    "make_shards": [
+        ("data", ["--data", "{root}/missing_data", "--out", "{root}/sh", "--no_progress"],
+         "missing_data: a data dir to pack needs utt2spk and wav.scp"),
+        ("argument", ["--data", "{data}", "--out", "{root}/sh", "--utts_per_shard", "0"],
+         "--utts_per_shard and --nj must be at least 1"),
+    ],
     "make_toy_corpus": [
         ("config", ["--out", "{root}/c1", "--config", "{corpus_int_yaml}"],
          "{corpus_int_yaml}: key 'layout.train_speakers' must be an integer"),

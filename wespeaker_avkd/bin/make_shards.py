@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 
 from wespeaker_avkd.data.shard_writer import DEFAULT_UTTS_PER_SHARD, PackArgs, make_shards
-from wespeaker_avkd.utils.errors import run_main
+from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 
-def main(argv: list[str]) -> None:
+def run(argv: list[str]) -> int:
     """Parse arguments and pack the data dir."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="data dir with utt2spk and wav.scp (faces.scp, feats.scp)")
     parser.add_argument("--out", required=True, help="folder of the tar shards")
     parser.add_argument("--list", default=None, help="shard list to write (default DATA/shard.list)")
@@ -28,10 +28,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no_feats", action="store_true", help="leave the stored fbank (feats.scp) out")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.utts_per_shard < 1 or args.nj < 1:
+        parser.error("--utts_per_shard and --nj must be at least 1")
     paths = make_shards(args.data, args.out, args.list, args.utts_per_shard, args.shuffle, args.seed, args.nj,
                         PackArgs(faces=not args.no_faces, feats=not args.no_feats), progress=not args.no_progress)
     print(f"make_shards: {len(paths)} shards of {args.data} in {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("make_shards", run, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_main("make_shards", main))
+    raise SystemExit(main())

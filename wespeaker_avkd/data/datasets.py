@@ -213,8 +213,9 @@ class AudioDataset(KeyedDataset):
         if self.source_kind == "feats":
             feats = read_feats(self.sources[index], self.utts[index], "feats.scp")  # named error when corrupt
             return feats_input(feats, num_frames, rng)
+        wave = self._wave(index)  # a file it cannot use is named by load_wav
         try:
-            return wave_input(self._wave(index), self.sample_rate, self.fbank_args, num_frames, rng)
+            return wave_input(wave, self.sample_rate, self.fbank_args, num_frames, rng)
         except AudioError as e:  # a wave shorter than one frame: name its file
             raise AudioError(f"{self.sources[index]}: {e}") from None
 
