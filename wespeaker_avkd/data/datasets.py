@@ -5,6 +5,7 @@ Items are addressed by (index, num_frames, item_seed) tuples from samplers.py, s
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from wespeaker_avkd.data.augment import Augmenter, resample, resampled_length
 from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
@@ -117,31 +119,68 @@ class AudioDataset(KeyedDataset):
     """Fbank of each utterance, CMN'd: a random num_frames chunk in training, the whole utterance otherwise."""
 
     def __init__(self, utts: Sequence[str], sources: Mapping[str, str], source_kind: str,
-                 fbank_args: Mapping[str, Any] | None = None, sample_rate: int = 16000, **kw: Any) -> None:
+                 fbank_args: Mapping[str, Any] | None = None, sample_rate: int = 16000,
+                 augmenter: Augmenter | None = None, resample_rate: int | None = None, **kw: Any) -> None:
         super().__init__(utts, **kw)
         if source_kind not in ("feats", "wav"):
             raise ValueError(f"feat_source must be 'feats' or 'wav', got {source_kind!r}")
         self.sources = [sources[u] for u in self.utts]
         self.source_kind = source_kind
         self.fbank_args = {**DEFAULT_FBANK_ARGS, **(fbank_args or {})}
-        self.sample_rate = sample_rate
+        # resample_rate (WeSpeaker's key): any input rate is resampled to it; unset, the input must be sample_rate
+        self.resample = resample_rate is not None
+        self.sample_rate = int(resample_rate) if self.resample else sample_rate
+        self.augmenter = augmenter or Augmenter({})
+
+    def __getitem__(self, item: int | BatchItem) -> dict:
+        out = super().__getitem__(item)
+        if self.augmenter.speed_perturb and "label" in out and not isinstance(item, (int, np.integer)) and item[1]:
+            # the item's speed is the first draw of its generator (make_input draws it first): its class too
+            out["label"] = self.augmenter.label(out["label"], seeded_rng(item[2]))
+        return out
 
     def num_frames(self, index: int) -> int | None:
         """Frames the whole-utterance input of item `index` will have, read from file headers only (the
         feature ark's matrix header, the wav header); None when that cannot be told without decoding."""
-        source = self.sources[index]
         if self.source_kind == "feats":
-            return kaldi_matrix_rows(source)
-        try:
-            samples = sf.info(source).frames
-        except Exception:  # unreadable here: the loader reports it with the file named
+            return kaldi_matrix_rows(self.sources[index])
+        samples = self._wav_samples(index)
+        if samples is None:
             return None
         shift = int(self.sample_rate * self.fbank_args["frame_shift"] / 1000)
         win = int(self.sample_rate * self.fbank_args["frame_length"] / 1000)
         return 0 if samples < win else 1 + (samples - win) // shift
 
+    def _wav_samples(self, index: int) -> int | None:
+        """Samples of item `index`'s wave at self.sample_rate, from its header; None when unreadable here."""
+        try:
+            info = sf.info(self.sources[index])
+        except Exception:  # unreadable here: the loader reports it with the file named
+            return None
+        return resampled_length(info.frames, info.samplerate, self.sample_rate) if self.resample else info.frames
+
+    def input_length(self, index: int) -> int:
+        """Samples of item `index`'s wave (feat_source wav) or rows of its features (feats), from file headers
+        where they tell, else from the decoded input (whose errors name the file)."""
+        if self.source_kind == "feats":
+            rows = kaldi_matrix_rows(self.sources[index])
+            return rows if rows is not None else len(read_feats(self.sources[index], self.utts[index], "feats.scp"))
+        samples = self._wav_samples(index)
+        return samples if samples is not None else len(self._wave(index))
+
+    def subset(self, indices: Sequence[int]) -> AudioDataset:
+        """A shallow copy over the items `indices` only (utterances, sources, labels, teacher rows)."""
+        out = copy.copy(self)
+        out.utts = [self.utts[i] for i in indices]
+        out.sources = [self.sources[i] for i in indices]
+        out.labels = None if self.labels is None else self.labels[list(indices)]
+        out.teacher = None if self.teacher is None else self.teacher[list(indices)]
+        return out
+
     def _wave(self, index: int) -> torch.Tensor:
         wave, sr = load_wav(self.sources[index])
+        if self.resample:
+            return resample(wave, sr, self.sample_rate)
         if sr != self.sample_rate:
             raise ValueError(f"{self.sources[index]}: sample rate {sr} Hz, expected {self.sample_rate} Hz")
         return wave
@@ -150,20 +189,25 @@ class AudioDataset(KeyedDataset):
         if self.source_kind == "feats":
             feats = read_feats(self.sources[index], self.utts[index], "feats.scp")  # named error when corrupt
             if num_frames:
+                feats = self.augmenter.before_chunk(feats, rng, self.fbank_args["frame_shift"], None)
                 feats = random_chunk(feats, num_frames, rng)
-            return apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
+            feats = apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
+            return self.augmenter.on_feats(feats, rng) if num_frames else feats
         wave = self._wave(index)
         args = dict(self.fbank_args)
         if num_frames:
             # Crop the wave to exactly num_frames frames (snip_edges): (T - 1) * shift + window samples.
             shift = int(self.sample_rate * args["frame_shift"] / 1000)
             win = int(self.sample_rate * args["frame_length"] / 1000)
-            wave = torch.from_numpy(random_chunk(wave.numpy(), (num_frames - 1) * shift + win, rng))
+            chunk = self.augmenter.before_chunk(wave.numpy(), rng, args["frame_shift"], self.sample_rate)
+            chunk = random_chunk(chunk, (num_frames - 1) * shift + win, rng)
+            wave = torch.from_numpy(self.augmenter.after_chunk(chunk, rng, self.sample_rate))
             if args["dither"]:
                 torch.manual_seed(int(rng.integers(0, 2 ** 31 - 1)))  # kaldi.fbank dithers from torch's global RNG
         else:
             args["dither"] = 0.0  # evaluation is deterministic
-        return apply_cmn(compute_fbank(wave, sample_rate=self.sample_rate, **args))
+        feats = apply_cmn(compute_fbank(wave, sample_rate=self.sample_rate, **args))
+        return self.augmenter.on_feats(feats, rng) if num_frames else feats
 
 
 class VisualDataset(KeyedDataset):

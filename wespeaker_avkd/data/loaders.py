@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from wespeaker_avkd.data.augment import Augmenter, AugmentError, samples_per_epoch
 from wespeaker_avkd.data.datasets import (
     AudioDataset,
     FusionDataset,
@@ -50,11 +51,16 @@ def _select(table: Mapping[str, Any], utts: list[str], path: str) -> dict:
 
 
 def _build_dataset(modality: str, data_dir: str, utts: list[str], dataset_args: Mapping[str, Any], train: bool,
-                   embedding_scps: Mapping[str, str] | None, **kw: Any) -> KeyedDataset:
-    """The dataset of one modality over `utts` of data_dir."""
+                   embedding_scps: Mapping[str, str] | None, num_speakers: int = 0, **kw: Any) -> KeyedDataset:
+    """The dataset of one modality over `utts` of data_dir (training audio with dataset_args' augmentation)."""
     if modality == "audio":
         kind, path = _audio_source(data_dir, dataset_args)
-        return AudioDataset(utts, _select(read_table(path), utts, path), kind, dataset_args.get("fbank_args"), **kw)
+        augmenter = Augmenter(dataset_args, num_speakers) if train else None
+        if augmenter is not None and kind == "feats" and augmenter.wave_steps:
+            raise AugmentError(f"dataset_args {', '.join(augmenter.wave_steps)} act on the waveform, but the audio "
+                               f"input is {path} (precomputed fbank): set dataset_args.feat_source: wav")
+        return AudioDataset(utts, _select(read_table(path), utts, path), kind, dataset_args.get("fbank_args"),
+                            augmenter=augmenter, resample_rate=dataset_args.get("resample_rate"), **kw)
     if modality == "visual":
         path = _require(data_dir, "faces.scp")
         args = {**VISUAL_DEFAULTS, **{k: v for k, v in dataset_args.items() if k in VISUAL_DEFAULTS}}
@@ -98,13 +104,28 @@ def build_train_loader(modality: str, data_dir: str, spk2id: Mapping[str, int], 
     teacher = None
     if teacher_scp is not None:
         teacher = stack_embeddings(load_embedding_table(teacher_scp), utts, "teacher", teacher_scp)
-    dataset = _build_dataset(modality, data_dir, utts, dataset_args, True, embedding_scps,
+    dataset = _build_dataset(modality, data_dir, utts, dataset_args, True, embedding_scps, len(spk2id),
                              labels=labels, teacher=teacher)
+    if modality == "audio" and dataset_args.get("filter"):
+        dataset = _length_filtered(dataset, utt2spk_path)
     sampler = SeededBatchSampler(
         len(dataset), int(dataloader_args.get("batch_size", 32)), seed, rank, world_size,
         drop_last=bool(dataloader_args.get("drop_last", True)), shuffle=bool(dataset_args.get("shuffle", True)),
-        num_frms=dataset_args.get("num_frms", [200, 400]) if modality == "audio" else None)
+        num_frms=dataset_args.get("num_frms", [200, 400]) if modality == "audio" else None,
+        num_samples=samples_per_epoch(len(dataset), int(dataset_args.get("sample_num_per_epoch") or 0)))
     return _loader(dataset, sampler, dataloader_args)
+
+
+def _length_filtered(dataset: AudioDataset, utt2spk_path: str) -> AudioDataset:
+    """dataset without the utterances shorter than filter_args.min_num_frames (WeSpeaker's filter; lengths from
+    file headers, or the decoded input where a header does not tell)."""
+    shift = dataset.fbank_args["frame_shift"]
+    keep = [i for i in range(len(dataset)) if dataset.augmenter.keep(
+        dataset.input_length(i), shift, None if dataset.source_kind == "feats" else dataset.sample_rate)]
+    if not keep:
+        raise AugmentError(f"dataset_args.filter: every utterance of {utt2spk_path} is shorter than "
+                           f"filter_args.min_num_frames {dataset.augmenter.filter_args['min_num_frames']}")
+    return dataset.subset(keep)
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
