@@ -9,7 +9,7 @@
 # kd_weights; KD_CONFIGS (the students' kd configs), feat_source (what the audio systems read: feats|wav|auto),
 # SCORE_DIRS (score folders of every system: scores, + scores_asnorm with --score_norm asnorm), first_seed,
 # mean_part, SYSTEM_PARTS, ncores, num_gpus, jobs, threads, side_by_side, CONFIG_FLAGS, NOPROG, DEV_FLAGS,
-# PROG_FLAGS.
+# PROG_FLAGS; AUG_FLAGS and the functions mod_aug / need_aug_sets (--aug true).
 
 last_stage=9
 if [ $# -gt 0 ]; then echo "$0: unexpected argument $(printf '%q' "$1")" >&2; echo "$help_message" >&2; exit 1; fi
@@ -36,7 +36,12 @@ split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
 split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
 split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
 split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
-for name in data_root corpus_config conf_dir config data fbank exp kd_weights; do need_path "$name" "${!name}"; done
+for name in data_root corpus_config conf_dir config data fbank exp kd_weights musan rirs; do need_path "$name" "${!name}"; done
+if [ -n "$musan$rirs" ]; then
+  if [ "$aug" != true ]; then die "--musan/--rirs are the augmentation's sets: add --aug true"; fi
+  if [ -z "$musan" ] || [ -z "$rirs" ]; then die "--musan and --rirs go together (or neither: generated sets)"; fi
+  for name in musan rirs; do [ -d "${!name}" ] || die "--$name ${!name}: no such directory"; done
+fi
 case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
 
 # ---------------------------------------------------------------- defaults that depend on other options
@@ -65,7 +70,20 @@ KD_CONFIGS=(--config conf/kd.yaml)
 if [ -f "$conf_dir/kd.yaml" ]; then KD_CONFIGS+=(--config "$conf_dir/kd.yaml"); fi
 # what the audio systems read, from their merged config (the trainer's own loader and schema): stage 2 computes
 # no fbank for wav, stage 3 checks for the table they read
+# --aug true: conf/aug.yaml (WeSpeaker's augmentation) over every audio system's config, its sets from stage 1
+AUG_FLAGS=()
+if [ "$aug" = true ]; then
+  [ -f conf/aug.yaml ] || die "conf/aug.yaml is missing (--aug true)"
+  AUG_FLAGS=(--config conf/aug.yaml --noise_data "$data/musan/wav.scp" --reverb_data "$data/rirs/wav.scp")
+fi
+# mod_aug MOD: MOD_AUG = the augmentation flags of a system of modality MOD (audio only)
+mod_aug() { MOD_AUG=(); if [ "$1" = audio ]; then MOD_AUG=("${AUG_FLAGS[@]}"); fi; }
+# need_aug_sets: with --aug true, stage 1's noise and RIR sets must exist
+need_aug_sets() {
+  if [ "$aug" = true ]; then need "$data/musan/wav.scp" 1; need "$data/rirs/wav.scp" 1; fi
+}
 audio_configs=("$conf_dir/audio.yaml")
+if [ "$aug" = true ]; then audio_configs+=(conf/aug.yaml); fi
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || die "cannot read dataset_args.feat_source"
 load_names "${MODALITIES[*]}" "${COMBOS[*]}" "${GRID[*]}"   # exp dir names, from wespeaker_avkd/utils/naming.py
