@@ -3,6 +3,7 @@
 what one CPU ResNet34 training step consumes, all measured in this run on this machine.
 
 Usage: python tools/bench_data.py [--corpus DIR] [--num_workers 2] [--batch_size 32] [--num_frms 200 400]
+       [--augment_only]   (only: toy audio loader with every augmentation on/off against the toy model's step)
 Without --corpus a small toy corpus (60 training identities) is generated into a temporary folder.
 """
 from __future__ import annotations
@@ -44,11 +45,13 @@ def time_loader(loader, max_batches: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
-    """Utterances per second of a ResNet34 (40-dim fbank, 512-d) forward + backward + SGD step, or None."""
+def time_resnet_step(batch_size: int, frames: int, steps: int, m_channels: int = 32,
+                     amp: bool = False) -> float | None:
+    """Utterances per second of a ResNet34 (40-dim fbank, 512-d, m_channels wide; amp: bfloat16 autocast on CPU as
+    the trainer runs it) forward + backward + SGD step, or None."""
     try:
         from wespeaker_avkd.registry import MODELS
-        model = MODELS.build("ResNet34", feat_dim=40, embed_dim=512)
+        model = MODELS.build("ResNet34", feat_dim=40, embed_dim=512, m_channels=m_channels)
     except Exception as e:  # the models package may not exist yet
         print(f"ResNet34 not available ({e}); loader throughput only")
         return None
@@ -59,9 +62,48 @@ def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
         if i == 1:
             t0 = time.perf_counter()  # the first step warms up allocators and is not counted
         opt.zero_grad()
-        model(x).pow(2).mean().backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
+        out.float().pow(2).mean().backward()
         opt.step()
     return batch_size * steps / (time.perf_counter() - t0)
+
+
+def bench_augmentation(train_dir: str, work_dir: str, num_workers: int, batch_size: int, batches: int,
+                       steps: int) -> None:
+    """Toy audio loader utt/s with every augmentation on (recipe conf/aug.yaml: filter, speed perturbation,
+    reverb/noise at aug_prob 0.6; plus spec_aug) and off, against what one training step of the toy audio model
+    (conf/toy/audio.yaml: ResNet34 at m_channels 8, its chunk lengths and amp) consumes, in the same run."""
+    import yaml
+    from bench_scoring import cpu_model
+
+    from wespeaker_avkd.data.noise_sets import write_noise_set, write_rir_set
+
+    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "egs", "voxceleb", "v_kd", "conf")
+    with open(os.path.join(conf, "toy", "audio.yaml")) as f:
+        toy = yaml.safe_load(f)
+    with open(os.path.join(conf, "aug.yaml")) as f:
+        aug = yaml.safe_load(f)
+    t0 = time.perf_counter()
+    sets = {"noise_data": write_noise_set(os.path.join(work_dir, "musan"), os.path.join(train_dir, "wav.scp")),
+            "reverb_data": write_rir_set(os.path.join(work_dir, "rirs"))}
+    print(f"generated the noise and RIR sets in {time.perf_counter() - t0:.1f} s")
+    plain = {**toy["dataset_args"], "feat_source": "wav"}
+    every = {**plain, **aug["dataset_args"], "spec_aug": True, **sets}
+    spk2id = make_spk2id(read_table(os.path.join(train_dir, "utt2spk")).values())
+    dl = {"batch_size": batch_size, "num_workers": num_workers}
+    rates = {}
+    for name, ds in (("toy audio, wav, no augmentation", plain), ("toy audio, wav, every augmentation", every)):
+        rates[name] = time_loader(build_train_loader("audio", train_dir, spk2id, ds, dl, seed=0), batches)
+        print(f"loader {name}, {num_workers} workers, batch {batch_size}: {rates[name]:.0f} utt/s")
+    frames = sum(toy["dataset_args"]["num_frms"]) // 2
+    step = time_resnet_step(batch_size, frames, steps, m_channels=toy["model_args"]["m_channels"], amp=toy["amp"])
+    if step is not None:
+        print(f"toy ResNet34 (m_channels {toy['model_args']['m_channels']}, amp {toy['amp']}) train step, "
+              f"{torch.get_num_threads()} threads, batch {batch_size} x {frames} frames: {step:.1f} utt/s consumed")
+        for name, rate in rates.items():
+            print(f"ratio loader {name} / toy step consumption: {rate / step:.1f}x (target >= 10x)")
+    print(f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable")
 
 
 def main() -> None:
@@ -73,6 +115,7 @@ def main() -> None:
     ap.add_argument("--num_frms", type=int, nargs=2, default=[200, 400])
     ap.add_argument("--batches", type=int, default=20, help="batches timed per loader")
     ap.add_argument("--steps", type=int, default=3, help="ResNet34 steps timed")
+    ap.add_argument("--augment_only", action="store_true", help="only the augmentation loader against the toy step")
     args = ap.parse_args()
     torch.set_num_threads(2)
     tmp = tempfile.TemporaryDirectory(prefix="bench_data_")
@@ -85,6 +128,10 @@ def main() -> None:
                             progress=False)
         print(f"generated {s['parts']['train']['utterances']} training utterances in {time.perf_counter() - t0:.1f} s")
     train = os.path.join(root, "train")
+    if args.augment_only:
+        bench_augmentation(train, tmp.name, args.num_workers, args.batch_size, args.batches, args.steps)
+        tmp.cleanup()
+        return
 
     audio, wall = time_fbank(os.path.join(train, "wav.scp"), 200)
     print(f"fbank, 1 process (read + fbank): {audio:.0f} s of audio in {wall:.2f} s = {audio / wall:.0f}x real time")
@@ -117,6 +164,7 @@ def main() -> None:
         print(f"ResNet34 train step (2 threads, batch {args.batch_size} x {frames} frames): {step:.1f} utt/s consumed")
         for name in ("audio feats.scp", "audio wav.scp (online fbank)"):
             print(f"ratio loader {name} / ResNet34 consumption: {rates[name] / step:.1f}x (need >= 2x)")
+    bench_augmentation(train, tmp.name, args.num_workers, args.batch_size, args.batches, args.steps)
     tmp.cleanup()
 
 
