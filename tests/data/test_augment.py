@@ -292,3 +292,22 @@ def test_hook_speed_perturb_labels_and_lengths(tmp_path, sets):
         assert torch.equal(out["input"], ds[(1, 80, seed)]["input"])  # seeded: the same item twice
     assert seen == {0, 1, 2}
     assert ds[(1, 0, 0)]["label"] == 1  # evaluation items are never perturbed
+
+
+def test_lmdb_set_as_wespeaker_writes_it(tmp_path, sets):
+    """An lmdb in the layout of WeSpeaker's tools/make_lmdb.py (wav bytes per key, the key list pickled under
+    b'__keys__') reads as the same set as the wav.scp it was made from."""
+    lmdb = pytest.importorskip("lmdb", reason="the optional lmdb package is not installed")
+    from wespeaker_avkd.data.kaldi_dir import read_table
+
+    table = read_table(sets["noise"])
+    db = lmdb.open(str(tmp_path / "noise_lmdb"), map_size=1 << 26)
+    with db.begin(write=True) as txn:
+        for key, path in table.items():
+            txn.put(key.encode(), open(path, "rb").read())
+        txn.put(b"__keys__", pickle.dumps(list(table)))
+    db.close()
+    from_lmdb, from_scp = A.AudioSet(str(tmp_path / "noise_lmdb")), A.AudioSet(sets["noise"])
+    assert sorted(from_lmdb.keys) == from_scp.keys
+    key = from_scp.keys[3]
+    np.testing.assert_array_equal(from_lmdb.read(key)[0], from_scp.read(key)[0])

@@ -13,8 +13,8 @@ installed). WeSpeaker picks the SNR range from the key's first path component, a
 """
 from __future__ import annotations
 
-import functools
 import io
+import math
 import os
 import pickle
 from collections.abc import Mapping, Sequence
@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as taf
 
 from wespeaker_avkd.utils.errors import NamedError
 
@@ -32,7 +31,8 @@ SNR_RANGES = {"noise": (0.0, 15.0), "speech": (10.0, 30.0), "music": (5.0, 15.0)
 DEFAULT_SNR_RANGE = (0.0, 15.0)
 POWER_FLOOR = 1e-4                       # WeSpeaker adds it to the mean power before taking dB
 PEAK_FLOOR = 1e-4                        # and to the peak before normalising the augmented wave to [-1, 1]
-SET_CACHE = 32                           # noise / RIR waves kept decoded per worker
+SET_CACHE_BYTES = 256 << 20              # decoded noise / RIR waves kept per set and worker
+SPEED_MARGIN = 64                        # input samples kept beyond a chunk's span around a speed change
 
 
 class AugmentError(NamedError, ValueError):
@@ -83,10 +83,15 @@ def repeat_chunk(data: np.ndarray, length: int, rng: np.random.Generator) -> np.
 
 # ---------------------------------------------------------------- speed, resampling, length
 def resample(wave: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
-    """wave (S,) from orig_rate to new_rate Hz (torchaudio's windowed-sinc, as WeSpeaker) -> (ceil(S new/orig),)."""
+    """wave (S,) from orig_rate to new_rate Hz -> (ceil(S new/orig),): a polyphase low-pass FIR (scipy's
+    resample_poly, Kaiser window; about 10x faster here than torchaudio's windowed sinc, which WeSpeaker uses)."""
     if orig_rate == new_rate:
         return wave
-    return taf.resample(wave, int(orig_rate), int(new_rate))
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(orig_rate), int(new_rate))
+    out = resample_poly(wave.numpy(), int(new_rate) // g, int(orig_rate) // g)
+    return torch.from_numpy(out.astype(np.float32))
 
 
 def resampled_length(num_samples: int, orig_rate: int, new_rate: int) -> int:
@@ -99,7 +104,7 @@ def speed_perturb(wave: torch.Tensor, sample_rate: int, speed: float) -> torch.T
     together) -> (about S / speed,)."""
     if speed == 1.0:
         return wave
-    return taf.resample(wave, int(round(sample_rate * speed)), int(sample_rate))
+    return resample(wave, int(round(sample_rate * speed)), int(sample_rate))
 
 
 def speed_label(label: int, speed_index: int, num_speakers: int) -> int:
@@ -170,6 +175,8 @@ class AudioSet:
     def __init__(self, path: str) -> None:
         self.path = path
         self._db = None
+        self._cache: dict[str, tuple[np.ndarray, int]] = {}
+        self._cached_bytes = 0
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, "data.mdb")):
             self.keys = self._lmdb_keys(path)
             self._paths: dict[str, str] = {}
@@ -212,9 +219,19 @@ class AudioSet:
             raise AugmentError(f"{self.path}: key '{key}' listed in '__keys__' has no value")
         return value
 
-    @functools.lru_cache(maxsize=SET_CACHE)  # noqa: B019 -- a set lives as long as its dataset
     def read(self, key: str) -> tuple[np.ndarray, int]:
-        """The wave of `key` as float32 (S,) in [-1, 1] (multi-channel files: the first channel) and its rate."""
+        """The wave of `key` as float32 (S,) in [-1, 1] (multi-channel files: the first channel) and its rate;
+        decoded waves are kept up to SET_CACHE_BYTES (the oldest dropped first)."""
+        if key not in self._cache:
+            wave = self._decode(key)
+            while self._cache and self._cached_bytes + wave[0].nbytes > SET_CACHE_BYTES:
+                self._cached_bytes -= self._cache.pop(next(iter(self._cache)))[0].nbytes
+            self._cache[key] = wave
+            self._cached_bytes += wave[0].nbytes
+        return self._cache[key]
+
+    def _decode(self, key: str) -> tuple[np.ndarray, int]:
+        """read() without the cache."""
         source = self._paths[key] if self._paths else io.BytesIO(self._bytes(key))
         try:
             data, rate = sf.read(source, dtype="float32", always_2d=True)
@@ -301,15 +318,18 @@ class Augmenter:
         return length >= self.filter_bounds(frame_shift_ms, sample_rate)[0]
 
     def before_chunk(self, data: np.ndarray, rng: np.random.Generator, frame_shift_ms: float,
-                     sample_rate: int | None) -> np.ndarray:
+                     sample_rate: int | None, chunk_len: int) -> np.ndarray:
         """Speed draw, filter's cap of long utterances, speed perturbation: a wave (S,) at sample_rate, or a
-        feature matrix (T, F) when sample_rate is None (speed perturbation needs a wave)."""
+        feature matrix (T, F) when sample_rate is None (speed perturbation needs a wave). Only the random piece
+        a chunk of chunk_len samples can come from is speed-perturbed (the same distribution of chunks as
+        perturbing the whole utterance, WeSpeaker's order, at a fraction of the cost)."""
         speed = SPEEDS[self.speed_index(rng)]
         if self.filter:
             max_len = (self.filter_args["max_num_frames"] if sample_rate is None
                        else self.filter_bounds(frame_shift_ms, sample_rate)[1])
             data = cap_length(data, max_len, rng)
         if speed != 1.0 and sample_rate is not None:
+            data = cap_length(data, math.ceil(chunk_len * speed) + 2 * SPEED_MARGIN, rng)
             data = speed_perturb(torch.from_numpy(np.ascontiguousarray(data)), sample_rate, speed).numpy()
         return data
 

@@ -189,7 +189,7 @@ class AudioDataset(KeyedDataset):
         if self.source_kind == "feats":
             feats = read_feats(self.sources[index], self.utts[index], "feats.scp")  # named error when corrupt
             if num_frames:
-                feats = self.augmenter.before_chunk(feats, rng, self.fbank_args["frame_shift"], None)
+                feats = self.augmenter.before_chunk(feats, rng, self.fbank_args["frame_shift"], None, num_frames)
                 feats = random_chunk(feats, num_frames, rng)
             feats = apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
             return self.augmenter.on_feats(feats, rng) if num_frames else feats
@@ -199,8 +199,9 @@ class AudioDataset(KeyedDataset):
             # Crop the wave to exactly num_frames frames (snip_edges): (T - 1) * shift + window samples.
             shift = int(self.sample_rate * args["frame_shift"] / 1000)
             win = int(self.sample_rate * args["frame_length"] / 1000)
-            chunk = self.augmenter.before_chunk(wave.numpy(), rng, args["frame_shift"], self.sample_rate)
-            chunk = random_chunk(chunk, (num_frames - 1) * shift + win, rng)
+            chunk_len = (num_frames - 1) * shift + win
+            chunk = self.augmenter.before_chunk(wave.numpy(), rng, args["frame_shift"], self.sample_rate, chunk_len)
+            chunk = random_chunk(chunk, chunk_len, rng)
             wave = torch.from_numpy(self.augmenter.after_chunk(chunk, rng, self.sample_rate))
             if args["dither"]:
                 torch.manual_seed(int(rng.integers(0, 2 ** 31 - 1)))  # kaldi.fbank dithers from torch's global RNG
