@@ -76,14 +76,27 @@ def test_every_v2_resnet_key_is_read():
     assert (ds.noise_data, ds.reverb_data) == ("n.scp", "r.scp")  # top-level in WeSpeaker, read into dataset_args
 
 
-def test_run_keys_and_large_margin_refused_with_reasons():
+def test_run_keys_refused_with_reasons():
     with pytest.raises(ConfigError) as err:
         prepare_config(dict(load_config(RESNET), train_data="d", noise_data="n", reverb_data="r"))
     assert sorted(re.findall(r"'([\w.]+)' \(", str(err.value))) == ["exp_dir", "gpus"]
-    with pytest.raises(ConfigError) as err:
-        prepare_config(dict(_wespeaker(RESNET_LM), train_data="d", noise_data="n", reverb_data="r"))
-    assert re.findall(r"'([\w.]+)' \(", str(err.value)) == ["do_lm"]
-    assert "large-margin fine-tuning" in str(err.value)
+    assert "--exp_dir" in str(err.value) and "torchrun" in str(err.value)
+
+
+def test_large_margin_config_keeps_the_head_and_stops_speed_perturbation(tmp_path):
+    """resnet_lm.yaml (do_lm: True): as WeSpeaker's train.py, the head keeps 3 classes per speaker while the data
+    is no longer speed-perturbed (labels stay the speakers')."""
+    from wespeaker_avkd.data.augment import Augmenter
+    from wespeaker_avkd.train.builders import build_net
+
+    typed = parse_train_config(prepare_config(dict(_wespeaker(RESNET_LM), train_data="d", noise_data="n",
+                                                   reverb_data="r")))
+    ds = typed.dataset_args
+    assert ds.do_lm is True and ds.speed_perturb is True and ds.num_frms == [600, 600]
+    assert typed.margin_update.initial_margin == 0.5 and typed.num_avg == 1
+    assert build_net(typed, 5).projection.weight.shape[0] == 15
+    augmenter = Augmenter({"speed_perturb": True, "do_lm": True}, num_speakers=5)
+    assert not augmenter.speed_perturb and augmenter.label(2, np.random.default_rng(0)) == 2
 
 
 def test_aug_prob_needs_sets_and_waveform_steps_need_wav():

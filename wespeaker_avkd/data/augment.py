@@ -276,7 +276,8 @@ class Augmenter:
 
     def __init__(self, dataset_args: Mapping[str, Any], num_speakers: int = 0) -> None:
         args = dict(dataset_args)
-        self.speed_perturb = bool(args.get("speed_perturb", False))
+        # do_lm (large-margin fine-tuning): no speed perturbation in the data, the head keeps its 3 x speakers
+        self.speed_perturb = bool(args.get("speed_perturb", False)) and not args.get("do_lm", False)
         self.num_speakers = int(num_speakers)
         self.aug_prob = float(args.get("aug_prob", 0.0) or 0.0)
         self.filter = bool(args.get("filter", False))

@@ -217,7 +217,7 @@ WESPEAKER_UNSUPPORTED_DATASET = {
 }
 # WeSpeaker's audio pipeline keys (data/augment.py): an audio system reads them, the others refuse them.
 AUDIO_PIPELINE_KEYS = ("sample_num_per_epoch", "shuffle_args", "filter", "filter_args", "resample_rate",
-                       "speed_perturb", "aug_prob", "spec_aug", "spec_aug_args", "noise_data", "reverb_data")
+                       "speed_perturb", "aug_prob", "spec_aug", "spec_aug_args", "noise_data", "reverb_data", "do_lm")
 _AUDIO_ONLY = {k: "an audio-pipeline key (WeSpeaker's data processing of the waveform and fbank)"
                for k in AUDIO_PIPELINE_KEYS}
 _OLD_LMDB = "an older WeSpeaker name: write reverb_data / noise_data (a wav.scp, or an lmdb dir)"
@@ -227,10 +227,12 @@ WESPEAKER_UNSUPPORTED_TOP = {
     "data_type": "shard/raw lists are not read: train_data is a Kaldi data dir",
     "train_label": "labels come from train_data/utt2spk",
     "reverb_lmdb": _OLD_LMDB, "noise_lmdb": _OLD_LMDB,
-    "do_lm": "large-margin fine-tuning is not implemented",
 }
-# Top-level in WeSpeaker (train.py's --reverb_data / --noise_data), read into the audio dataset_args.
+# Top-level in WeSpeaker, read into the audio dataset_args: the sets of train.py's --reverb_data / --noise_data,
+# and do_lm (large-margin fine-tuning: its train.py then turns speed perturbation off in the data, keeping the
+# head's 3 classes per speaker).
 AUGMENT_SETS = ("reverb_data", "noise_data")
+TOP_DATASET_KEYS = (*AUGMENT_SETS, "do_lm")
 
 
 def num_frms(value: Any, where: Where) -> list[int]:
@@ -340,6 +342,7 @@ class AudioDatasetArgs(Section):
     spec_aug: bool = field(False, as_bool)
     spec_aug_args: dict[str, Any] = field(factory=lambda: dataclasses.asdict(SpecAugArgs()),
                                           parse=_section_dict(SpecAugArgs))
+    do_lm: bool = field(False, as_bool)
 
     def check(self, where: Where) -> None:
         """Waveform steps need the waveform; aug_prob needs both sets."""
@@ -573,11 +576,11 @@ def normalize_synonyms(cfg: Mapping[str, Any], where: Where) -> Config:
     return cfg
 
 
-def augment_sets_into_dataset_args(cfg: Mapping[str, Any], where: Where) -> Config:
-    """A copy of cfg with WeSpeaker's top-level reverb_data / noise_data moved into dataset_args (where the
-    audio loader reads them); a set given in both places with different values is an error."""
+def top_keys_into_dataset_args(cfg: Mapping[str, Any], where: Where) -> Config:
+    """A copy of cfg with WeSpeaker's top-level reverb_data / noise_data / do_lm moved into dataset_args (where
+    the audio loader reads them); a key given in both places with different values is an error."""
     cfg = dict(cfg)
-    sets = {k: cfg.pop(k) for k in AUGMENT_SETS if k in cfg}
+    sets = {k: cfg.pop(k) for k in TOP_DATASET_KEYS if k in cfg}
     if not sets:
         return cfg
     if cfg.get("modality", TrainConfig.DEFAULTS["modality"]) != "audio":
@@ -607,9 +610,9 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     refuse_keys(unsupported, top, "WeSpeaker config keys whose feature this toolkit does not implement (remove "
                                   "them, also when disabled: the experiment would silently differ)")
     check_keys(cfg, list(TrainConfig.SIMPLE) + list(TrainConfig.SECTIONS) + list(TrainConfig.ALIASES)
-               + list(AUGMENT_SETS), top)
+               + list(TOP_DATASET_KEYS), top)
     cfg = normalize_synonyms(cfg, top)
-    cfg = augment_sets_into_dataset_args(cfg, top)
+    cfg = top_keys_into_dataset_args(cfg, top)
     for key in TrainConfig.REQUIRED:
         if key not in cfg:
             raise top.error(f"missing required key '{key}'")
