@@ -311,3 +311,30 @@ def test_lmdb_set_as_wespeaker_writes_it(tmp_path, sets):
     assert sorted(from_lmdb.keys) == from_scp.keys
     key = from_scp.keys[3]
     np.testing.assert_array_equal(from_lmdb.read(key)[0], from_scp.read(key)[0])
+
+
+def test_loader_filter_and_epoch_size(tmp_path):
+    """filter drops utterances under min_num_frames (from the wav headers) before sampling; sample_num_per_epoch
+    sets the batches per epoch; pipeline keys on precomputed features are refused naming the file."""
+    from wespeaker_avkd.data.loaders import build_train_loader
+
+    rng = _rng(10)
+    wav_scp, utt2spk = [], []
+    for i, seconds in enumerate([0.5, 0.9, 1.0, 1.6, 2.0, 3.0]):
+        p = tmp_path / f"u{i}.wav"
+        sf.write(p, (0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32), RATE, subtype="PCM_16")
+        wav_scp.append(f"u{i} {p}\n")
+        utt2spk.append(f"u{i} s{i % 2}\n")
+    (tmp_path / "wav.scp").write_text("".join(wav_scp))
+    (tmp_path / "utt2spk").write_text("".join(utt2spk))
+    args = {"feat_source": "wav", "num_frms": [50, 50], "filter": True,
+            "filter_args": {"min_num_frames": 100, "max_num_frames": 150}, "sample_num_per_epoch": 8}
+    loader = build_train_loader("audio", str(tmp_path), {"s0": 0, "s1": 1}, args, {"batch_size": 2}, seed=0)
+    assert loader.dataset.utts == ["u2", "u3", "u4", "u5"]  # 0.5 s and 0.9 s are under 100 frames (1 s)
+    assert len(loader) == 4  # 8 samples an epoch in batches of 2
+    keys = [k for b in loader for k in b["keys"]]
+    assert len(keys) == 8 and set(keys) == {"u2", "u3", "u4", "u5"}
+    (tmp_path / "feats.scp").write_text("")
+    with pytest.raises(A.AugmentError, match=r"speed_perturb act on the waveform, but the audio input is .*feats.scp"):
+        build_train_loader("audio", str(tmp_path), {"s0": 0, "s1": 1}, {"feat_source": "auto", "speed_perturb": True},
+                           {"batch_size": 2}, seed=0)

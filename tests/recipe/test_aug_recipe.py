@@ -85,3 +85,35 @@ def test_make_noise_sets_entry_point(tmp_path, capsys):
     assert (tmp_path / "real" / "musan" / "wav.scp").read_text().split()[0] == "speech/us-gov/s.wav"
     with pytest.raises(make_noise_sets.UsageError, match="go together"):
         make_noise_sets.main(["--out", str(out), "--musan", "m"])
+
+
+@pytest.mark.slow
+def test_recipe_trains_the_audio_baseline_with_augmentation(tmp_path):
+    """Stages 1-4 on the tiny corpus with --aug true: generated sets, the audio baseline trained on wav with
+    every WeSpeaker step (3 classes per speaker), extracted and scored; the visual baseline as without."""
+    import json
+
+    import torch
+
+    tiny = os.path.join(RECIPE, "conf", "tiny")
+    (tmp_path / "epochs.yaml").write_text("num_epochs: 1\n")
+    cmd = ["bash", os.path.join(ROOT, "egs", "voxceleb", "run.sh"), "--data", str(tmp_path / "data"),
+           "--fbank", str(tmp_path / "fbank"), "--exp", str(tmp_path / "exp"), "--corpus_config",
+           os.path.join(tiny, "corpus.yaml"), "--conf_dir", tiny, "--config", str(tmp_path / "epochs.yaml"),
+           "--progress", "false", "--aug", "true", "--stop_stage", "4"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "no fbank archives" in out.stdout  # conf/aug.yaml: the audio systems read wav
+    for name in ("musan", "rirs"):
+        assert (tmp_path / "data" / name / "wav.scp").stat().st_size > 0
+    audio = tmp_path / "exp" / "seed1" / "audio_baseline"
+    cfg = load_config(str(audio / "config.yaml"))
+    assert cfg["noise_data"] == str(tmp_path / "data" / "musan" / "wav.scp") and cfg["dataset_args"]["speed_perturb"]
+    speakers = len((audio / "spk2id").read_text().splitlines())
+    state = torch.load(audio / "models" / "avg_model.pt", weights_only=True)
+    assert state["projection.weight"].shape[0] == 3 * speakers
+    visual = load_config(str(tmp_path / "exp" / "seed1" / "visual_baseline" / "config.yaml"))
+    assert "noise_data" not in visual and "speed_perturb" not in visual.get("dataset_args", {})
+    for d in (audio, tmp_path / "exp" / "seed1" / "visual_baseline"):
+        record = json.load(open(d / "scores" / "eval" / "O.json"))
+        assert 0.0 <= record["eer"] <= 1.0 and record["num_trials"] > 0
