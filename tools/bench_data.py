@@ -34,11 +34,14 @@ def time_fbank(wav_scp: str, limit: int) -> tuple[float, float]:
     return audio, time.perf_counter() - t0
 
 
-def time_loader(loader, max_batches: int) -> float:
-    """Utterances per second over up to max_batches batches of one epoch (worker start-up included)."""
+def time_loader(loader, max_batches: int, warmup_batches: int = 0) -> float:
+    """Utterances per second over up to max_batches batches of one epoch (worker start-up included unless
+    warmup_batches > 0: the clock then starts after that many batches)."""
     set_loader_epoch(loader, 0)
     n, t0 = 0, time.perf_counter()
     for i, batch in enumerate(loader):
+        if i == warmup_batches and warmup_batches:
+            n, t0 = 0, time.perf_counter()
         n += len(batch["keys"])
         if i + 1 >= max_batches:
             break
@@ -94,8 +97,9 @@ def bench_augmentation(train_dir: str, work_dir: str, num_workers: int, batch_si
     dl = {"batch_size": batch_size, "num_workers": num_workers}
     rates = {}
     for name, ds in (("toy audio, wav, no augmentation", plain), ("toy audio, wav, every augmentation", every)):
-        rates[name] = time_loader(build_train_loader("audio", train_dir, spk2id, ds, dl, seed=0), batches)
-        print(f"loader {name}, {num_workers} workers, batch {batch_size}: {rates[name]:.0f} utt/s")
+        rates[name] = time_loader(build_train_loader("audio", train_dir, spk2id, ds, dl, seed=0), batches,
+                                  warmup_batches=2)
+        print(f"loader {name}, {num_workers} workers, batch {batch_size}, after start-up: {rates[name]:.0f} utt/s")
     frames = sum(toy["dataset_args"]["num_frms"]) // 2
     step = time_resnet_step(batch_size, frames, steps, m_channels=toy["model_args"]["m_channels"], amp=toy["amp"])
     if step is not None:
