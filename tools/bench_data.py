@@ -6,6 +6,7 @@ all measured in this run on this machine (its CPU model is printed).
 
 Usage: python tools/bench_data.py [--corpus DIR] [--num_workers 2] [--batch_size 32] [--num_frms 200 400]
        python tools/bench_data.py --decode_only        # only the VoxCeleb decoding rates
+       [--augment_only]   (only: toy audio loader with every augmentation on/off against the toy model's step)
 Without --corpus a small toy corpus (60 training identities) is generated into a temporary folder.
 """
 from __future__ import annotations
@@ -49,23 +50,27 @@ def time_fbank(wav_scp: str, limit: int) -> tuple[float, float]:
     return audio, time.perf_counter() - t0
 
 
-def time_loader(loader, max_batches: int, clock=time.perf_counter, epoch: int = 0) -> float:
+def time_loader(loader, max_batches: int, clock=time.perf_counter, epoch: int = 0, warmup_batches: int = 0) -> float:
     """Utterances per second (of `clock`: wall time, or this process's CPU time) over up to max_batches batches
-    of one epoch (worker start-up included)."""
+    of one epoch (worker start-up included unless warmup_batches > 0: the clock then starts after that many)."""
     set_loader_epoch(loader, epoch)
     n, t0 = 0, clock()
     for i, batch in enumerate(loader):
+        if i == warmup_batches and warmup_batches:
+            n, t0 = 0, clock()
         n += len(batch["keys"])
         if i + 1 >= max_batches:
             break
     return n / (clock() - t0)
 
 
-def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
-    """Utterances per second of a ResNet34 (40-dim fbank, 512-d) forward + backward + SGD step, or None."""
+def time_resnet_step(batch_size: int, frames: int, steps: int, m_channels: int = 32,
+                     amp: bool = False) -> float | None:
+    """Utterances per second of a ResNet34 (40-dim fbank, 512-d, m_channels wide; amp: bfloat16 autocast on CPU as
+    the trainer runs it) forward + backward + SGD step, or None."""
     try:
         from wespeaker_avkd.registry import MODELS
-        model = MODELS.build("ResNet34", feat_dim=40, embed_dim=512)
+        model = MODELS.build("ResNet34", feat_dim=40, embed_dim=512, m_channels=m_channels)
     except Exception as e:  # the models package may not exist yet
         print(f"ResNet34 not available ({e}); loader throughput only")
         return None
@@ -76,7 +81,9 @@ def time_resnet_step(batch_size: int, frames: int, steps: int) -> float | None:
         if i == 1:
             t0 = time.perf_counter()  # the first step warms up allocators and is not counted
         opt.zero_grad()
-        model(x).pow(2).mean().backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
+        out.float().pow(2).mean().backward()
         opt.step()
     return batch_size * steps / (time.perf_counter() - t0)
 
@@ -140,6 +147,38 @@ def bench_decoding(corpus: str, out: str, n: int, fps: float, max_frames: int, s
 LOADERS = (("audio feats", "audio", {"feat_source": "feats"}),
            ("audio wav (online fbank)", "audio", {"feat_source": "wav"}),
            ("visual faces 48 px (the audio-visual data's faces)", "visual", {"image_size": 48}))
+def bench_augmentation(train_dir: str, work_dir: str, num_workers: int, batch_size: int, batches: int,
+                       steps: int) -> None:
+    """Toy audio loader utt/s with every augmentation on (recipe conf/aug.yaml: filter, speed perturbation,
+    reverb/noise at aug_prob 0.6; plus spec_aug) and off, against what one training step of the toy audio model
+    (conf/toy/audio.yaml: ResNet34 at m_channels 8, its chunk lengths and amp) consumes, in the same run."""
+    from wespeaker_avkd.data.noise_sets import write_noise_set, write_rir_set
+    from wespeaker_avkd.utils.yaml_io import load_yaml
+
+    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "egs", "voxceleb", "v_kd", "conf")
+    toy = load_yaml(os.path.join(conf, "toy", "audio.yaml"))
+    aug = load_yaml(os.path.join(conf, "aug.yaml"))
+    t0 = time.perf_counter()
+    sets = {"noise_data": write_noise_set(os.path.join(work_dir, "musan"), os.path.join(train_dir, "wav.scp")),
+            "reverb_data": write_rir_set(os.path.join(work_dir, "rirs"))}
+    print(f"generated the noise and RIR sets in {time.perf_counter() - t0:.1f} s")
+    plain = {**toy["dataset_args"], "feat_source": "wav"}
+    every = {**plain, **aug["dataset_args"], "spec_aug": True, **sets}
+    spk2id = make_spk2id(read_table(os.path.join(train_dir, "utt2spk")).values())
+    dl = {"batch_size": batch_size, "num_workers": num_workers}
+    rates = {}
+    for name, ds in (("toy audio, wav, no augmentation", plain), ("toy audio, wav, every augmentation", every)):
+        rates[name] = time_loader(build_train_loader("audio", train_dir, spk2id, ds, dl, seed=0), batches,
+                                  warmup_batches=2)
+        print(f"loader {name}, {num_workers} workers, batch {batch_size}, after start-up: {rates[name]:.0f} utt/s")
+    frames = sum(toy["dataset_args"]["num_frms"]) // 2
+    step = time_resnet_step(batch_size, frames, steps, m_channels=toy["model_args"]["m_channels"], amp=toy["amp"])
+    if step is not None:
+        print(f"toy ResNet34 (m_channels {toy['model_args']['m_channels']}, amp {toy['amp']}) train step, "
+              f"{torch.get_num_threads()} threads, batch {batch_size} x {frames} frames: {step:.1f} utt/s consumed")
+        for name, rate in rates.items():
+            print(f"ratio loader {name} / toy step consumption: {rate / step:.1f}x (target >= 10x)")
+    print(f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable")
 
 
 def main() -> None:
@@ -158,6 +197,7 @@ def main() -> None:
     ap.add_argument("--face_size", type=int, default=112, help="stored face frame size (px)")
     ap.add_argument("--utts_per_shard", type=int, default=200, help="utterances a shard (make_shards)")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds per loader (best kept)")
+    ap.add_argument("--augment_only", action="store_true", help="only the augmentation loader against the toy step")
     args = ap.parse_args()
     torch.set_num_threads(2)
     print(f"CPU: {cpu_model()} ({len(os.sched_getaffinity(0))} cores usable)")
@@ -171,6 +211,10 @@ def main() -> None:
                             progress=False)
         print(f"generated {s['parts']['train']['utterances']} training utterances in {time.perf_counter() - t0:.1f} s")
     train = os.path.join(root, "train")
+    if args.augment_only:
+        bench_augmentation(train, tmp.name, args.num_workers, args.batch_size, args.batches, args.steps)
+        tmp.cleanup()
+        return
     bench_decoding(root, os.path.join(tmp.name, "decode"), args.decode_clips, args.face_fps, args.face_max_frames,
                    args.face_size)
     if args.decode_only:
@@ -231,6 +275,7 @@ def main() -> None:
             if modality == "audio":
                 print(f"ratio loader {name} / ResNet34 consumption: raw {rates[name, 'raw'] / step:.1f}x, shards "
                       f"{rates[name, 'shard'] / step:.1f}x (need >= 2x)")
+    bench_augmentation(train, tmp.name, args.num_workers, args.batch_size, args.batches, args.steps)
     tmp.cleanup()
 
 

@@ -172,7 +172,7 @@ def test_saved_config_keys_extraction_does_not_read_are_ignored(tmp_path, tiny_d
     data, exp, _, feats = _setup(tmp_path, tiny_dirs)
     path = os.path.join(exp, "config.yaml")
     cfg = load_yaml(path)
-    save_config({**cfg, "gpus": "[0,1]", "dataset_args": {**cfg["dataset_args"], "speed_perturb": True},
+    save_config({**cfg, "gpus": "[0,1]", "dataset_args": {**cfg["dataset_args"], "spec_aug": True},
                  "dataloader_args": {"batch_size": 8, "old_key": 1}}, path)
     scp = extract_embeddings(exp, data, os.path.join(exp, "emb"), progress=False)
     assert sorted(kaldiio.load_scp(scp)) == sorted(feats)

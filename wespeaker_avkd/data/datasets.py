@@ -5,6 +5,7 @@ Items are addressed by (index, num_frames, item_seed) tuples from samplers.py, s
 """
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from wespeaker_avkd.data.augment import Augmenter, resample, resampled_length
 from wespeaker_avkd.data.fbank import AudioError, apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
@@ -104,24 +106,39 @@ def fbank_frames(samples: int, sample_rate: int, fbank_args: Mapping[str, Any]) 
 
 
 def wave_input(wave: torch.Tensor, sample_rate: int, fbank_args: Mapping[str, Any], num_frames: int,
-               rng: np.random.Generator | None) -> torch.Tensor:
+               rng: np.random.Generator | None, augmenter: Augmenter | None = None) -> torch.Tensor:
     """The audio model input of one wave (S,): CMN'd fbank (T, F) of a random num_frames chunk (training,
-    num_frames > 0, dithered when fbank_args say so) or of the whole wave (num_frames 0, never dithered)."""
+    num_frames > 0, dithered when fbank_args say so, augmented by `augmenter`: speed perturbation before the
+    chunk is cut, reverb/noise after it, SpecAugment on the fbank) or of the whole wave (num_frames 0, never
+    dithered or augmented)."""
     args = dict(fbank_args)
     if num_frames:
-        wave = torch.from_numpy(random_chunk(wave.numpy(), chunk_samples(num_frames, sample_rate, args), rng))
+        chunk_len = chunk_samples(num_frames, sample_rate, args)
+        chunk = wave.numpy()
+        if augmenter is not None:
+            chunk = augmenter.before_chunk(chunk, rng, args["frame_shift"], sample_rate, chunk_len)
+        chunk = random_chunk(chunk, chunk_len, rng)
+        if augmenter is not None:
+            chunk = augmenter.after_chunk(chunk, rng, sample_rate)
+        wave = torch.from_numpy(chunk)
         if args["dither"]:
             torch.manual_seed(int(rng.integers(0, 2 ** 31 - 1)))  # kaldi.fbank dithers from torch's global RNG
     else:
         args["dither"] = 0.0  # evaluation is deterministic
-    return apply_cmn(compute_fbank(wave, sample_rate=sample_rate, **args))
+    feats = apply_cmn(compute_fbank(wave, sample_rate=sample_rate, **args))
+    return augmenter.on_feats(feats, rng) if num_frames and augmenter is not None else feats
 
 
-def feats_input(feats: np.ndarray, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
-    """The audio model input of one stored fbank matrix (T, F): CMN'd, a random num_frames chunk in training."""
+def feats_input(feats: np.ndarray, num_frames: int, rng: np.random.Generator | None,
+                augmenter: Augmenter | None = None) -> torch.Tensor:
+    """The audio model input of one stored fbank matrix (T, F): CMN'd, a random num_frames chunk in training
+    (augmented by `augmenter`: its frame-level steps before the chunk is cut, SpecAugment after CMN)."""
+    if num_frames and augmenter is not None:
+        feats = augmenter.before_chunk(feats, rng, DEFAULT_FBANK_ARGS["frame_shift"], None, num_frames)
     if num_frames:
         feats = random_chunk(feats, num_frames, rng)
-    return apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
+    out = apply_cmn(torch.from_numpy(np.ascontiguousarray(feats)))
+    return augmenter.on_feats(out, rng) if num_frames and augmenter is not None else out
 
 
 def face_indices(num_frames: int, train: bool, num_eval_frames: int, rng: np.random.Generator | None) -> list[int]:
@@ -182,29 +199,66 @@ class AudioDataset(KeyedDataset):
     """Fbank of each utterance, CMN'd: a random num_frames chunk in training, the whole utterance otherwise."""
 
     def __init__(self, utts: Sequence[str], sources: Mapping[str, str], source_kind: str,
-                 fbank_args: Mapping[str, Any] | None = None, sample_rate: int = 16000, **kw: Any) -> None:
+                 fbank_args: Mapping[str, Any] | None = None, sample_rate: int = 16000,
+                 augmenter: Augmenter | None = None, resample_rate: int | None = None, **kw: Any) -> None:
         super().__init__(utts, **kw)
         if source_kind not in ("feats", "wav"):
             raise ValueError(f"feat_source must be 'feats' or 'wav', got {source_kind!r}")
         self.sources = [sources[u] for u in self.utts]
         self.source_kind = source_kind
         self.fbank_args = {**DEFAULT_FBANK_ARGS, **(fbank_args or {})}
-        self.sample_rate = sample_rate
+        # resample_rate (WeSpeaker's key): any input rate is resampled to it; unset, the input must be sample_rate
+        self.resample = resample_rate is not None
+        self.sample_rate = int(resample_rate) if self.resample else sample_rate
+        self.augmenter = augmenter or Augmenter({})
+
+    def __getitem__(self, item: int | BatchItem) -> dict:
+        out = super().__getitem__(item)
+        if self.augmenter.speed_perturb and "label" in out and not isinstance(item, (int, np.integer)) and item[1]:
+            # the item's speed is the first draw of its generator (make_input draws it first): its class too
+            out["label"] = self.augmenter.label(out["label"], seeded_rng(item[2]))
+        return out
 
     def num_frames(self, index: int) -> int | None:
         """Frames the whole-utterance input of item `index` will have, read from file headers only (the
         feature ark's matrix header, the wav header); None when that cannot be told without decoding."""
-        source = self.sources[index]
         if self.source_kind == "feats":
-            return kaldi_matrix_rows(source)
-        try:
-            samples = sf.info(source).frames
-        except Exception:  # unreadable here: the loader reports it with the file named
+            return kaldi_matrix_rows(self.sources[index])
+        samples = self._wav_samples(index)
+        if samples is None:
             return None
         return fbank_frames(samples, self.sample_rate, self.fbank_args)
 
+    def _wav_samples(self, index: int) -> int | None:
+        """Samples of item `index`'s wave at self.sample_rate, from its header; None when unreadable here."""
+        try:
+            info = sf.info(self.sources[index])
+        except Exception:  # unreadable here: the loader reports it with the file named
+            return None
+        return resampled_length(info.frames, info.samplerate, self.sample_rate) if self.resample else info.frames
+
+    def input_length(self, index: int) -> int:
+        """Samples of item `index`'s wave (feat_source wav) or rows of its features (feats), from file headers
+        where they tell, else from the decoded input (whose errors name the file)."""
+        if self.source_kind == "feats":
+            rows = kaldi_matrix_rows(self.sources[index])
+            return rows if rows is not None else len(read_feats(self.sources[index], self.utts[index], "feats.scp"))
+        samples = self._wav_samples(index)
+        return samples if samples is not None else len(self._wave(index))
+
+    def subset(self, indices: Sequence[int]) -> AudioDataset:
+        """A shallow copy over the items `indices` only (utterances, sources, labels, teacher rows)."""
+        out = copy.copy(self)
+        out.utts = [self.utts[i] for i in indices]
+        out.sources = [self.sources[i] for i in indices]
+        out.labels = None if self.labels is None else self.labels[list(indices)]
+        out.teacher = None if self.teacher is None else self.teacher[list(indices)]
+        return out
+
     def _wave(self, index: int) -> torch.Tensor:
         wave, sr = load_wav(self.sources[index])
+        if self.resample:
+            return resample(wave, sr, self.sample_rate)
         if sr != self.sample_rate:
             raise InputValueError(f"{self.sources[index]}: sample rate {sr} Hz, expected {self.sample_rate} Hz")
         return wave
@@ -212,10 +266,10 @@ class AudioDataset(KeyedDataset):
     def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> torch.Tensor:
         if self.source_kind == "feats":
             feats = read_feats(self.sources[index], self.utts[index], "feats.scp")  # named error when corrupt
-            return feats_input(feats, num_frames, rng)
+            return feats_input(feats, num_frames, rng, self.augmenter)
         wave = self._wave(index)  # a file it cannot use is named by load_wav
         try:
-            return wave_input(wave, self.sample_rate, self.fbank_args, num_frames, rng)
+            return wave_input(wave, self.sample_rate, self.fbank_args, num_frames, rng, self.augmenter)
         except AudioError as e:  # a wave shorter than one frame: name its file
             raise AudioError(f"{self.sources[index]}: {e}") from None
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from wespeaker_avkd.data.augment import Augmenter, AugmentError, samples_per_epoch
 from wespeaker_avkd.data.datasets import (
     DEFAULT_FBANK_ARGS,
     AudioDataset,
@@ -109,11 +110,16 @@ def _select(table: Mapping[str, Any], utts: list[str], path: str) -> dict:
 
 
 def _build_dataset(modality: str, data_dir: str, utts: list[str], dataset_args: Mapping[str, Any], train: bool,
-                   embedding_scps: Mapping[str, str] | None, **kw: Any) -> KeyedDataset:
-    """The dataset of one modality over `utts` of data_dir."""
+                   embedding_scps: Mapping[str, str] | None, num_speakers: int = 0, **kw: Any) -> KeyedDataset:
+    """The dataset of one modality over `utts` of data_dir (training audio with dataset_args' augmentation)."""
     if modality == "audio":
         kind, path = _audio_source(data_dir, dataset_args)
-        return AudioDataset(utts, _select(read_table(path), utts, path), kind, dataset_args.get("fbank_args"), **kw)
+        augmenter = Augmenter(dataset_args, num_speakers) if train else None
+        if augmenter is not None and kind == "feats" and augmenter.wave_steps:
+            raise AugmentError(f"dataset_args {', '.join(augmenter.wave_steps)} act on the waveform, but the audio "
+                               f"input is {path} (precomputed fbank): set dataset_args.feat_source: wav")
+        return AudioDataset(utts, _select(read_table(path), utts, path), kind, dataset_args.get("fbank_args"),
+                            augmenter=augmenter, resample_rate=dataset_args.get("resample_rate"), **kw)
     if modality == "visual":
         path = _visual_source(data_dir, dataset_args)[1]
         args = _visual_args(dataset_args)
@@ -168,16 +174,36 @@ def build_train_loader(modality: str, data_dir: str, spk2id: Mapping[str, int], 
     drop_last, shuffle = bool(dataloader_args.get("drop_last", True)), bool(dataset_args.get("shuffle", True))
     num_frms = dataset_args.get("num_frms", [200, 400]) if modality == "audio" else None
     if dataset_args.get("data_type") == "shard" and modality != "fusion":
+        pipeline = [k for k in ("speed_perturb", "aug_prob", "spec_aug", "filter", "sample_num_per_epoch",
+                                "resample_rate") if dataset_args.get(k)]
+        if modality == "audio" and pipeline:
+            raise AugmentError(f"dataset_args {', '.join(pipeline)}: WeSpeaker's data pipeline runs on raw files or "
+                               f"stored fbank, not yet on tar shards ({data_dir}); use data_type raw for it")
         items = _shard_items(modality, index, dataset_args, True, labels=labels, teacher=teacher)
         shuffle_size = int((dataset_args.get("shuffle_args") or {}).get("shuffle_size", DEFAULT_SHUFFLE_SIZE))
         dataset = ShardTrainDataset(items, batch_size, seed, rank, world_size, drop_last, shuffle, shuffle_size,
                                     num_frms)
         return _loader(dataset, None, dataloader_args)
-    dataset = _build_dataset(modality, data_dir, utts, dataset_args, True, embedding_scps,
+    dataset = _build_dataset(modality, data_dir, utts, dataset_args, True, embedding_scps, len(spk2id),
                              labels=labels, teacher=teacher)
-    sampler = SeededBatchSampler(len(dataset), batch_size, seed, rank, world_size, drop_last=drop_last,
-                                 shuffle=shuffle, num_frms=num_frms)
+    if modality == "audio" and dataset_args.get("filter"):
+        dataset = _length_filtered(dataset, utt2spk_path)
+    sampler = SeededBatchSampler(
+        len(dataset), batch_size, seed, rank, world_size, drop_last=drop_last, shuffle=shuffle, num_frms=num_frms,
+        num_samples=samples_per_epoch(len(dataset), int(dataset_args.get("sample_num_per_epoch") or 0)))
     return _loader(dataset, sampler, dataloader_args)
+
+
+def _length_filtered(dataset: AudioDataset, utt2spk_path: str) -> AudioDataset:
+    """dataset without the utterances shorter than filter_args.min_num_frames (WeSpeaker's filter; lengths from
+    file headers, or the decoded input where a header does not tell)."""
+    shift = dataset.fbank_args["frame_shift"]
+    keep = [i for i in range(len(dataset)) if dataset.augmenter.keep(
+        dataset.input_length(i), shift, None if dataset.source_kind == "feats" else dataset.sample_rate)]
+    if not keep:
+        raise AugmentError(f"dataset_args.filter: every utterance of {utt2spk_path} is shorter than "
+                           f"filter_args.min_num_frames {dataset.augmenter.filter_args['min_num_frames']}")
+    return dataset.subset(keep)
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:

@@ -31,11 +31,13 @@ class SeededBatchSampler(Sampler[list]):
 
     All ranks shuffle with the same (seed, epoch) permutation, pad it (wrapping) to a multiple of world_size
     and take every world_size-th index from `rank`, so every rank gets the same number of batches (DDP).
-    With num_frms = (min, max) each batch draws one length in [min, max] frames.
+    With num_frms = (min, max) each batch draws one length in [min, max] frames. num_samples (WeSpeaker's
+    sample_num_per_epoch) makes an epoch that many items: the epoch's order cut short or repeated.
     """
 
     def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 drop_last: bool = False, shuffle: bool = True, num_frms: Sequence[int] | None = None) -> None:
+                 drop_last: bool = False, shuffle: bool = True, num_frms: Sequence[int] | None = None,
+                 num_samples: int | None = None) -> None:
         if num_items <= 0:
             raise InputValueError("SeededBatchSampler: the dataset is empty")
         if not 0 <= rank < world_size:
@@ -46,6 +48,7 @@ class SeededBatchSampler(Sampler[list]):
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.drop_last, self.shuffle = bool(drop_last), bool(shuffle)
         self.num_frms = None if num_frms is None else (int(num_frms[0]), int(num_frms[1]))
+        self.num_samples = num_items if num_samples is None else int(num_samples)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -58,10 +61,16 @@ class SeededBatchSampler(Sampler[list]):
             else np.arange(self.num_items)
         per_rank = -(-self.num_items // self.world_size)
         order = np.resize(order, per_rank * self.world_size)  # wrap around, like DistributedSampler's padding
-        return order[self.rank::self.world_size]
+        return np.resize(order[self.rank::self.world_size], self._per_rank())
+
+    def _per_rank(self) -> int:
+        """Items of one rank per epoch: the data once (padded to every rank), or num_samples / world_size."""
+        if self.num_samples == self.num_items:
+            return -(-self.num_items // self.world_size)
+        return self.num_samples // self.world_size  # WeSpeaker: sample_num_per_epoch // world_size // batch
 
     def __len__(self) -> int:
-        per_rank = -(-self.num_items // self.world_size)
+        per_rank = self._per_rank()
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
 
     def __iter__(self) -> Iterator[list]:

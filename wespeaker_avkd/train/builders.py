@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from wespeaker_avkd.data.augment import num_classes
 from wespeaker_avkd.losses.kd_objective import objective_from_specs
 from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
 from wespeaker_avkd.train.config import ComponentArgs, KDConfig, MarginUpdate, TrainConfig
@@ -45,9 +46,11 @@ def make_projection(projection: ComponentArgs, margin_update: MarginUpdate | Non
     return PROJECTIONS.build(projection.name, embed_dim=embed_dim, num_class=num_class, margin=margin, **args)
 
 
-def build_net(cfg: TrainConfig | ModelConfig, num_class: int) -> EmbeddingNet:
-    """Encoder (make_encoder), then AAM head (make_projection) of a parsed config, as one EmbeddingNet."""
+def build_net(cfg: TrainConfig | ModelConfig, num_speakers: int) -> EmbeddingNet:
+    """Encoder (make_encoder), then AAM head (make_projection) of a parsed config, as one EmbeddingNet; the head
+    has a class per training speaker, x3 with dataset_args.speed_perturb (each speed a class, as WeSpeaker)."""
     encoder = make_encoder(cfg.modality, cfg.model, cfg.plugins)
+    num_class = num_classes(num_speakers, bool(getattr(cfg.dataset_args, "speed_perturb", False)))
     head = make_projection(cfg.projection, cfg.margin_update, model_embed_dim(cfg.model.args, encoder), num_class)
     return EmbeddingNet(encoder, head)
 

@@ -208,25 +208,35 @@ def save_config(cfg: Mapping[str, Any], path: PathLike) -> None:
 
 # ====================================================================== the typed schema of a training config
 # WeSpeaker keys whose feature this toolkit does not implement: refused by name (accepting them would train
-# another experiment than the config says).
-_NO_AUG = "data augmentation is not implemented"
+# another experiment than the config says). docs/wespeaker.md has the table of every WeSpeaker v2 key.
+_FRONTEND = "the frontend is Kaldi fbank (fbank_args); learned/SSL frontends are not implemented"
 WESPEAKER_UNSUPPORTED_DATASET = {
-    "speed_perturb": _NO_AUG, "spec_aug": _NO_AUG, "spec_aug_args": _NO_AUG, "aug_prob": _NO_AUG,
-    "shuffle_args": "buffered shuffling: the sampler permutes the whole list every epoch",
-    "filter": "length filtering is not implemented", "filter_args": "length filtering is not implemented",
-    "resample_rate": "resampling is not implemented: give 16 kHz audio",
-    "sample_num_per_epoch": "an epoch is one pass over the data",
-    "frontend": "the frontend is Kaldi fbank (fbank_args)", "frontend_args": "the frontend is Kaldi fbank",
+    "frontend": _FRONTEND, "frontend_args": _FRONTEND, "s3prl_args": _FRONTEND, "w2vbert_args": _FRONTEND,
+    "tfmel_args": _FRONTEND,
+    "speed_perturb_mode": "only WeSpeaker's default speed perturbation (one random speed per sample) is "
+                          "implemented, not the 'expanded' mode",
+    "cmvn": "the per-utterance mean normalisation is always on", "cmvn_args": "variance normalisation is not "
+                                                                             "implemented (mean only, always on)",
 }
+# WeSpeaker's audio pipeline keys (data/augment.py): an audio system reads them, the others refuse them.
+AUDIO_PIPELINE_KEYS = ("sample_num_per_epoch", "shuffle_args", "filter", "filter_args", "resample_rate",
+                       "speed_perturb", "aug_prob", "spec_aug", "spec_aug_args", "noise_data", "reverb_data", "do_lm")
+_AUDIO_ONLY = {k: "an audio-pipeline key (WeSpeaker's data processing of the waveform and fbank)"
+               for k in AUDIO_PIPELINE_KEYS}
+_OLD_LMDB = "an older WeSpeaker name: write reverb_data / noise_data (a wav.scp, or an lmdb dir)"
 WESPEAKER_UNSUPPORTED_TOP = {
     "gpus": "use torchrun --nproc_per_node N (or --device) with bin.train",
     "exp_dir": "the experiment dir is bin.train's --exp_dir",
     "data_type": "write dataset_args.data_type (shard|raw|feat): train_data is a Kaldi data dir, its shard "
                  "list <train_data>/shard.list",
     "train_label": "labels come from train_data/utt2spk",
-    "reverb_data": _NO_AUG, "noise_data": _NO_AUG, "reverb_lmdb": _NO_AUG, "noise_lmdb": _NO_AUG,
-    "do_lm": "large-margin fine-tuning is not implemented",
+    "reverb_lmdb": _OLD_LMDB, "noise_lmdb": _OLD_LMDB,
 }
+# Top-level in WeSpeaker, read into the audio dataset_args: the sets of train.py's --reverb_data / --noise_data,
+# and do_lm (large-margin fine-tuning: its train.py then turns speed perturbation off in the data, keeping the
+# head's 3 classes per speaker).
+AUGMENT_SETS = ("reverb_data", "noise_data")
+TOP_DATASET_KEYS = (*AUGMENT_SETS, "do_lm")
 
 
 def num_frms(value: Any, where: Where) -> list[int]:
@@ -265,9 +275,57 @@ class DataLoaderArgs(Section):
     drop_last: bool = field(True, as_bool)
 
 
+def _probability(value: Any, where: Where) -> float:
+    """A probability in [0, 1]."""
+    p = _number(value, where)
+    if not 0 <= p <= 1:
+        raise where.error(f"must be a probability in [0, 1], got {value}")
+    return p
+
+
+@dataclasses.dataclass(frozen=True)
+class ShuffleArgs(Section):
+    """shuffle_args: WeSpeaker's local-shuffle buffer (data/augment.py:buffer_shuffle)."""
+
+    shuffle_size: int = field(2500, positive_int)
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterArgs(Section):
+    """filter_args: the utterance lengths WeSpeaker's filter keeps, in frames (data/augment.py:filter_bounds)."""
+
+    min_num_frames: int = field(100, nonneg_int)
+    max_num_frames: int = field(800, positive_int)
+
+    def check(self, where: Where) -> None:
+        """min_num_frames <= max_num_frames."""
+        if self.min_num_frames > self.max_num_frames:
+            raise where.key("min_num_frames").error(f"must be <= max_num_frames ({self.max_num_frames}), got "
+                                                    f"{self.min_num_frames}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecAugArgs(Section):
+    """spec_aug_args (data/augment.py:spec_aug), WeSpeaker's defaults."""
+
+    num_t_mask: int = field(1, nonneg_int)
+    num_f_mask: int = field(1, nonneg_int)
+    max_t: int = field(10, positive_int)
+    max_f: int = field(8, positive_int)
+    prob: float = field(0.6, _probability)
+
+
+def _section_dict(cls: type[Section]) -> Any:
+    """Parser of a nested section written as a dict (defaults filled in), for asdict-friendly configs."""
+    return lambda v, w: dataclasses.asdict(cls.from_dict(v, w))
+
+
 @dataclasses.dataclass(frozen=True)
 class AudioDatasetArgs(Section):
-    """dataset_args of an audio system (data/loaders.py, data/datasets.py:AudioDataset)."""
+    """dataset_args of an audio system (data/loaders.py, data/datasets.py:AudioDataset, data/augment.py).
+
+    WeSpeaker's pipeline keys default to off here (WeSpeaker turns speed_perturb, filter and a 0.6 aug_prob on
+    when absent), so a config without them trains as before; WeSpeaker's configs write them all."""
 
     REFUSED = WESPEAKER_UNSUPPORTED_DATASET
     feat_source: str = field("auto", one_of("feats", "wav", "auto"))
@@ -276,20 +334,46 @@ class AudioDatasetArgs(Section):
     num_frms: list[int] = field(factory=lambda: [200, 400], parse=num_frms)
     fbank_args: dict[str, Any] = field(factory=dict, parse=_fbank_args)
     shuffle: bool = field(True, as_bool)
+    shuffle_args: dict[str, Any] = field(factory=lambda: dataclasses.asdict(ShuffleArgs()),
+                                         parse=_section_dict(ShuffleArgs))
+    sample_num_per_epoch: int = field(0, nonneg_int)
+    filter: bool = field(False, as_bool)
+    filter_args: dict[str, Any] = field(factory=lambda: dataclasses.asdict(FilterArgs()),
+                                        parse=_section_dict(FilterArgs))
+    resample_rate: int | None = field(None, lambda v, w: None if v is None else positive_int(v, w))
+    speed_perturb: bool = field(False, as_bool)
+    aug_prob: float = field(0.0, _probability)
+    reverb_data: str | None = field(None, opt_str)
+    noise_data: str | None = field(None, opt_str)
+    spec_aug: bool = field(False, as_bool)
+    spec_aug_args: dict[str, Any] = field(factory=lambda: dataclasses.asdict(SpecAugArgs()),
+                                          parse=_section_dict(SpecAugArgs))
+    do_lm: bool = field(False, as_bool)
 
     def check(self, where: Where) -> None:
-        """data_type raw reads audio (wav.scp), feat stored fbank (feats.scp): feat_source may not say otherwise."""
+        """data_type agrees with feat_source; waveform steps need the waveform; aug_prob needs both sets."""
         clash = {"raw": "feats", "feat": "wav"}.get(self.data_type or "")
         if clash is not None and self.feat_source == clash:
             raise where.key("data_type").error(f"{self.data_type!r} contradicts feat_source {clash!r} (data_type "
                                                "raw reads wav.scp, feat reads feats.scp): keep one of them")
+        wave_steps = [k for k, on in (("speed_perturb", self.speed_perturb), ("aug_prob", self.aug_prob > 0)) if on]
+        if wave_steps and (self.feat_source == "feats" or self.data_type == "feat"):
+            raise where.key(wave_steps[0]).error(
+                "acts on the waveform, but feat_source is feats (precomputed fbank, no waveform to perturb): set "
+                "dataset_args.feat_source: wav (only spec_aug and filter apply to precomputed features)")
+        missing = [k for k in AUGMENT_SETS if self.aug_prob > 0 and not getattr(self, k)]
+        if missing:
+            raise where.key("aug_prob").error(
+                f"is {self.aug_prob} but {' and '.join(missing)} is not given (the RIR and noise sets, top-level "
+                "keys as WeSpeaker's train.py --reverb_data/--noise_data, a wav.scp or lmdb each); give them or "
+                "set aug_prob: 0")
 
 
 @dataclasses.dataclass(frozen=True)
 class VisualDatasetArgs(Section):
     """dataset_args of a visual system (data/loaders.py VISUAL_DEFAULTS, data/datasets.py:VisualDataset)."""
 
-    REFUSED = WESPEAKER_UNSUPPORTED_DATASET
+    REFUSED = {**WESPEAKER_UNSUPPORTED_DATASET, **_AUDIO_ONLY}
     data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "shard")(v, w))
     image_size: Any = field(112, image_size)
     num_eval_frames: int = field(5, positive_int)
@@ -307,7 +391,7 @@ def _number(value: Any, where: Where) -> float:
 class FusionDatasetArgs(Section):
     """dataset_args of the fusion teacher (its inputs are pre-extracted embeddings)."""
 
-    REFUSED = WESPEAKER_UNSUPPORTED_DATASET
+    REFUSED = {**WESPEAKER_UNSUPPORTED_DATASET, **_AUDIO_ONLY}
     shuffle: bool = field(True, as_bool)
 
 
@@ -501,6 +585,25 @@ def normalize_synonyms(cfg: Mapping[str, Any], where: Where) -> Config:
     return cfg
 
 
+def top_keys_into_dataset_args(cfg: Mapping[str, Any], where: Where) -> Config:
+    """A copy of cfg with WeSpeaker's top-level reverb_data / noise_data / do_lm moved into dataset_args (where
+    the audio loader reads them); a key given in both places with different values is an error."""
+    cfg = dict(cfg)
+    sets = {k: cfg.pop(k) for k in TOP_DATASET_KEYS if k in cfg}
+    if not sets:
+        return cfg
+    if cfg.get("modality", TrainConfig.DEFAULTS["modality"]) != "audio":
+        key = next(iter(sets))
+        raise where.key(key).error(f"is read by audio systems only (modality {cfg.get('modality')!r})")
+    ds = dict(as_mapping(cfg.get("dataset_args"), where.key("dataset_args")))
+    for key, value in sets.items():
+        if key in ds and ds[key] != value:
+            raise where.key(key).error(f"says {value!r} but dataset_args.{key} says {ds[key]!r}: keep one")
+        ds[key] = value
+    cfg["dataset_args"] = ds
+    return cfg
+
+
 def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> TrainConfig:
     """Validate every key of a training config (its kd preset already resolved) -> TrainConfig.
 
@@ -515,8 +618,10 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
                             if k in WESPEAKER_UNSUPPORTED_DATASET})
     refuse_keys(unsupported, top, "WeSpeaker config keys whose feature this toolkit does not implement (remove "
                                   "them, also when disabled: the experiment would silently differ)")
-    check_keys(cfg, list(TrainConfig.SIMPLE) + list(TrainConfig.SECTIONS) + list(TrainConfig.ALIASES), top)
+    check_keys(cfg, list(TrainConfig.SIMPLE) + list(TrainConfig.SECTIONS) + list(TrainConfig.ALIASES)
+               + list(TOP_DATASET_KEYS), top)
     cfg = normalize_synonyms(cfg, top)
+    cfg = top_keys_into_dataset_args(cfg, top)
     for key in TrainConfig.REQUIRED:
         if key not in cfg:
             raise top.error(f"missing required key '{key}'")

@@ -50,7 +50,8 @@ from wespeaker_avkd.utils.schema import Section, Where, as_bool, as_mapping, as_
 # a bf16 trunk on CPU). Their values as written make the config part of the extraction stamp.
 STAMPED_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args", "amp")
 # The dataset_args keys the eval loader reads, per modality (the others are training's: num_frms, shuffle).
-EVAL_DATASET_KEYS = {"audio": ("data_type", "feat_source", "fbank_args"),
+# speed_perturb sets the head's size (3 classes per speaker), resample_rate the rate the fbank is computed at.
+EVAL_DATASET_KEYS = {"audio": ("data_type", "feat_source", "fbank_args", "resample_rate", "speed_perturb"),
                      "visual": ("data_type", "image_size", "num_eval_frames", "mean", "std"), "fusion": ()}
 EVAL_LOADER_KEYS = ("batch_size", "num_workers", "pin_memory", "prefetch_factor")
 

@@ -54,12 +54,16 @@ mean_utts=          # every system's scoring mean vector comes from this many ev
 score_norm=none     # none: cosine scores; asnorm: also AS-normed scores in <sys>/scores_asnorm (cohort: each
                     # system's embeddings of the mean part, one mean per speaker) and a second report
 top_n=300           # AS-norm: how many of the highest cohort scores give each side's mean and std
+aug=false           # true: every audio system trains with WeSpeaker's augmentation (conf/aug.yaml merged over its
+                    # config: speed perturbation, reverb/noise, length filter); stage 1 writes the noise/RIR sets
+musan=              # with --aug true: a real MUSAN folder and a real RIRS_NOISES folder instead of the generated
+rirs=               # sets (both or neither)
 # shellcheck disable=SC2034  # read by tools/parse_options.sh
 options=(stage stop_stage data_root wespeaker_data dev_speakers dev_seed dev_max_targets face_fps face_max_frames
          face_size corpus_config conf_dir config data fbank fbank_compress data_type shard_dir exp seeds tune
          tune_grid kd_weights
          gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite mean_utts
-         score_norm top_n)
+         score_norm top_n aug musan rirs)
 
 help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune true] [--tune_grid '0.1 1 10 100']
   [--kd_weights FILE] [--data_root DIR] [--wespeaker_data DIR] [--dev_speakers N] [--dev_seed N]
@@ -67,7 +71,7 @@ help_message="Usage: $0 [--stage N] [--stop_stage M] [--seeds '1 2 3'] [--tune t
   [--corpus_config FILE] [--gpus 0,1] [--nj N] [--data DIR] [--fbank DIR] [--fbank_compress true]
   [--data_type raw|shard] [--shard_dir DIR] [--exp DIR] [--trials 'O E H'] [--modalities 'visual audio']
   [--kd_combos 'COS KL ...'] [--mean_utts N] [--score_norm none|asnorm] [--top_n 300] [--overwrite true]
-  [--progress false]
+  [--progress false] [--aug true [--musan DIR --rirs DIR]]
 stages: 1 data, 2 fbank (+ shards), 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
         6 KD-weight tuning on dev (--tune true), 7 KD students, 8 extract+score students, 9 report"
 # shellcheck source=../../../tools/parse_options.sh
@@ -94,6 +98,11 @@ if run_stage 1; then
     python3 -m wespeaker_avkd.bin.make_toy_corpus --out "$data" --num_workers "$nj" "${corpus_args[@]}" "${NOPROG[@]}"
   fi
   python3 -m wespeaker_avkd.bin.validate_data "$data/train" "$data/dev" "$data/eval"
+  if [ "$aug" = true ]; then   # the noise and RIR sets of the audio systems' augmentation
+    sets_args=(--speech_scp "$data/train/wav.scp")
+    if [ -n "$musan" ]; then sets_args=(--musan "$musan" --rirs "$rirs"); fi
+    python3 -m wespeaker_avkd.bin.make_noise_sets --out "$data" "${sets_args[@]}"
+  fi
   stage_end
 fi
 
@@ -123,12 +132,14 @@ if run_stage 3; then
   stage_begin 3 "audio and visual baselines, seeds ${SEEDS[*]}"
   need_audio_input "$data/train"
   if [ "$data_type" = shard ]; then need "$data/train/shard.list" 2; fi
+  need_aug_sets
   pool_begin
   for seed in "${SEEDS[@]}"; do
     for mod in audio visual; do
-      pool_run "seed${seed}_${mod}_baseline" train_cmd --config "$conf_dir/$mod.yaml" "${CONFIG_FLAGS[@]}" \
-        "${DATA_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "${mod}_baseline")" --train_data "$data/train" \
-        --seed "$seed"
+      mod_aug "$mod"
+      pool_run "seed${seed}_${mod}_baseline" train_cmd --config "$conf_dir/$mod.yaml" "${MOD_AUG[@]}" \
+        "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "${mod}_baseline")" \
+        --train_data "$data/train" --seed "$seed"
     done
   done
   pool_end
@@ -204,13 +215,15 @@ if run_stage 6; then
     need "$teacher_export/xvector.scp" 5
     for part in "$mean_part" dev; do need "$data/$part/utt2spk" "1-2"; done
     for t in "${TRIALS[@]}"; do need "$data/dev/trials/$t" 1; done
+    need_aug_sets
     pool_begin
     for mod in "${MODALITIES[@]}"; do
+      mod_aug "$mod"
       for loss in COS KL MMD; do
         for w in "${GRID[@]}"; do
           d=$(tune_dir "$mod" "$loss" "$w")
-          pool_run "tune_${mod}_${loss}_w$w" train_cmd --config "$conf_dir/$mod.yaml" "${KD_CONFIGS[@]}" \
-            "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$d" --train_data "$data/train" \
+          pool_run "tune_${mod}_${loss}_w$w" train_cmd --config "$conf_dir/$mod.yaml" "${MOD_AUG[@]}" \
+            "${KD_CONFIGS[@]}" "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$d" --train_data "$data/train" \
             --seed "$first_seed" \
             --kd.combo "$loss" --kd.teacher_dir "$teacher_export" --kd.weights_file conf/kd_weights.yaml \
             "+kd.$(kd_weight_key "$loss")=$w"
@@ -253,12 +266,14 @@ if run_stage 7; then
       case "$combo" in COS|KL|MMD) reuse_tuned "$mod" "$combo" ;; esac
     done
   done
+  need_aug_sets
   pool_begin
   for seed in "${SEEDS[@]}"; do
     for mod in "${MODALITIES[@]}"; do
+      mod_aug "$mod"
       for combo in "${COMBOS[@]}"; do
         name=$(student_name "$mod" "$combo")
-        pool_run "seed${seed}_$name" train_cmd --config "$conf_dir/$mod.yaml" "${KD_CONFIGS[@]}" \
+        pool_run "seed${seed}_$name" train_cmd --config "$conf_dir/$mod.yaml" "${MOD_AUG[@]}" "${KD_CONFIGS[@]}" \
           "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "$name")" --train_data "$data/train" \
           --seed "$seed" \
           --kd.combo "$combo" --kd.teacher_dir "$(sys_dir "$seed" teacher)/kd_export" --kd.weights_file "$kd_weights"

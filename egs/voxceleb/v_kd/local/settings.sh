@@ -5,12 +5,12 @@
 # Safety rule (local/common.sh): values are matched against patterns and then only compared with [ -ge ] etc.
 # or passed on as single quoted words; nothing here reaches eval or arithmetic expansion.
 #
-# Sets: last_stage; real_data, need_faces (stage 1 of real VoxCeleb); the word lists SEEDS TRIALS MODALITIES COMBOS GRID;
-# the defaults of conf_dir, mean_utts and kd_weights; KD_CONFIGS (the students' kd configs), DATA_FLAGS (the audio
+# Sets: last_stage; real_data, need_faces (stage 1 of real VoxCeleb); the word lists SEEDS TRIALS MODALITIES COMBOS
+# GRID; the defaults of conf_dir, mean_utts and kd_weights; KD_CONFIGS (the students' kd configs), DATA_FLAGS (the audio
 # and visual trainings' data_type override), feat_source (what the audio systems read: feats|wav|auto),
 # SCORE_DIRS (score folders of every system: scores, + scores_asnorm with --score_norm asnorm), first_seed,
 # mean_part, SYSTEM_PARTS, ncores, num_gpus, jobs, threads, side_by_side, CONFIG_FLAGS, NOPROG, DEV_FLAGS,
-# PROG_FLAGS.
+# PROG_FLAGS; AUG_FLAGS and the functions mod_aug / need_aug_sets (--aug true).
 
 last_stage=9
 if [ $# -gt 0 ]; then echo "$0: unexpected argument $(printf '%q' "$1")" >&2; echo "$help_message" >&2; exit 1; fi
@@ -48,7 +48,14 @@ need_uint face_max_frames "$face_max_frames" 1
 need_uint face_size "$face_size" 8
 [[ $face_fps =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ && ! $face_fps =~ ^[0.]+$ ]] ||
   die "--face_fps must be a positive number, got $(printf '%q' "$face_fps")"
-for name in data_root wespeaker_data corpus_config conf_dir config data fbank shard_dir exp kd_weights; do need_path "$name" "${!name}"; done
+for name in data_root wespeaker_data corpus_config conf_dir config data fbank shard_dir exp kd_weights musan rirs; do
+  need_path "$name" "${!name}"
+done
+if [ -n "$musan$rirs" ]; then
+  if [ "$aug" != true ]; then die "--musan/--rirs are the augmentation's sets: add --aug true"; fi
+  if [ -z "$musan" ] || [ -z "$rirs" ]; then die "--musan and --rirs go together (or neither: generated sets)"; fi
+  for name in musan rirs; do [ -d "${!name}" ] || die "--$name ${!name}: no such directory"; done
+fi
 case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
 
 # ---------------------------------------------------------------- defaults that depend on other options
@@ -83,7 +90,20 @@ KD_CONFIGS=(--config conf/kd.yaml)
 if [ -f "$conf_dir/kd.yaml" ]; then KD_CONFIGS+=(--config "$conf_dir/kd.yaml"); fi
 # what the audio systems read, from their merged config (the trainer's own loader and schema): stage 2 computes
 # no fbank for wav, stage 3 checks for the table they read
+# --aug true: conf/aug.yaml (WeSpeaker's augmentation) over every audio system's config, its sets from stage 1
+AUG_FLAGS=()
+if [ "$aug" = true ]; then
+  [ -f conf/aug.yaml ] || die "conf/aug.yaml is missing (--aug true)"
+  AUG_FLAGS=(--config conf/aug.yaml --noise_data "$data/musan/wav.scp" --reverb_data "$data/rirs/wav.scp")
+fi
+# mod_aug MOD: MOD_AUG = the augmentation flags of a system of modality MOD (audio only)
+mod_aug() { MOD_AUG=(); if [ "$1" = audio ]; then MOD_AUG=("${AUG_FLAGS[@]}"); fi; }
+# need_aug_sets: with --aug true, stage 1's noise and RIR sets must exist
+need_aug_sets() {
+  if [ "$aug" = true ]; then need "$data/musan/wav.scp" 1; need "$data/rirs/wav.scp" 1; fi
+}
 audio_configs=("$conf_dir/audio.yaml")
+if [ "$aug" = true ]; then audio_configs+=(conf/aug.yaml); fi
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
 # a bad config: feat_source.py's one line ('feat_source: <file>: config key ...') and its exit status 2
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || exit $?
