@@ -115,6 +115,11 @@ CASES = {
         ("input", ["--jobs", "{bad_jobs_tsv}"], "{bad_jobs_tsv}:1: expected 5 tab-separated fields"),
         ("argument", ["--exp_dir", "{exp}", "--kd_export"], "--kd_export needs --train_scp"),
     ],
+    "make_noise_sets": [
+        ("input", ["--out", "{root}/sets", "--musan", "{root}/missing_musan", "--rirs", "{root}/missing_rirs"],
+         "missing_musan: no such directory"),
+        ("argument", ["--out", "{root}/sets", "--musan", "{root}/missing_musan"], "--musan and --rirs go together"),
+    ],
     "make_shards": [
         ("data", ["--data", "{root}/missing_data", "--out", "{root}/sh", "--no_progress"],
          "missing_data: a data dir to pack needs utt2spk and wav.scp"),

@@ -16,16 +16,12 @@ import os
 import sys
 
 from wespeaker_avkd.data.noise_sets import scan_set, write_noise_set, write_rir_set
-from wespeaker_avkd.utils.errors import NamedError, run_main
+from wespeaker_avkd.utils.errors import ArgumentParser, UsageError, run_main
 
 
-class UsageError(NamedError):
-    """Options that do not go together."""
-
-
-def main(argv: list[str]) -> int:
+def run(argv: list[str]) -> int:
     """Parse, then generate or list the two sets."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="writes OUT/musan/wav.scp and OUT/rirs/wav.scp")
     parser.add_argument("--speech_scp", help="wav.scp whose voices make the generated babble")
     parser.add_argument("--musan", help="a real MUSAN folder (instead of generated noises)")
@@ -48,5 +44,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("make_noise_sets", run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main("make_noise_sets", main))
+    sys.exit(main())
