@@ -224,9 +224,11 @@ AUDIO_PIPELINE_KEYS = ("sample_num_per_epoch", "shuffle_args", "filter", "filter
 _AUDIO_ONLY = {k: "an audio-pipeline key (WeSpeaker's data processing of the waveform and fbank)"
                for k in AUDIO_PIPELINE_KEYS}
 _OLD_LMDB = "an older WeSpeaker name: write reverb_data / noise_data (a wav.scp, or an lmdb dir)"
+# A WeSpeaker run's own keys. WeSpeaker's v2 run.sh always passes both on train.py's command line, which overrides
+# the yaml; here bin.train's --exp_dir and torchrun (or --device) play that part. They are checked and set aside
+# (config.yaml does not record them: they describe another run's place and devices, not the experiment).
+WESPEAKER_RUN_KEYS = {"exp_dir": "bin.train's --exp_dir", "gpus": "torchrun --nproc_per_node N (or --device)"}
 WESPEAKER_UNSUPPORTED_TOP = {
-    "gpus": "use torchrun --nproc_per_node N (or --device) with bin.train",
-    "exp_dir": "the experiment dir is bin.train's --exp_dir",
     "data_type": "write dataset_args.data_type (shard|raw|feat): train_data is a Kaldi data dir, its shard "
                  "list <train_data>/shard.list",
     "train_label": "labels come from train_data/utt2spk",
@@ -604,6 +606,21 @@ def top_keys_into_dataset_args(cfg: Mapping[str, Any], where: Where) -> Config:
     return cfg
 
 
+def without_run_keys(cfg: Mapping[str, Any], where: Where) -> dict[str, Any]:
+    """A copy of `cfg` without WeSpeaker's run keys (WESPEAKER_RUN_KEYS); an exp_dir that is not a string, or gpus
+    that are not a GPU list (\"[0,1]\", 0, [0, 1]), is refused naming the file and key."""
+    out = dict(cfg)
+    if "exp_dir" in out and not isinstance(out["exp_dir"], str):
+        raise where.key("exp_dir").error(f"must be a path (a string), got {out['exp_dir']!r}")
+    gpus = out.get("gpus")
+    if "gpus" in out and not (isinstance(gpus, (str, int)) and not isinstance(gpus, bool)
+                              or isinstance(gpus, list) and all(isinstance(g, int) for g in gpus)):
+        raise where.key("gpus").error(f"must be a GPU list such as \"[0,1]\", got {gpus!r}")
+    for key in WESPEAKER_RUN_KEYS:
+        out.pop(key, None)
+    return out
+
+
 def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> TrainConfig:
     """Validate every key of a training config (its kd preset already resolved) -> TrainConfig.
 
@@ -612,6 +629,7 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     top = Where("", key_sources(cfg) if sources is None else sources)
     if not isinstance(cfg, Mapping):
         raise top.error(f"expected a mapping, got {type(cfg).__name__}")
+    cfg = without_run_keys(cfg, top)
     unsupported = {k: WESPEAKER_UNSUPPORTED_TOP[k] for k in cfg if k in WESPEAKER_UNSUPPORTED_TOP}
     if isinstance(cfg.get("dataset_args"), Mapping):  # all of them in one message, as a porting checklist
         unsupported.update({f"dataset_args.{k}": WESPEAKER_UNSUPPORTED_DATASET[k] for k in cfg["dataset_args"]

@@ -47,6 +47,7 @@ from wespeaker_avkd.train.config import (
     parse_train_config,
     resolve_kd_preset,
     save_config,
+    without_run_keys,
 )
 from wespeaker_avkd.train.distributed import (
     DistInfo,
@@ -106,7 +107,7 @@ def prepare_configs(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], TrainConfig
     WeSpeaker's synonyms to ours and fill the defaults. The dict is what exp_dir/config.yaml records (and what a
     resumed run is compared with); everything else reads the TrainConfig."""
     sources = key_sources(cfg)
-    cfg = dict(cfg)
+    cfg = without_run_keys(cfg, Where("", sources))  # WeSpeaker's exp_dir/gpus: the command line decides here
     cfg.setdefault("modality", "audio")  # a WeSpeaker config has no modality: it is an audio config
     # the schema's check, here because the KD preset below depends on the modality; names the file
     modality = one_of(*MODALITIES)(cfg["modality"], Where("", sources).key("modality"))
