@@ -47,8 +47,8 @@ trials="O E H"      # trial list names under data/{dev,eval}/trials/
 modalities="visual audio"
 kd_combos="COS KL MMD COS+KL COS+MMD KL+MMD"
 progress=true       # tqdm bars (switched off for jobs that run side by side)
-overwrite=false     # true: retrain (delete checkpoints) and re-extract the systems of the stages run, instead of
-                    # resuming / reusing finished work
+overwrite=false     # true: retrain (old models/ and train_state/ set aside until done) and re-extract the systems
+                    # of the stages run, instead of resuming / reusing finished work
 mean_utts=          # every system's scoring mean vector comes from this many evenly spaced training utterances
                     # (data/train_mean); default 300 on the toy corpus, 0 (= all of data/train) with --data_root
 score_norm=none     # none: cosine scores; asnorm: also AS-normed scores in <sys>/scores_asnorm (cohort: each
