@@ -331,3 +331,16 @@ def test_training_from_shards_and_raw_files_gives_the_same_embeddings(corpus, tm
     assert all(torch.equal(state["raw"][k], state["shard"][k]) for k in state["raw"])
     (keys_raw, emb_raw), (keys_shard, emb_shard) = embeddings["raw"], embeddings["shard"]
     assert keys_raw == keys_shard and np.array_equal(emb_raw, emb_shard)
+
+
+def test_shard_list_names_regular_files_only(tmp_path):
+    """A pipe (or a missing file) in a shard list is refused naming the list and line, before tarfile opens it."""
+    fifo = tmp_path / "pipe.tar"
+    os.mkfifo(fifo)
+    listing = tmp_path / "shard.list"
+    listing.write_text("\npipe.tar\n")
+    with pytest.raises(ShardError, match=r"shard.list:2: 'pipe.tar' is not a regular file"):
+        shards.read_shard_list(str(listing))
+    listing.write_text("https://example.org/a.tar\n")
+    with pytest.raises(ShardError, match=r"shard.list:1: .* is not a regular file"):
+        shards.read_shard_list(str(listing))

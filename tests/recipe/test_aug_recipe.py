@@ -40,6 +40,7 @@ def test_aug_option_flags_audio_systems_only(tmp_path):
     (["--musan", "/m", "--rirs", "/r"], "add --aug true"),
     (["--aug", "true", "--musan", "/m"], "--musan and --rirs go together"),
     (["--aug", "true", "--musan", "/nowhere/m", "--rirs", "/nowhere/r"], "--musan /nowhere/m: no such directory"),
+    (["--aug", "true", "--data_type", "shard"], "--aug true needs --data_type raw"),
 ])
 def test_bad_aug_options_refused(tmp_path, args, message):
     rc, _, err = _settings(tmp_path, *args)

@@ -46,7 +46,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="require resuming: stop with an error when EXP/models has no checkpoint to continue "
                              "from (without it a run resumes when it can and starts afresh otherwise)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start afresh: the old models/ is set aside and deleted once the new training completed")
+                        help="start afresh: the old models/ and train_state/ are set aside and deleted once the new "
+                             "training completed")
     parser.add_argument("--no_progress", action="store_true", help="no tqdm progress bar")
     return parser
 

@@ -124,7 +124,14 @@ def read_shard_list(path: str) -> list[str]:
     except (OSError, UnicodeDecodeError) as e:
         raise ShardError(f"{path}: cannot read the shard list ({e})") from e
     base = os.path.dirname(os.path.abspath(path))
-    paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in lines if p]
+    paths = []
+    for line_no, entry in enumerate(lines, 1):
+        if not entry:
+            continue
+        shard = entry if os.path.isabs(entry) else os.path.join(base, entry)
+        if not os.path.isfile(shard):  # never a pipe, device or URL: tarfile would block on or refuse those
+            raise ShardError(f"{path}:{line_no}: {entry!r} is not a regular file (a shard list names tar files)")
+        paths.append(shard)
     if not paths:
         raise ShardError(f"{path}: the shard list names no shard")
     return paths

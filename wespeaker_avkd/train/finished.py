@@ -7,8 +7,8 @@ list (wavs or feature arks, face images, the fusion teacher's input embeddings) 
 as extraction's stamp does (train/extract.py). A corpus regenerated at the same path is refused, naming what
 changed. num_epochs and num_avg may change on a resumed or finished run only where they act: more epochs
 continue the training, fewer than those already trained are refused, and a num_avg whose epochs pruning
-already removed is refused instead of silently averaging fewer. --overwrite sets the old models/ aside under a
-unique name and deletes it only after the new training completed.
+already removed is refused instead of silently averaging fewer. --overwrite sets the old models/ and train_state/
+aside under unique names and deletes them only after the new training completed.
 """
 from __future__ import annotations
 

@@ -32,6 +32,9 @@ case "$data_type" in
   raw|shard) ;;
   *) die "--data_type must be raw or shard, got $(printf '%q' "$data_type")" ;;
 esac
+if [ "$aug" = true ] && [ "$data_type" = shard ]; then
+  die "--aug true needs --data_type raw: WeSpeaker's augmentation pipeline reads raw files, not yet tar shards"
+fi
 case "$score_norm" in
   none|asnorm) ;;
   *) die "--score_norm must be none or asnorm, got $(printf '%q' "$score_norm")" ;;
