@@ -8,32 +8,22 @@ import subprocess
 import pytest
 
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
-from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
-from wespeaker_avkd.data.voxceleb.fixture import make_fixture_tree
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUN = os.path.join(ROOT, "egs", "voxceleb", "run.sh")
-TINY = os.path.join(ROOT, "egs", "voxceleb", "v_kd", "conf", "tiny")
+from .recipe_runs import FIXTURE_OPTIONS, RUN, TINY, make_fixture, run_recipe
 
 
 @pytest.mark.slow
 def test_recipe_runs_on_the_official_layouts(tmp_path):
-    corpus = str(tmp_path / "corpus")
-    generate_corpus(corpus, load_config(os.path.join(TINY, "corpus.yaml")), progress=False)
-    make_fixture_tree(corpus, str(tmp_path / "vox"))
+    corpus, vox = make_fixture(tmp_path)
     trap = tmp_path / "bin"
     trap.mkdir()
     (trap / "ffmpeg").write_text(f"#!/bin/sh\ntouch {tmp_path / 'ffmpeg_called'}\nexit 1\n")
     (trap / "ffmpeg").chmod(0o755)
     (tmp_path / "epochs.yaml").write_text("num_epochs: 1\n")
     data, exp = tmp_path / "data", tmp_path / "exp"
-    cmd = ["bash", RUN, "--data_root", str(tmp_path / "vox"), "--data", str(data), "--fbank", str(tmp_path / "fbank"),
-           "--exp", str(exp), "--conf_dir", TINY, "--config", str(tmp_path / "epochs.yaml"), "--progress", "false",
-           "--seeds", "1", "--modalities", "visual", "--kd_combos", "KL", "--dev_speakers", "6",
-           "--dev_max_targets", "40", "--face_fps", "2", "--face_max_frames", "2", "--face_size", "32"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PATH=f"{trap}:{os.environ['PATH']}")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3000, env=env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run_recipe(tmp_path, "--data_root", vox, *FIXTURE_OPTIONS, "--exp", str(exp), "--config",
+               str(tmp_path / "epochs.yaml"), "--seeds", "1", "--modalities", "visual", "--kd_combos", "KL",
+               env={"PATH": f"{trap}:{os.environ['PATH']}"})
     assert not (tmp_path / "ffmpeg_called").exists()
     src = {part: read_table(os.path.join(corpus, part, "utt2spk")) for part in ("train", "dev", "eval")}
     train, dev = read_table(data / "train" / "utt2spk"), read_table(data / "dev" / "utt2spk")
