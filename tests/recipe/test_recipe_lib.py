@@ -87,7 +87,8 @@ exp={tmp_path}/exp; jobs=2; ncores=2; num_gpus=0; overwrite=false; progress=fals
 refresh_flags
 python3() {{
   local f; f=$(printf '%s\\n' "$@" | sed -n '/^--jobs$/{{n;p}}')
-  cut -f1 "$f" | sort -u | tr '\\n' ' ' >> {calls}; echo >> {calls}
+  # one append per process (a short line is written at once): processes side by side never interleave
+  printf '%s\\n' "$(cut -f1 "$f" | sort -u | tr '\\n' ' ')" >> {calls}
 }}
 extract_run {jobs_file} t
 """
