@@ -39,8 +39,9 @@ inline float dot(const float* a, const float* b, const float* mean, int64_t d) {
   return s;
 }
 
-// The same dot product in double, for rows whose norms lie outside kSafeNorm: products of any two finite floats
-// and their sums stay finite and normal in double, so the cosine is right for embeddings of any magnitude.
+// The same dot product in double, for rows whose norms lie outside 2^-40..2^60 (kMaxInverseNorm and
+// kMinInverseNorm below): products of any two finite floats and their sums stay finite and normal in double,
+// so the cosine is right for embeddings of any magnitude.
 inline double dot_double(const float* a, const float* b, const float* mean, int64_t d) {
   double s = 0.0;
   for (int64_t j = 0; j < d; ++j) {

@@ -41,11 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     """Parse arguments, build OUT/train, OUT/dev and OUT/eval, print the counts and every skipped input."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not args.data_root and not args.wespeaker_data:
-        build_parser().error("give --data_root, --wespeaker_data, or both")
+        parser.error("give --data_root, --wespeaker_data, or both")
     if args.face_fps <= 0 or args.face_max_frames < 1 or args.face_size < 8:
-        build_parser().error("--face_fps must be > 0, --face_max_frames >= 1 and --face_size >= 8")
+        parser.error("--face_fps must be > 0, --face_max_frames >= 1 and --face_size >= 8")
     caps = {**DEV_TRIALS, **{f"{n}_max_targets": args.dev_max_targets for n in "OEH"}}
     counts = prepare_voxceleb(args.data_root, args.out, args.nj, dev_speakers=args.dev_speakers,
                               dev_seed=args.dev_seed, dev_caps=caps, need_faces=args.need_faces,

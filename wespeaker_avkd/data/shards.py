@@ -449,6 +449,13 @@ class ShardItems:
         """'<tar>:<key>' for messages."""
         return f"{self.index.paths[entry.shard]}:{entry.key}"
 
+    def members(self, entry: ShardEntry, rng: np.random.Generator | None) -> list[str]:
+        """The codec's members of `entry` for one item; a missing member is an error naming the tar."""
+        try:
+            return self.codec.members(entry, rng)
+        except ShardError as e:
+            raise ShardError(f"{self.index.paths[entry.shard]}: {e}") from None
+
     def item(self, i: int, data: Sequence[bytes], num_frames: int, rng: np.random.Generator | None) -> dict:
         """The item dict of entry i (KeyedDataset's form) from its members' bytes."""
         entry = self.index.entry(i)
@@ -511,7 +518,7 @@ class ShardTrainDataset(IterableDataset):
             for i, item_seed in zip(batches[b].tolist(), seeds):
                 rng = seeded_rng(item_seed)
                 entries[i] = entries.get(i) or self.items.index.entry(i)
-                postfixes = self.items.codec.members(entries[i], rng)
+                postfixes = self.items.members(entries[i], rng)
                 rows.append((i, postfixes, rng))
                 wanted.update({(i, p): None for p in postfixes})
             plans.append((frames, rows))
@@ -538,7 +545,7 @@ class ShardEvalDataset(KeyedDataset):
     def make_input(self, index: int, num_frames: int, rng: np.random.Generator | None) -> Any:
         i = self.order[index]
         entry = self.items.index.entry(i)
-        postfixes = self.items.codec.members(entry, rng)
+        postfixes = self.items.members(entry, rng)
         return self.items.item(i, _read_item(self.items.reader, entry, postfixes), num_frames, rng)["input"]
 
 

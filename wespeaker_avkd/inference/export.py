@@ -110,7 +110,7 @@ def input_spec(cfg: ModelConfig, encoder: nn.Module) -> dict[str, Any]:
 
     modality = cfg.modality
     if modality not in EXPORTABLE:
-        raise InputValueError(f"export: modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
+        raise InputValueError(f"modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
                               f"teacher's inputs are other models' embeddings)")
     dataset_args = cfg.dataset_args
     spec: dict[str, Any] = {"modality": modality, "model": cfg.model.name, "input_name": INPUT_NAME,
@@ -145,7 +145,7 @@ def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: st
     """Write `encoder` (eval mode, CPU) to `out` as TorchScript or ONNX with a dynamic batch (and frame) axis;
     `mean_vec` (D,): the file outputs the embedding minus it."""
     if fmt not in FORMATS:
-        raise InputValueError(f"export: format must be one of {FORMATS}, got {fmt!r}")
+        raise InputValueError(f"--format must be one of {FORMATS}, got {fmt!r}")
     if fmt == "onnx":
         require_packages(ONNX_EXPORT_PACKAGES, "ONNX export")
     module = _EmbeddingOnly(encoder).cpu().eval()

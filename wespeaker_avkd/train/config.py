@@ -227,7 +227,7 @@ _OLD_LMDB = "an older WeSpeaker name: write reverb_data / noise_data (a wav.scp,
 # A WeSpeaker run's own keys. WeSpeaker's v2 run.sh always passes both on train.py's command line, which overrides
 # the yaml; here bin.train's --exp_dir and torchrun (or --device) play that part. They are checked and set aside
 # (config.yaml does not record them: they describe another run's place and devices, not the experiment).
-WESPEAKER_RUN_KEYS = {"exp_dir": "bin.train's --exp_dir", "gpus": "torchrun --nproc_per_node N (or --device)"}
+WESPEAKER_RUN_KEYS = ("exp_dir", "gpus")  # exp_dir: bin.train's --exp_dir; gpus: torchrun --nproc_per_node N
 WESPEAKER_UNSUPPORTED_TOP = {
     "data_type": "write dataset_args.data_type (shard|raw|feat): train_data is a Kaldi data dir, its shard "
                  "list <train_data>/shard.list",
