@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from wespeaker_avkd.train import checkpoint as ckpt
@@ -84,14 +84,18 @@ def changed_inputs(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> li
     return changes
 
 
-def check_same_inputs(exp_dir: str, train_data: str, wanted: Mapping[str, Any]) -> None:
+def check_same_inputs(exp_dir: str, train_data: str, wanted: Callable[[], Mapping[str, Any]]) -> None:
     """Refuse (ConfigError naming what changed) to reuse exp_dir's checkpoints when its stamp records other
-    training data; an exp dir without a stamp (made before it existed) passes."""
+    training data; an exp dir without a stamp (made before it existed) passes. `wanted()` gives the current
+    training_inputs; it is called only when there is a stamp to compare with."""
     path = train_stamp_path(exp_dir)
     recorded = read_stamp(path)
-    if recorded is None or recorded.get("version") != wanted.get("version"):
+    if recorded is None:
         return
-    changes = changed_inputs(recorded, wanted)
+    current = wanted()
+    if recorded.get("version") != current.get("version"):
+        return
+    changes = changed_inputs(recorded, current)
     if changes:
         raise ConfigError(f"{path}: the checkpoints in {os.path.join(exp_dir, 'models')} were trained on other data "
                           f"than {train_data} holds now (changed: {', '.join(changes)}); use another --exp_dir, or "

@@ -243,7 +243,7 @@ class Trainer:
                                   f"{idle} would change only epochs still to train and none are left: restore "
                                   f"them, raise num_epochs to train more, or pass --overwrite to retrain")
         self._check_speakers()
-        finished.check_same_inputs(self.exp_dir, self.cfg.train_data, self._inputs)
+        finished.check_same_inputs(self.exp_dir, self.cfg.train_data, self._training_inputs)
         finished.check_epochs(self.model_dir, self.cfg.num_epochs, self.cfg.num_avg, saved)
 
     def _check_speakers(self) -> None:
@@ -263,7 +263,15 @@ class Trainer:
         """Rank 0, after every check: the run's config.yaml, spk2id and training-data stamp."""
         save_config(self.raw_cfg, os.path.join(self.exp_dir, "config.yaml"))
         write_spk2id(os.path.join(self.exp_dir, "spk2id"), self.spk2id)
-        write_stamp(finished.train_stamp_path(self.exp_dir), self._inputs)
+        write_stamp(finished.train_stamp_path(self.exp_dir), self._training_inputs())
+
+    def _training_inputs(self) -> dict[str, Any]:
+        """The content stamp of the training data (finished.training_inputs), computed once and only when a
+        check or the stamp needs it: it stats every file the tables list, which a fresh non-main rank never needs."""
+        if self._inputs_stamp is None:
+            self._inputs_stamp = finished.training_inputs(self.cfg.train_data, self._listed_files(),
+                                                          self._teacher_scp)
+        return self._inputs_stamp
 
     def _listed_files(self) -> list[str] | None:
         """The files the training data's tables list (for the content stamp); None when they cannot be listed
@@ -288,7 +296,8 @@ class Trainer:
         if cfg.model_init:
             load_model_init(self.net, cfg.model_init, cfg.modality, cfg.model)
         self.kd, teacher_scp = self.kd_builder(cfg.kd, embed_dim)
-        self._inputs = finished.training_inputs(cfg.train_data, self._listed_files(), teacher_scp)
+        self._teacher_scp = teacher_scp
+        self._inputs_stamp: dict[str, Any] | None = None  # training_inputs(), computed when first needed
         self._check_teacher_spk2id()
         self.net.to(info.device)
         if self.kd is not None:
