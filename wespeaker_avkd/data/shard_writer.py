@@ -27,6 +27,7 @@ from wespeaker_avkd.data.shards import (
 )
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import digest_of, read_stamp, write_stamp
+from wespeaker_avkd.utils.kaldi_tables import split_offset
 from wespeaker_avkd.utils.parallel import run_with_progress
 
 FORMAT_VERSION = 1
@@ -61,12 +62,6 @@ def _stat(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _ark_path(spec: str) -> str:
-    """The file of a Kaldi rxfile 'path:offset' (or the spec itself)."""
-    path, sep, offset = spec.rpartition(":")
-    return path if sep and offset.isdigit() else spec
-
-
 def _audio_postfix(path: str, utt: str, wav_scp: str) -> str:
     """The member postfix of an audio file: its extension, which must be one WeSpeaker reads."""
     ext = os.path.splitext(path)[1].lstrip(".").lower()
@@ -89,7 +84,7 @@ class UttSources:
     def fingerprint(self) -> list[Any]:
         """The inputs of its members: paths and their size and mtime (a changed file rewrites the shard)."""
         return [self.key, self.spk, self.wav, _stat(self.wav), self.feats,
-                _stat(_ark_path(self.feats)) if self.feats else None, [[f, _stat(f)] for f in self.faces]]
+                _stat(split_offset(self.feats)[0]) if self.feats else None, [[f, _stat(f)] for f in self.faces]]
 
 
 def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> tuple[int, int]:

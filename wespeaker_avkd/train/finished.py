@@ -22,6 +22,7 @@ from typing import Any
 
 from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.utils.fingerprint import data_dir_fingerprint, listed_files_fingerprint, read_stamp
+from wespeaker_avkd.utils.kaldi_tables import split_offset
 from wespeaker_avkd.utils.schema import ConfigError
 
 logger = logging.getLogger("wespeaker_avkd.train")
@@ -64,9 +65,8 @@ def _scp_arks(scp: str) -> list[str]:
         return []
     with open(scp, encoding="utf-8") as f:
         for line in f:
-            spec = line.rstrip("\n").split(" ", 1)[-1]
-            path, sep, offset = spec.rpartition(":")
-            if sep and offset.isdigit():
+            path, offset = split_offset(line.rstrip("\n").split(" ", 1)[-1])
+            if offset is not None:
                 arks.add(path)
     return sorted(arks)
 
