@@ -43,11 +43,11 @@ class TinyDirs:
         models/avg_model.pt of the net torch.manual_seed(seed) initialises. Returns (dir, net in eval mode)."""
         import torch
 
+        from wespeaker_avkd.checkpoint import flat_model_state, save_checkpoint
+        from wespeaker_avkd.config.model_config import parse_model_config
+        from wespeaker_avkd.config.train_config import save_config
         from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
-        from wespeaker_avkd.train.builders import build_net
-        from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
-        from wespeaker_avkd.train.config import save_config
-        from wespeaker_avkd.train.model_config import parse_model_config
+        from wespeaker_avkd.systems.builders import build_net
 
         save_config(cfg, path / "config.yaml")
         spk2id = make_spk2id(sorted(set(speakers)))

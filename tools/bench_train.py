@@ -24,11 +24,11 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from wespeaker_avkd.config.model_config import parse_model_config  # noqa: E402
+from wespeaker_avkd.config.train_config import load_config, resolve_kd_preset  # noqa: E402
 from wespeaker_avkd.losses.kd_objective import build_kd_objective  # noqa: E402
-from wespeaker_avkd.train.builders import build_net, model_embed_dim  # noqa: E402
-from wespeaker_avkd.train.config import load_config, resolve_kd_preset  # noqa: E402
+from wespeaker_avkd.systems.builders import build_net, model_embed_dim  # noqa: E402
 from wespeaker_avkd.train.distributed import DistInfo  # noqa: E402
-from wespeaker_avkd.train.model_config import parse_model_config  # noqa: E402
 from wespeaker_avkd.train.optim import build_optimizer  # noqa: E402
 from wespeaker_avkd.train.trainer import training_step  # noqa: E402
 

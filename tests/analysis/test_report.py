@@ -59,11 +59,11 @@ def _fake_system(exp, seed, name, trial_list, rng, gap, teacher_emb=None):
 
 def _gate_teacher(exp_dir):
     """A GATE teacher (toy config, 8-d) saved as bin.train would; returns its fusion module."""
+    from wespeaker_avkd.checkpoint import flat_model_state, save_checkpoint
+    from wespeaker_avkd.config.model_config import parse_model_config
+    from wespeaker_avkd.config.train_config import load_yaml, save_config
     from wespeaker_avkd.data.kaldi_dir import make_spk2id, write_spk2id
-    from wespeaker_avkd.train.builders import build_net
-    from wespeaker_avkd.train.checkpoint import flat_model_state, save_checkpoint
-    from wespeaker_avkd.train.config import load_yaml, save_config
-    from wespeaker_avkd.train.model_config import parse_model_config
+    from wespeaker_avkd.systems.builders import build_net
 
     here = os.path.dirname(os.path.abspath(__file__))
     cfg = load_yaml(os.path.join(here, "..", "..", "egs", "voxceleb", "v_kd", "conf", "toy", "teacher.yaml"))

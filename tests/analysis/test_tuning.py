@@ -15,7 +15,7 @@ from wespeaker_avkd.analysis.tuning import (
     select_kd_weights,
 )
 from wespeaker_avkd.bin.select_kd_weights import main as select_main
-from wespeaker_avkd.train.config import resolve_kd_preset
+from wespeaker_avkd.config.train_config import resolve_kd_preset
 
 GRID = ["0.1", "1", "10", "100"]
 LISTS = ["O", "E", "H"]

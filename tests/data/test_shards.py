@@ -292,7 +292,7 @@ def test_stale_or_bad_shards_are_named(corpus, tmp_path):
 
 
 def test_data_type_contradicting_feat_source_is_refused():
-    from wespeaker_avkd.train.config import AudioDatasetArgs, ConfigError
+    from wespeaker_avkd.config.train_config import AudioDatasetArgs, ConfigError
     from wespeaker_avkd.utils.schema import Where
 
     with pytest.raises(ConfigError, match="data_type.*contradicts feat_source 'feats'"):
@@ -307,8 +307,8 @@ def test_data_type_contradicting_feat_source_is_refused():
 def test_training_from_shards_and_raw_files_gives_the_same_embeddings(corpus, tmp_path, modality):
     """Unshuffled training (the equal path: same batches) from shards and from raw files gives the same
     checkpoint, and each model embeds the same from shards as from raw files."""
-    from wespeaker_avkd.train.config import load_config as load_train_config
-    from wespeaker_avkd.train.extract import extract_embeddings
+    from wespeaker_avkd.config.train_config import load_config as load_train_config
+    from wespeaker_avkd.inference.extract import extract_embeddings
     from wespeaker_avkd.train.trainer import run_training
     from wespeaker_avkd.utils.embedding_table import load_embeddings
 

@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from wespeaker_avkd.config.train_config import apply_overrides, load_config
 from wespeaker_avkd.data.kaldi_dir import write_table
-from wespeaker_avkd.train.config import apply_overrides, load_config
 from wespeaker_avkd.train.trainer import run_training
 
 CONF = Path(__file__).resolve().parents[2] / "egs" / "voxceleb" / "v_kd" / "conf" / "tiny"

@@ -12,7 +12,7 @@ from PIL import Image
 
 from wespeaker_avkd.bin import embed as embed_cli
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
-from wespeaker_avkd.train.extract import extract_embeddings, load_trained
+from wespeaker_avkd.inference.extract import extract_embeddings, load_trained
 
 
 def _recipe(exp, data, tmp_path):
@@ -124,7 +124,7 @@ def test_wespeaker_config_and_checkpoint_key_for_key(audio_exp, tmp_path, capsys
 
     from wespeaker_avkd.registry import MODELS
 
-    conf = Path(__file__).resolve().parents[1] / "train" / "data" / "wespeaker_resnet.yaml"
+    conf = Path(__file__).resolve().parents[1] / "config" / "data" / "wespeaker_resnet.yaml"
     torch.manual_seed(5)
     model = MODELS.build("ResNet34", feat_dim=40, embed_dim=256, pooling_func="TSTP", two_emb_layer=False).eval()
     flat = {f"module.{k}": v for k, v in model.state_dict().items()}  # as saved from DDP

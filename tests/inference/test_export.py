@@ -15,7 +15,7 @@ from wespeaker_avkd.inference.export import (
     load_exported,
     require_packages,
 )
-from wespeaker_avkd.train.extract import load_trained
+from wespeaker_avkd.inference.extract import load_trained
 
 ONNX_READY = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
 NEEDS_ONNX = pytest.mark.skipif(not ONNX_READY,

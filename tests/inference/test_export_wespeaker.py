@@ -23,7 +23,7 @@ NEEDS_ONNX = pytest.mark.skipif(not ONNX_READY,
 @pytest.fixture(scope="module")
 def student80(tmp_path_factory, audio_exp):
     """An 80-bin audio student: the tiny ResNet34 (m_channels 4) trained one epoch on audio_exp's wavs."""
-    from wespeaker_avkd.train.config import apply_overrides, load_config
+    from wespeaker_avkd.config.train_config import apply_overrides, load_config
     from wespeaker_avkd.train.trainer import run_training
 
     _, data = audio_exp

@@ -21,11 +21,11 @@ import torchaudio.compliance.kaldi as kaldi
 import yaml
 
 from wespeaker_avkd.bin import embed as embed_cli
+from wespeaker_avkd.config.train_config import apply_overrides, load_config, load_yaml
+from wespeaker_avkd.config.wespeaker import wespeaker_config, write_wespeaker_config
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, write_spk2id, write_table
-from wespeaker_avkd.train.config import apply_overrides, load_config, load_yaml
-from wespeaker_avkd.train.extract import extract_embeddings
+from wespeaker_avkd.inference.extract import extract_embeddings
 from wespeaker_avkd.train.trainer import run_training
-from wespeaker_avkd.train.wespeaker_config import wespeaker_config, write_wespeaker_config
 
 HERE = Path(__file__).resolve().parent
 KEYS_FILE = HERE / "data" / "resnet34_state_dict_keys.txt"

@@ -15,12 +15,12 @@ import yaml
 
 from wespeaker_avkd.bin import embed as embed_cli
 from wespeaker_avkd.bin import export as export_cli
+from wespeaker_avkd.config.model_config import load_model_config
+from wespeaker_avkd.config.train_config import ConfigError
+from wespeaker_avkd.config.wespeaker import WESPEAKER_RUNTIME_KEYS
 from wespeaker_avkd.models.resnet import ResNet34
-from wespeaker_avkd.train.builders import build_net, load_model_init
-from wespeaker_avkd.train.config import ConfigError
-from wespeaker_avkd.train.model_config import load_model_config
+from wespeaker_avkd.systems.builders import build_net, load_model_init
 from wespeaker_avkd.train.trainer import prepare_configs
-from wespeaker_avkd.train.wespeaker_config import WESPEAKER_RUNTIME_KEYS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "wespeaker_saved_config.yaml"
 ONNX_READY = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
@@ -161,10 +161,10 @@ def test_model_dir_as_model_init(model_dir, tmp_path):
 def test_models_config_of_a_wespeaker_resnet_yaml_run_loads_back(tmp_path):
     """The models/config.yaml our trainer writes for WeSpeaker's v2 resnet.yaml (augmentation keys and all) loads
     back for its model, and has what WeSpeaker's export_onnx.py reads: a number for num_frms, feat_dim."""
-    from wespeaker_avkd.train.config import load_config
-    from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
+    from wespeaker_avkd.config.train_config import load_config
+    from wespeaker_avkd.config.wespeaker import write_wespeaker_config
 
-    resnet = load_config(str(Path(__file__).resolve().parents[1] / "train" / "data" / "wespeaker_resnet.yaml"))
+    resnet = load_config(str(Path(__file__).resolve().parents[1] / "config" / "data" / "wespeaker_resnet.yaml"))
     run = {k: v for k, v in resnet.items() if k not in ("exp_dir", "gpus")}
     path = write_wespeaker_config(dict(run, train_data="data/train"), tmp_path)
     written = yaml.safe_load(open(path))

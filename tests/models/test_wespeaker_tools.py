@@ -26,10 +26,10 @@ import torchaudio.compliance.kaldi as kaldi
 
 from wespeaker_avkd.bin import embed as embed_cli
 from wespeaker_avkd.bin import export as export_cli
+from wespeaker_avkd.checkpoint import list_train_states, load_model_state
+from wespeaker_avkd.config.train_config import apply_overrides, load_config
 from wespeaker_avkd.data.kaldi_dir import write_table
-from wespeaker_avkd.train.checkpoint import list_train_states, load_model_state
-from wespeaker_avkd.train.config import apply_overrides, load_config
-from wespeaker_avkd.train.extract import extract_embeddings
+from wespeaker_avkd.inference.extract import extract_embeddings
 from wespeaker_avkd.train.trainer import run_training
 
 TINY_AUDIO = Path(__file__).resolve().parents[2] / "egs" / "voxceleb" / "v_kd" / "conf" / "tiny" / "audio.yaml"

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from wespeaker_avkd.bin import make_noise_sets
-from wespeaker_avkd.train.config import load_config
+from wespeaker_avkd.config.train_config import load_config
 from wespeaker_avkd.train.trainer import prepare_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

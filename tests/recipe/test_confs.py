@@ -4,9 +4,9 @@ import os
 import pytest
 import torch
 
-from wespeaker_avkd.train.builders import build_net, model_embed_dim
-from wespeaker_avkd.train.config import load_config, load_yaml, resolve_kd_preset
-from wespeaker_avkd.train.model_config import parse_model_config
+from wespeaker_avkd.config.model_config import parse_model_config
+from wespeaker_avkd.config.train_config import load_config, load_yaml, resolve_kd_preset
+from wespeaker_avkd.systems.builders import build_net, model_embed_dim
 from wespeaker_avkd.train.trainer import prepare_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

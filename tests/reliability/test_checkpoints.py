@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from wespeaker_avkd.train import checkpoint as ckpt
+from wespeaker_avkd import checkpoint as ckpt
 
 
 class _Payload:
@@ -47,7 +47,8 @@ def test_hostile_checkpoint_is_refused_and_runs_nothing(tmp_path):
 
 
 def test_hostile_model_init_is_refused(tmp_path):
-    from wespeaker_avkd.train.builders import EmbeddingNet, load_model_init
+    from wespeaker_avkd.models.embedding_net import EmbeddingNet
+    from wespeaker_avkd.systems.builders import load_model_init
 
     path, marker = _hostile_checkpoint(tmp_path, "init.pt")
     net = EmbeddingNet(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
@@ -55,8 +56,8 @@ def test_hostile_model_init_is_refused(tmp_path):
 
 
 def test_hostile_avg_model_is_refused_by_extraction_and_export(tmp_path):
-    from wespeaker_avkd.train.config import save_config
-    from wespeaker_avkd.train.extract import export_teacher, load_trained
+    from wespeaker_avkd.config.train_config import save_config
+    from wespeaker_avkd.inference.extract import export_teacher, load_trained
 
     exp = tmp_path / "exp"
     (exp / "models").mkdir(parents=True)
@@ -117,8 +118,8 @@ def test_average_is_keyed_by_content_and_num_avg(tmp_path):
 
 
 def _tiny_net(num_class=3, embed_dim=4):
+    from wespeaker_avkd.models.embedding_net import EmbeddingNet
     from wespeaker_avkd.registry import PROJECTIONS
-    from wespeaker_avkd.train.builders import EmbeddingNet
 
     encoder = torch.nn.Sequential(torch.nn.Linear(6, embed_dim), torch.nn.BatchNorm1d(embed_dim))
     head = PROJECTIONS.build("arc_margin", embed_dim=embed_dim, num_class=num_class, margin=0.2, scale=32.0)
@@ -243,7 +244,7 @@ def test_converting_an_old_exp_dir_adds_the_wespeaker_config(tmp_path):
     from the exp's own config.yaml, as training writes it now."""
     import yaml
 
-    from wespeaker_avkd.train.config import save_config
+    from wespeaker_avkd.config.train_config import save_config
 
     net = _tiny_net()
     models = tmp_path / "exp" / "models"

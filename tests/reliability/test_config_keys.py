@@ -6,8 +6,8 @@ import textwrap
 import pytest
 import yaml
 
+from wespeaker_avkd.config.train_config import ConfigError, apply_overrides, load_config
 from wespeaker_avkd.losses.kd_objective import build_kd_objective, kd_term_specs
-from wespeaker_avkd.train.config import ConfigError, apply_overrides, load_config
 from wespeaker_avkd.train.trainer import prepare_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -196,8 +196,8 @@ def test_kd_spec_is_one_typed_object_split_once(tmp_path):
     every other key a validated loss term; build_kd reads only that object and the loss layer refuses recipe keys."""
     import numpy as np
 
-    from wespeaker_avkd.train.builders import build_kd
-    from wespeaker_avkd.train.config import KDConfig
+    from wespeaker_avkd.config.train_config import KDConfig
+    from wespeaker_avkd.systems.builders import build_kd
     from wespeaker_avkd.train.trainer import prepare_configs
 
     teacher = tmp_path / "kd_export"

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from wespeaker_avkd.inference.extract import ModelCache, embed_batch, extract_embeddings, read_jobs, run_jobs
 from wespeaker_avkd.registry import MODELS
 from wespeaker_avkd.scoring import load_embeddings
-from wespeaker_avkd.train.extract import ModelCache, embed_batch, extract_embeddings, read_jobs, run_jobs
 
 MODEL = "TinyConvExtractNet"
 

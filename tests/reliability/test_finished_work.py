@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from wespeaker_avkd import checkpoint as ckpt
+from wespeaker_avkd.config.train_config import ConfigError
 from wespeaker_avkd.data.kaldi_dir import SameDirError, read_table, subset_data_dir
-from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train.config import ConfigError
 from wespeaker_avkd.train.trainer import run_training
 from wespeaker_avkd.utils.fileio import OutputPathError, atomic_write, create_exclusive, temp_path_beside
 from wespeaker_avkd.utils.fingerprint import read_stamp
@@ -181,7 +181,7 @@ def test_non_regular_outputs_are_refused(tmp_path):
 
 
 def test_extraction_output_that_is_a_pipe_is_refused(tmp_path):
-    from wespeaker_avkd.train.extract import write_embeddings
+    from wespeaker_avkd.inference.extract import write_embeddings
 
     os.mkfifo(tmp_path / "xvector.scp")
     with pytest.raises(OutputPathError, match="named pipe"):
@@ -209,7 +209,7 @@ def test_temporary_files_never_follow_a_planted_symlink(tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_output_modes_follow_the_umask(tmp_path, umask):
-    from wespeaker_avkd.train.extract import write_embeddings
+    from wespeaker_avkd.inference.extract import write_embeddings
 
     old = os.umask(umask)
     try:
@@ -225,7 +225,7 @@ def test_output_modes_follow_the_umask(tmp_path, umask):
 
 # ------------------------------------------------------------------ deleted outputs are recreated
 def test_deleted_mean_vector_is_recreated(tmp_path, tiny_dirs):
-    from wespeaker_avkd.train.extract import extract_embeddings
+    from wespeaker_avkd.inference.extract import extract_embeddings
 
     utt2spk = tiny_dirs.speakers(6, 2)
     data, _ = tiny_dirs.feats_dir(tmp_path / "data", utt2spk, [20] * 6)

@@ -167,8 +167,8 @@ def _exp_with_plugin(tmp_path, name):
 
 
 def test_saved_config_plugins_need_trust(tmp_path, monkeypatch):
+    from wespeaker_avkd.config.model_config import exp_model_config
     from wespeaker_avkd.registry import PluginError, trust_saved_plugins
-    from wespeaker_avkd.train.model_config import exp_model_config
 
     marker = tmp_path / "MARKER"
     _plugin(tmp_path, "hostile_plugin_a1", marker)
@@ -189,7 +189,7 @@ def test_saved_config_plugins_need_trust(tmp_path, monkeypatch):
 
 def test_already_imported_plugin_needs_no_trust(tmp_path):
     """A module this process has imported already runs nothing when named again (training, then extraction)."""
-    from wespeaker_avkd.train.model_config import exp_model_config
+    from wespeaker_avkd.config.model_config import exp_model_config
 
     exp = _exp_with_plugin(tmp_path, "json")
     assert exp_model_config(str(exp)).plugins == ["json"]
@@ -197,7 +197,7 @@ def test_already_imported_plugin_needs_no_trust(tmp_path):
 
 def test_training_config_still_imports_its_plugins(tmp_path, monkeypatch):
     """A config the user trains with is the user's own: its plugins are imported without any flag."""
-    from wespeaker_avkd.train.config import parse_model_and_head
+    from wespeaker_avkd.config.train_config import parse_model_and_head
     from wespeaker_avkd.utils.schema import Where
 
     marker = tmp_path / "MARKER"
@@ -235,8 +235,8 @@ def _alias_bomb(path, levels=20, width=10):
 
 
 def test_yaml_alias_bomb_fails_fast_naming_the_file(tmp_path):
+    from wespeaker_avkd.config.train_config import ConfigError, load_config
     from wespeaker_avkd.data.toy_corpus.config import load_config as load_corpus_config
-    from wespeaker_avkd.train.config import ConfigError, load_config
     from wespeaker_avkd.utils.yaml_io import YamlError, load_yaml
 
     bomb = _alias_bomb(tmp_path / "bomb.yaml")

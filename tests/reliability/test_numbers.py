@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from wespeaker_avkd import _scorer
+from wespeaker_avkd import checkpoint as ckpt
 from wespeaker_avkd.scoring import ScoringError, as_norm, score_trials
 from wespeaker_avkd.scoring.trials import TrialScores, read_score_file, write_score_file
-from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.utils import fileio
 from wespeaker_avkd.utils.errors import one_line, run_main
 from wespeaker_avkd.utils.state_dict import CheckpointSizeError

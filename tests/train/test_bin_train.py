@@ -4,8 +4,8 @@ import os
 
 import pytest
 
+from wespeaker_avkd import checkpoint as ckpt
 from wespeaker_avkd.bin.train import main, nothing_to_resume
-from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.trainer import run_training
 
 from .fakes import fake_loaders, tiny_config, write_data_dir

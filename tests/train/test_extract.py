@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from wespeaker_avkd.train.checkpoint import save_checkpoint
-from wespeaker_avkd.train.config import save_config
-from wespeaker_avkd.train.extract import export_teacher, extract_embeddings
+from wespeaker_avkd.checkpoint import save_checkpoint
+from wespeaker_avkd.config.train_config import save_config
+from wespeaker_avkd.inference.extract import export_teacher, extract_embeddings
 
 from .fakes import tiny_config
 
@@ -78,7 +78,7 @@ def test_amp_config_embeds_under_the_bf16_trunk_on_cpu(tmp_path, tiny_dirs):
     """A config trained with `amp: true` on CPU is embedded as it was trained: encoder under bfloat16 autocast,
     output float32; the result equals the model run under torch.autocast(bfloat16) and differs from float32 by
     bf16 rounding only."""
-    from wespeaker_avkd.train.config import load_yaml
+    from wespeaker_avkd.config.train_config import load_yaml
 
     data, exp, net, feats = _setup(tmp_path, tiny_dirs)
     cfg = load_yaml(os.path.join(exp, "config.yaml"))
@@ -154,7 +154,7 @@ def test_extraction_stamp_is_pinned(tmp_path, tiny_dirs, monkeypatch, name):
 def test_bad_saved_config_is_refused_naming_file_and_key(tmp_path, tiny_dirs, change, message):
     import re
 
-    from wespeaker_avkd.train.config import ConfigError, load_yaml
+    from wespeaker_avkd.config.train_config import ConfigError, load_yaml
 
     data, exp, _, _ = _setup(tmp_path, tiny_dirs)
     path = os.path.join(exp, "config.yaml")
@@ -167,7 +167,7 @@ def test_saved_config_keys_extraction_does_not_read_are_ignored(tmp_path, tiny_d
     """Training-only keys (an old run's, WeSpeaker's augmentation) are not read; a missing modality is refused."""
     import re
 
-    from wespeaker_avkd.train.config import ConfigError, load_yaml
+    from wespeaker_avkd.config.train_config import ConfigError, load_yaml
 
     data, exp, _, feats = _setup(tmp_path, tiny_dirs)
     path = os.path.join(exp, "config.yaml")

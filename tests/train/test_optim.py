@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from wespeaker_avkd.train.config import ConfigError
+from wespeaker_avkd.config.train_config import ConfigError
 from wespeaker_avkd.train.optim import ExponentialDecrease, build_optimizer, build_scheduler
 
 

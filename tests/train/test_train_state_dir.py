@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
+from wespeaker_avkd import checkpoint as ckpt
 from wespeaker_avkd.bin.convert_checkpoint import main as convert_main
 from wespeaker_avkd.bin.train import nothing_to_resume
-from wespeaker_avkd.train import checkpoint as ckpt
 from wespeaker_avkd.train.trainer import run_training
 
 from .fakes import FakeLoader, fake_loaders, tiny_config, write_data_dir

@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 
-from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train.config import ConfigError
+from wespeaker_avkd import checkpoint as ckpt
+from wespeaker_avkd.config.train_config import ConfigError
 from wespeaker_avkd.train.trainer import run_training
 from wespeaker_avkd.utils.fingerprint import read_stamp
 

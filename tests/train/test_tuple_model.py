@@ -6,10 +6,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from wespeaker_avkd import checkpoint as ckpt
+from wespeaker_avkd.inference.extract import extract_embeddings
 from wespeaker_avkd.registry import MODELS
 from wespeaker_avkd.scoring import load_embeddings
-from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train.extract import extract_embeddings
 from wespeaker_avkd.train.trainer import run_training
 
 from .fakes import tiny_config

@@ -337,8 +337,8 @@ def teacher_gate(exp: str, seed: int, part: str, batch: int = 4096) -> dict[str,
     z, num_utts}. Inputs: the seed's baselines' embeddings of `part`, as the teacher was extracted."""
     import torch
 
+    from wespeaker_avkd.inference.extract import load_trained
     from wespeaker_avkd.scoring import load_embeddings
-    from wespeaker_avkd.train.extract import load_trained
 
     root = seed_dir(exp, seed)
     tables = {m: load_embeddings(os.path.join(root, f"{m}_baseline", "embeddings", part, "xvector.scp"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wespeaker_avkd.train.checkpoint import average_last
+from wespeaker_avkd.checkpoint import average_last
 from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 

@@ -28,7 +28,7 @@ def run(argv: list[str]) -> int:
                                             "(default train_state/train_state_<epoch>.pt in the dir above --dst's)")
     parser.add_argument("--models_dir", help="convert every model_N.pt and avg_model.pt of this dir in place")
     args = parser.parse_args(argv)
-    from wespeaker_avkd.train.checkpoint import convert_checkpoint, convert_models_dir
+    from wespeaker_avkd.checkpoint import convert_checkpoint, convert_models_dir
 
     if bool(args.models_dir) == bool(args.src):
         raise UsageError("give either --src/--dst or --models_dir")

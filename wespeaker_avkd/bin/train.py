@@ -17,8 +17,8 @@ import argparse
 import os
 import sys
 
-from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train.config import apply_overrides, load_config, parse_override_args
+from wespeaker_avkd import checkpoint as ckpt
+from wespeaker_avkd.config.train_config import apply_overrides, load_config, parse_override_args
 from wespeaker_avkd.utils.errors import ArgumentParser, UsageError, run_main
 
 

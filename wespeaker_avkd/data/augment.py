@@ -271,7 +271,7 @@ def reverb_or_noise(audio: np.ndarray, rng: np.random.Generator, aug_prob: float
 
 # ---------------------------------------------------------------- the dataset's augmenter
 class Augmenter:
-    """The training-time steps of one audio dataset, built from its dataset_args (train/config.py's
+    """The training-time steps of one audio dataset, built from its dataset_args (config/train_config.py's
     AudioDatasetArgs as a dict); every method is the identity when its key is off."""
 
     def __init__(self, dataset_args: Mapping[str, Any], num_speakers: int = 0) -> None:

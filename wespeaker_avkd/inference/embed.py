@@ -5,7 +5,7 @@ temporary data dir and read by data.loaders.build_eval_loader, then embedded by 
 So an embedding equals the one `bin.extract` writes for the same file: fbank with the config's fbank_args
 (no dither) and per-utterance CMN for audio; for faces the eval transform (resize, mean/std) and the mean
 over num_eval_frames evenly spaced frames of a segment. The model's config is parsed once, in load_model, into
-a ModelConfig (train/model_config.py) that embed_table reads.
+a ModelConfig (config/model_config.py) that embed_table reads.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from wespeaker_avkd.train.model_config import ModelConfig
+from wespeaker_avkd.config.model_config import ModelConfig
 from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import check_output_path, replace_into, temp_path_beside
 
@@ -90,15 +90,16 @@ def load_model(exp_dir: str | None = None, checkpoint: str | None = None,
     if exp_dir:
         if wespeaker_checkpoint or config:
             raise InputError("give --exp_dir, or --wespeaker_checkpoint with --config, not both")
-        from wespeaker_avkd.train.extract import load_trained
+        from wespeaker_avkd.inference.extract import load_trained
 
         cfg, net, _ = load_trained(exp_dir, checkpoint, device)
         return cfg, net
     if not (wespeaker_checkpoint and config):
         raise InputError("give --exp_dir, or --wespeaker_checkpoint FILE with --config CONF")
+    from wespeaker_avkd.config.model_config import load_model_config
+    from wespeaker_avkd.models.embedding_net import EmbeddingNet
     from wespeaker_avkd.models.resnet import load_wespeaker_checkpoint
-    from wespeaker_avkd.train.builders import EmbeddingNet, make_encoder
-    from wespeaker_avkd.train.model_config import load_model_config
+    from wespeaker_avkd.systems.builders import make_encoder
 
     # WeSpeaker configs are speaker (audio) models and have no modality key
     cfg = load_model_config(config, default_modality="audio")
@@ -132,7 +133,7 @@ def embed_table(cfg: ModelConfig, net: nn.Module, table: Mapping[str, list[str]]
     `num_workers` loader processes (not the training config's: a few files need none)."""
     from wespeaker_avkd.data.kaldi_dir import write_table
     from wespeaker_avkd.data.loaders import build_eval_loader
-    from wespeaker_avkd.train.extract import embed_loader_batch
+    from wespeaker_avkd.inference.extract import embed_loader_batch
 
     modality = cfg.modality
     kind = _check_source(modality, source, table)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from wespeaker_avkd.train.model_config import ModelConfig
+from wespeaker_avkd.config.model_config import ModelConfig
 from wespeaker_avkd.utils.errors import InputValueError, NamedError
 from wespeaker_avkd.utils.fileio import atomic_write
 
@@ -203,7 +203,7 @@ def export_trained(exp_dir: str, out: str, fmt: str, checkpoint: str | None = No
                    mean_vec: str | None = None) -> dict[str, Any]:
     """Export the encoder of a trained exp dir (default checkpoint models/avg_model.pt) to `out` + `out`.json,
     minus the mean vector in the .npy file `mean_vec` if given; returns the sidecar record."""
-    from wespeaker_avkd.train.extract import load_trained
+    from wespeaker_avkd.inference.extract import load_trained
 
     cfg, net, path = load_trained(exp_dir, checkpoint, device="cpu")
     return _export(cfg, net.encoder, out, fmt, mean_vec, {"checkpoint": path, "exp_dir": exp_dir})

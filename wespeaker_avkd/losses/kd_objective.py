@@ -1,7 +1,7 @@
 """The KD training objective (paper Eq. 7): AAM loss plus named, weighted KD terms built from a yaml `kd:` block.
 
 Two forms of the block (kd_term_specs validates it and refuses any other key; the caller names the keys another
-layer reads: the recipe's keys teacher_dir, combo and weights_file are decided in train/config.py:KDConfig,
+layer reads: the recipe's keys teacher_dir, combo and weights_file are decided in config/train_config.py:KDConfig,
 which keeps the validated terms for objective_from_specs):
 
     kd: {alpha: 1.0, beta: 0.0, gamma: 1.0, temperature: 0.03125, mmd: {kernel_num: 5}}
@@ -134,7 +134,8 @@ def build_kd_objective(kd_cfg: Mapping[str, Any] | None, teacher_weight: torch.T
 def objective_from_specs(specs: Mapping[str, Mapping[str, Any]], use_adapter: bool,
                          teacher_weight: torch.Tensor | None, student_dim: int, teacher_dim: int) -> KDObjective:
     """KDObjective from validated term specs ({name: {"type", "weight", **kwargs}}, kd_term_specs' output, e.g.
-    train/config.py:KDConfig.terms); zero-weight terms are dropped, `use_adapter` adds Linear(student -> teacher)."""
+    config/train_config.py:KDConfig.terms); zero-weight terms are dropped; `use_adapter` adds Linear(student ->
+    teacher)."""
     terms: dict[str, nn.Module] = {}
     weights: dict[str, float] = {}
     for name, term in specs.items():

@@ -4,7 +4,7 @@ A re-run of bin.train continues (or, when finished, keeps) the checkpoints of it
 made from the same inputs: the config (trainer.RESUME_SAFE_KEYS aside), the same speaker list, and the same
 training data by *content*: the stamp exp_dir/train_inputs.json records the data dir's tables, the files they
 list (wavs or feature arks, face images, the fusion teacher's input embeddings) and the KD teacher's export,
-as extraction's stamp does (train/extract.py). A corpus regenerated at the same path is refused, naming what
+as extraction's stamp does (inference/extract.py). A corpus regenerated at the same path is refused, naming what
 changed. num_epochs and num_avg may change on a resumed or finished run only where they act: more epochs
 continue the training, fewer than those already trained are refused, and a num_avg whose epochs pruning
 already removed is refused instead of silently averaging fewer. --overwrite sets the old models/ and train_state/
@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from wespeaker_avkd.train import checkpoint as ckpt
+from wespeaker_avkd import checkpoint as ckpt
 from wespeaker_avkd.utils.fingerprint import data_dir_fingerprint, listed_files_fingerprint, read_stamp
 from wespeaker_avkd.utils.kaldi_tables import split_offset
 from wespeaker_avkd.utils.schema import ConfigError

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from wespeaker_avkd.train.config import ConfigError
+from wespeaker_avkd.config.train_config import ConfigError
 
 
 def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], optimizer_args: Mapping[str, Any],

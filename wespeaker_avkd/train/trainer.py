@@ -24,20 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, write_spk2id
-from wespeaker_avkd.data.loaders import build_train_loader, eval_input_files, set_loader_epoch
-from wespeaker_avkd.models.margin_scheduler import MarginScheduler
-from wespeaker_avkd.train import checkpoint as ckpt
-from wespeaker_avkd.train import finished
-from wespeaker_avkd.train.builders import (
-    build_kd,
-    build_net,
-    kd_trainable_state,
-    load_model_init,
-    model_embed_dim,
-    trunk_autocast_dtype,
-)
-from wespeaker_avkd.train.config import (
+from wespeaker_avkd import checkpoint as ckpt
+from wespeaker_avkd.config.train_config import (
     ConfigError,
     KDConfig,
     TrainConfig,
@@ -49,6 +37,19 @@ from wespeaker_avkd.train.config import (
     save_config,
     without_run_keys,
 )
+from wespeaker_avkd.config.wespeaker import write_wespeaker_config
+from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, write_spk2id
+from wespeaker_avkd.data.loaders import build_train_loader, eval_input_files, set_loader_epoch
+from wespeaker_avkd.models.embedding_net import trunk_autocast_dtype
+from wespeaker_avkd.models.margin_scheduler import MarginScheduler
+from wespeaker_avkd.systems.builders import (
+    build_kd,
+    build_net,
+    kd_trainable_state,
+    load_model_init,
+    model_embed_dim,
+)
+from wespeaker_avkd.train import finished
 from wespeaker_avkd.train.distributed import (
     DistInfo,
     all_reduce_mean,
@@ -59,7 +60,6 @@ from wespeaker_avkd.train.distributed import (
 )
 from wespeaker_avkd.train.exp_lock import ExpDirLock
 from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
-from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
 from wespeaker_avkd.utils.fingerprint import read_stamp, write_stamp
 from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.runtime import seed_everything, set_cpu_threads, setup_logging

@@ -6,7 +6,7 @@ previous complete result. extract.json records the content fingerprint of the in
 dir tables and the files they list, embedding scps, the config values that change embeddings), so a re-run
 skips only work made from the same inputs.
 
-The exp dir's config.yaml is parsed once per extraction into a ModelConfig (train/model_config.py), which the
+The exp dir's config.yaml is parsed once per extraction into a ModelConfig (config/model_config.py), which the
 stamp, the model and the eval loader read; the stamp records the embedding-relevant values as the file wrote
 them (ModelConfig.stamped), so the stamps of existing exp dirs stay valid.
 """
@@ -25,8 +25,9 @@ import kaldiio
 import numpy as np
 import torch
 
-from wespeaker_avkd.train.builders import EmbeddingNet, build_net, trunk_autocast_dtype
-from wespeaker_avkd.train.model_config import STAMPED_KEYS, ModelConfig, exp_model_config
+from wespeaker_avkd.config.model_config import STAMPED_KEYS, ModelConfig, exp_model_config
+from wespeaker_avkd.models.embedding_net import EmbeddingNet, trunk_autocast_dtype
+from wespeaker_avkd.systems.builders import build_net
 from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
 from wespeaker_avkd.utils.fileio import (
     atomic_write,
@@ -94,8 +95,8 @@ def _is_current(scp_path: str, record_path: str, wanted: Mapping[str, Any], outp
 def load_trained(exp_dir: str, checkpoint: str | None = None, device: str = "cpu",
                  cfg: ModelConfig | None = None) -> tuple[ModelConfig, EmbeddingNet, str]:
     """(config, net in eval mode, checkpoint path) from exp_dir/config.yaml (or its parse `cfg`) + avg_model.pt."""
+    from wespeaker_avkd.checkpoint import load_into_net, load_model_state
     from wespeaker_avkd.data.kaldi_dir import read_spk2id
-    from wespeaker_avkd.train.checkpoint import load_into_net, load_model_state
 
     cfg = cfg or exp_model_config(exp_dir)
     path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
@@ -384,9 +385,9 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: str | None = None,
 
     Skipped when its stamp records the same checkpoint, train_scp (and the ark it names) and spk2id content.
     """
+    from wespeaker_avkd.checkpoint import load_model_state
     from wespeaker_avkd.data.kaldi_dir import read_spk2id, write_spk2id
     from wespeaker_avkd.scoring import load_embeddings
-    from wespeaker_avkd.train.checkpoint import load_model_state
 
     out_dir = out_dir or os.path.join(exp_dir, "kd_export")
     os.makedirs(out_dir, exist_ok=True)

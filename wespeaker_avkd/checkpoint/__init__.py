@@ -450,8 +450,8 @@ def convert_models_dir(model_dir: PathLike) -> list[str]:
         os.unlink(average_stamp_path(avg))  # the stamp fingerprints the old bytes
     exp_config = os.path.join(os.path.dirname(os.path.abspath(os.fspath(model_dir))), "config.yaml")
     if os.path.isfile(avg) and os.path.isfile(exp_config):
-        from wespeaker_avkd.train.config import load_yaml
-        from wespeaker_avkd.train.wespeaker_config import write_wespeaker_config
+        from wespeaker_avkd.config.train_config import load_yaml
+        from wespeaker_avkd.config.wespeaker import write_wespeaker_config
 
         write_wespeaker_config(load_yaml(exp_config), model_dir)
     return done

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from wespeaker_avkd.config.train_config import ConfigError, deep_merge, load_config, parse_train_config
 from wespeaker_avkd.data.noise_sets import write_noise_set, write_rir_set
-from wespeaker_avkd.train.config import ConfigError, deep_merge, load_config, parse_train_config
 from wespeaker_avkd.train.trainer import prepare_config
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
@@ -86,7 +86,7 @@ def test_large_margin_config_keeps_the_head_and_stops_speed_perturbation(tmp_pat
     """resnet_lm.yaml (do_lm: True): as WeSpeaker's train.py, the head keeps 3 classes per speaker while the data
     is no longer speed-perturbed (labels stay the speakers')."""
     from wespeaker_avkd.data.augment import Augmenter
-    from wespeaker_avkd.train.builders import build_net
+    from wespeaker_avkd.systems.builders import build_net
 
     typed = parse_train_config(prepare_config(dict(_wespeaker(RESNET_LM), train_data="d", noise_data="n",
                                                    reverb_data="r")))
@@ -112,7 +112,7 @@ def test_aug_prob_needs_sets_and_waveform_steps_need_wav():
 
 
 def test_v2_resnet_trains_a_tiny_audio_system(tmp_path, tiny):
-    from wespeaker_avkd.train.extract import load_trained
+    from wespeaker_avkd.inference.extract import load_trained
     from wespeaker_avkd.train.trainer import run_training
 
     cfg = deep_merge(_wespeaker(RESNET), _tiny_overrides(tiny["data"], tiny["noise"], tiny["rirs"]))

@@ -9,13 +9,13 @@ always written, with our defaults filled in, and `m_channels` only when it is no
 `dataset_args.num_frms` is WeSpeaker's one number, as its train.py saves it (its export_onnx.py builds its
 example input from it): for our chunk-length range [min, max] the min, WeSpeaker's 200 for conf/paper's
 [200, 400]. Otherwise the file is a complete training config of ours: load_config + the synonym handling of
-train/config.py read it back to the same experiment (`enable_amp` is our `amp`, a scalar `num_frms` is [n, n]);
+config/train_config.py read it back to the same experiment (`enable_amp` is our `amp`, a scalar `num_frms` is [n, n]);
 the exact chunk range is in the exp dir's own config.yaml. Our own keys (modality, train_data, kd, ...) are kept,
 WeSpeaker ignores keys it does not read.
 
 The other way, a config.yaml that WeSpeaker's train.py saved has keys its run filled in (WESPEAKER_RUNTIME_KEYS:
 the head's size, a copy of embed_dim, iterations per epoch, ...); `without_runtime_keys` checks and sets them
-aside, so such a file loads where a saved config is read for its model (train/model_config.py: bin.embed,
+aside, so such a file loads where a saved config is read for its model (config/model_config.py: bin.embed,
 bin.export, a WeSpeaker model dir as model_init).
 """
 from __future__ import annotations
@@ -124,8 +124,8 @@ def wespeaker_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Our training config (merged, KD preset resolved; our names or WeSpeaker's synonyms) -> a new dict in
     WeSpeaker's key names and layout: enable_amp for amp, scalar num_frms, explicit model_args,
     fbank_args, projection_args and margin settings, margin_scheduler / loss keys; our own keys kept after."""
+    from wespeaker_avkd.config.train_config import TrainConfig
     from wespeaker_avkd.models.margin_scheduler import MarginScheduler
-    from wespeaker_avkd.train.config import TrainConfig
 
     cfg = copy.deepcopy(dict(cfg))
     modality = cfg.get("modality", "audio")

@@ -7,8 +7,7 @@ import pytest
 import torch
 import yaml
 
-from wespeaker_avkd.train.builders import make_encoder
-from wespeaker_avkd.train.config import (
+from wespeaker_avkd.config.train_config import (
     ConfigError,
     apply_overrides,
     deep_merge,
@@ -18,6 +17,7 @@ from wespeaker_avkd.train.config import (
     resolve_kd_preset,
     save_config,
 )
+from wespeaker_avkd.systems.builders import make_encoder
 from wespeaker_avkd.train.trainer import prepare_config
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from wespeaker_avkd.train import checkpoint as ckpt
+from wespeaker_avkd import checkpoint as ckpt
 from wespeaker_avkd.utils.fingerprint import read_stamp
 
 

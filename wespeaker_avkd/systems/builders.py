@@ -1,7 +1,6 @@
 """Build the trainable pieces from a config through the registries: encoder, AAM head, KD objective, teacher."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -11,11 +10,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from wespeaker_avkd.config.model_config import ModelConfig
+from wespeaker_avkd.config.train_config import ComponentArgs, KDConfig, MarginUpdate, TrainConfig
 from wespeaker_avkd.data.augment import num_classes
 from wespeaker_avkd.losses.kd_objective import objective_from_specs
+from wespeaker_avkd.models.embedding_net import EmbeddingNet
 from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
-from wespeaker_avkd.train.config import ComponentArgs, KDConfig, MarginUpdate, TrainConfig
-from wespeaker_avkd.train.model_config import ModelConfig
 from wespeaker_avkd.utils.embedding_table import read_npy
 from wespeaker_avkd.utils.errors import InputValueError
 
@@ -53,47 +53,6 @@ def build_net(cfg: TrainConfig | ModelConfig, num_speakers: int) -> EmbeddingNet
     num_class = num_classes(num_speakers, bool(getattr(cfg.dataset_args, "speed_perturb", False)))
     head = make_projection(cfg.projection, cfg.margin_update, model_embed_dim(cfg.model.args, encoder), num_class)
     return EmbeddingNet(encoder, head)
-
-
-class EmbeddingNet(nn.Module):
-    """Encoder + AAM head as one module (what DDP wraps and what a checkpoint's model/projection hold)."""
-
-    def __init__(self, encoder: nn.Module, projection: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.projection = projection
-        # CPU training with amp: the encoder's convolutions run under bfloat16 autocast (about 1.8x faster on
-        # CPUs with AVX512-BF16), while the AAM head and every loss stay float32: bf16 keeps ~3 significant
-        # digits, too coarse for cosine logits scaled by s = 32 or the KL temperature 1/32.
-        self.trunk_autocast: torch.dtype | None = None
-
-    def embed(self, inputs: Any) -> torch.Tensor:
-        """Inputs -> (B, D) embeddings; a tuple (the fusion teacher's audio and visual embeddings) is unpacked.
-        An encoder that returns a tuple (WeSpeaker's convention, e.g. (embed_a, embed_b)) gives its last element,
-        as WeSpeaker's executor takes."""
-        out = self.encoder(*inputs) if isinstance(inputs, (tuple, list)) else self.encoder(inputs)
-        return out[-1] if isinstance(out, (tuple, list)) else out
-
-    def forward(self, inputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inputs, (B,) labels) -> ((B, D) embeddings, (B, C) AAM logits)."""
-        first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
-        with self.trunk_precision(first.device.type):
-            emb = self.embed(inputs)
-        emb = emb.float()
-        return emb, self.projection(emb, labels)
-
-    def trunk_precision(self, device_type: str) -> contextlib.AbstractContextManager:
-        """The autocast context the encoder runs under (training and extraction alike), or a no-op."""
-        if self.trunk_autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type, dtype=self.trunk_autocast)
-
-
-def trunk_autocast_dtype(amp: bool, device_type: str) -> torch.dtype | None:
-    """bfloat16 for a CPU run of a config with `amp: true`, else None (CUDA amp autocasts the whole step)."""
-    if amp and device_type == "cpu":
-        return torch.bfloat16
-    return None
 
 
 def load_teacher_export(teacher_dir: str) -> tuple[str, np.ndarray, str | None]:
@@ -134,8 +93,8 @@ def load_model_init(net: EmbeddingNet, path: str, modality: str | None = None,
     """Initialise the encoder from `model_init` (a flat model file, ours or WeSpeaker's, or a model dir with
     avg_model.pt + config.yaml, whose config must build this `model`) with the checkpoint loader's 'trunk'
     policy: every encoder tensor must match, the AAM head (other speakers) is set aside."""
-    from wespeaker_avkd.train.checkpoint import load_into_net
-    from wespeaker_avkd.train.model_config import check_model_init_config, model_init_files
+    from wespeaker_avkd.checkpoint import load_into_net
+    from wespeaker_avkd.config.model_config import check_model_init_config, model_init_files
 
     path, config = model_init_files(path)
     if config is not None and model is not None:

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from wespeaker_avkd.config.train_config import apply_overrides, load_config, parse_train_config
+from wespeaker_avkd.config.wespeaker import wespeaker_config, write_wespeaker_config
 from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS
-from wespeaker_avkd.train.config import apply_overrides, load_config, parse_train_config
 from wespeaker_avkd.train.trainer import prepare_config
-from wespeaker_avkd.train.wespeaker_config import wespeaker_config, write_wespeaker_config
 
 RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "egs",
                       "voxceleb", "v_kd")

@@ -1,6 +1,6 @@
 """The model-and-input part of a saved config, parsed once where extraction and inference start: ModelConfig.
 
-Extraction (train/extract.py), bin.embed and bin.export read an exp dir's config.yaml (or, for a WeSpeaker
+Extraction (inference/extract.py), bin.embed and bin.export read an exp dir's config.yaml (or, for a WeSpeaker
 checkpoint, its yaml config) with `load_model_config` into a ModelConfig and pass that object down; nothing
 below them reads the config dict.
 
@@ -13,7 +13,7 @@ top level and inside dataset_args and the loader args: they configure training, 
 run was trained. So the saved configs of old runs, a WeSpeaker config (its augmentation keys) and the minimal
 configs tests write (model and modality only) all load. The values WeSpeaker's train.py fills into the config it
 saves (projection_args.num_class, embed_dim, do_lm, margin_update.epoch_iter, ...: WESPEAKER_RUNTIME_KEYS of
-train/wespeaker_config.py) are checked and set aside, so a WeSpeaker model dir's config.yaml loads as it is.
+config/wespeaker.py) are checked and set aside, so a WeSpeaker model dir's config.yaml loads as it is.
 `modality` is required, except where the caller gives a default (a WeSpeaker config has none: audio).
 
 `stamped` keeps the values of the keys that change embeddings (STAMPED_KEYS) exactly as the file wrote them (an
@@ -31,8 +31,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from wespeaker_avkd.registry import import_saved_plugins
-from wespeaker_avkd.train.config import (
+from wespeaker_avkd.config.train_config import (
     DATASET_ARGS,
     ComponentArgs,
     DataLoaderArgs,
@@ -41,7 +40,8 @@ from wespeaker_avkd.train.config import (
     load_config,
     parse_model_and_head,
 )
-from wespeaker_avkd.train.wespeaker_config import without_runtime_keys
+from wespeaker_avkd.config.wespeaker import without_runtime_keys
+from wespeaker_avkd.registry import import_saved_plugins
 from wespeaker_avkd.utils.fileio import PathLike
 from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.schema import Section, Where, as_bool, as_mapping, as_str, list_of, one_of

@@ -1,0 +1,1 @@
+"""Typed training and model configs: the yaml schema, loading and overrides, KD presets, WeSpeaker names."""
