@@ -25,12 +25,13 @@ from PIL import Image
 from wespeaker_avkd.data.fbank import compute_fbank, load_wav
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_table
-from wespeaker_avkd.data.loaders import build_train_loader, set_loader_epoch
+from wespeaker_avkd.data.loaders import set_loader_epoch
 from wespeaker_avkd.data.shard_writer import make_shards
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
 from wespeaker_avkd.data.voxceleb.convert import Job, convert_faces
 from wespeaker_avkd.data.voxceleb.decode import decode_audio
 from wespeaker_avkd.data.voxceleb.fixture import encode_m4a, encode_mp4
+from wespeaker_avkd.kinds import AUDIO, kind_of
 
 # VoxCeleb's published sizes: utterances of VoxCeleb2 dev and VoxCeleb1, and the mean segment length (2,442 h
 # over VoxCeleb2's 1,128,246 segments); the benchmark's clips have that length, VoxCeleb2's 224 px at 25 fps.
@@ -168,7 +169,7 @@ def bench_augmentation(train_dir: str, work_dir: str, num_workers: int, batch_si
     dl = {"batch_size": batch_size, "num_workers": num_workers}
     rates = {}
     for name, ds in (("toy audio, wav, no augmentation", plain), ("toy audio, wav, every augmentation", every)):
-        rates[name] = time_loader(build_train_loader("audio", train_dir, spk2id, ds, dl, seed=0), batches,
+        rates[name] = time_loader(AUDIO.train_loader(train_dir, spk2id, *AUDIO.sections(ds, dl), seed=0), batches,
                                   warmup_batches=2)
         print(f"loader {name}, {num_workers} workers, batch {batch_size}, after start-up: {rates[name]:.0f} utt/s")
     frames = sum(toy["dataset_args"]["num_frms"]) // 2
@@ -249,15 +250,16 @@ def main() -> None:
     rates: dict[tuple[str, str], float] = {}
     cpu: dict[tuple[str, str], float] = {}
     for name, modality, ds in LOADERS:
-        extra = {"num_frms": args.num_frms} if modality == "audio" else {}
+        kind = kind_of(modality)
+        extra = {"num_frms": args.num_frms} if kind.takes_fbank else {}
         for data_type, shard_key in (("raw", {}), ("shard", {"data_type": "shard"})) * args.rounds:
             # raw and shards alternate, best of --rounds: the machine's other load only ever slows a round down
-            loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key}, dl, seed=0)
+            loader = kind.train_loader(data_copy, spk2id, *kind.sections({**ds, **extra, **shard_key}, dl), seed=0)
             rates[name, data_type] = max(rates.get((name, data_type), 0.0), time_loader(loader, args.batches))
             # the CPU cost of one utterance in one single-threaded process (as a worker runs): what the machine's
             # other load does not change
-            loader = build_train_loader(modality, data_copy, spk2id, {**ds, **extra, **shard_key},
-                                        {**dl, "num_workers": 0}, seed=0)
+            loader = kind.train_loader(data_copy, spk2id, *kind.sections({**ds, **extra, **shard_key},
+                                                                        {**dl, "num_workers": 0}), seed=0)
             torch.set_num_threads(1)
             cpu[name, data_type] = max(cpu.get((name, data_type), 0.0),
                                        time_loader(loader, args.batches, time.process_time, epoch=1))
@@ -272,7 +274,7 @@ def main() -> None:
     if step is not None:
         print(f"ResNet34 train step (2 threads, batch {args.batch_size} x {frames} frames): {step:.1f} utt/s consumed")
         for name, modality, _ in LOADERS:
-            if modality == "audio":
+            if kind_of(modality).takes_fbank:
                 print(f"ratio loader {name} / ResNet34 consumption: raw {rates[name, 'raw'] / step:.1f}x, shards "
                       f"{rates[name, 'shard'] / step:.1f}x (need >= 2x)")
     bench_augmentation(train, tmp.name, args.num_workers, args.batch_size, args.batches, args.steps)

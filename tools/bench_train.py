@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from wespeaker_avkd.config.model_config import parse_model_config  # noqa: E402
 from wespeaker_avkd.config.train_config import load_config, resolve_kd_preset  # noqa: E402
+from wespeaker_avkd.kinds import kind_of  # noqa: E402
 from wespeaker_avkd.losses.kd_objective import build_kd_objective  # noqa: E402
 from wespeaker_avkd.systems.builders import build_net, model_embed_dim  # noqa: E402
 from wespeaker_avkd.train.distributed import DistInfo  # noqa: E402
@@ -39,7 +40,7 @@ def synthetic_batch(cfg: dict[str, Any], batch_size: int, num_class: int, teache
     """A loader-shaped batch for the config's modality."""
     gen = torch.Generator().manual_seed(0)
     ds = cfg.get("dataset_args") or {}
-    if cfg["modality"] == "audio":
+    if kind_of(cfg["modality"]).takes_fbank:
         frames = int(max(ds.get("num_frms", [200, 200])))
         feat_dim = int((cfg.get("model_args") or {}).get("feat_dim", 40))
         inputs = torch.randn(batch_size, frames, feat_dim, generator=gen)

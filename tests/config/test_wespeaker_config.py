@@ -8,7 +8,8 @@ import pytest
 
 from wespeaker_avkd.config.train_config import apply_overrides, load_config, parse_train_config
 from wespeaker_avkd.config.wespeaker import wespeaker_config, write_wespeaker_config
-from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS
+from wespeaker_avkd.kinds import kind_of
+from wespeaker_avkd.registry import PROJECTIONS
 from wespeaker_avkd.train.trainer import prepare_config
 
 RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "egs",
@@ -47,7 +48,7 @@ def _meaning(typed):
         arguments.apply_defaults()
         return dict(arguments.arguments)
 
-    registry = FUSIONS if typed.modality == "fusion" else MODELS
+    registry = kind_of(typed.modality).encoder_registry
     return dataclasses.replace(
         typed, model=(typed.model.name, bound(registry.get(typed.model.name), typed.model.args)),
         projection=(typed.projection.name, bound(PROJECTIONS.get(typed.projection.name), typed.projection.args)))

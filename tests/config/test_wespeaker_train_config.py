@@ -2,6 +2,7 @@
 key read (speed perturbation with its 3x classes, reverb/noise, spec_aug, filter, resample, shuffle, epoch size),
 only data paths and sizes overridden; the keys that do not apply are refused with the reason."""
 import copy
+import dataclasses
 import os
 
 import numpy as np
@@ -10,6 +11,7 @@ import soundfile as sf
 import torch
 
 from wespeaker_avkd.config.train_config import ConfigError, deep_merge, load_config, parse_train_config
+from wespeaker_avkd.data.dataset_args import AudioDatasetArgs
 from wespeaker_avkd.data.noise_sets import write_noise_set, write_rir_set
 from wespeaker_avkd.train.trainer import prepare_config
 
@@ -64,9 +66,10 @@ def test_every_v2_resnet_key_is_read():
     typed = parse_train_config(prepare_config(cfg))
     ds = typed.dataset_args
     assert (ds.speed_perturb, ds.aug_prob, ds.spec_aug, ds.filter, ds.shuffle) == (True, 0.6, False, True, True)
-    assert ds.filter_args == {"min_num_frames": 100, "max_num_frames": 800}
-    assert ds.spec_aug_args == {"num_t_mask": 1, "num_f_mask": 1, "max_t": 10, "max_f": 8, "prob": 0.6}
-    assert ds.shuffle_args == {"shuffle_size": 2500} and ds.sample_num_per_epoch == 0
+    assert dataclasses.asdict(ds.filter_args) == {"min_num_frames": 100, "max_num_frames": 800}
+    assert dataclasses.asdict(ds.spec_aug_args) == {"num_t_mask": 1, "num_f_mask": 1, "max_t": 10, "max_f": 8,
+                                                    "prob": 0.6}
+    assert dataclasses.asdict(ds.shuffle_args) == {"shuffle_size": 2500} and ds.sample_num_per_epoch == 0
     assert ds.resample_rate == 16000 and ds.num_frms == [200, 200]
     assert (ds.noise_data, ds.reverb_data) == ("n.scp", "r.scp")  # top-level in WeSpeaker, read into dataset_args
 
@@ -94,7 +97,7 @@ def test_large_margin_config_keeps_the_head_and_stops_speed_perturbation(tmp_pat
     assert ds.do_lm is True and ds.speed_perturb is True and ds.num_frms == [600, 600]
     assert typed.margin_update.initial_margin == 0.5 and typed.num_avg == 1
     assert build_net(typed, 5).projection.weight.shape[0] == 15
-    augmenter = Augmenter({"speed_perturb": True, "do_lm": True}, num_speakers=5)
+    augmenter = Augmenter(AudioDatasetArgs(speed_perturb=True, do_lm=True), num_speakers=5)
     assert not augmenter.speed_perturb and augmenter.label(2, np.random.default_rng(0)) == 2
 
 

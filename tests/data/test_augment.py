@@ -11,8 +11,10 @@ import torch
 
 from wespeaker_avkd.data import augment as A
 from wespeaker_avkd.data import noise_sets as N
+from wespeaker_avkd.data.dataset_args import AudioDatasetArgs
 from wespeaker_avkd.data.datasets import AudioDataset
 from wespeaker_avkd.data.samplers import SeededBatchSampler, seeded_rng
+from wespeaker_avkd.utils.schema import Where
 
 RATE = 16000
 
@@ -267,7 +269,8 @@ def _dataset(tmp_path, args, n=3, seconds=1.5):
         sf.write(p, (0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32), RATE, subtype="PCM_16")
         sources[f"u{i}"] = str(p)
     utts = sorted(sources)
-    return AudioDataset(utts, sources, "wav", None, augmenter=A.Augmenter(args, num_speakers=n),
+    augmenter = A.Augmenter(AudioDatasetArgs.from_dict(args, Where("dataset_args")), num_speakers=n)
+    return AudioDataset(utts, sources, "wav", None, augmenter=augmenter,
                         labels=list(range(n)))
 
 
@@ -316,7 +319,7 @@ def test_lmdb_set_as_wespeaker_writes_it(tmp_path, sets):
 def test_loader_filter_and_epoch_size(tmp_path):
     """filter drops utterances under min_num_frames (from the wav headers) before sampling; sample_num_per_epoch
     sets the batches per epoch; pipeline keys on precomputed features are refused naming the file."""
-    from wespeaker_avkd.data.loaders import build_train_loader
+    from loader_sections import build_train_loader
 
     rng = _rng(10)
     wav_scp, utt2spk = [], []

@@ -6,12 +6,13 @@ import kaldiio
 import numpy as np
 import pytest
 import torch
+from loader_sections import build_eval_loader, build_train_loader
 
 from wespeaker_avkd.data.datasets import even_indices, load_face, random_chunk
 from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_table
-from wespeaker_avkd.data.loaders import build_eval_loader, build_train_loader, set_loader_epoch
+from wespeaker_avkd.data.loaders import set_loader_epoch
 from wespeaker_avkd.data.samplers import SeededBatchSampler, seeded_rng
 
 AUDIO_ARGS = {"feat_source": "wav", "num_frms": [50, 80]}

@@ -10,14 +10,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from loader_sections import build_eval_loader, build_train_loader, eval_input_files
 
 from wespeaker_avkd.data import shard_writer, shards
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_table, write_table
-from wespeaker_avkd.data.loaders import build_eval_loader, build_train_loader, eval_input_files, set_loader_epoch
+from wespeaker_avkd.data.loaders import set_loader_epoch
 from wespeaker_avkd.data.shard_writer import make_shards
 from wespeaker_avkd.data.shards import ShardError, epoch_batches
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
+from wespeaker_avkd.kinds import kind_of
 
 AUDIO = {"feat_source": "wav", "num_frms": [20, 30], "fbank_args": {"dither": 1.0}}
 VISUAL = {"image_size": 24, "num_eval_frames": 2, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
@@ -292,8 +294,8 @@ def test_stale_or_bad_shards_are_named(corpus, tmp_path):
 
 
 def test_data_type_contradicting_feat_source_is_refused():
-    from wespeaker_avkd.config.train_config import AudioDatasetArgs, ConfigError
-    from wespeaker_avkd.utils.schema import Where
+    from wespeaker_avkd.data.dataset_args import AudioDatasetArgs
+    from wespeaker_avkd.utils.schema import ConfigError, Where
 
     with pytest.raises(ConfigError, match="data_type.*contradicts feat_source 'feats'"):
         AudioDatasetArgs.from_dict({"data_type": "raw", "feat_source": "feats"}, Where("dataset_args", {}))
@@ -320,7 +322,7 @@ def test_training_from_shards_and_raw_files_gives_the_same_embeddings(corpus, tm
         cfg.update(train_data=str(corpus), num_epochs=1, tensorboard=False,
                    dataloader_args={"batch_size": 4, "num_workers": 0, "drop_last": True})
         cfg["dataset_args"] = {**cfg["dataset_args"], "shuffle": False, "data_type": data_type}
-        if modality == "audio":
+        if kind_of(modality).takes_fbank:
             cfg["dataset_args"]["feat_source"] = "wav"
         exp = tmp_path / data_type
         run_training(cfg, str(exp), device="cpu", num_threads=1, progress=False)

@@ -10,12 +10,12 @@ import torch
 
 from wespeaker_avkd.bin import export as export_cli
 from wespeaker_avkd.inference.export import (
-    EXPORT_MIN_FRAMES,
     MissingOptionalDependency,
     load_exported,
     require_packages,
 )
 from wespeaker_avkd.inference.extract import load_trained
+from wespeaker_avkd.kinds.audio import EXPORT_MIN_FRAMES
 
 ONNX_READY = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
 NEEDS_ONNX = pytest.mark.skipif(not ONNX_READY,

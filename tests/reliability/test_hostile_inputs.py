@@ -116,7 +116,7 @@ def test_feats_scp_pipe_refused_by_readers_loader_and_validator(tmp_path):
         read_table(scp)
     with pytest.raises(TableError, match=r"is a Kaldi pipe"):
         read_feats(f"touch {marker} |", "u1", str(scp))
-    from wespeaker_avkd.data.loaders import build_train_loader
+    from loader_sections import build_train_loader
 
     with pytest.raises(TableError, match=rf"^{scp}:2: "):
         build_train_loader("audio", str(d), {"s0": 0}, {"feat_source": "feats"}, {"batch_size": 2}, 0)

@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from wespeaker_avkd.config.train_config import (
-    DATASET_ARGS,
     ComponentArgs,
     DataLoaderArgs,
     MarginUpdate,
@@ -41,6 +40,7 @@ from wespeaker_avkd.config.train_config import (
     parse_model_and_head,
 )
 from wespeaker_avkd.config.wespeaker import without_runtime_keys
+from wespeaker_avkd.kinds import kind_of
 from wespeaker_avkd.registry import import_saved_plugins
 from wespeaker_avkd.utils.fileio import PathLike
 from wespeaker_avkd.utils.naming import MODALITIES
@@ -49,10 +49,6 @@ from wespeaker_avkd.utils.schema import Section, Where, as_bool, as_mapping, as_
 # Config keys whose values change the embeddings a checkpoint gives (batch sizes and workers do not; amp does:
 # a bf16 trunk on CPU). Their values as written make the config part of the extraction stamp.
 STAMPED_KEYS = ("modality", "model", "model_args", "plugins", "dataset_args", "amp")
-# The dataset_args keys the eval loader reads, per modality (the others are training's: num_frms, shuffle).
-# speed_perturb sets the head's size (3 classes per speaker), resample_rate the rate the fbank is computed at.
-EVAL_DATASET_KEYS = {"audio": ("data_type", "feat_source", "fbank_args", "resample_rate", "speed_perturb"),
-                     "visual": ("data_type", "image_size", "num_eval_frames", "mean", "std"), "fusion": ()}
 EVAL_LOADER_KEYS = ("batch_size", "num_workers", "pin_memory", "prefetch_factor")
 
 
@@ -66,7 +62,7 @@ class ModelConfig:
     projection: ComponentArgs
     margin_update: MarginUpdate | None
     amp: bool
-    dataset_args: Section            # DATASET_ARGS[modality] with the eval keys read, the others at defaults
+    dataset_args: Section            # the kind's dataset section: its eval keys read, the others at defaults
     eval_dataloader_args: DataLoaderArgs
     stamped: dict[str, Any]          # STAMPED_KEYS as written (absent: None), for the extraction stamp
 
@@ -89,6 +85,7 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     stamped = {key: cfg.get(key) for key in STAMPED_KEYS}
     cfg = without_runtime_keys(cfg, top)
     modality = one_of(*MODALITIES)(cfg.get("modality", default_modality), top.key("modality"))
+    kind = kind_of(modality)
     plugins = [] if cfg.get("plugins") is None else list_of(as_str)(cfg["plugins"], top.key("plugins"))
     # A saved config is someone's file: its plugins are imported only when allowed (registry.py); then the
     # import in parse_model_and_head finds them loaded.
@@ -98,7 +95,7 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     return ModelConfig(
         modality=modality, model=model, plugins=plugins, projection=projection, margin_update=margin_update,
         amp=as_bool(False if cfg.get("amp") is None else cfg["amp"], top.key("amp")),
-        dataset_args=_section(DATASET_ARGS[modality], cfg.get("dataset_args"), EVAL_DATASET_KEYS[modality],
+        dataset_args=_section(kind.dataset_section, cfg.get("dataset_args"), kind.eval_dataset_keys,
                               top.key("dataset_args")),
         eval_dataloader_args=_section(DataLoaderArgs, cfg.get(loader_key), EVAL_LOADER_KEYS, top.key(loader_key)),
         stamped=stamped)
@@ -133,9 +130,7 @@ def model_init_files(path: str) -> tuple[str, str | None]:
 
 def _bound_args(modality: str, model: ComponentArgs) -> dict[str, Any]:
     """model.args with the constructor's defaults filled in (so an argument written out equals its default)."""
-    from wespeaker_avkd.registry import FUSIONS, MODELS
-
-    cls = (FUSIONS if modality == "fusion" else MODELS).get(model.name)
+    cls = kind_of(modality).encoder_registry.get(model.name)
     bound = inspect.signature(cls).bind_partial(**dict(model.args))
     bound.apply_defaults()
     return dict(bound.arguments)

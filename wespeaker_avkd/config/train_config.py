@@ -21,6 +21,13 @@ from typing import Any
 
 import yaml
 
+from wespeaker_avkd.data.dataset_args import (
+    AUGMENT_SETS,
+    WESPEAKER_UNSUPPORTED_DATASET,
+    DataLoaderArgs,
+    num_frms,
+)
+from wespeaker_avkd.kinds import kind_of
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
 from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.schema import (
@@ -40,7 +47,6 @@ from wespeaker_avkd.utils.schema import (
     nonneg_int,
     one_of,
     opt_str,
-    positive,
     positive_int,
     refuse_keys,
     suggest,
@@ -207,22 +213,7 @@ def save_config(cfg: Mapping[str, Any], path: PathLike) -> None:
 
 
 # ====================================================================== the typed schema of a training config
-# WeSpeaker keys whose feature this toolkit does not implement: refused by name (accepting them would train
-# another experiment than the config says). docs/wespeaker.md has the table of every WeSpeaker v2 key.
-_FRONTEND = "the frontend is Kaldi fbank (fbank_args); learned/SSL frontends are not implemented"
-WESPEAKER_UNSUPPORTED_DATASET = {
-    "frontend": _FRONTEND, "frontend_args": _FRONTEND, "s3prl_args": _FRONTEND, "w2vbert_args": _FRONTEND,
-    "tfmel_args": _FRONTEND,
-    "speed_perturb_mode": "only WeSpeaker's default speed perturbation (one random speed per sample) is "
-                          "implemented, not the 'expanded' mode",
-    "cmvn": "the per-utterance mean normalisation is always on", "cmvn_args": "variance normalisation is not "
-                                                                             "implemented (mean only, always on)",
-}
-# WeSpeaker's audio pipeline keys (data/augment.py): an audio system reads them, the others refuse them.
-AUDIO_PIPELINE_KEYS = ("sample_num_per_epoch", "shuffle_args", "filter", "filter_args", "resample_rate",
-                       "speed_perturb", "aug_prob", "spec_aug", "spec_aug_args", "noise_data", "reverb_data", "do_lm")
-_AUDIO_ONLY = {k: "an audio-pipeline key (WeSpeaker's data processing of the waveform and fbank)"
-               for k in AUDIO_PIPELINE_KEYS}
+# (the dataset and loader sections are data/dataset_args.py's; what is here is the rest of a training config)
 _OLD_LMDB = "an older WeSpeaker name: write reverb_data / noise_data (a wav.scp, or an lmdb dir)"
 # A WeSpeaker run's own keys. WeSpeaker's v2 run.sh always passes both on train.py's command line, which overrides
 # the yaml; here bin.train's --exp_dir and torchrun (or --device) play that part. They are checked and set aside
@@ -237,167 +228,9 @@ WESPEAKER_UNSUPPORTED_TOP = {
 # Top-level in WeSpeaker, read into the audio dataset_args: the sets of train.py's --reverb_data / --noise_data,
 # and do_lm (large-margin fine-tuning: its train.py then turns speed perturbation off in the data, keeping the
 # head's 3 classes per speaker).
-AUGMENT_SETS = ("reverb_data", "noise_data")
+
 TOP_DATASET_KEYS = (*AUGMENT_SETS, "do_lm")
 
-
-def num_frms(value: Any, where: Where) -> list[int]:
-    """Training chunk length in frames: [min, max] (random per batch) or WeSpeaker's scalar n (= [n, n])."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value, value]
-    lo, hi = list_of(positive_int, 2)(value, where)
-    if lo > hi:
-        raise where.error(f"[min, max] needs min <= max, got {value!r}")
-    return [lo, hi]
-
-
-def image_size(value: Any, where: Where) -> Any:
-    """Face size: one positive int (square) or [height, width]."""
-    if isinstance(value, (list, tuple)):
-        return list_of(positive_int, 2)(value, where)
-    return positive_int(value, where)
-
-
-def _fbank_args(value: Any, where: Where) -> dict[str, Any]:
-    """data.fbank.compute_fbank's keyword arguments."""
-    from wespeaker_avkd.data.fbank import compute_fbank
-
-    return check_kwargs(compute_fbank, as_mapping(value, where), where, supplied=("wave", "sample_rate"),
-                        what="compute_fbank")
-
-
-@dataclasses.dataclass(frozen=True)
-class DataLoaderArgs(Section):
-    """dataloader_args / eval_dataloader_args (data/loaders.py)."""
-
-    batch_size: int = field(32, positive_int)
-    num_workers: int = field(0, nonneg_int)
-    pin_memory: bool = field(False, as_bool)
-    prefetch_factor: int = field(2, positive_int)
-    drop_last: bool = field(True, as_bool)
-
-
-def _probability(value: Any, where: Where) -> float:
-    """A probability in [0, 1]."""
-    p = _number(value, where)
-    if not 0 <= p <= 1:
-        raise where.error(f"must be a probability in [0, 1], got {value}")
-    return p
-
-
-@dataclasses.dataclass(frozen=True)
-class ShuffleArgs(Section):
-    """shuffle_args: WeSpeaker's local-shuffle buffer (data/augment.py:buffer_shuffle)."""
-
-    shuffle_size: int = field(2500, positive_int)
-
-
-@dataclasses.dataclass(frozen=True)
-class FilterArgs(Section):
-    """filter_args: the utterance lengths WeSpeaker's filter keeps, in frames (data/augment.py:filter_bounds)."""
-
-    min_num_frames: int = field(100, nonneg_int)
-    max_num_frames: int = field(800, positive_int)
-
-    def check(self, where: Where) -> None:
-        """min_num_frames <= max_num_frames."""
-        if self.min_num_frames > self.max_num_frames:
-            raise where.key("min_num_frames").error(f"must be <= max_num_frames ({self.max_num_frames}), got "
-                                                    f"{self.min_num_frames}")
-
-
-@dataclasses.dataclass(frozen=True)
-class SpecAugArgs(Section):
-    """spec_aug_args (data/augment.py:spec_aug), WeSpeaker's defaults."""
-
-    num_t_mask: int = field(1, nonneg_int)
-    num_f_mask: int = field(1, nonneg_int)
-    max_t: int = field(10, positive_int)
-    max_f: int = field(8, positive_int)
-    prob: float = field(0.6, _probability)
-
-
-def _section_dict(cls: type[Section]) -> Any:
-    """Parser of a nested section written as a dict (defaults filled in), for asdict-friendly configs."""
-    return lambda v, w: dataclasses.asdict(cls.from_dict(v, w))
-
-
-@dataclasses.dataclass(frozen=True)
-class AudioDatasetArgs(Section):
-    """dataset_args of an audio system (data/loaders.py, data/datasets.py:AudioDataset, data/augment.py).
-
-    WeSpeaker's pipeline keys default to off here (WeSpeaker turns speed_perturb, filter and a 0.6 aug_prob on
-    when absent), so a config without them trains as before; WeSpeaker's configs write them all."""
-
-    REFUSED = WESPEAKER_UNSUPPORTED_DATASET
-    feat_source: str = field("auto", one_of("feats", "wav", "auto"))
-    # raw: wav.scp, feat: feats.scp, shard: <data dir>/shard.list (data/shards.py); None: feat_source decides
-    data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "feat", "shard")(v, w))
-    num_frms: list[int] = field(factory=lambda: [200, 400], parse=num_frms)
-    fbank_args: dict[str, Any] = field(factory=dict, parse=_fbank_args)
-    shuffle: bool = field(True, as_bool)
-    shuffle_args: dict[str, Any] = field(factory=lambda: dataclasses.asdict(ShuffleArgs()),
-                                         parse=_section_dict(ShuffleArgs))
-    sample_num_per_epoch: int = field(0, nonneg_int)
-    filter: bool = field(False, as_bool)
-    filter_args: dict[str, Any] = field(factory=lambda: dataclasses.asdict(FilterArgs()),
-                                        parse=_section_dict(FilterArgs))
-    resample_rate: int | None = field(None, lambda v, w: None if v is None else positive_int(v, w))
-    speed_perturb: bool = field(False, as_bool)
-    aug_prob: float = field(0.0, _probability)
-    reverb_data: str | None = field(None, opt_str)
-    noise_data: str | None = field(None, opt_str)
-    spec_aug: bool = field(False, as_bool)
-    spec_aug_args: dict[str, Any] = field(factory=lambda: dataclasses.asdict(SpecAugArgs()),
-                                          parse=_section_dict(SpecAugArgs))
-    do_lm: bool = field(False, as_bool)
-
-    def check(self, where: Where) -> None:
-        """data_type agrees with feat_source; waveform steps need the waveform; aug_prob needs both sets."""
-        clash = {"raw": "feats", "feat": "wav"}.get(self.data_type or "")
-        if clash is not None and self.feat_source == clash:
-            raise where.key("data_type").error(f"{self.data_type!r} contradicts feat_source {clash!r} (data_type "
-                                               "raw reads wav.scp, feat reads feats.scp): keep one of them")
-        wave_steps = [k for k, on in (("speed_perturb", self.speed_perturb), ("aug_prob", self.aug_prob > 0)) if on]
-        if wave_steps and (self.feat_source == "feats" or self.data_type == "feat"):
-            raise where.key(wave_steps[0]).error(
-                "acts on the waveform, but feat_source is feats (precomputed fbank, no waveform to perturb): set "
-                "dataset_args.feat_source: wav (only spec_aug and filter apply to precomputed features)")
-        missing = [k for k in AUGMENT_SETS if self.aug_prob > 0 and not getattr(self, k)]
-        if missing:
-            raise where.key("aug_prob").error(
-                f"is {self.aug_prob} but {' and '.join(missing)} is not given (the RIR and noise sets, top-level "
-                "keys as WeSpeaker's train.py --reverb_data/--noise_data, a wav.scp or lmdb each); give them or "
-                "set aug_prob: 0")
-
-
-@dataclasses.dataclass(frozen=True)
-class VisualDatasetArgs(Section):
-    """dataset_args of a visual system (data/loaders.py VISUAL_DEFAULTS, data/datasets.py:VisualDataset)."""
-
-    REFUSED = {**WESPEAKER_UNSUPPORTED_DATASET, **_AUDIO_ONLY}
-    data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "shard")(v, w))
-    image_size: Any = field(112, image_size)
-    num_eval_frames: int = field(5, positive_int)
-    mean: list[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(lambda v, w: _number(v, w), 3))
-    std: list[float] = field(factory=lambda: [0.5, 0.5, 0.5], parse=list_of(positive, 3))
-    shuffle: bool = field(True, as_bool)
-
-
-def _number(value: Any, where: Where) -> float:
-    """Any finite real number."""
-    return as_float(value, where)
-
-
-@dataclasses.dataclass(frozen=True)
-class FusionDatasetArgs(Section):
-    """dataset_args of the fusion teacher (its inputs are pre-extracted embeddings)."""
-
-    REFUSED = {**WESPEAKER_UNSUPPORTED_DATASET, **_AUDIO_ONLY}
-    shuffle: bool = field(True, as_bool)
-
-
-DATASET_ARGS = {"audio": AudioDatasetArgs, "visual": VisualDatasetArgs, "fusion": FusionDatasetArgs}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -419,7 +252,7 @@ class MarginUpdate(Section):
 
 
 def _nonneg(value: Any, where: Where) -> float:
-    v = _number(value, where)
+    v = as_float(value, where)
     if v < 0:
         raise where.error(f"must be >= 0, got {value}")
     return v
@@ -484,10 +317,10 @@ def _registry_component(registry: Any, name: Any, args: Any, where_name: Where, 
 def parse_model_and_head(cfg: Mapping[str, Any], top: Where, modality: str,
                          plugins: Sequence[str]) -> tuple[ComponentArgs, ComponentArgs, MarginUpdate | None]:
     """(model, AAM head, margin_update or None) of a config, checked against the registries (plugins imported)."""
-    from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
+    from wespeaker_avkd.registry import PROJECTIONS, import_plugins
 
     import_plugins(plugins)
-    model = _registry_component(FUSIONS if modality == "fusion" else MODELS, cfg.get("model"), cfg.get("model_args"),
+    model = _registry_component(kind_of(modality).encoder_registry, cfg.get("model"), cfg.get("model_args"),
                                 top.key("model"), top.key("model_args"))
     proj_args = as_mapping(cfg.get("projection_args"), top.key("projection_args"))
     margin = as_mapping(cfg.get("margin_update"), top.key("margin_update"))
@@ -594,9 +427,10 @@ def top_keys_into_dataset_args(cfg: Mapping[str, Any], where: Where) -> Config:
     sets = {k: cfg.pop(k) for k in TOP_DATASET_KEYS if k in cfg}
     if not sets:
         return cfg
-    if cfg.get("modality", TrainConfig.DEFAULTS["modality"]) != "audio":
-        key = next(iter(sets))
-        raise where.key(key).error(f"is read by audio systems only (modality {cfg.get('modality')!r})")
+    section = kind_of(cfg.get("modality", TrainConfig.DEFAULTS["modality"])).dataset_section
+    unread = [k for k in sets if k not in {f.name for f in dataclasses.fields(section)}]
+    if unread:
+        raise where.key(unread[0]).error(f"is read by audio systems only (modality {cfg.get('modality')!r})")
     ds = dict(as_mapping(cfg.get("dataset_args"), where.key("dataset_args")))
     for key, value in sets.items():
         if key in ds and ds[key] != value:
@@ -646,15 +480,15 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     v = {k: TrainConfig.SIMPLE[k](cfg.get(k, TrainConfig.DEFAULTS.get(k)), top.key(k))
          for k in TrainConfig.SIMPLE if k in cfg or k in TrainConfig.DEFAULTS}
     modality = v["modality"]
-    fusion = modality == "fusion"
+    kind = kind_of(modality)
     if cfg.get("loss_args"):
         raise top.key("loss_args").error("the AAM cross-entropy takes no arguments (projection_args and "
                                          "margin_update configure the AAM head)")
-    if cfg.get("kd") and fusion:
-        raise top.key("kd").error("the fusion teacher cannot be a KD student")
-    if cfg.get("embedding_dirs") is not None and not fusion:
+    if cfg.get("kd") and not kind.distils:
+        raise top.key("kd").error(f"the {kind.name} {kind.role} cannot be a KD student")
+    if cfg.get("embedding_dirs") is not None and not kind.reads_embeddings:
         raise top.key("embedding_dirs").error("is read only by the fusion teacher (modality: fusion)")
-    if fusion and "embedding_dirs" not in cfg:
+    if kind.reads_embeddings and "embedding_dirs" not in cfg:
         raise top.error("missing required key 'embedding_dirs' (the fusion teacher's audio/visual embeddings)")
     if v["keep_checkpoints"] is not None and v["keep_checkpoints"] < v["num_avg"]:
         raise top.key("keep_checkpoints").error(f"must be >= num_avg ({v['num_avg']}): averaging needs the last "
@@ -680,10 +514,11 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
         num_avg=v["num_avg"], log_batch_interval=v["log_batch_interval"],
         save_epoch_interval=v["save_epoch_interval"], keep_checkpoints=v["keep_checkpoints"], amp=v["amp"],
         tensorboard=v["tensorboard"], model_init=v["model_init"], plugins=v["plugins"],
-        embedding_dirs=EmbeddingDirs.from_dict(cfg["embedding_dirs"], top.key("embedding_dirs")) if fusion else None,
+        embedding_dirs=(EmbeddingDirs.from_dict(cfg["embedding_dirs"], top.key("embedding_dirs"))
+                        if kind.reads_embeddings else None),
         dataloader_args=DataLoaderArgs.from_dict(cfg.get("dataloader_args"), top.key("dataloader_args")),
         eval_dataloader_args=(None if eval_args is None else
                               DataLoaderArgs.from_dict(eval_args, top.key("eval_dataloader_args"))),
-        dataset_args=DATASET_ARGS[modality].from_dict(cfg.get("dataset_args"), top.key("dataset_args")),
+        dataset_args=kind.dataset_section.from_dict(cfg.get("dataset_args"), top.key("dataset_args")),
         projection=projection, margin_update=margin_update, optimizer=optimizer, scheduler=scheduler,
         kd=KDConfig.from_dict(cfg["kd"], top.key("kd")) if cfg.get("kd") else None)

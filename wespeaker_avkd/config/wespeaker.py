@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from wespeaker_avkd.kinds import kind_of
 from wespeaker_avkd.utils.fileio import PathLike, atomic_write
 from wespeaker_avkd.utils.schema import Where, positive_int
 
@@ -98,7 +99,7 @@ def _dataset_args(modality: str, args: Mapping[str, Any]) -> dict[str, Any]:
     """dataset_args with WeSpeaker's scalar num_frms (a range's min) and every fbank setting written (audio);
     other modalities as given."""
     out = copy.deepcopy(dict(args))
-    if modality != "audio":
+    if not kind_of(modality).takes_fbank:
         return out
     frms = out.get("num_frms")
     if isinstance(frms, (list, tuple)) and frms:

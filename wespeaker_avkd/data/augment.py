@@ -17,13 +17,14 @@ import io
 import math
 import os
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from wespeaker_avkd.data.dataset_args import AudioDatasetArgs
 from wespeaker_avkd.utils.errors import NamedError
 
 SPEEDS = (1.0, 0.9, 1.1)                 # WeSpeaker's order: index k adds k x num_speakers to the label
@@ -271,26 +272,27 @@ def reverb_or_noise(audio: np.ndarray, rng: np.random.Generator, aug_prob: float
 
 # ---------------------------------------------------------------- the dataset's augmenter
 class Augmenter:
-    """The training-time steps of one audio dataset, built from its dataset_args (config/train_config.py's
-    AudioDatasetArgs as a dict); every method is the identity when its key is off."""
+    """The training-time steps of one audio dataset, built from its typed dataset_args
+    (data/dataset_args.py:AudioDatasetArgs; the default section turns every step off); every method is the
+    identity when its key is off."""
 
-    def __init__(self, dataset_args: Mapping[str, Any], num_speakers: int = 0) -> None:
-        args = dict(dataset_args)
+    def __init__(self, args: AudioDatasetArgs | None = None, num_speakers: int = 0) -> None:
+        args = AudioDatasetArgs() if args is None else args
         # do_lm (large-margin fine-tuning): no speed perturbation in the data, the head keeps its 3 x speakers
-        self.speed_perturb = bool(args.get("speed_perturb", False)) and not args.get("do_lm", False)
+        self.speed_perturb = args.speed_perturb and not args.do_lm
         self.num_speakers = int(num_speakers)
-        self.aug_prob = float(args.get("aug_prob", 0.0) or 0.0)
-        self.filter = bool(args.get("filter", False))
-        self.filter_args = {"min_num_frames": 100, "max_num_frames": 800, **dict(args.get("filter_args") or {})}
-        self.spec_aug = bool(args.get("spec_aug", False))
-        self.spec_aug_args = dict(args.get("spec_aug_args") or {})
+        self.aug_prob = args.aug_prob
+        self.filter = args.filter
+        self.filter_args = args.filter_args
+        self.spec_aug = args.spec_aug
+        self.spec_aug_args = args.spec_aug_args
         self.rirs = self.noises = None
         if self.aug_prob > 0:
-            missing = [k for k in ("reverb_data", "noise_data") if not args.get(k)]
+            missing = [k for k in ("reverb_data", "noise_data") if not getattr(args, k)]
             if missing:
                 raise AugmentError(f"aug_prob {self.aug_prob} needs both reverb_data and noise_data (missing: "
                                    f"{', '.join(missing)}): give the RIR and noise sets, or set aug_prob: 0")
-            self.rirs, self.noises = AudioSet(args["reverb_data"]), AudioSet(args["noise_data"])
+            self.rirs, self.noises = AudioSet(args.reverb_data), AudioSet(args.noise_data)
 
     @property
     def wave_steps(self) -> list[str]:
@@ -307,7 +309,7 @@ class Augmenter:
 
     def filter_bounds(self, frame_shift_ms: float, sample_rate: int) -> tuple[int, int]:
         """(min, max) samples of filter_args at sample_rate."""
-        return filter_bounds(self.filter_args["min_num_frames"], self.filter_args["max_num_frames"],
+        return filter_bounds(self.filter_args.min_num_frames, self.filter_args.max_num_frames,
                              frame_shift_ms, sample_rate)
 
     def keep(self, length: int, frame_shift_ms: float, sample_rate: int | None) -> bool:
@@ -315,7 +317,7 @@ class Augmenter:
         if not self.filter:
             return True
         if sample_rate is None:
-            return length >= self.filter_args["min_num_frames"]
+            return length >= self.filter_args.min_num_frames
         return length >= self.filter_bounds(frame_shift_ms, sample_rate)[0]
 
     def before_chunk(self, data: np.ndarray, rng: np.random.Generator, frame_shift_ms: float,
@@ -326,7 +328,7 @@ class Augmenter:
         perturbing the whole utterance, WeSpeaker's order, at a fraction of the cost)."""
         speed = SPEEDS[self.speed_index(rng)]
         if self.filter:
-            max_len = (self.filter_args["max_num_frames"] if sample_rate is None
+            max_len = (self.filter_args.max_num_frames if sample_rate is None
                        else self.filter_bounds(frame_shift_ms, sample_rate)[1])
             data = cap_length(data, max_len, rng)
         if speed != 1.0 and sample_rate is not None:
@@ -342,4 +344,7 @@ class Augmenter:
 
     def on_feats(self, feats: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """SpecAugment of the mean-normalised features (T, F) when spec_aug is on."""
-        return spec_aug(feats, rng, **self.spec_aug_args) if self.spec_aug else feats
+        if not self.spec_aug:
+            return feats
+        a = self.spec_aug_args
+        return spec_aug(feats, rng, a.num_t_mask, a.num_f_mask, a.max_t, a.max_f, a.prob)

@@ -210,7 +210,7 @@ class AudioDataset(KeyedDataset):
         # resample_rate (WeSpeaker's key): any input rate is resampled to it; unset, the input must be sample_rate
         self.resample = resample_rate is not None
         self.sample_rate = int(resample_rate) if self.resample else sample_rate
-        self.augmenter = augmenter or Augmenter({})
+        self.augmenter = augmenter or Augmenter()
 
     def __getitem__(self, item: int | BatchItem) -> dict:
         out = super().__getitem__(item)

@@ -1,7 +1,7 @@
 """Embed wav files or face images with a trained model (exp dir) or a WeSpeaker checkpoint + config.
 
 Inputs go through the recipe's own evaluation path: they are written as a wav.scp or faces.scp of a
-temporary data dir and read by data.loaders.build_eval_loader, then embedded by train.extract.embed_batch.
+temporary data dir and read by the system kind's eval loader (kinds/), then embedded by inference.extract.embed_batch.
 So an embedding equals the one `bin.extract` writes for the same file: fbank with the config's fbank_args
 (no dither) and per-utterance CMN for audio; for faces the eval transform (resize, mean/std) and the mean
 over num_eval_frames evenly spaced frames of a segment. The model's config is parsed once, in load_model, into
@@ -112,7 +112,9 @@ def load_model(exp_dir: str | None = None, checkpoint: str | None = None,
 
 def _check_source(modality: str, source: str | None, table: Mapping[str, list[str]]) -> str:
     """The data-dir table the inputs go into (wav.scp for audio, faces.scp for visual), checked."""
-    wanted = {"audio": "wav", "visual": "faces"}.get(modality)
+    from wespeaker_avkd.kinds import kind_of
+
+    wanted = kind_of(modality).raw_source
     if wanted is None:
         raise InputError(f"embedding files needs an audio or visual model, this one is {modality!r} (the fusion "
                          f"teacher embeds pre-extracted embeddings: use bin.extract --embedding_scps)")
@@ -132,21 +134,21 @@ def embed_table(cfg: ModelConfig, net: nn.Module, table: Mapping[str, list[str]]
     writes them; streamed, so a long wav.scp needs no memory per utterance); the config's eval batch size,
     `num_workers` loader processes (not the training config's: a few files need none)."""
     from wespeaker_avkd.data.kaldi_dir import write_table
-    from wespeaker_avkd.data.loaders import build_eval_loader
     from wespeaker_avkd.inference.extract import embed_loader_batch
+    from wespeaker_avkd.kinds import kind_of
 
-    modality = cfg.modality
-    kind = _check_source(modality, source, table)
-    dataset_args = dataclasses.asdict(cfg.dataset_args)
-    if kind == "wav":
-        dataset_args["feat_source"] = "wav"  # the model's own fbank settings, computed from the wav
-    dataloader_args = dataclasses.asdict(dataclasses.replace(cfg.eval_dataloader_args, num_workers=int(num_workers)))
+    system = kind_of(cfg.modality)
+    kind = _check_source(cfg.modality, source, table)
+    dataset_args = cfg.dataset_args
+    if kind == "wav":  # the model's own fbank settings, computed from the wav
+        dataset_args = dataclasses.replace(dataset_args, feat_source="wav")
+    dataloader_args = dataclasses.replace(cfg.eval_dataloader_args, num_workers=int(num_workers))
     dev = torch.device(device)
     with tempfile.TemporaryDirectory(prefix="wespeaker_avkd_embed.") as data_dir:
         write_table(os.path.join(data_dir, f"{kind}.scp"), dict(table))
-        loader = build_eval_loader(modality, data_dir, dataset_args, dataloader_args)
+        loader = system.eval_loader(data_dir, dataset_args, dataloader_args)
         for batch in loader:
-            emb = embed_loader_batch(net, modality, batch, dev, f"{kind} inputs")
+            emb = embed_loader_batch(net, system, batch, dev, f"{kind} inputs")
             yield from zip(batch["keys"], emb)
 
 

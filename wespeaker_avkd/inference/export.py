@@ -34,24 +34,19 @@ import torch
 import torch.nn as nn
 
 from wespeaker_avkd.config.model_config import ModelConfig
+from wespeaker_avkd.kinds import KINDS, kind_of
 from wespeaker_avkd.utils.errors import InputValueError, NamedError
 from wespeaker_avkd.utils.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("torchscript", "onnx")
-EXPORTABLE = ("audio", "visual")
 ONNX_EXPORT_PACKAGES = ("onnx", "onnxscript")
 ONNX_RUN_PACKAGES = ("onnxruntime",)
 ONNX_INSTALL_HINT = 'pip install "wespeaker_avkd[onnx]" (installs onnx, onnxscript and onnxruntime)'
-# Fewest frames an exported audio model is valid for: three stride-2 stages leave T/8 frames, and the std
-# pooling's unbiased variance needs two of them (the PyTorch model falls back to the biased variance for one
-# pooled frame, a Python branch that tracing and torch.export fix at export time).
-EXPORT_MIN_FRAMES = 16
-# Upper bound of the dynamic frame axis declared to torch.export (1000 s at a 10 ms shift).
+# Upper bound of the dynamic frame axis declared to torch.export (1000 s at a 10 ms shift); the lower bound is
+# the audio kind's EXPORT_MIN_FRAMES.
 EXPORT_MAX_FRAMES = 100_000
-# Frames of the example input the audio model is traced with (2 s; any length >= EXPORT_MIN_FRAMES works).
-EXAMPLE_FRAMES = 200
 # WeSpeaker's names (its export_onnx.py, runtime and infer_onnx.py); files of earlier versions named the output
 # "embedding": load_exported reads the names from the file, so it runs both.
 INPUT_NAME, OUTPUT_NAME = "feats", "embs"
@@ -106,38 +101,20 @@ def load_mean_vec(path: str) -> torch.Tensor:
 
 def input_spec(cfg: ModelConfig, encoder: nn.Module) -> dict[str, Any]:
     """What the exported model expects, from the training config: modality, shapes and preprocessing."""
-    from wespeaker_avkd.data.datasets import DEFAULT_FBANK_ARGS
-
-    modality = cfg.modality
-    if modality not in EXPORTABLE:
-        raise InputValueError(f"modality {modality!r} cannot be exported (only {EXPORTABLE}: the fusion "
+    kind = kind_of(cfg.modality)
+    if not kind.exportable:
+        exportable = [name for name, k in KINDS.items() if k.exportable]
+        raise InputValueError(f"modality {kind.name!r} cannot be exported (only {tuple(exportable)}: the fusion "
                               f"teacher's inputs are other models' embeddings)")
-    dataset_args = cfg.dataset_args
-    spec: dict[str, Any] = {"modality": modality, "model": cfg.model.name, "input_name": INPUT_NAME,
+    spec: dict[str, Any] = {"modality": kind.name, "model": cfg.model.name, "input_name": INPUT_NAME,
                             "output_name": OUTPUT_NAME}
-    if modality == "audio":
-        feat_dim = int(cfg.model.args.get("feat_dim", getattr(encoder, "feat_dim", 40)))
-        fbank = {**DEFAULT_FBANK_ARGS, **dataset_args.fbank_args, "dither": 0.0}
-        spec.update(input_shape=["batch", "frames", feat_dim], min_frames=EXPORT_MIN_FRAMES, fbank_args=fbank,
-                    sample_rate=16000, cmn=True,
-                    preprocessing="Kaldi log-mel fbank of 16 kHz audio scaled to 16-bit range, then the "
-                                  "utterance mean subtracted per bin (CMN)")
-    else:
-        size = dataset_args.image_size
-        h, w = (size, size) if isinstance(size, int) else tuple(size)
-        spec.update(input_shape=["batch", 3, int(h), int(w)], mean=list(dataset_args.mean),
-                    std=list(dataset_args.std), num_eval_frames=dataset_args.num_eval_frames,
-                    preprocessing="RGB image resized (bilinear) to HxW, scaled to [0, 1], then (x - mean) / std "
-                                  "per channel; a segment's embedding is the mean over its frames")
+    spec.update(kind.export_spec(cfg.model.args, cfg.dataset_args, encoder))
     return spec
 
 
 def example_input(spec: Mapping[str, Any], batch: int = 2) -> torch.Tensor:
     """A random input of the exported shape (batch 2: torch.export specialises a batch of 1 to a constant)."""
-    gen = torch.Generator().manual_seed(0)
-    if spec["modality"] == "audio":
-        return torch.randn(batch, EXAMPLE_FRAMES, spec["input_shape"][2], generator=gen)
-    return torch.randn(batch, *spec["input_shape"][1:], generator=gen)
+    return kind_of(spec["modality"]).example_input(spec, batch, torch.Generator().manual_seed(0))
 
 
 def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: str,
@@ -167,8 +144,8 @@ def export_module(encoder: nn.Module, spec: Mapping[str, Any], fmt: str, out: st
         else:
             batch = torch.export.Dim("batch", min=1, max=1 << 16)
             dims = {0: batch}
-            if spec["modality"] == "audio":
-                dims[1] = torch.export.Dim("frames", min=EXPORT_MIN_FRAMES, max=EXPORT_MAX_FRAMES)
+            if "min_frames" in spec:  # a variable-length input (audio frames)
+                dims[1] = torch.export.Dim("frames", min=spec["min_frames"], max=EXPORT_MAX_FRAMES)
             # torch.onnx logs a warning per unannotated torchvision op schema it scans, none about this model.
             onnx_logger = logging.getLogger("torch.onnx")
             level = onnx_logger.level

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from wespeaker_avkd.config.model_config import STAMPED_KEYS, ModelConfig, exp_model_config
+from wespeaker_avkd.kinds import SystemKind, kind_of
 from wespeaker_avkd.models.embedding_net import EmbeddingNet, trunk_autocast_dtype
 from wespeaker_avkd.systems.builders import build_net
 from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
@@ -110,32 +111,22 @@ def load_trained(exp_dir: str, checkpoint: str | None = None, device: str = "cpu
     return cfg, net, path
 
 
-Embedder = Callable[[EmbeddingNet, str, Any, torch.device], torch.Tensor]
+Embedder = Callable[[EmbeddingNet, SystemKind, Any, torch.device], torch.Tensor]
 
 
 @torch.inference_mode()
-def embed_batch(net: EmbeddingNet, modality: str, inputs: Any, device: torch.device) -> torch.Tensor:
-    """Eval-loader inputs -> (B, D): audio whole utterances, visual mean over K frames, fusion two embeddings;
-    a list (items of different shapes) is embedded one item at a time."""
-    if modality == "fusion":
-        return net.embed(tuple(x.to(device) for x in inputs))
-    if isinstance(inputs, list):
-        return torch.cat([embed_batch(net, modality, x.unsqueeze(0), device) for x in inputs])
-    inputs = inputs.to(device)
-    with net.trunk_precision(device.type):
-        if modality == "visual":
-            from wespeaker_avkd.models.visual_resnet import segment_embedding
-
-            return segment_embedding(net.encoder, inputs).float()
-        return net.embed(inputs).float()
+def embed_batch(net: EmbeddingNet, kind: SystemKind, inputs: Any, device: torch.device) -> torch.Tensor:
+    """Eval-loader inputs -> (B, D) as the system kind embeds them (audio whole utterances, visual mean over K
+    frames, fusion two embeddings), without autograd."""
+    return kind.embed(net, inputs, device)
 
 
-def embed_loader_batch(net: EmbeddingNet, modality: str, batch: Mapping[str, Any], device: torch.device,
+def embed_loader_batch(net: EmbeddingNet, kind: SystemKind, batch: Mapping[str, Any], device: torch.device,
                        where: str, embedder: Embedder | None = None) -> np.ndarray:
     """(B, D) float32 embeddings of an eval-loader batch ({'keys', 'inputs'}); an input the model refuses (too
     short, wrong feature dim) is an InputValueError naming `where` (the data dir) and the batch's utterance."""
     try:
-        return (embedder or embed_batch)(net, modality, batch["inputs"], device).float().cpu().numpy()
+        return (embedder or embed_batch)(net, kind, batch["inputs"], device).float().cpu().numpy()
     except InputValueError as err:
         keys = list(batch["keys"])
         others = f" (or another of the {len(keys)} in its batch)" if len(keys) > 1 else ""
@@ -148,14 +139,12 @@ def extraction_inputs(exp_dir: str, data_dir: str, checkpoint: str | None = None
     """The content fingerprint of everything an extraction's result depends on: the checkpoint's bytes, the
     data dir's tables and the files they list (stat), the embedding scps (fusion), the config values that
     change embeddings (as written), and whether a mean vector is asked for. `cfg`: exp_dir's parsed config."""
-    from wespeaker_avkd.data.loaders import eval_input_files
-
     cfg = cfg or exp_model_config(exp_dir)
     ckpt_path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
     if not os.path.isfile(ckpt_path):
         raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist; train {exp_dir} first (bin.train)")
     scps = dict(sorted((embedding_scps or {}).items()))
-    listed = eval_input_files(cfg.modality, data_dir, dataclasses.asdict(cfg.dataset_args), scps)
+    listed = kind_of(cfg.modality).input_files(data_dir, cfg.dataset_args, scps)
     return {
         "version": STAMP_VERSION,
         "checkpoint": file_fingerprint(ckpt_path),
@@ -227,8 +216,6 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: st
     Skipped when out_dir/extract.json records the same inputs (extraction_inputs: content, not paths) and the
     scp it wrote is unchanged. `models` shares loaded models between jobs; `embedder` computes a batch.
     """
-    from wespeaker_avkd.data.loaders import build_eval_loader
-
     os.makedirs(out_dir, exist_ok=True)
     scp_path = os.path.join(out_dir, "xvector.scp")
     record_path = os.path.join(out_dir, STAMP_NAME)
@@ -241,18 +228,17 @@ def extract_embeddings(exp_dir: str, data_dir: str, out_dir: str, checkpoint: st
         return scp_path
 
     _, net, _ = (models or ModelCache()).get(exp_dir, checkpoint, device, cfg)
-    modality = cfg.modality
+    kind = kind_of(cfg.modality)
     dev = torch.device(device)
-    loader = build_eval_loader(modality, data_dir, dataclasses.asdict(cfg.dataset_args),
-                               dataclasses.asdict(cfg.eval_dataloader_args),
-                               embedding_scps=dict(embedding_scps) if embedding_scps else None)
+    loader = kind.eval_loader(data_dir, cfg.dataset_args, cfg.eval_dataloader_args,
+                              embedding_scps=dict(embedding_scps) if embedding_scps else None)
     keys = list(loader.dataset.utts)
     if not keys:
         raise InputValueError(f"{data_dir}: no utterance to embed")
     table: dict[str, np.ndarray] = {}
     bar = _bar(len(keys), f"extract {os.path.basename(exp_dir.rstrip('/'))} -> {out_dir}", progress)
     for batch in loader:
-        emb = embed_loader_batch(net, modality, batch, dev, data_dir, embedder)
+        emb = embed_loader_batch(net, kind, batch, dev, data_dir, embedder)
         for key, vec in zip(batch["keys"], emb):
             table[key] = vec
         if bar is not None:

@@ -13,9 +13,10 @@ import torch.nn as nn
 from wespeaker_avkd.config.model_config import ModelConfig
 from wespeaker_avkd.config.train_config import ComponentArgs, KDConfig, MarginUpdate, TrainConfig
 from wespeaker_avkd.data.augment import num_classes
+from wespeaker_avkd.kinds import kind_of
 from wespeaker_avkd.losses.kd_objective import objective_from_specs
 from wespeaker_avkd.models.embedding_net import EmbeddingNet
-from wespeaker_avkd.registry import FUSIONS, MODELS, PROJECTIONS, import_plugins
+from wespeaker_avkd.registry import PROJECTIONS, import_plugins
 from wespeaker_avkd.utils.embedding_table import read_npy
 from wespeaker_avkd.utils.errors import InputValueError
 
@@ -26,8 +27,7 @@ def make_encoder(modality: str, model: ComponentArgs, plugins: Sequence[str] = (
     """The embedding network: MODELS[model.name] for audio/visual, FUSIONS[model.name] for the fusion teacher,
     after importing the plugin modules that register it."""
     import_plugins(plugins)
-    registry = FUSIONS if modality == "fusion" else MODELS
-    return registry.build(model.name, **dict(model.args))
+    return kind_of(modality).encoder_registry.build(model.name, **dict(model.args))
 
 
 def model_embed_dim(model_args: Mapping[str, Any], encoder: nn.Module) -> int:

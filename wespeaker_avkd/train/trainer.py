@@ -39,7 +39,8 @@ from wespeaker_avkd.config.train_config import (
 )
 from wespeaker_avkd.config.wespeaker import write_wespeaker_config
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, write_spk2id
-from wespeaker_avkd.data.loaders import build_train_loader, eval_input_files, set_loader_epoch
+from wespeaker_avkd.data.loaders import set_loader_epoch
+from wespeaker_avkd.kinds import SystemKind, kind_of
 from wespeaker_avkd.models.embedding_net import trunk_autocast_dtype
 from wespeaker_avkd.models.margin_scheduler import MarginScheduler
 from wespeaker_avkd.systems.builders import (
@@ -76,12 +77,12 @@ RESUME_SAFE_KEYS = {"num_epochs", "num_avg", "log_batch_interval", "save_epoch_i
 class TrainLoaders:
     """Where the trainer's batches come from (the real Kaldi data-dir loaders by default; tests pass fakes).
 
-    build(modality, data_dir, spk2id, dataset_args, dataloader_args, seed, rank=, world_size=, teacher_scp=,
+    build(kind, data_dir, spk2id, dataset_args, dataloader_args, seed, rank=, world_size=, teacher_scp=,
     embedding_scps=) returns a sized iterable of batches {"inputs", "labels", "teacher_emb" with teacher_scp}
-    (data/loaders.py:build_train_loader); set_epoch(loader, epoch) is called before each pass over it.
+    (kinds/base.py:SystemKind.train_loader); set_epoch(loader, epoch) is called before each pass over it.
     """
 
-    build: Callable[..., Any] = build_train_loader
+    build: Callable[..., Any] = SystemKind.train_loader
     set_epoch: Callable[[Any, int], None] = set_loader_epoch
 
 
@@ -111,7 +112,7 @@ def prepare_configs(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], TrainConfig
     cfg.setdefault("modality", "audio")  # a WeSpeaker config has no modality: it is an audio config
     # the schema's check, here because the KD preset below depends on the modality; names the file
     modality = one_of(*MODALITIES)(cfg["modality"], Where("", sources).key("modality"))
-    if cfg.get("kd") and modality != "fusion":
+    if cfg.get("kd") and kind_of(modality).distils:
         kd = resolve_kd_preset(cfg["kd"], modality)
         preset = f"{cfg['kd'].get('weights_file')} ({modality}.{kd.get('combo')})"
         sources.update({f"kd.{k}": preset for k in kd if f"kd.{k}" not in sources and k != "combo"})
@@ -277,8 +278,7 @@ class Trainer:
         """The files the training data's tables list (for the content stamp); None when they cannot be listed
         (e.g. a test's fake loader over a dir holding only utt2spk)."""
         try:
-            return eval_input_files(self.modality, self.cfg.train_data, dataclasses.asdict(self.cfg.dataset_args),
-                                    self._embedding_scps("train"))
+            return self.kind.input_files(self.cfg.train_data, self.cfg.dataset_args, self._embedding_scps("train"))
         except (OSError, ValueError, KeyError):
             return None
 
@@ -286,7 +286,7 @@ class Trainer:
         """Data, model, head, KD objective, optimizer and schedules; resume state if a checkpoint exists."""
         cfg, info = self.cfg, self.info
         seed_everything(cfg.seed)
-        self.modality = cfg.modality
+        self.kind = kind_of(cfg.modality)
         self.spk2id = make_spk2id(sorted(set(read_table(os.path.join(cfg.train_data, "utt2spk")).values())))
 
         self.net = build_net(cfg, len(self.spk2id))
@@ -305,8 +305,8 @@ class Trainer:
         self.num_params = sum(p.numel() for p in encoder.parameters())
 
         self.loader = self.loaders.build(
-            self.modality, cfg.train_data, self.spk2id, dataclasses.asdict(cfg.dataset_args),
-            dataclasses.asdict(cfg.dataloader_args), cfg.seed, rank=info.rank, world_size=info.world_size,
+            self.kind, cfg.train_data, self.spk2id, cfg.dataset_args, cfg.dataloader_args, cfg.seed,
+            rank=info.rank, world_size=info.world_size,
             teacher_scp=teacher_scp, embedding_scps=self._embedding_scps("train"))
         self.epoch_iter = len(self.loader)
         if self.epoch_iter == 0:
@@ -337,12 +337,11 @@ class Trainer:
         self._resume_rng: Mapping[str, Any] | None = None
 
     def _embedding_scps(self, subset: str) -> dict[str, str] | None:
-        """For the fusion teacher: {modality: <embedding_dirs[modality]>/<subset>/xvector.scp}."""
+        """For a system that reads embeddings (the fusion teacher): {input kind: <its dir>/<subset>/xvector.scp}."""
         dirs = self.cfg.embedding_dirs
-        if self.modality != "fusion" or dirs is None:
+        if not self.kind.reads_embeddings or dirs is None:
             return None
-        return {name: os.path.join(path, subset, "xvector.scp")
-                for name, path in (("audio", dirs.audio), ("visual", dirs.visual))}
+        return self.kind.embedding_scps(dirs.audio, dirs.visual, subset)
 
     def _check_teacher_spk2id(self) -> None:
         """Warn when the teacher was trained on another speaker list (its W rows would mean other people)."""

@@ -12,7 +12,8 @@ package's entry points (utils.errors.run_main; --debug shows the traceback).
 import dataclasses
 import sys
 
-from wespeaker_avkd.config.train_config import AudioDatasetArgs, key_sources, load_config
+from wespeaker_avkd.config.train_config import key_sources, load_config
+from wespeaker_avkd.data.dataset_args import AudioDatasetArgs
 from wespeaker_avkd.utils.errors import run_main
 from wespeaker_avkd.utils.schema import Where
 
