@@ -13,15 +13,7 @@ import numpy as np
 
 from wespeaker_avkd.checkpoint import load_model_state
 from wespeaker_avkd.data.kaldi_dir import read_spk2id, write_spk2id
-from wespeaker_avkd.inference.outputs import (
-    SCP_NAME,
-    STAMP_NAME,
-    STAMP_VERSION,
-    fresh_tag,
-    is_current,
-    output_fingerprints,
-    write_xvectors,
-)
+from wespeaker_avkd.inference import outputs as out
 from wespeaker_avkd.utils.embedding_table import load_embeddings
 from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
 from wespeaker_avkd.utils.fileio import atomic_write
@@ -54,15 +46,15 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: str | None = None,
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = checkpoint or os.path.join(exp_dir, "models", "avg_model.pt")
     spk2id_path = os.path.join(exp_dir, "spk2id")
-    scp_path = os.path.join(out_dir, SCP_NAME)
-    record_path = os.path.join(out_dir, STAMP_NAME)
+    scp_path = os.path.join(out_dir, out.SCP_NAME)
+    record_path = os.path.join(out_dir, out.STAMP_NAME)
     source_ark = _current_ark(train_scp)
-    wanted = {"version": STAMP_VERSION, "checkpoint": file_fingerprint(ckpt_path),
+    wanted = {"version": out.STAMP_VERSION, "checkpoint": file_fingerprint(ckpt_path),
               "train_scp": file_fingerprint(train_scp),
               "train_ark": listed_files_fingerprint([source_ark] if source_ark else []),
               "spk2id": file_fingerprint(spk2id_path)}
     outputs = [os.path.join(out_dir, name) for name in ("projection_weight.npy", "spk2id")]
-    if not force and is_current(scp_path, record_path, wanted, outputs):
+    if not force and out.is_current(scp_path, record_path, wanted, outputs):
         logger.info("%s is complete (same teacher checkpoint and embeddings); skipping", out_dir)
         return out_dir
     state = load_model_state(ckpt_path)
@@ -85,8 +77,8 @@ def export_teacher(exp_dir: str, train_scp: str, out_dir: str | None = None,
             np.save(f, weight.astype(np.float32))
         write_spk2id(outputs[1], spk2id)
 
-    write_xvectors(out_dir, keys, dict(zip(keys, emb)), fresh_tag(wanted), before_scp)
+    out.write_xvectors(out_dir, keys, dict(zip(keys, emb)), out.fresh_tag(wanted), before_scp)
     write_stamp(record_path, dict(wanted, scp=file_fingerprint(scp_path), num_utts=len(keys),
-                                  outputs=output_fingerprints(outputs)))
+                                  outputs=out.output_fingerprints(outputs)))
     logger.info("kd export: %d teacher embeddings, W %s -> %s", len(keys), weight.shape, out_dir)
     return out_dir
