@@ -1,6 +1,7 @@
 """Shared pytest setup: deterministic, two-thread torch so the suite behaves the same on every 2-core box, and the
 tiny data/exp dirs the training and extraction tests share (fixture `tiny_dirs`)."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,18 @@ try:
     torch.set_num_threads(2)
 except ImportError:  # the scorer tests run without torch
     pass
+
+
+@pytest.fixture(scope="session")
+def converter():
+    """tools/convert_checkpoint.py as a module: the old-layout converter lives outside the package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "convert_checkpoint", Path(__file__).resolve().parents[1] / "tools" / "convert_checkpoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class TinyDirs:

@@ -1,4 +1,4 @@
-"""bin.embed: embeddings of wav files / face images equal the recipe's extraction (train.extract) of the same
+"""bin.embed: embeddings of wav files / face images equal the recipe's extraction (inference/extract.py) of the same
 data dir, and an independent recomputation (kaldi fbank + CMN, PIL transform) through the encoder."""
 import os
 

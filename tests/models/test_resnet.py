@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from wespeaker_avkd.models.resnet import ResNet34, load_wespeaker_checkpoint
+from wespeaker_avkd.models.resnet import ResNet34
 from wespeaker_avkd.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,42 +92,3 @@ def test_statistics_pooling_is_mean_then_unbiased_std():
     stats = model.pool(fmap)
     want = torch.cat([fmap.mean(-1).flatten(1), torch.sqrt(fmap.var(-1, unbiased=True) + 1e-7).flatten(1)], 1)
     torch.testing.assert_close(stats, want)
-
-
-def _small():
-    return MODELS.build("ResNet18", feat_dim=16, embed_dim=8, m_channels=4)
-
-
-@pytest.mark.parametrize("wrap", ["bare", "state_dict", "model", "ddp"])
-def test_load_wespeaker_checkpoint_round_trip(tmp_path, wrap):
-    torch.manual_seed(1)
-    src = _small()
-    state = dict(src.state_dict())
-    state["projection.weight"] = torch.randn(11, 8)
-    obj = {"bare": state, "state_dict": {"state_dict": state, "epoch": 3}, "model": {"model": state},
-           "ddp": {"module." + k: v for k, v in state.items()}}[wrap]
-    torch.save(obj, tmp_path / "ckpt.pt")
-    dst = _small()
-    aside = load_wespeaker_checkpoint(dst, tmp_path / "ckpt.pt")
-    assert list(aside) == ["projection.weight"] and aside["projection.weight"].shape == (11, 8)
-    for key, value in src.state_dict().items():
-        assert torch.equal(dst.state_dict()[key], value), key
-    x = torch.randn(2, 20, 16)
-    src.eval(), dst.eval()
-    torch.testing.assert_close(dst(x), src(x))
-
-
-def test_load_checkpoint_errors_name_key_and_shapes(tmp_path):
-    state = dict(_small().state_dict())
-    state["seg_1.weight"] = torch.zeros(9, 128)
-    torch.save(state, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match=r"'seg_1.weight' has shape \(9, 128\) .* but \(8, 128\)"):
-        load_wespeaker_checkpoint(_small(), tmp_path / "bad.pt")
-    del state["seg_1.weight"]
-    state["extra.weight"] = torch.zeros(1)
-    torch.save(state, tmp_path / "keys.pt")
-    with pytest.raises(KeyError, match=r"missing \['seg_1.weight'\], unexpected \['extra.weight'\]"):
-        load_wespeaker_checkpoint(_small(), tmp_path / "keys.pt")
-    torch.save([1, 2], tmp_path / "junk.pt")
-    with pytest.raises(ValueError, match="expected a state_dict"):
-        load_wespeaker_checkpoint(_small(), tmp_path / "junk.pt")

@@ -32,7 +32,7 @@ def _hostile_checkpoint(tmp_path, name="model_1.pt"):
 def _assert_refused(fn, path, marker):
     with pytest.raises(ckpt.UnsafeCheckpointError) as err:
         fn()
-    assert path in str(err.value) and "convert_checkpoint" in str(err.value)
+    assert path in str(err.value) and "tools/convert_checkpoint.py" in str(err.value)
     assert not marker.exists()
 
 
@@ -57,7 +57,8 @@ def test_hostile_model_init_is_refused(tmp_path):
 
 def test_hostile_avg_model_is_refused_by_extraction_and_export(tmp_path):
     from wespeaker_avkd.config.train_config import save_config
-    from wespeaker_avkd.inference.extract import export_teacher, load_trained
+    from wespeaker_avkd.inference.extract import load_trained
+    from wespeaker_avkd.inference.kd_export import export_teacher
 
     exp = tmp_path / "exp"
     (exp / "models").mkdir(parents=True)
@@ -75,7 +76,7 @@ def test_old_format_checkpoint_points_to_the_converter(tmp_path):
     """A checkpoint of the previous layout (numpy RNG state as an ndarray) needs the full unpickler: refused."""
     path = tmp_path / "model_3.pt"
     torch.save({"model": {}, "rng": {"numpy": np.random.get_state()}}, path)
-    with pytest.raises(ckpt.UnsafeCheckpointError, match="convert_checkpoint --src"):
+    with pytest.raises(ckpt.UnsafeCheckpointError, match="tools/convert_checkpoint.py --src"):
         ckpt.load_checkpoint(path)
 
 
@@ -183,9 +184,7 @@ def _check_policies(tmp_path, records):
         ckpt.load_into_net(_tiny_net(), tmp_path / "extra.pt")
 
 
-def test_converter_turns_an_old_nested_epoch_file_into_model_and_state(tmp_path, capsys):
-    from wespeaker_avkd.bin.convert_checkpoint import main
-
+def test_converter_turns_an_old_nested_epoch_file_into_model_and_state(tmp_path, capsys, converter):
     net = _tiny_net()
     old = tmp_path / "models" / "model_4.pt"
     old.parent.mkdir()
@@ -199,7 +198,7 @@ def test_converter_turns_an_old_nested_epoch_file_into_model_and_state(tmp_path,
     expected_draw = np.random.rand()
     with pytest.raises((ckpt.CheckpointLayoutError, ckpt.UnsafeCheckpointError), match="convert_checkpoint"):
         ckpt.load_model_state(old)
-    assert main(["--models_dir", str(old.parent)]) == 0  # weights-only, numpy arrays allowed
+    assert converter.main(["--models_dir", str(old.parent)]) == 0  # weights-only, numpy arrays allowed
     other = _tiny_net()
     ckpt.load_into_net(other, old)
     assert torch.equal(other.projection.weight, net.projection.weight)
@@ -210,25 +209,22 @@ def test_converter_turns_an_old_nested_epoch_file_into_model_and_state(tmp_path,
     assert ckpt.resume_point(old.parent) == 4
 
 
-def test_converter_refuses_a_hostile_file_and_runs_nothing(tmp_path, capsys):
+def test_converter_refuses_a_hostile_file_and_runs_nothing(tmp_path, capsys, converter):
     """The converter reads old files weights-only too (numpy arrays allowed): a file whose pickle would run code
     is refused, names itself, and the code never runs."""
-    from wespeaker_avkd.bin.convert_checkpoint import main
-
     path, marker = _hostile_checkpoint(tmp_path)
-    assert main(["--src", path, "--dst", str(tmp_path / "out.pt")]) == 2
+    assert converter.main(["--src", path, "--dst", str(tmp_path / "out.pt")]) == 2
     assert path in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "out.pt").exists()
 
 
-def test_both_model_file_loaders_share_one_strict_check(tmp_path):
-    """Ours (load_into_net) and the WeSpeaker-checkpoint loader refuse a mismatch with the same message form:
-    the file, the module, the first missing and unexpected names (a long list cut), nothing copied."""
-    from wespeaker_avkd.models.resnet import load_wespeaker_checkpoint
-
+def test_every_load_policy_shares_one_strict_check(tmp_path):
+    """Every policy of the one loader refuses a mismatch with the same message form: the file, the module, the
+    first missing and unexpected names (a long list cut), nothing copied."""
     path = tmp_path / "other.pt"
     ckpt.save_checkpoint(path, {f"module.k{i}": torch.ones(1) for i in range(10)})  # DDP-saved, all foreign
-    for load in (lambda net: ckpt.load_into_net(net, path), lambda net: load_wespeaker_checkpoint(net.encoder, path)):
+    for load in [lambda net, p=p: ckpt.load_into_net(net, path, p) for p in ("strict", "trunk")] + [
+            lambda net, p=p: ckpt.load_into_net(net.encoder, path, p) for p in ("encoder_only", "wespeaker")]:
         net = _tiny_net()
         before = {k: v.clone() for k, v in net.state_dict().items()}
         with pytest.raises(KeyError) as err:
@@ -239,7 +235,7 @@ def test_both_model_file_loaders_share_one_strict_check(tmp_path):
         assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
-def test_converting_an_old_exp_dir_adds_the_wespeaker_config(tmp_path):
+def test_converting_an_old_exp_dir_adds_the_wespeaker_config(tmp_path, converter):
     """An old exp dir converted in place gets models/config.yaml (WeSpeaker's names) beside avg_model.pt, made
     from the exp's own config.yaml, as training writes it now."""
     import yaml
@@ -252,7 +248,7 @@ def test_converting_an_old_exp_dir_adds_the_wespeaker_config(tmp_path):
     torch.save({"model": net.encoder.state_dict(), "projection": net.projection.state_dict()}, models / "avg_model.pt")
     save_config({"modality": "audio", "model": "ResNet34", "amp": True, "model_args": {"m_channels": 32},
                  "dataset_args": {"num_frms": [150, 150]}}, tmp_path / "exp" / "config.yaml")
-    assert ckpt.convert_models_dir(models) == [str(models / "avg_model.pt")]
+    assert converter.convert_models_dir(models) == [str(models / "avg_model.pt")]
     written = yaml.safe_load((models / "config.yaml").read_text())
     assert written["enable_amp"] is True and written["dataset_args"]["num_frms"] == 150
     assert written["model_args"] == {"feat_dim": 40, "embed_dim": 512, "pooling_func": "TSTP", "two_emb_layer": False}

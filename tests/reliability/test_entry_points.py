@@ -85,11 +85,6 @@ CASES = {
         ("data", ["{bad_score}"], "{bad_score}:2: bad score 'xx'"),
         ("input", ["{root}/missing.score"], "missing.score: no such score file"),
     ],
-    "convert_checkpoint": [
-        ("checkpoint", ["--src", "{garbage_pt}", "--dst", "{root}/conv.pt"], "{garbage_pt}"),
-        ("input", ["--models_dir", "{root}/missing_models"], "missing_models: no such directory"),
-        ("argument", [], "give either --src/--dst or --models_dir"),
-    ],
     "embed": [
         ("config", ["--exp_dir", "{no_config}", "--inputs", "x.wav"], "{no_config}/config.yaml does not exist"),
         ("checkpoint", ["--exp_dir", "{exp}", "--checkpoint", "{garbage_pt}", "--inputs", "{root}/x.wav"],

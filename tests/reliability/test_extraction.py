@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from wespeaker_avkd.inference.extract import ModelCache, embed_batch, extract_embeddings, read_jobs, run_jobs
+from wespeaker_avkd.inference.extract import ModelCache, embed_batch, extract_embeddings
+from wespeaker_avkd.inference.jobs import read_jobs, run_jobs
 from wespeaker_avkd.registry import MODELS
 from wespeaker_avkd.scoring import load_embeddings
 

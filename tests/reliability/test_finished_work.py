@@ -181,11 +181,11 @@ def test_non_regular_outputs_are_refused(tmp_path):
 
 
 def test_extraction_output_that_is_a_pipe_is_refused(tmp_path):
-    from wespeaker_avkd.inference.extract import write_embeddings
+    from wespeaker_avkd.inference.outputs import write_xvectors
 
     os.mkfifo(tmp_path / "xvector.scp")
     with pytest.raises(OutputPathError, match="named pipe"):
-        write_embeddings(str(tmp_path), ["a"], {"a": np.ones(3)}, "tag")
+        write_xvectors(str(tmp_path), ["a"], {"a": np.ones(3)}, "tag")
     assert sorted(os.listdir(tmp_path)) == ["xvector.scp"]
 
 
@@ -209,11 +209,11 @@ def test_temporary_files_never_follow_a_planted_symlink(tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_output_modes_follow_the_umask(tmp_path, umask):
-    from wespeaker_avkd.inference.extract import write_embeddings
+    from wespeaker_avkd.inference.outputs import write_xvectors
 
     old = os.umask(umask)
     try:
-        scp = write_embeddings(str(tmp_path), ["a", "b"], {"a": np.ones(3), "b": np.zeros(3)}, "tag")
+        scp = write_xvectors(str(tmp_path), ["a", "b"], {"a": np.ones(3), "b": np.zeros(3)}, "tag")
         with atomic_write(tmp_path / "table") as f:
             f.write("a 1\n")
     finally:

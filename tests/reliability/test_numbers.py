@@ -119,7 +119,7 @@ def _bomb(path):
     return str(path)
 
 
-def test_expanded_tensor_is_refused_before_allocation(tmp_path):
+def test_expanded_tensor_is_refused_before_allocation(tmp_path, converter):
     from wespeaker_avkd.bin import average_model
 
     models = tmp_path / "models"
@@ -128,7 +128,7 @@ def test_expanded_tensor_is_refused_before_allocation(tmp_path):
     pattern = r"model_1\.pt: tensor 'fc.weight' \(shape \(1000000000000,\), stride \(0,\)\) claims 4,000,000,000,000"
     for load in (ckpt.load_checkpoint, ckpt.load_model_state, ckpt.torch_load_safe,
                  lambda p: ckpt.average_last(models, 1, models / "avg_model.pt"),
-                 lambda p: ckpt.convert_checkpoint(p, tmp_path / "converted.pt")):
+                 lambda p: converter.convert_checkpoint(p, tmp_path / "converted.pt")):
         with pytest.raises(CheckpointSizeError, match=pattern):
             load(path)
     argv = ["--src_path", str(models), "--dst_model", str(models / "avg_model.pt")]
@@ -137,10 +137,8 @@ def test_expanded_tensor_is_refused_before_allocation(tmp_path):
 
 
 def test_expanded_tensor_is_refused_by_the_wespeaker_loader(tmp_path):
-    from wespeaker_avkd.models.resnet import load_wespeaker_checkpoint
-
     with pytest.raises(CheckpointSizeError, match="claims"):
-        load_wespeaker_checkpoint(torch.nn.Linear(2, 2), _bomb(tmp_path / "avg_model.pt"))
+        ckpt.load_into_net(torch.nn.Linear(2, 2), _bomb(tmp_path / "avg_model.pt"), policy="wespeaker")
 
 
 def test_genuine_views_and_shared_storages_pass(tmp_path):

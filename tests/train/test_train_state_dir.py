@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from wespeaker_avkd import checkpoint as ckpt
-from wespeaker_avkd.bin.convert_checkpoint import main as convert_main
 from wespeaker_avkd.bin.train import nothing_to_resume
 from wespeaker_avkd.train.trainer import run_training
 
@@ -74,7 +73,7 @@ def test_old_layout_exp_dir_resumes_and_its_states_move_out(tmp_path, monkeypatc
     assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
 
 
-def test_finished_old_layout_run_and_converter_move_states_out(tmp_path):
+def test_finished_old_layout_run_and_converter_move_states_out(tmp_path, converter):
     data = write_data_dir(tmp_path / "data")
     exp = str(tmp_path / "exp")
     _train(data, exp)
@@ -84,7 +83,7 @@ def test_finished_old_layout_run_and_converter_move_states_out(tmp_path):
         _to_old_layout(path)
     _train(data, exp)  # finished: nothing trains, the state is moved out
     assert sorted(os.listdir(os.path.join(exp, "train_state"))) == ["train_state_3.pt"]
-    assert convert_main(["--models_dir", os.path.join(other, "models")]) == 0
+    assert converter.main(["--models_dir", os.path.join(other, "models")]) == 0
     assert sorted(os.listdir(os.path.join(other, "train_state"))) == ["train_state_3.pt"]
     assert ckpt.legacy_train_states(os.path.join(other, "models")) == {}
 

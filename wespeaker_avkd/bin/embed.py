@@ -51,7 +51,7 @@ def run(argv: list[str]) -> int:
         format_vector,
         load_model,
         read_inputs,
-        write_embeddings,
+        write_wspecifier,
     )
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -62,7 +62,7 @@ def run(argv: list[str]) -> int:
     cfg, net = load_model(args.exp_dir, args.checkpoint, args.wespeaker_checkpoint, args.config, args.device)
     pairs = embed_table(cfg, net, table, source, args.device, args.num_workers)
     if args.out:
-        count = write_embeddings(pairs, args.out)
+        count = write_wspecifier(pairs, args.out)
         print(f"embed: wrote {count} embeddings to {args.out}", file=sys.stderr)
     else:
         for key, vec in pairs:

@@ -31,7 +31,7 @@ def parse_scps(items: list[str] | None) -> dict[str, str] | None:
     """['audio=a.scp', 'visual=v.scp'] -> {'audio': 'a.scp', 'visual': 'v.scp'}."""
     if not items:
         return None
-    from wespeaker_avkd.inference.extract import parse_embedding_scps
+    from wespeaker_avkd.inference.jobs import parse_embedding_scps
 
     try:
         return parse_embedding_scps(",".join(items), "--embedding_scps")
@@ -68,7 +68,9 @@ def run(argv: list[str]) -> int:
     trust_saved_plugins(args.trust_plugins)
     import os
 
-    from wespeaker_avkd.inference.extract import export_teacher, extract_embeddings, read_jobs, run_jobs
+    from wespeaker_avkd.inference.extract import extract_embeddings
+    from wespeaker_avkd.inference.jobs import read_jobs, run_jobs
+    from wespeaker_avkd.inference.kd_export import export_teacher
     from wespeaker_avkd.utils.runtime import set_cpu_threads, setup_logging
 
     setup_logging(None, True)

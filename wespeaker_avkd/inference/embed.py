@@ -1,7 +1,7 @@
 """Embed wav files or face images with a trained model (exp dir) or a WeSpeaker checkpoint + config.
 
 Inputs go through the recipe's own evaluation path: they are written as a wav.scp or faces.scp of a
-temporary data dir and read by the system kind's eval loader (kinds/), then embedded by inference.extract.embed_batch.
+temporary data dir and read by the system kind's eval loader (kinds/), then embedded by inference/extract.embed_batch.
 So an embedding equals the one `bin.extract` writes for the same file: fbank with the config's fbank_args
 (no dither) and per-utterance CMN for audio; for faces the eval transform (resize, mean/std) and the mean
 over num_eval_frames evenly spaced frames of a segment. The model's config is parsed once, in load_model, into
@@ -15,14 +15,12 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-import kaldiio
 import numpy as np
 import torch
 import torch.nn as nn
 
 from wespeaker_avkd.config.model_config import ModelConfig
 from wespeaker_avkd.utils.errors import NamedError
-from wespeaker_avkd.utils.fileio import check_output_path, replace_into, temp_path_beside
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +94,15 @@ def load_model(exp_dir: str | None = None, checkpoint: str | None = None,
         return cfg, net
     if not (wespeaker_checkpoint and config):
         raise InputError("give --exp_dir, or --wespeaker_checkpoint FILE with --config CONF")
+    from wespeaker_avkd.checkpoint import load_into_net
     from wespeaker_avkd.config.model_config import load_model_config
     from wespeaker_avkd.models.embedding_net import EmbeddingNet
-    from wespeaker_avkd.models.resnet import load_wespeaker_checkpoint
     from wespeaker_avkd.systems.builders import make_encoder
 
     # WeSpeaker configs are speaker (audio) models and have no modality key
     cfg = load_model_config(config, default_modality="audio")
     encoder = make_encoder(cfg.modality, cfg.model, cfg.plugins)
-    load_wespeaker_checkpoint(encoder, wespeaker_checkpoint)
+    load_into_net(encoder, wespeaker_checkpoint, policy="wespeaker")  # the AAM head is set aside
     net = EmbeddingNet(encoder, nn.Identity())
     net.to(torch.device(device)).eval()
     return cfg, net
@@ -157,37 +155,26 @@ def format_vector(key: str, vec: np.ndarray) -> str:
     return key + " " + " ".join(f"{v:.9g}" for v in vec)
 
 
-def write_embeddings(pairs: Iterable[tuple[str, np.ndarray]], wspecifier: str) -> int:
-    """Write (key, vector) pairs to a Kaldi wspecifier ('ark,scp:x.ark,x.scp' or 'ark:x.ark'); returns the count.
-    With an scp, the scp is renamed into place last, so its presence marks a complete ark."""
+def parse_wspecifier(wspecifier: str) -> tuple[str, str | None, list[str]]:
+    """'ark,scp:x.ark,x.scp' -> ('x.ark', 'x.scp', []); 'ark[,t]:x.ark' -> ('x.ark', None, ['t']): the ark, the
+    scp (or None) and the further Kaldi options; anything else is an InputError naming --out."""
     kind, sep, files = wspecifier.partition(":")
     flags = kind.split(",")
     if not sep or "ark" not in flags or not files:
         raise InputError(f"--out {wspecifier!r}: expected ark,scp:FILE.ark,FILE.scp or ark:FILE.ark")
-    final_scp = None
-    if "scp" in flags:
-        names = files.split(",")
-        if len(names) != 2:
-            raise InputError(f"--out {wspecifier!r}: ark,scp needs two files, FILE.ark,FILE.scp")
-        ark, final_scp = os.path.abspath(names[0]), names[1]  # absolute: the scp then works from any cwd
-        for path in (ark, final_scp):
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    for path in (files.split(",")[0], final_scp):
-        if path is not None:
-            check_output_path(path)  # a device, pipe or directory is refused before anything is written
-    if final_scp is None:
-        return _write_pairs(pairs, wspecifier)
-    with temp_path_beside(final_scp) as tmp_scp:  # a fresh exclusive name, renamed into place last
-        count = _write_pairs(pairs, f"{kind}:{ark},{tmp_scp}")
-        replace_into(tmp_scp, final_scp)
-    return count
+    others = [flag for flag in flags if flag not in ("ark", "scp")]
+    if "scp" not in flags:
+        return files, None, others
+    names = files.split(",")
+    if len(names) != 2:
+        raise InputError(f"--out {wspecifier!r}: ark,scp needs two files, FILE.ark,FILE.scp")
+    return names[0], names[1], others
 
 
-def _write_pairs(pairs: Iterable[tuple[str, np.ndarray]], wspecifier: str) -> int:
-    """Write (key, vector) pairs as float32 through kaldiio's WriteHelper; returns the count."""
-    count = 0
-    with kaldiio.WriteHelper(wspecifier) as writer:
-        for key, vec in pairs:
-            writer(key, np.asarray(vec, dtype=np.float32))
-            count += 1
-    return count
+def write_wspecifier(pairs: Iterable[tuple[str, np.ndarray]], wspecifier: str) -> int:
+    """Write (key, vector) pairs to a Kaldi wspecifier ('ark,scp:x.ark,x.scp' or 'ark:x.ark') through the one
+    embedding writer (inference/outputs.write_embeddings: the scp renamed into place last); returns the count."""
+    from wespeaker_avkd.inference.outputs import write_embeddings
+
+    ark, scp, flags = parse_wspecifier(wspecifier)
+    return write_embeddings(pairs, ark, scp, flags=flags)

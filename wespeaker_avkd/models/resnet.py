@@ -1,14 +1,12 @@
-"""Audio ResNet speaker-embedding extractors in WeSpeaker's layout (parameter names match its checkpoints).
+"""Audio ResNet speaker-embedding extractors in WeSpeaker's layout (parameter names match its checkpoints;
+its files load through checkpoint.load_into_net, policy 'wespeaker').
 
 Differences from an image ResNet (as in WeSpeaker): 3x3 input convolution with stride 1 and no max-pool,
 m_channels (32) instead of 64 base channels, statistics pooling over time, then a linear embedding layer.
 """
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -18,9 +16,6 @@ from wespeaker_avkd.models.pooling import build_pooling
 from wespeaker_avkd.registry import MODELS
 from wespeaker_avkd.utils.errors import InputValueError
 from wespeaker_avkd.utils.schema import ConfigError
-from wespeaker_avkd.utils.state_dict import check_tensor_sizes, load_state_dict_strict, strip_ddp_prefix
-
-logger = logging.getLogger(__name__)
 
 # Three stride-2 stages shrink time and frequency by 8; shorter inputs have no frame left to pool.
 MIN_FRAMES = 8
@@ -172,40 +167,3 @@ ResNet101 = _depth("ResNet101", Bottleneck, (3, 4, 23, 3))
 ResNet152 = _depth("ResNet152", Bottleneck, (3, 8, 36, 3))
 ResNet221 = _depth("ResNet221", Bottleneck, (6, 16, 48, 3))
 ResNet293 = _depth("ResNet293", Bottleneck, (10, 20, 64, 3))
-
-
-# WeSpeaker checkpoints also hold the AAM head; an embedding extractor has no use for it.
-SET_ASIDE_PREFIXES = ("projection.",)
-
-
-def _unwrap_state_dict(obj: Any, path: str) -> dict[str, torch.Tensor]:
-    """A bare state_dict, or the one under "state_dict" / "model"; a DDP "module." prefix is dropped."""
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model"):
-            if key in obj and isinstance(obj[key], Mapping):
-                obj = obj[key]
-                break
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise InputValueError(f"{path}: expected a state_dict (name -> tensor), optionally under 'state_dict' or "
-                              f"'model', got {type(obj).__name__}")
-    return strip_ddp_prefix(obj)
-
-
-def load_wespeaker_checkpoint(model: nn.Module, path: str | os.PathLike[str],
-                              set_aside_prefixes: Sequence[str] = SET_ASIDE_PREFIXES) -> dict[str, torch.Tensor]:
-    """Load a WeSpeaker checkpoint into `model` with strict key and shape matching; returns the set-aside tensors.
-
-    Keys starting with `set_aside_prefixes` (the AAM head `projection.*`) are not loaded but returned, so a
-    caller may reuse e.g. `projection.weight` (C, D).
-    """
-    path = os.fspath(path)
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
-    check_tensor_sizes(loaded, path)  # before any dense copy of an expanded tensor
-    state = _unwrap_state_dict(loaded, path)
-    set_aside = {k: v for k, v in state.items() if k.startswith(tuple(set_aside_prefixes))}
-    state = {k: v for k, v in state.items() if k not in set_aside}
-    load_state_dict_strict(model, state, path, "checkpoint",
-                           hint="check feat_dim, embed_dim, m_channels, two_emb_layer")
-    if set_aside:
-        logger.info("%s: set aside %s", path, ", ".join(f"{k} {tuple(v.shape)}" for k, v in set_aside.items()))
-    return set_aside

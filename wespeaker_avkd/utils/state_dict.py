@@ -1,5 +1,5 @@
-"""Strict state_dict matching, shared by every model-file loader (ours and WeSpeaker's layout): names and shapes
-are checked before anything is copied, and a mismatch names the file, the keys and both shapes.
+"""Strict state_dict matching for the one model-file loader (checkpoint/model_file.py, every policy): names and
+shapes are checked before anything is copied, and a mismatch names the file, the keys and both shapes.
 
 No torch import at module level: the package's scorer side imports utils without torch.
 """
@@ -49,13 +49,6 @@ def check_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor],
             raise InputValueError(f"{source}: {what} key {key!r} has shape {tuple(value.shape)} in the file but "
                                   f"{tuple(own[key].shape)} in {type(module).__name__}"
                                   + (f" ({hint})" if hint else ""))
-
-
-def load_state_dict_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str, what: str,
-                           hint: str = "") -> None:
-    """check_state_dict, then module.load_state_dict(state, strict=True): all or nothing is copied."""
-    check_state_dict(module, state, source, what, hint)
-    module.load_state_dict(state, strict=True)
 
 
 class CheckpointSizeError(NamedError, ValueError):

@@ -1,6 +1,7 @@
 """Extraction (xvector.ark/scp, mean_vec, skip/redo) and the teacher's KD export, on a tiny model and data."""
 import json
 import os
+import sys
 
 import kaldiio
 import numpy as np
@@ -9,9 +10,11 @@ import torch
 
 from wespeaker_avkd.checkpoint import save_checkpoint
 from wespeaker_avkd.config.train_config import save_config
-from wespeaker_avkd.inference.extract import export_teacher, extract_embeddings
+from wespeaker_avkd.inference.extract import extract_embeddings
+from wespeaker_avkd.inference.kd_export import export_teacher
 
-from .fakes import tiny_config
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: the trainer's fakes
+from train.fakes import tiny_config  # noqa: E402
 
 
 def _setup(tmp_path, tiny):
