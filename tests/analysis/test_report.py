@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from wespeaker_avkd.analysis import bootstrap
-from wespeaker_avkd.analysis.report import build_report, student_name, teacher_gate
+from wespeaker_avkd.analysis.gate import teacher_gate
+from wespeaker_avkd.analysis.report import build_report
 from wespeaker_avkd.bin.report import main as report_main
 from wespeaker_avkd.scoring import TrialScores, compute_metrics, read_score_file, write_score_file
+from wespeaker_avkd.utils.naming import student_name
 
 TRIALS = ("O", "E")
 NUM_IDS, UTTS_PER_ID, DIM = 20, 4, 8

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wespeaker_avkd.analysis.report import PAPER_COMBOS, build_report
+from wespeaker_avkd.analysis.report import build_report
 from wespeaker_avkd.utils.errors import ArgumentParser, run_main
+from wespeaker_avkd.utils.naming import PAPER_COMBOS
 
 
 def run(argv: list[str]) -> int:
