@@ -63,11 +63,12 @@ class SystemResults:
         self.name = name
         self.seed = seed
         self.part = part
+        self.scores_dir = scores_dir
         self.dir = os.path.join(seed_dir(exp, seed), name)
         self.scores: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
         for t in trials:
-            path = os.path.join(self.dir, scores_dir, part, f"{t}.score")
+            path = self.score_path(t)
             if os.path.isfile(path):
                 ts = read_score_file(path)
                 self.scores[t] = ts
@@ -75,6 +76,10 @@ class SystemResults:
                     self.metrics[t] = compute_metrics(ts.scores, ts.labels, P_TARGETS)
                 except ScoringError as err:  # e.g. a list of targets only: name the score file
                     raise ScoringError(f"{path}: {err}") from None
+
+    def score_path(self, trials: str) -> str:
+        """<system dir>/<scores_dir>/<part>/<trials>.score."""
+        return os.path.join(self.dir, self.scores_dir, self.part, f"{trials}.score")
 
     def embeddings(self, subset: str) -> tuple[list[str], np.ndarray] | None:
         """(keys, (N, D)) of embeddings/<subset>/xvector.scp, or None when absent. For "train", a system that

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from wespeaker_avkd.analysis import bootstrap, corrected, correlation
+from wespeaker_avkd.analysis import bootstrap, corrected, correlation, summaries
 from wespeaker_avkd.analysis.collect import P_TARGETS, ReportSettings, Runs, SystemResults
 from wespeaker_avkd.utils.naming import TEACHER, baseline_name, student_name
 
 OTHER = {"audio": "visual", "visual": "audio"}  # a student modality -> the other modality
-ALPHA = 0.05  # family-wise level of the Holm verdicts (the intervals: bootstrap.LEVEL)
-Comparisons = dict[tuple[str, str, str], bootstrap.PairedSummary]  # (modality, combo, list) -> student - baseline
+ALPHA = 0.05  # family-wise level of the Holm verdicts (the intervals: summaries.LEVEL)
+Comparisons = dict[tuple[str, str, str], summaries.PairedSummary]  # (modality, combo, list) -> student - baseline
 
 
 def _pairs(ts) -> list[tuple[str, str]]:
@@ -71,20 +71,20 @@ def _aligned_sets(name: str, runs: Runs, missing: list[dict[str, Any]]):
     return ref_run, sets, points
 
 
-def _summaries(boot: dict[str, dict[int, bootstrap.BootMetrics]], points: dict[str, dict[int, Any]]
+def _system_summaries(boot: dict[str, dict[int, bootstrap.BootMetrics]], points: dict[str, dict[int, Any]]
                ) -> dict[str, dict[str, Any]]:
     """{system: {"eer": SystemSummary, "min_dcf": {repr(p): SystemSummary}}} over its seeds."""
-    summaries: dict[str, dict[str, Any]] = {}
+    per_system: dict[str, dict[str, Any]] = {}
     for n, per_seed in boot.items():
         seeds, eer_rows = bootstrap.metric_rows(per_seed, "eer")
-        record = {"eer": bootstrap.summarise_system(seeds, [points[n][s].eer for s in seeds], eer_rows),
+        record = {"eer": summaries.summarise_system(seeds, [points[n][s].eer for s in seeds], eer_rows),
                   "min_dcf": {}}
         for p in P_TARGETS:
             _, rows = bootstrap.metric_rows(per_seed, "min_dcf", p)
             values = [points[n][s].min_dcf[repr(float(p))] for s in seeds]
-            record["min_dcf"][repr(float(p))] = bootstrap.summarise_system(seeds, values, rows)
-        summaries[n] = record
-    return summaries
+            record["min_dcf"][repr(float(p))] = summaries.summarise_system(seeds, values, rows)
+        per_system[n] = record
+    return per_system
 
 
 def list_statistics(name: str, runs: Runs, utt2spk: dict[str, str], num_boot: int, boot_seed: int,
@@ -96,16 +96,15 @@ def list_statistics(name: str, runs: Runs, utt2spk: dict[str, str], num_boot: in
         return None
     ref_run, sets, points = aligned
     ref = ref_run.scores[name]
-    design = bootstrap.list_design(ref.enroll, ref.test, utt2spk, where=f"{ref_run.dir}/scores/{ref_run.part}/"
-                                                                      f"{name}.score")
+    design = bootstrap.list_design(ref.enroll, ref.test, utt2spk, where=ref_run.score_path(name))
     boot, _ = bootstrap.bootstrap_list(sets, design, num_boot, bootstrap.list_rng(boot_seed, name), P_TARGETS,
                                        scheme=scheme)
     labels = ref.labels
     return ListStats(name, len(ref), int((labels == 1).sum()), int((labels == 0).sum()), design.num_identities,
-                     _summaries(boot, points), boot, points)
+                     _system_summaries(boot, points), boot, points)
 
 
-def paired(stats: ListStats, student: str, baseline: str) -> bootstrap.PairedSummary | None:
+def paired(stats: ListStats, student: str, baseline: str) -> summaries.PairedSummary | None:
     """Student minus baseline EER on the seeds both have (None if they share none)."""
     if student not in stats.boot or baseline not in stats.boot:
         return None
@@ -114,7 +113,7 @@ def paired(stats: ListStats, student: str, baseline: str) -> bootstrap.PairedSum
         return None
     sb = np.vstack([stats.boot[student][s].eer for s in seeds])
     bb = np.vstack([stats.boot[baseline][s].eer for s in seeds])
-    return bootstrap.paired_difference(seeds, [stats.points[student][s].eer for s in seeds],
+    return summaries.paired_difference(seeds, [stats.points[student][s].eer for s in seeds],
                                        [stats.points[baseline][s].eer for s in seeds], sb, bb)
 
 
@@ -127,7 +126,7 @@ def compare_students(lists: Sequence[ListStats], modalities: Sequence[str], comb
                 c = paired(ls, student_name(mod, combo), baseline_name(mod))
                 if c is not None:
                     comparisons[(mod, combo, ls.name)] = c
-    bootstrap.apply_holm(list(comparisons.values()))
+    summaries.apply_holm(list(comparisons.values()))
     return comparisons
 
 

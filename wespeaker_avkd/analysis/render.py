@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from wespeaker_avkd.analysis import bootstrap, plots
+from wespeaker_avkd.analysis import plots, summaries
 from wespeaker_avkd.analysis.collect import P_TARGETS, ReportSettings
 from wespeaker_avkd.analysis.compute import (
     ALPHA,
@@ -30,7 +30,7 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _pm(summary: bootstrap.SystemSummary, scale: float, digits: int) -> str:
+def _pm(summary: summaries.SystemSummary, scale: float, digits: int) -> str:
     """'mean +- std' (std omitted with one seed)."""
     text = f"{scale * summary.mean:.{digits}f}"
     if np.isfinite(summary.std):
@@ -38,7 +38,7 @@ def _pm(summary: bootstrap.SystemSummary, scale: float, digits: int) -> str:
     return text
 
 
-def _seeds_note(summary: bootstrap.SystemSummary, num_seeds: int) -> str:
+def _seeds_note(summary: summaries.SystemSummary, num_seeds: int) -> str:
     """' (2/3 seeds)' when a system lacks seeds."""
     return "" if len(summary.seeds) == num_seeds else f" ({len(summary.seeds)}/{num_seeds} seeds)"
 
@@ -69,7 +69,7 @@ def metrics_table(rows: Sequence[tuple[str, str]], lists: Sequence[ListStats], n
     return "\n".join(lines)
 
 
-def _p_text(c: bootstrap.PairedSummary) -> str:
+def _p_text(c: summaries.PairedSummary) -> str:
     """'p=0.034', or 'p<0.001' when no draw crossed 0 (the p-value resolves to 1 / draws)."""
     return f"p<{1.0 / c.num_draws:.2g}" if c.p_value == 0.0 and c.num_draws else f"p={c.p_value:.3f}"
 
@@ -258,7 +258,7 @@ def _settings_record(s: ReportSettings, numbers: ReportNumbers) -> dict[str, Any
     """results.json's settings."""
     settings = {"exp": s.exp, "part": s.part, "seeds_asked": list(s.seeds), "seeds_found": numbers.seeds_found,
                 "trials": list(s.trials), "utt2spk": s.utt2spk_path, "num_boot": s.num_boot,
-                "boot_seed": s.boot_seed, "boot_scheme": s.boot_scheme, "level": bootstrap.LEVEL,
+                "boot_seed": s.boot_seed, "boot_scheme": s.boot_scheme, "level": summaries.LEVEL,
                 "p_targets": list(P_TARGETS), "first_seed": numbers.first_seed}
     if s.scores_dir != "scores":  # recorded only when not the default, so the default report stays as it was
         settings["scores_dir"] = s.scores_dir
