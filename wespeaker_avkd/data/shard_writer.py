@@ -1,4 +1,4 @@
-"""Pack a Kaldi data dir into tar shards (the format: data/shards.py), resumably, atomically, in parallel."""
+"""Pack a Kaldi data dir into tar shards (the format: data/shards/), resumably, atomically, in parallel."""
 from __future__ import annotations
 
 import dataclasses
