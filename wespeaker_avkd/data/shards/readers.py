@@ -6,10 +6,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from wespeaker_avkd.data.datasets import KeyedDataset, collate_batch
+from wespeaker_avkd.data.datasets import KeyedDataset, collate_batch, keyed_item
 from wespeaker_avkd.data.samplers import batch_draws, seeded_rng
 from wespeaker_avkd.data.shards.codecs import Codec
 from wespeaker_avkd.data.shards.format import DEFAULT_SHUFFLE_SIZE, ShardEntry, ShardError
@@ -69,12 +68,8 @@ class ShardItems:
     def item(self, i: int, data: Sequence[bytes], num_frames: int, rng: np.random.Generator | None) -> dict:
         """The item dict of entry i (KeyedDataset's form) from its members' bytes."""
         entry = self.index.entry(i)
-        out = {"key": entry.key, "input": self.codec.decode(entry, data, self.name(entry), num_frames, rng)}
-        if self.labels is not None:
-            out["label"] = int(self.labels[i])
-        if self.teacher is not None:
-            out["teacher_emb"] = torch.from_numpy(self.teacher[i])
-        return out
+        return keyed_item(entry.key, self.codec.decode(entry, data, self.name(entry), num_frames, rng), i,
+                          self.labels, self.teacher)
 
 
 class ShardTrainDataset(IterableDataset):
