@@ -48,7 +48,8 @@ def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str 
 
     utt2spk (default data/<part>/utt2spk) maps every trial utterance to its identity for the bootstrap.
     scores_dir: the folder of each system whose <part>/<list>.score are read (e.g. scores_asnorm)."""
-    settings = ReportSettings(exp, part, tuple(seeds), tuple(trials), utt2spk or "", tuple(modalities),
-                              tuple(combos), num_boot, boot_seed, venn_trials or "", with_gate, boot_scheme,
-                              scores_dir)
+    settings = ReportSettings(
+        exp=exp, part=part, seeds=tuple(seeds), trials=tuple(trials), utt2spk=utt2spk or "",
+        modalities=tuple(modalities), combos=tuple(combos), num_boot=num_boot, boot_seed=boot_seed,
+        venn_trials=venn_trials or "", with_gate=with_gate, boot_scheme=boot_scheme, scores_dir=scores_dir)
     return make_report(settings, out_dir)

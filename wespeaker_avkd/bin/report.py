@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wespeaker_avkd.analysis.report import build_report
+from wespeaker_avkd.analysis.collect import ReportSettings
+from wespeaker_avkd.analysis.report import make_report
 from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 from wespeaker_avkd.utils.naming import PAPER_COMBOS
 
@@ -42,9 +43,12 @@ def run(argv: list[str]) -> int:
     if args.num_boot < 1:
         parser.error("--num_boot must be at least 1")
     out = args.out or f"{args.exp.rstrip('/')}/report"
-    text = build_report(args.exp, out, args.seeds, args.part, args.trials, args.utt2spk, args.modalities,
-                        args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate,
-                        args.boot_scheme, args.scores_dir)
+    settings = ReportSettings(
+        exp=args.exp, part=args.part, seeds=tuple(args.seeds), trials=tuple(args.trials), utt2spk=args.utt2spk or "",
+        modalities=tuple(args.modalities), combos=tuple(args.kd_combos), num_boot=args.num_boot,
+        boot_seed=args.boot_seed, venn_trials=args.venn_trials or "", with_gate=not args.no_gate,
+        boot_scheme=args.boot_scheme, scores_dir=args.scores_dir)
+    text = make_report(settings, out)
     print(text)
     print(f"\nfull report: {out}/results.md")
     return 0
