@@ -10,6 +10,7 @@ import numpy as np
 
 from wespeaker_avkd.analysis import bootstrap, corrected, correlation, summaries
 from wespeaker_avkd.analysis.collect import P_TARGETS, ReportSettings, Runs, SystemResults
+from wespeaker_avkd.analysis.gate import gate_records
 from wespeaker_avkd.utils.naming import TEACHER, baseline_name, student_name
 
 OTHER = {"audio": "visual", "visual": "audio"}  # a student modality -> the other modality
@@ -253,8 +254,6 @@ class ReportNumbers:
 def compute_report(settings: ReportSettings, names: Sequence[str], runs: Runs, missing: list[dict[str, Any]],
                    utt2spk: dict[str, str]) -> ReportNumbers:
     """Every number of the report (`missing` gains the runs whose trials differ from their list's reference)."""
-    from wespeaker_avkd.analysis.gate import gate_records
-
     s = settings
     lists = [ls for ls in (list_statistics(t, runs, utt2spk, s.num_boot, s.boot_seed, missing, s.boot_scheme)
                            for t in s.trials) if ls]
