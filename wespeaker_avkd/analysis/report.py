@@ -15,12 +15,10 @@ Three steps, one module each: analysis.collect (settings, score files, metrics, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from wespeaker_avkd.analysis.collect import ReportSettings, collect_runs, system_names
 from wespeaker_avkd.analysis.compute import compute_report
 from wespeaker_avkd.analysis.render import write_report
-from wespeaker_avkd.utils.naming import PAPER_COMBOS
 
 logger = logging.getLogger("wespeaker_avkd.report")
 
@@ -37,19 +35,3 @@ def make_report(settings: ReportSettings, out_dir: str) -> str:
     tables_text = write_report(settings, numbers, out_dir)
     logger.info("report written to %s", out_dir)
     return tables_text
-
-
-def build_report(exp: str, out_dir: str, seeds: Sequence[int] = (1,), part: str = "eval",
-                 trials: Sequence[str] = ("O", "E", "H"), utt2spk: str | None = None,
-                 modalities: Sequence[str] = ("visual", "audio"), combos: Sequence[str] = PAPER_COMBOS,
-                 num_boot: int = 1000, boot_seed: int = 0, venn_trials: str | None = None,
-                 with_gate: bool = True, boot_scheme: str = "two-way", scores_dir: str = "scores") -> str:
-    """Write results.md, results.json, det.png and venn_*.png into out_dir; return the tables as text.
-
-    utt2spk (default data/<part>/utt2spk) maps every trial utterance to its identity for the bootstrap.
-    scores_dir: the folder of each system whose <part>/<list>.score are read (e.g. scores_asnorm)."""
-    settings = ReportSettings(
-        exp=exp, part=part, seeds=tuple(seeds), trials=tuple(trials), utt2spk=utt2spk or "",
-        modalities=tuple(modalities), combos=tuple(combos), num_boot=num_boot, boot_seed=boot_seed,
-        venn_trials=venn_trials or "", with_gate=with_gate, boot_scheme=boot_scheme, scores_dir=scores_dir)
-    return make_report(settings, out_dir)
