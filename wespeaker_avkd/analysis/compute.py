@@ -43,7 +43,11 @@ class ListStats:
     points: dict[str, dict[int, Any]]           # name -> seed -> Metrics (full list)
 
 
-def _aligned_sets(name: str, runs: Runs, missing: list[dict[str, Any]]):
+ScoreSets = dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]  # system -> seed -> (scores, labels) of one list
+
+
+def _aligned_sets(name: str, runs: Runs, missing: list[dict[str, Any]]
+                  ) -> tuple[SystemResults, ScoreSets, dict[str, dict[int, Any]]] | None:
     """(reference run, {system: {seed: (scores in the reference order, labels)}}, {system: {seed: Metrics}}) of
     list `name`, or None when no run scored it; a run whose trials differ from the reference is added to
     `missing` with the reason."""
@@ -53,7 +57,7 @@ def _aligned_sets(name: str, runs: Runs, missing: list[dict[str, Any]]):
     ref_name, ref_seed, ref_run = available[0]
     ref = ref_run.scores[name]
     ref_pairs = _pairs(ref)
-    sets: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    sets: ScoreSets = {}
     points: dict[str, dict[int, Any]] = {}
     for n, s, r in available:
         ts = r.scores[name]
