@@ -6,21 +6,23 @@ from scipy.stats import norm
 
 from wespeaker_avkd.analysis.bootstrap import (
     ListDesign,
-    apply_holm,
     bootstrap_list,
     bootstrap_metrics,
-    bootstrap_p_value,
     draw_identity_counts,
-    holm_reject,
     list_design,
     list_rng,
     metric_rows,
-    paired_difference,
     sort_trials,
-    summarise_system,
     trial_weights,
-    verdict_of,
     weighted_metrics,
+)
+from wespeaker_avkd.analysis.summaries import (
+    apply_holm,
+    bootstrap_p_value,
+    holm_reject,
+    paired_difference,
+    summarise_system,
+    verdict_of,
 )
 from wespeaker_avkd.scoring import compute_metrics
 

@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from wespeaker_avkd.analysis import bootstrap
-from wespeaker_avkd.analysis.report import build_report, student_name, teacher_gate
+from wespeaker_avkd.analysis.collect import ReportSettings
+from wespeaker_avkd.analysis.gate import teacher_gate
+from wespeaker_avkd.analysis.report import make_report
 from wespeaker_avkd.bin.report import main as report_main
 from wespeaker_avkd.scoring import TrialScores, compute_metrics, read_score_file, write_score_file
+from wespeaker_avkd.utils.naming import student_name
 
 TRIALS = ("O", "E")
 NUM_IDS, UTTS_PER_ID, DIM = 20, 4, 8
@@ -78,6 +81,11 @@ def _gate_teacher(exp_dir):
     save_checkpoint(os.path.join(exp_dir, "models", "avg_model.pt"),
                     flat_model_state(net.encoder.state_dict(), net.projection.state_dict()))
     return net.encoder.eval()
+
+
+def build_report(exp, out, **settings):
+    """The report of `exp` into `out` with ReportSettings' defaults but for `settings`; the tables' text."""
+    return make_report(ReportSettings(exp=exp, **settings), out)
 
 
 @pytest.fixture(scope="module")

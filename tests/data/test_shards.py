@@ -18,6 +18,7 @@ from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_ta
 from wespeaker_avkd.data.loaders import set_loader_epoch
 from wespeaker_avkd.data.shard_writer import make_shards
 from wespeaker_avkd.data.shards import ShardError, epoch_batches
+from wespeaker_avkd.data.shards import readers as shard_readers
 from wespeaker_avkd.data.toy_corpus import generate_corpus, load_config
 from wespeaker_avkd.kinds import kind_of
 
@@ -138,7 +139,8 @@ def _worker_keys(dataset, rank_workers, monkeypatch):
     """Keys each (worker) of a rank's dataset yields, iterating it as DataLoader worker w of n would."""
     out = []
     for w in range(rank_workers):
-        monkeypatch.setattr(shards, "get_worker_info", lambda w=w: SimpleNamespace(id=w, num_workers=rank_workers))
+        monkeypatch.setattr(shard_readers, "get_worker_info",
+                            lambda w=w: SimpleNamespace(id=w, num_workers=rank_workers))
         out.append([key for batch in dataset for key in batch["keys"]])
     return out
 

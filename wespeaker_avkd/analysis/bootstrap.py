@@ -1,4 +1,5 @@
-"""Two-way identity bootstrap of EER and minDCF, per system over seeds and paired student-minus-baseline.
+"""Two-way identity bootstrap of EER and minDCF: the per-draw metrics of every system and seed of a trial list
+(analysis.summaries turns them into intervals over seeds and paired student-minus-baseline verdicts).
 
 Method (docs/statistics.md): trials are not independent (they share utterances and identities), so the
 bootstrap resamples *identities*. One draw picks the list's identities with replacement (as many as there are);
@@ -28,8 +29,6 @@ import numpy as np
 from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
 
 P_TARGETS = (0.01, 0.05)
-LEVEL = 0.95
-VERDICTS = ("better", "no significant difference", "worse")
 # How a draw weights trial (a, b) (a: enrolment identity). "two-way" (the default, docs/statistics.md): m(a) m(b).
 # "one-way": m(a) -- every trial stays with its enrolment identity. On synthetic lists in which every identity
 # enrolls its own targets and nontargets against random partners, the two-way interval came out ~1.6-1.8x wider
@@ -108,6 +107,63 @@ def _exclusive_cumsum(w: np.ndarray) -> np.ndarray:
     return out
 
 
+def _weighted_eer(st: SortedTrials, cum_t: np.ndarray, cum_n: np.ndarray, total_t: np.ndarray,
+                  total_n: np.ndarray) -> np.ndarray:
+    """EER (B,) per draw from the exclusive cumulative masses (B, Mt + 1), (B, Mn + 1) and their totals (B,)."""
+    rows = np.arange(cum_t.shape[0])
+
+    def roc(j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(fnr, fnr - fpr) per draw at EER point j (B,), in the compiled scorer's float64 arithmetic."""
+        fnr = cum_t[rows, st.eer_t[j]] / total_t
+        fpr = (total_n - cum_n[rows, st.eer_n[j]]) / total_n
+        return fnr, fnr - fpr
+
+    # d = FNR - FPR rises from -1 (point 0) to +1 (reject all): bisect for the first point with d > 0
+    lo = np.zeros(len(rows), dtype=np.int64)
+    hi = np.full(len(rows), len(st.eer_t) - 1, dtype=np.int64)
+    while True:
+        open_ = hi - lo > 1
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        _, d = roc(mid)
+        up = open_ & (d > 0.0)
+        hi = np.where(up, mid, hi)
+        lo = np.where(open_ & ~up, mid, lo)
+    f0, d0 = roc(lo)
+    f1, d1 = roc(hi)
+    return f0 + d0 / (d0 - d1) * (f1 - f0)
+
+
+def _weighted_min_dcf(st: SortedTrials, cum_t: np.ndarray, cum_n: np.ndarray, total_t: np.ndarray,
+                      total_n: np.ndarray, p_targets: Sequence[float], c_miss: float, c_fa: float
+                      ) -> dict[float, np.ndarray]:
+    """{p_target: minDCF (B,)} per draw from the exclusive cumulative masses and their totals."""
+    ct = np.take(cum_t, st.dcf_t, axis=1).astype(np.float64)  # exact: integer masses
+    cn = np.take(cum_n, st.dcf_n, axis=1).astype(np.float64)
+    # Candidates with no weight up to them (a leading prefix) are not points of the repeated array.
+    empty = 0
+    while empty < ct.shape[1] and not (ct[:, empty] + cn[:, empty] > 0).all():
+        empty += 1
+    zero = (ct[:, :empty] + cn[:, :empty]) == 0 if empty else None
+    cost = np.empty_like(ct)
+    scratch = np.empty_like(cn)
+    min_dcf = {}
+    for p in p_targets:
+        p = float(p)
+        # cost = c_miss p ct / T + c_fa (1 - p) (1 - cn / N); the constant c_fa (1 - p) is added after the min
+        np.multiply(ct, (c_miss * p / total_t)[:, None], out=cost)
+        np.multiply(cn, (c_fa * (1.0 - p) / total_n)[:, None], out=scratch)
+        cost -= scratch
+        if zero is not None:
+            cost[:, :empty][zero] = np.inf
+        best = cost.min(axis=1) + c_fa * (1.0 - p)
+        # the first unit of weight when it is a target (else a point above the real first one: harmless)
+        first = c_miss * p / total_t + c_fa * (1.0 - p)
+        min_dcf[p] = np.minimum(best, first) / min(c_miss * p, c_fa * (1.0 - p))
+    return min_dcf
+
+
 def sorted_masses(st: SortedTrials, w_target: np.ndarray, w_nontarget: np.ndarray, p_targets: Sequence[float],
                   c_miss: float = 1.0, c_fa: float = 1.0) -> tuple[np.ndarray, dict[float, np.ndarray]]:
     """EER (B,) and {p_target: minDCF (B,)} from the integer weights of the targets (B, Mt) and nontargets
@@ -117,55 +173,11 @@ def sorted_masses(st: SortedTrials, w_target: np.ndarray, w_nontarget: np.ndarra
             raise ValueError(f"p_target must lie in (0, 1), got {p}")
     cum_t = _exclusive_cumsum(w_target)
     cum_n = _exclusive_cumsum(w_nontarget)
-    b = cum_t.shape[0]
     total_t = cum_t[:, -1].astype(np.float64)
     total_n = cum_n[:, -1].astype(np.float64)
-    rows = np.arange(b)
     with np.errstate(invalid="ignore", divide="ignore"):
-        def roc(j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """(fnr, fnr - fpr) per draw at EER point j (B,), in the compiled scorer's float64 arithmetic."""
-            fnr = cum_t[rows, st.eer_t[j]] / total_t
-            fpr = (total_n - cum_n[rows, st.eer_n[j]]) / total_n
-            return fnr, fnr - fpr
-
-        # d = FNR - FPR rises from -1 (point 0) to +1 (reject all): bisect for the first point with d > 0
-        lo = np.zeros(b, dtype=np.int64)
-        hi = np.full(b, len(st.eer_t) - 1, dtype=np.int64)
-        while True:
-            open_ = hi - lo > 1
-            if not open_.any():
-                break
-            mid = (lo + hi) // 2
-            _, d = roc(mid)
-            up = open_ & (d > 0.0)
-            hi = np.where(up, mid, hi)
-            lo = np.where(open_ & ~up, mid, lo)
-        f0, d0 = roc(lo)
-        f1, d1 = roc(hi)
-        eer = f0 + d0 / (d0 - d1) * (f1 - f0)
-
-        ct = np.take(cum_t, st.dcf_t, axis=1).astype(np.float64)  # exact: integer masses
-        cn = np.take(cum_n, st.dcf_n, axis=1).astype(np.float64)
-        # Candidates with no weight up to them (a leading prefix) are not points of the repeated array.
-        empty = 0
-        while empty < ct.shape[1] and not (ct[:, empty] + cn[:, empty] > 0).all():
-            empty += 1
-        zero = (ct[:, :empty] + cn[:, :empty]) == 0 if empty else None
-        cost = np.empty_like(ct)
-        scratch = np.empty_like(cn)
-        min_dcf = {}
-        for p in p_targets:
-            p = float(p)
-            # cost = c_miss p ct / T + c_fa (1 - p) (1 - cn / N); the constant c_fa (1 - p) is added after the min
-            np.multiply(ct, (c_miss * p / total_t)[:, None], out=cost)
-            np.multiply(cn, (c_fa * (1.0 - p) / total_n)[:, None], out=scratch)
-            cost -= scratch
-            if zero is not None:
-                cost[:, :empty][zero] = np.inf
-            best = cost.min(axis=1) + c_fa * (1.0 - p)
-            # the first unit of weight when it is a target (else a point above the real first one: harmless)
-            first = c_miss * p / total_t + c_fa * (1.0 - p)
-            min_dcf[p] = np.minimum(best, first) / min(c_miss * p, c_fa * (1.0 - p))
+        eer = _weighted_eer(st, cum_t, cum_n, total_t, total_n)
+        min_dcf = _weighted_min_dcf(st, cum_t, cum_n, total_t, total_n, p_targets, c_miss, c_fa)
     bad = ~((total_t > 0) & (total_n > 0))
     if bad.any():
         eer[bad] = np.nan
@@ -315,128 +327,6 @@ def bootstrap_metrics(score_sets: Mapping[K, tuple[np.ndarray, np.ndarray]], des
         for key in prepared:
             run(key)
     return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# summaries over seeds, paired differences, verdicts
-@dataclasses.dataclass
-class SystemSummary:
-    """One metric of one system on one list over seeds: per-seed values on the full list, mean, std (ddof 1;
-    NaN with one seed), and the percentile interval of the mean over seeds under the identity bootstrap."""
-
-    seeds: list[int]
-    per_seed: list[float]
-    mean: float
-    std: float
-    ci_low: float
-    ci_high: float
-    level: float = LEVEL
-    num_draws: int = 0
-
-    def to_dict(self) -> dict:
-        """JSON record."""
-        return dataclasses.asdict(self)
-
-
-def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
-    """Percentile interval of 1-D samples (NaN draws ignored)."""
-    samples = samples[np.isfinite(samples)]
-    if samples.size == 0:
-        return float("nan"), float("nan")
-    tail = 100.0 * (1.0 - level) / 2.0
-    lo, hi = np.percentile(samples, [tail, 100.0 - tail])
-    return float(lo), float(hi)
-
-
-def summarise_system(seeds: Sequence[int], per_seed: Sequence[float], boot: np.ndarray,
-                     level: float = LEVEL) -> SystemSummary:
-    """Summary from the full-list values per seed (S,) and the per-draw values (S, B) (same draws per seed)."""
-    boot = np.atleast_2d(np.asarray(boot, dtype=np.float64))
-    values = np.asarray(per_seed, dtype=np.float64)
-    if boot.shape[0] != len(values) or len(seeds) != len(values) or not len(values):
-        raise ValueError(f"{len(seeds)} seeds, {len(values)} values and {boot.shape[0]} bootstrap rows differ")
-    lo, hi = _interval(boot.mean(axis=0), level)
-    std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-    return SystemSummary([int(s) for s in seeds], [float(v) for v in values], float(values.mean()), std, lo, hi,
-                         level, int(boot.shape[1]))
-
-
-@dataclasses.dataclass
-class PairedSummary:
-    """Student minus baseline of one metric (lower is better) over the seeds both have, paired per seed and
-    per draw: per-seed differences on the full list, their mean, the percentile interval of the per-draw mean
-    over seeds of the differences, the two-sided bootstrap p-value, and the verdicts (plain and Holm)."""
-
-    seeds: list[int]
-    per_seed_diff: list[float]
-    mean_diff: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    verdict: str
-    holm_verdict: str = ""
-    level: float = LEVEL
-    num_draws: int = 0
-
-    def to_dict(self) -> dict:
-        """JSON record."""
-        return dataclasses.asdict(self)
-
-
-def verdict_of(ci_low: float, ci_high: float) -> str:
-    """'better' when the whole interval of student - baseline is below 0, 'worse' above, else no difference."""
-    if ci_high < 0.0:
-        return "better"
-    if ci_low > 0.0:
-        return "worse"
-    return "no significant difference"
-
-
-def bootstrap_p_value(diffs: np.ndarray) -> float:
-    """Two-sided p-value of 'no difference' from per-draw differences: twice the smaller share of draws on
-    either side of 0 (ties count on both), capped at 1 -- the smallest 1 - level at which the percentile
-    interval still contains 0. Its resolution is 1 / draws (0 means no draw crossed 0)."""
-    diffs = diffs[np.isfinite(diffs)]
-    if diffs.size == 0:
-        return float("nan")
-    below = np.count_nonzero(diffs <= 0.0) / diffs.size
-    above = np.count_nonzero(diffs >= 0.0) / diffs.size
-    return float(min(1.0, 2.0 * min(below, above)))
-
-
-def paired_difference(seeds: Sequence[int], student: Sequence[float], baseline: Sequence[float],
-                      student_boot: np.ndarray, baseline_boot: np.ndarray, level: float = LEVEL) -> PairedSummary:
-    """Paired summary from full-list values (S,) and per-draw values (S, B) of student and baseline, row s of
-    both from seed seeds[s] and column b of both from the same identity draw."""
-    sb = np.atleast_2d(np.asarray(student_boot, dtype=np.float64))
-    bb = np.atleast_2d(np.asarray(baseline_boot, dtype=np.float64))
-    if sb.shape != bb.shape or not sb.shape[0] == len(seeds) == len(student) == len(baseline):
-        raise ValueError(f"paired inputs disagree: {len(seeds)} seeds, bootstrap shapes {sb.shape}, {bb.shape}")
-    per_seed = np.asarray(student, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
-    draws = (sb - bb).mean(axis=0)
-    lo, hi = _interval(draws, level)
-    return PairedSummary([int(s) for s in seeds], [float(v) for v in per_seed], float(per_seed.mean()), lo, hi,
-                         bootstrap_p_value(draws), verdict_of(lo, hi), level=level, num_draws=int(sb.shape[1]))
-
-
-def holm_reject(p_values: Sequence[float], alpha: float = 1.0 - LEVEL) -> list[bool]:
-    """Holm-Bonferroni step-down: which hypotheses are rejected at family-wise error `alpha` (NaN never)."""
-    p = np.asarray(p_values, dtype=np.float64)
-    m = int(np.isfinite(p).sum())
-    reject = [False] * len(p)
-    order = sorted((i for i in range(len(p)) if np.isfinite(p[i])), key=lambda i: p[i])
-    for rank, i in enumerate(order):
-        if p[i] > alpha / (m - rank):
-            break
-        reject[i] = True
-    return reject
-
-
-def apply_holm(comparisons: Sequence[PairedSummary], alpha: float = 1.0 - LEVEL) -> None:
-    """Set holm_verdict of every comparison of one family (e.g. all students x lists of a report)."""
-    reject = holm_reject([c.p_value for c in comparisons], alpha)
-    for c, r in zip(comparisons, reject):
-        c.holm_verdict = ("better" if c.mean_diff < 0 else "worse") if r else "no significant difference"
 
 
 def bootstrap_list(systems: Mapping[str, Mapping[int, tuple[np.ndarray, np.ndarray]]], design: ListDesign,

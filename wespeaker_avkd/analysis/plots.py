@@ -5,11 +5,14 @@ import os
 from collections.abc import Mapping, Sequence
 
 from wespeaker_avkd.scoring.det_plot import Curve, plot_det_panels, pyplot, save_png
+from wespeaker_avkd.utils.naming import system_role
+
+LINE_STYLES = {"student": "-", "baseline": "--"}  # any other system (the teacher): dotted
 
 
 def system_style(system: str) -> str:
     """Line style of a system in the report's DET figure: students solid, baselines dashed, the teacher dotted."""
-    return "-" if "kd" in system else ("--" if "baseline" in system else ":")
+    return LINE_STYLES.get(system_role(system) or "", ":")
 
 
 def det_plot(curves: Mapping[str, Mapping[str, Curve]], path: str) -> None:

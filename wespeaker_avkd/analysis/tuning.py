@@ -16,10 +16,9 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from wespeaker_avkd.analysis.report import PAPER_COMBOS
 from wespeaker_avkd.utils.errors import NamedError
 from wespeaker_avkd.utils.fileio import atomic_write
-from wespeaker_avkd.utils.naming import EQ7_WEIGHT, tuning_run_name
+from wespeaker_avkd.utils.naming import EQ7_WEIGHT, PAPER_COMBOS, baseline_name, tuning_run_name
 
 WEIGHT_KEYS = EQ7_WEIGHT  # paper Eq. 7: alpha L_KL + beta L_COS + gamma L_MMD
 DEV_PART = "dev"
@@ -146,11 +145,11 @@ def write_weights_yaml(path: str, table: Mapping[str, Mapping[str, Mapping[str, 
 
 def baseline_dev_eers(baseline_dir: str, modalities: Sequence[str], dev_trials: Sequence[str],
                       reader: Reader = read_dev_metrics) -> dict[str, dict[str, float]]:
-    """{modality: {list: dev EER}} of <baseline_dir>/<modality>_baseline; a missing file raises TuningError."""
+    """{modality: {list: dev EER}} of <baseline_dir>/<baseline_name(modality)>; a missing file raises TuningError."""
     out: dict[str, dict[str, float]] = {}
     for mod in modalities:
         for t in dev_trials:
-            path = dev_score_json(os.path.join(baseline_dir, f"{mod}_baseline"), t)
+            path = dev_score_json(os.path.join(baseline_dir, baseline_name(mod)), t)
             if not os.path.isfile(require_dev(path)):
                 raise TuningError(f"{path}: the {mod} baseline has no dev result (score it on dev first)")
             out.setdefault(mod, {})[t] = float(reader(path)["eer"])

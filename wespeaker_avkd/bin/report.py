@@ -12,28 +12,31 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wespeaker_avkd.analysis.report import PAPER_COMBOS, build_report
+from wespeaker_avkd.analysis.bootstrap import SCHEMES
+from wespeaker_avkd.analysis.collect import ReportSettings
+from wespeaker_avkd.analysis.report import make_report
 from wespeaker_avkd.utils.errors import ArgumentParser, run_main
 
 
 def run(argv: list[str]) -> int:
     """Parse, build the report, print its tables."""
+    d = ReportSettings(exp="exp")  # the defaults
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--exp", default="exp", help="experiments root holding seed<N>/<system>/scores/<part>/")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1], help="training seeds (exp/seed<N>)")
-    parser.add_argument("--part", default="eval", help="data part whose scores are reported (eval)")
-    parser.add_argument("--trials", nargs="+", default=["O", "E", "H"], help="trial list names")
+    parser.add_argument("--exp", default=d.exp, help="experiments root holding seed<N>/<system>/scores/<part>/")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(d.seeds), help="training seeds (exp/seed<N>)")
+    parser.add_argument("--part", default=d.part, help="data part whose scores are reported (eval)")
+    parser.add_argument("--trials", nargs="+", default=list(d.trials), help="trial list names")
     parser.add_argument("--utt2spk", default=None, help="utterance -> identity of the part (default "
                                                         "data/<part>/utt2spk), for the identity bootstrap")
-    parser.add_argument("--modalities", nargs="+", default=["visual", "audio"], help="student modalities")
-    parser.add_argument("--kd_combos", nargs="+", default=list(PAPER_COMBOS), help="KD loss combinations")
+    parser.add_argument("--modalities", nargs="+", default=list(d.modalities), help="student modalities")
+    parser.add_argument("--kd_combos", nargs="+", default=list(d.combos), help="KD loss combinations")
     parser.add_argument("--out", default=None, help="report dir (default EXP/report)")
-    parser.add_argument("--num_boot", type=int, default=1000, help="bootstrap draws per trial list")
-    parser.add_argument("--boot_seed", type=int, default=0, help="seed of the bootstrap draws")
-    parser.add_argument("--boot_scheme", choices=["two-way", "one-way"], default="two-way",
+    parser.add_argument("--num_boot", type=int, default=d.num_boot, help="bootstrap draws per trial list")
+    parser.add_argument("--boot_seed", type=int, default=d.boot_seed, help="seed of the bootstrap draws")
+    parser.add_argument("--boot_scheme", choices=list(SCHEMES), default=d.boot_scheme,
                         help="trial weight of a draw: m(a) m(b) (two-way) or m(enrolment identity) (one-way)")
     parser.add_argument("--venn_trials", default=None, help="trial list of the Venn figures (default E)")
-    parser.add_argument("--scores_dir", default="scores",
+    parser.add_argument("--scores_dir", default=d.scores_dir,
                         help="folder of each system holding <part>/<list>.score (scores_asnorm: the AS-normed "
                              "scores of run.sh --score_norm asnorm)")
     parser.add_argument("--no_gate", action="store_true", help="skip the teacher's gate values (needs torch)")
@@ -41,9 +44,12 @@ def run(argv: list[str]) -> int:
     if args.num_boot < 1:
         parser.error("--num_boot must be at least 1")
     out = args.out or f"{args.exp.rstrip('/')}/report"
-    text = build_report(args.exp, out, args.seeds, args.part, args.trials, args.utt2spk, args.modalities,
-                        args.kd_combos, args.num_boot, args.boot_seed, args.venn_trials, not args.no_gate,
-                        args.boot_scheme, args.scores_dir)
+    settings = ReportSettings(
+        exp=args.exp, part=args.part, seeds=tuple(args.seeds), trials=tuple(args.trials), utt2spk=args.utt2spk or "",
+        modalities=tuple(args.modalities), combos=tuple(args.kd_combos), num_boot=args.num_boot,
+        boot_seed=args.boot_seed, venn_trials=args.venn_trials or "", with_gate=not args.no_gate,
+        boot_scheme=args.boot_scheme, scores_dir=args.scores_dir)
+    text = make_report(settings, out)
     print(text)
     print(f"\nfull report: {out}/results.md")
     return 0

@@ -168,6 +168,18 @@ class FaceTransform:
         return (load_face(source, self.image_size, name) - self.mean) / self.std
 
 
+def keyed_item(key: str, inputs: Any, index: int, labels: np.ndarray | None, teacher: np.ndarray | None
+               ) -> dict:
+    """A dataset item {key, input[, label][, teacher_emb]}: row `index` of the labels (N,) and of the teacher
+    embeddings (N, D) when the dataset has them."""
+    out = {"key": key, "input": inputs}
+    if labels is not None:
+        out["label"] = int(labels[index])
+    if teacher is not None:
+        out["teacher_emb"] = torch.from_numpy(teacher[index])
+    return out
+
+
 class KeyedDataset(Dataset):
     """Base: utterance keys with optional labels (N,) and teacher embeddings (N, Dt); subclasses make inputs."""
 
@@ -187,12 +199,8 @@ class KeyedDataset(Dataset):
     def __getitem__(self, item: int | BatchItem) -> dict:
         index, num_frames, item_seed = (item, 0, 0) if isinstance(item, (int, np.integer)) else item
         rng = seeded_rng(item_seed) if num_frames or item_seed else None
-        out = {"key": self.utts[index], "input": self.make_input(index, num_frames, rng)}
-        if self.labels is not None:
-            out["label"] = int(self.labels[index])
-        if self.teacher is not None:
-            out["teacher_emb"] = torch.from_numpy(self.teacher[index])
-        return out
+        return keyed_item(self.utts[index], self.make_input(index, num_frames, rng), index, self.labels,
+                          self.teacher)
 
 
 class AudioDataset(KeyedDataset):

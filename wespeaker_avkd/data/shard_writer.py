@@ -1,4 +1,4 @@
-"""Pack a Kaldi data dir into tar shards (the format: data/shards.py), resumably, atomically, in parallel."""
+"""Pack a Kaldi data dir into tar shards (the format: data/shards/), resumably, atomically, in parallel."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +13,7 @@ import numpy as np
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.samplers import seeded_rng
-from wespeaker_avkd.data.shards import (
+from wespeaker_avkd.data.shards.format import (
     AUDIO_POSTFIXES,
     FEATS_POSTFIX,
     INDEX_SUFFIX,
@@ -23,8 +23,8 @@ from wespeaker_avkd.data.shards import (
     ShardError,
     face_postfix,
     member_name,
-    write_index_file,
 )
+from wespeaker_avkd.data.shards.index import write_index_file
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import digest_of, read_stamp, write_stamp
 from wespeaker_avkd.utils.kaldi_tables import split_offset

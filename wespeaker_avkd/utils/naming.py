@@ -21,3 +21,28 @@ def student_name(modality: str, combo: str) -> str:
 def tuning_run_name(modality: str, loss: str, weight: str) -> str:
     """Dir name of a dev-tuning run of one loss at one weight (as written on the command line): 'audio_kd_kl_w10'."""
     return f"{student_name(modality, loss)}_w{weight}"
+
+
+# ---- systems of the study (report, tuning and plots read them from here) ------------------------------------
+# The paper's six KD loss combinations (Tables 2 and 3), in table order.
+PAPER_COMBOS = ("COS", "KL", "MMD", "COS+KL", "COS+MMD", "KL+MMD")
+TEACHER = "teacher"  # experiment dir name of the audio-visual (fusion) teacher
+SYSTEM_ROLES = ("baseline", "teacher", "student")
+
+
+def baseline_name(modality: str) -> str:
+    """Experiment dir name of a modality's baseline (AAM only, no KD): 'audio' -> 'audio_baseline'."""
+    return f"{modality}_baseline"
+
+
+def system_role(name: str) -> str | None:
+    """Role of an experiment dir name: 'baseline', 'teacher', 'student' (a KD student of any combination, or a
+    tuning run), None for a name the study does not give."""
+    if name == TEACHER:
+        return "teacher"
+    for modality in MODALITIES:
+        if name == baseline_name(modality):
+            return "baseline"
+        if name.startswith(student_name(modality, "")):
+            return "student"
+    return None

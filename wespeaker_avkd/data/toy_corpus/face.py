@@ -90,11 +90,27 @@ def _paint(img: np.ndarray, mask: np.ndarray, color) -> None:
     img += mask[..., None] * (np.asarray(color)[None, None, :] - img)
 
 
-def render_frame(rng: np.random.Generator, u: np.ndarray, session: FaceSession, pose: Mapping,
-                 expr: Mapping, cfg: Mapping) -> np.ndarray:
-    """Render one face frame -> uint8 (S, S, 3); pose {rot, dx, dy, scale, yaw}, expr {smile, open, brow, blink}."""
+@dataclasses.dataclass
+class _Canvas:
+    """A frame being painted: the image (S, S, 3), pixel grid gx, gy (frame coordinates in [-1, 1]), their
+    canonical face coordinates x, y (inverse pose), the face's parameters and edge sharpness."""
+
+    img: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    p: dict
+    sharp: float
+
+    def ellipse(self, cx: float, cy: float, a: float, b: float, y: np.ndarray | None = None) -> np.ndarray:
+        """Soft mask of an ellipse in canonical coordinates (y: a displaced y grid, e.g. for the mouth)."""
+        return _ellipse(self.x, self.y if y is None else y, cx, cy, a, b, self.sharp)
+
+
+def _canvas(u: np.ndarray, session: FaceSession, pose: Mapping, cfg: Mapping) -> _Canvas:
+    """The background-filled canvas of a frame with its pixel grid mapped to canonical face coordinates."""
     size = int(cfg["image_size"])
-    p = _params(u)
     lin = (np.arange(size) + 0.5) / size * 2.0 - 1.0
     gy, gx = np.meshgrid(lin, lin, indexing="ij")
     # Inverse pose: canonical coordinates of each pixel.
@@ -103,64 +119,99 @@ def render_frame(rng: np.random.Generator, u: np.ndarray, session: FaceSession, 
     x0, y0 = (gx - pose["dx"]) / zoom, (gy - pose["dy"]) / zoom
     x = np.cos(th) * x0 + np.sin(th) * y0
     y = -np.sin(th) * x0 + np.cos(th) * y0
-    sharp = size / 4.0
-    yaw = pose["yaw"]
+    img = np.empty((size, size, 3))
+    img[:] = session.background
+    img += (session.bg_gradient[0] * gx + session.bg_gradient[1] * gy)[..., None]
+    return _Canvas(img, gx, gy, x, y, _params(u), size / 4.0)
 
+
+def _colours(p: Mapping) -> dict[str, np.ndarray]:
+    """Skin, hair, iris and lip colours (RGB in [0, 1]) of an identity's parameters."""
     skin = np.array([0.95, 0.78, 0.65]) * (1 - p["skin"]) + np.array([0.42, 0.27, 0.18]) * p["skin"]
     hair_base = np.array([0.85, 0.7, 0.4]) * (1 - p["hair_hue"]) + np.array([0.55, 0.25, 0.12]) * p["hair_hue"]
     hair = hair_base * (1 - 0.85 * p["hair_dark"])
     iris = np.array([0.35, 0.2, 0.1]) * (1 - p["iris"]) + np.array([0.25, 0.45, 0.65]) * p["iris"]
-    lips = skin * np.array([0.85, 0.55, 0.55])
+    return {"skin": skin, "hair": hair, "iris": iris, "lips": skin * np.array([0.85, 0.55, 0.55])}
 
-    img = np.empty((size, size, 3))
-    img[:] = session.background
-    img += (session.bg_gradient[0] * gx + session.bg_gradient[1] * gy)[..., None]
-    fw = p["face_w"] * (1 - 0.3 * abs(yaw))
-    _paint(img, _ellipse(x, y, 0.0, -0.08, fw * 1.1, p["face_h"] * 1.05, sharp), hair)
-    face = _ellipse(x, y, 0.0, 0.0, fw, p["face_h"], sharp)
-    _paint(img, face, skin)
+
+def _paint_head(c: _Canvas, u: np.ndarray, fw: float, colours: Mapping, cfg: Mapping) -> None:
+    """Hair behind the head, the face with the identity's skin texture, the hairline."""
+    p, x, y = c.p, c.x, c.y
+    _paint(c.img, c.ellipse(0.0, -0.08, fw * 1.1, p["face_h"] * 1.05), colours["hair"])
+    face = c.ellipse(0.0, 0.0, fw, p["face_h"])
+    _paint(c.img, face, colours["skin"])
     grid = int(cfg["texture_grid"])
     if grid > 0:
         # Identity skin texture, attached to the face (canonical coordinates) so it moves with the pose.
         tex = (u[NUM_SHAPE_PARAMS:NUM_SHAPE_PARAMS + grid * grid].reshape(grid, grid) - 0.5) * 2.0
         coords = np.stack([(y / p["face_h"] + 1) / 2 * (grid - 1), (x / fw + 1) / 2 * (grid - 1)])
         shade = ndimage.map_coordinates(tex, coords, order=1, mode="nearest")
-        img *= (1.0 + cfg["texture_amp"] * face * shade)[..., None]
-    _paint(img, face * (1.0 / (1.0 + np.exp(np.clip((y - p["hairline"]) * sharp * 2, -30, 30)))), hair)
-    fx = yaw * 0.5  # features slide sideways when the head turns
+        c.img *= (1.0 + cfg["texture_amp"] * face * shade)[..., None]
+    _paint(c.img, face * (1.0 / (1.0 + np.exp(np.clip((y - p["hairline"]) * c.sharp * 2, -30, 30)))),
+           colours["hair"])
+
+
+def _paint_features(c: _Canvas, fx: float, yaw: float, expr: Mapping, colours: Mapping) -> float:
+    """Eyes with brows, nose and mouth; returns the nose tip's canonical y."""
+    p, x, y = c.p, c.x, c.y
     blink = 1.0 - 0.85 * expr["blink"]
     for side in (-1.0, 1.0):
         ex = fx + side * p["eye_dx"] * (1 - 0.3 * side * yaw)
         ey = p["eye_y"]
-        _paint(img, _ellipse(x, y, ex, ey, p["eye_size"] * 1.3, p["eye_size"] * 0.75 * blink, sharp), (0.95,) * 3)
-        _paint(img, _ellipse(x, y, ex, ey, p["eye_size"] * 0.6, p["eye_size"] * 0.6 * blink, sharp), iris)
+        _paint(c.img, c.ellipse(ex, ey, p["eye_size"] * 1.3, p["eye_size"] * 0.75 * blink), (0.95,) * 3)
+        _paint(c.img, c.ellipse(ex, ey, p["eye_size"] * 0.6, p["eye_size"] * 0.6 * blink), colours["iris"])
         by = ey - p["eye_size"] * 1.6 - 0.06 * expr["brow"] + side * p["brow_tilt"] * (x - ex)
-        _paint(img, _ellipse(x, by, ex, 0.0, p["eye_size"] * 1.6, p["brow_thick"], sharp), hair * 0.8)
+        _paint(c.img, _ellipse(x, by, ex, 0.0, p["eye_size"] * 1.6, p["brow_thick"], c.sharp), colours["hair"] * 0.8)
     nose_y = p["eye_y"] + p["nose_len"]
-    _paint(img, _ellipse(x, y, fx, nose_y - p["nose_len"] / 2, p["nose_w"] * 0.5, p["nose_len"] / 2, sharp) * 0.35,
-           skin * 0.7)
-    _paint(img, _ellipse(x, y, fx, nose_y, p["nose_w"], p["nose_w"] * 0.45, sharp) * 0.6, skin * 0.6)
+    skin = colours["skin"]
+    _paint(c.img, c.ellipse(fx, nose_y - p["nose_len"] / 2, p["nose_w"] * 0.5, p["nose_len"] / 2) * 0.35, skin * 0.7)
+    _paint(c.img, c.ellipse(fx, nose_y, p["nose_w"], p["nose_w"] * 0.45) * 0.6, skin * 0.6)
     my = p["mouth_y"] - expr["smile"] * 0.25 * ((x - fx) / p["mouth_w"]) ** 2 * 0.2
-    _paint(img, _ellipse(x, y - my + p["mouth_y"], fx, p["mouth_y"], p["mouth_w"] / 2,
-                         p["lip"] + 0.05 * expr["open"], sharp), lips)
+    mouth_y = y - my + p["mouth_y"]
+    _paint(c.img, c.ellipse(fx, p["mouth_y"], p["mouth_w"] / 2, p["lip"] + 0.05 * expr["open"], y=mouth_y),
+           colours["lips"])
     if expr["open"] > 0.05:
-        _paint(img, _ellipse(x, y - my + p["mouth_y"], fx, p["mouth_y"], p["mouth_w"] / 2.6,
-                             0.05 * expr["open"], sharp), (0.15, 0.05, 0.05))
-    if session.corruption == "occlude":
-        if session.occluder == "mask":
-            band = _ellipse(x, y, fx, (nose_y + p["face_h"]) / 2, fw * 1.02, (p["face_h"] - nose_y) / 2 + 0.08, sharp)
-        else:
-            band = np.clip(1.0 - np.abs(y - p["eye_y"]) / (p["eye_size"] * 1.6), 0, 1) * (np.abs(x) < fw)
-        _paint(img, band, session.occluder_color)
+        _paint(c.img, c.ellipse(fx, p["mouth_y"], p["mouth_w"] / 2.6, 0.05 * expr["open"], y=mouth_y),
+               (0.15, 0.05, 0.05))
+    return nose_y
 
+
+def _paint_occluder(c: _Canvas, session: FaceSession, fx: float, fw: float, nose_y: float) -> None:
+    """A mask over the lower face or dark glasses over the eyes (an 'occlude' session only)."""
+    if session.corruption != "occlude":
+        return
+    p, x, y = c.p, c.x, c.y
+    if session.occluder == "mask":
+        band = c.ellipse(fx, (nose_y + p["face_h"]) / 2, fw * 1.02, (p["face_h"] - nose_y) / 2 + 0.08)
+    else:
+        band = np.clip(1.0 - np.abs(y - p["eye_y"]) / (p["eye_size"] * 1.6), 0, 1) * (np.abs(x) < fw)
+    _paint(c.img, band, session.occluder_color)
+
+
+def _capture(rng: np.random.Generator, c: _Canvas, session: FaceSession, cfg: Mapping) -> np.ndarray:
+    """The session's lighting, blur and pixel noise on the painted canvas -> uint8 (S, S, 3)."""
     light = session.brightness * (1.0 + session.light_strength *
-                                  (np.cos(session.light_angle) * gx + np.sin(session.light_angle) * gy))
-    img = img * light[..., None]
+                                  (np.cos(session.light_angle) * c.gx + np.sin(session.light_angle) * c.gy))
+    img = c.img * light[..., None]
     if session.blur > 0.05:
         img = ndimage.gaussian_filter(img, sigma=(session.blur, session.blur, 0.0), mode="nearest")
     noise_std = cfg["noise_std"] * (3.0 if session.corruption == "dark" else 1.0)
     img = img + rng.normal(0.0, noise_std, img.shape)
     return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def render_frame(rng: np.random.Generator, u: np.ndarray, session: FaceSession, pose: Mapping,
+                 expr: Mapping, cfg: Mapping) -> np.ndarray:
+    """Render one face frame -> uint8 (S, S, 3); pose {rot, dx, dy, scale, yaw}, expr {smile, open, brow, blink}."""
+    c = _canvas(u, session, pose, cfg)
+    colours = _colours(c.p)
+    yaw = pose["yaw"]
+    fw = c.p["face_w"] * (1 - 0.3 * abs(yaw))
+    _paint_head(c, u, fw, colours, cfg)
+    fx = yaw * 0.5  # features slide sideways when the head turns
+    nose_y = _paint_features(c, fx, yaw, expr, colours)
+    _paint_occluder(c, session, fx, fw, nose_y)
+    return _capture(rng, c, session, cfg)
 
 
 def sample_segment_view(rng: np.random.Generator, session: FaceSession, cfg: Mapping) -> tuple[dict, dict]:

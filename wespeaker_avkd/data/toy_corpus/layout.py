@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -269,6 +269,54 @@ def part_trials(cfg: Mapping, part: str, ids: list[Identity], utt2spk: Mapping[s
                        _similar_pairs(ids, int(tcfg["H_neighbours"])), tcfg)
 
 
+def _synthesize_all(tasks: list[UttTask], cfg: Mapping, num_workers: int, progress: bool) -> dict[str, float]:
+    """Write every utterance's media; {utt: audio seconds}."""
+    durations: dict[str, float] = {}
+    bar = tqdm(total=len(tasks), desc="toy corpus", unit="utt", disable=not progress, file=sys.stderr)
+    if num_workers <= 1:
+        for task in tasks:
+            utt, durations[utt] = synthesize_task(task, cfg)
+            bar.update()
+    else:
+        # fork keeps start-up cheap; every draw is seeded per utterance, so worker count cannot change a byte.
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(num_workers, initializer=_init_worker, initargs=(dict(cfg),)) as pool:
+            for utt, sec in pool.imap_unordered(_run_task, tasks, chunksize=8):
+                durations[utt] = sec
+                bar.update()
+    bar.close()
+    return durations
+
+
+def _write_part(d: str, part: str, ids: list[Identity], tasks: list[UttTask], cfg: Mapping,
+                final: Callable[[str], str]) -> tuple[dict[str, int], dict[str, dict[str, int]] | None]:
+    """Write the Kaldi tables (and trial lists) of one part into `d`; (its counts, its trial counts or None)."""
+    by_spk = {i.spk: i for i in ids}
+    utt2spk = {t.utt: t.utt.split("/")[0] for t in tasks}
+    write_table(os.path.join(d, "wav.scp"), {t.utt: final(t.wav_path) for t in tasks})
+    write_table(os.path.join(d, "faces.scp"), {t.utt: [final(p) for p in t.frame_paths] for t in tasks})
+    write_table(os.path.join(d, "utt2spk"), utt2spk)
+    write_table(os.path.join(d, "spk2utt"), utt2spk_to_spk2utt(utt2spk))
+    write_table(os.path.join(d, "utt2meta"), {t.utt: _meta(by_spk[t.utt.split("/")[0]], t) for t in tasks})
+    counts = {
+        "speakers": len(ids), "videos": len({t.utt.rsplit("/", 1)[0] for t in tasks}), "utterances": len(tasks),
+        "face_frames": sum(len(t.frame_paths) for t in tasks),
+        "audio_twin_pairs": len({i.audio_twin for i in ids} - {"-"}),
+        "face_twin_pairs": len({i.face_twin for i in ids} - {"-"}),
+        "audio_corrupt_utts": sum(t.audio_session.corruption != "none" for t in tasks),
+        "face_corrupt_utts": sum(t.face_session.corruption != "none" for t in tasks),
+    }
+    if part not in TRIAL_PARTS:
+        return counts, None
+    lists = part_trials(cfg, part, ids, utt2spk)
+    write_trials(d, lists)
+    trials = {}
+    for name, rows in lists.items():
+        n_t = sum(r[2] == "target" for r in rows)
+        trials[name] = {"trials": len(rows), "target": n_t, "nontarget": len(rows) - n_t}
+    return counts, trials
+
+
 def generate_corpus(out: str, cfg: Mapping, num_workers: int | None = None, progress: bool = True,
                     table_root: str | None = None) -> dict:
     """Generate the whole corpus under `out` (see module docstring); returns the counts summary dict.
@@ -282,48 +330,15 @@ def generate_corpus(out: str, cfg: Mapping, num_workers: int | None = None, prog
     nw = int(cfg.get("num_workers", 1) if num_workers is None else num_workers)
     cfg = _resolve_backend(cfg)
     parts = plan_parts(cfg, out)
-    all_tasks = [t for _, tasks in parts.values() for t in tasks]
-    durations: dict[str, float] = {}
-    bar = tqdm(total=len(all_tasks), desc="toy corpus", unit="utt", disable=not progress, file=sys.stderr)
-    if nw <= 1:
-        for task in all_tasks:
-            utt, durations[utt] = synthesize_task(task, cfg)
-            bar.update()
-    else:
-        # fork keeps start-up cheap; every draw is seeded per utterance, so worker count cannot change a byte.
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(nw, initializer=_init_worker, initargs=(dict(cfg),)) as pool:
-            for utt, sec in pool.imap_unordered(_run_task, all_tasks, chunksize=8):
-                durations[utt] = sec
-                bar.update()
-    bar.close()
+    durations = _synthesize_all([t for _, tasks in parts.values() for t in tasks], cfg, nw, progress)
     seconds = sum(durations[u] for u in sorted(durations))  # fixed order: identical sum whatever the workers
 
     summary: dict[str, Any] = {"out": root, "seed": cfg["seed"], "parts": {}, "trials": {}}
     for part, (ids, tasks) in parts.items():
-        d = os.path.join(out, part)
-        by_spk = {i.spk: i for i in ids}
-        utt2spk = {t.utt: t.utt.split("/")[0] for t in tasks}
-        write_table(os.path.join(d, "wav.scp"), {t.utt: final(t.wav_path) for t in tasks})
-        write_table(os.path.join(d, "faces.scp"), {t.utt: [final(p) for p in t.frame_paths] for t in tasks})
-        write_table(os.path.join(d, "utt2spk"), utt2spk)
-        write_table(os.path.join(d, "spk2utt"), utt2spk_to_spk2utt(utt2spk))
-        write_table(os.path.join(d, "utt2meta"), {t.utt: _meta(by_spk[t.utt.split("/")[0]], t) for t in tasks})
-        summary["parts"][part] = {
-            "speakers": len(ids), "videos": len({t.utt.rsplit("/", 1)[0] for t in tasks}), "utterances": len(tasks),
-            "face_frames": sum(len(t.frame_paths) for t in tasks),
-            "audio_twin_pairs": len({i.audio_twin for i in ids} - {"-"}),
-            "face_twin_pairs": len({i.face_twin for i in ids} - {"-"}),
-            "audio_corrupt_utts": sum(t.audio_session.corruption != "none" for t in tasks),
-            "face_corrupt_utts": sum(t.face_session.corruption != "none" for t in tasks),
-        }
-        if part in TRIAL_PARTS:
-            lists = part_trials(cfg, part, ids, utt2spk)
-            write_trials(d, lists)
-            summary["trials"][part] = {}
-            for name, rows in lists.items():
-                n_t = sum(r[2] == "target" for r in rows)
-                summary["trials"][part][name] = {"trials": len(rows), "target": n_t, "nontarget": len(rows) - n_t}
+        counts, trials = _write_part(os.path.join(out, part), part, ids, tasks, cfg, final)
+        summary["parts"][part] = counts
+        if trials is not None:
+            summary["trials"][part] = trials
     summary["audio_hours"] = round(seconds / 3600.0, 3)
     summary["seconds"] = round(time.time() - t0, 1)
     with atomic_write(os.path.join(out, "corpus_info.yaml")) as f:
