@@ -57,7 +57,7 @@ def fake_loaders(teacher_dim=None):
     for a teacher): pass it as run_training(..., loaders=fake_loaders())."""
     def build_train_loader(modality, data_dir, spk2id, dataset_args, dataloader_args, seed, rank=0, world_size=1,
                            teacher_scp=None, embedding_scps=None):
-        return FakeLoader(spk2id, seed, dataloader_args.get("batch_size", 8),
+        return FakeLoader(spk2id, seed, dataloader_args.batch_size,
                           teacher_dim=teacher_dim if teacher_scp else None, rank=rank, world=world_size)
 
     def set_loader_epoch(loader, epoch):
