@@ -298,7 +298,7 @@ class EmbeddingDirs(Section):
 @dataclasses.dataclass(frozen=True)
 class KDConfig(Section):
     """The kd block of a student after the preset is resolved: the recipe's keys plus the loss spec
-    (losses/kd_objective.py:kd_term_specs validates the loss keys)."""
+    (losses/kd_objective.py:kd_term_specs validates the loss keys; each loss's constructor defaults filled in)."""
 
     teacher_dir: str
     combo: str | None
@@ -313,8 +313,14 @@ class KDConfig(Section):
         """Validate a resolved kd block."""
         from wespeaker_avkd.losses.kd_objective import kd_term_specs
 
+        from wespeaker_avkd.registry import LOSSES
+
         data = as_mapping(data, where)
-        terms = kd_term_specs(data, where, extra_keys=cls.RECIPE_KEYS)
+        terms = {name: {"type": spec["type"], "weight": spec["weight"],
+                        **with_defaults(LOSSES.get(spec["type"]), {k: v for k, v in spec.items()
+                                                                     if k not in ("type", "weight")},
+                                        supplied=("teacher_weight",))}
+                 for name, spec in kd_term_specs(data, where, extra_keys=cls.RECIPE_KEYS).items()}
         if "teacher_dir" not in data:
             raise where.error("missing required key 'kd.teacher_dir' (the teacher's kd_export dir)")
         return cls(as_str(data["teacher_dir"], where.key("teacher_dir")),
