@@ -31,15 +31,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from wespeaker_avkd.config.train_config import (
-    DATASET_ARGS,
-    ComponentArgs,
-    DataLoaderArgs,
-    MarginUpdate,
-    key_sources,
-    load_config,
-    parse_model_and_head,
-)
+from wespeaker_avkd.config.components import parse_model_and_head
+from wespeaker_avkd.config.loading import key_sources, load_config
+from wespeaker_avkd.config.sections import DATASET_ARGS, ComponentArgs, DataLoaderArgs, MarginUpdate
 from wespeaker_avkd.config.wespeaker import without_runtime_keys
 from wespeaker_avkd.registry import import_saved_plugins
 from wespeaker_avkd.utils.fileio import PathLike

@@ -312,7 +312,6 @@ class KDConfig(Section):
     def from_dict(cls, data: Any, where: Where) -> KDConfig:
         """Validate a resolved kd block."""
         from wespeaker_avkd.losses.kd_objective import kd_term_specs
-
         from wespeaker_avkd.registry import LOSSES
 
         data = as_mapping(data, where)

@@ -90,17 +90,16 @@ def capture_train_state(trainer: Any, epoch: int) -> dict[str, Any]:
     }
 
 
-def restore_train_state(trainer: Any, state: Mapping[str, Any], source: str) -> None:
-    """Put a capture_train_state record back into `trainer` (RNG states kept for the start of train())."""
+def restore_train_state(trainer: Any, state: Mapping[str, Any], source: str) -> tuple[int, int, Mapping[str, Any]]:
+    """Put a capture_train_state record back into trainer's KD adapter, optimizer, schedule and scaler; returns
+    (the epoch to start from, the global step, the RNG states to restore when training starts)."""
     if trainer.kd is not None and "kd_adapter" in state:
         load_kd_state(trainer.kd, state["kd_adapter"] or {}, source)
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.scheduler.load_state_dict(state["scheduler"])
     if state.get("scaler"):
         trainer.scaler.load_state_dict(state["scaler"])
-    trainer.start_epoch = int(state["epoch"]) + 1
-    trainer.global_step = int(state["global_step"])
-    trainer._resume_rng = state["rng"]
+    return int(state["epoch"]) + 1, int(state["global_step"]), state["rng"]
 
 
 def saved_config_path(exp_dir: str) -> str:

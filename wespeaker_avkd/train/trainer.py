@@ -46,8 +46,6 @@ from wespeaker_avkd.utils.runtime import seed_everything, set_cpu_threads, setup
 
 logger = logging.getLogger("wespeaker_avkd.train")
 
-RESUME_SAFE_KEYS = resume.RESUME_SAFE_KEYS  # the keys a resumed run may change (train/resume.py)
-
 
 @dataclasses.dataclass(frozen=True)
 class TrainLoaders:
@@ -55,7 +53,9 @@ class TrainLoaders:
 
     build(modality, data_dir, spk2id, dataset_args, dataloader_args, seed, rank=, world_size=, teacher_scp=,
     embedding_scps=) returns a sized iterable of batches {"inputs", "labels", "teacher_emb" with teacher_scp}
-    (data/loaders.py:build_train_loader); set_epoch(loader, epoch) is called before each pass over it.
+    (data/loaders.py:build_train_loader); dataset_args and dataloader_args are the config's typed sections
+    (config/sections.py: the dataset section of the modality, DataLoaderArgs), every default filled in;
+    set_epoch(loader, epoch) is called before each pass over it.
     """
 
     build: Callable[..., Any] = build_train_loader
@@ -262,7 +262,7 @@ class Trainer:
         ckpt.load_into_net(self.net, path, policy="strict")
         state_path = ckpt.train_state_path(self.model_dir, epoch)
         state = ckpt.load_checkpoint(state_path)
-        resume.restore_train_state(self, state, state_path)
+        self.start_epoch, self.global_step, self._resume_rng = resume.restore_train_state(self, state, state_path)
         logger.info("resuming from %s (epoch %d done, step %d)", path, state["epoch"], self.global_step)
 
     def _save(self, epoch: int) -> None:
