@@ -183,7 +183,8 @@ def _check_top_keys(cfg: Mapping[str, Any], top: Where) -> None:
 
 def _check_system_keys(cfg: Mapping[str, Any], v: Mapping[str, Any], top: Where) -> None:
     """The keys that depend on the system: loss_args, kd, embedding_dirs, keep_checkpoints vs num_avg."""
-    fusion = v["modality"] == "fusion"
+    modality = v["modality"]
+    fusion = modality == "fusion"
     if cfg.get("loss_args"):
         raise top.key("loss_args").error("the AAM cross-entropy takes no arguments (projection_args and "
                                          "margin_update configure the AAM head)")

@@ -217,7 +217,7 @@ class Trainer:
         self.kd_params = [p for p in (self.kd.parameters() if self.kd is not None else []) if p.requires_grad]
         sched_args = dict(cfg.scheduler.args)
         self.optimizer = build_optimizer(cfg.optimizer.name, list(self.net.parameters()) + self.kd_params,
-                                         dict(cfg.optimizer.args), float(sched_args.get("initial_lr", 0.1)))
+                                         dict(cfg.optimizer.args), float(sched_args["initial_lr"]))
         self.num_epochs = cfg.num_epochs
         self.scheduler = build_scheduler(cfg.scheduler.name, self.optimizer, self.num_epochs, self.epoch_iter,
                                          sched_args)
