@@ -215,12 +215,11 @@ class Trainer:
         else:
             self.ddp_net = self.net
         self.kd_params = [p for p in (self.kd.parameters() if self.kd is not None else []) if p.requires_grad]
-        sched_args = dict(cfg.scheduler.args)
         self.optimizer = build_optimizer(cfg.optimizer.name, list(self.net.parameters()) + self.kd_params,
-                                         dict(cfg.optimizer.args), float(sched_args["initial_lr"]))
+                                         cfg.optimizer.args, float(cfg.scheduler.args["initial_lr"]))
         self.num_epochs = cfg.num_epochs
         self.scheduler = build_scheduler(cfg.scheduler.name, self.optimizer, self.num_epochs, self.epoch_iter,
-                                         sched_args)
+                                         cfg.scheduler.args)
         self.margin_scheduler = margin_scheduler(self.net.projection, self.epoch_iter, cfg)
         self.use_amp = cfg.amp and info.device.type == "cuda"
         self.net.trunk_autocast = trunk_autocast_dtype(cfg.amp, info.device.type)
