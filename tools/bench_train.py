@@ -31,7 +31,7 @@ from wespeaker_avkd.losses.kd_objective import build_kd_objective  # noqa: E402
 from wespeaker_avkd.systems.builders import build_net, model_embed_dim  # noqa: E402
 from wespeaker_avkd.train.distributed import DistInfo  # noqa: E402
 from wespeaker_avkd.train.optim import build_optimizer  # noqa: E402
-from wespeaker_avkd.train.trainer import training_step  # noqa: E402
+from wespeaker_avkd.train.step import training_step  # noqa: E402
 
 COMBOS = ("COS", "KL", "MMD", "COS+KL", "COS+MMD", "KL+MMD")
 

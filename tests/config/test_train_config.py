@@ -7,18 +7,18 @@ import pytest
 import torch
 import yaml
 
+from wespeaker_avkd.config.serialize import config_to_dict
 from wespeaker_avkd.config.train_config import (
     ConfigError,
     apply_overrides,
     deep_merge,
     load_config,
+    parse_config,
     parse_override_args,
-    parse_train_config,
     resolve_kd_preset,
     save_config,
 )
 from wespeaker_avkd.systems.builders import make_encoder
-from wespeaker_avkd.train.trainer import prepare_config
 
 
 def _write(path, data):
@@ -113,38 +113,41 @@ def _without(cfg, dotted_keys):
 
 def test_wespeaker_resnet_config_run_keys_are_set_aside():
     """WeSpeaker's exp_dir and gpus are read (its run.sh overrides both on the command line) and not recorded."""
-    cfg = prepare_config(dict(load_config(WESPEAKER_RESNET), **CLI_DATA))
+    cfg = config_to_dict(parse_config(dict(load_config(WESPEAKER_RESNET), **CLI_DATA)))
     assert not set(UNSUPPORTED) & set(cfg)
 
 
 def test_wespeaker_resnet_config_without_them_is_accepted_as_the_same_experiment():
-    cfg = prepare_config(dict(_without(load_config(WESPEAKER_RESNET), UNSUPPORTED), **CLI_DATA))
-    assert cfg["modality"] == "audio"  # WeSpeaker configs are audio configs
-    assert cfg["dataset_args"]["num_frms"] == [200, 200]  # scalar num_frms = fixed 200-frame chunks
-    assert cfg["save_epoch_interval"] == 5 and cfg["num_avg"] == 10
-    typed = parse_train_config(cfg)
-    assert typed.model.args == {"feat_dim": 40, "embed_dim": 256, "pooling_func": "TSTP", "two_emb_layer": False}
+    typed = parse_config(dict(_without(load_config(WESPEAKER_RESNET), UNSUPPORTED), **CLI_DATA))
+    assert typed.modality == "audio"  # WeSpeaker configs are audio configs
+    assert typed.dataset_args.num_frms == [200, 200]  # scalar num_frms = fixed 200-frame chunks
+    assert typed.save_epoch_interval == 5 and typed.num_avg == 10
+    # the four arguments as written, ResNet's other arguments at their defaults (recorded in config.yaml)
+    assert typed.model.args == {"feat_dim": 40, "embed_dim": 256, "m_channels": 32, "pooling_func": "TSTP",
+                                "two_emb_layer": False, "block": None, "num_blocks": None}
     assert typed.dataset_args.fbank_args["num_mel_bins"] == 40 and typed.dataset_args.shuffle is True
     assert typed.dataset_args.speed_perturb is True and typed.dataset_args.aug_prob == 0.6
     assert typed.margin_update.update_margin is True and typed.keep_checkpoints is None
-    assert typed.optimizer.args == {"momentum": 0.9, "nesterov": True, "weight_decay": 0.0001}
+    written = {"momentum": 0.9, "nesterov": True, "weight_decay": 0.0001}
+    assert {k: typed.optimizer.args[k] for k in written} == written
+    assert typed.optimizer.args["dampening"] == 0  # torch.optim.SGD's own default, recorded
     encoder = make_encoder(typed.modality, typed.model, typed.plugins)
     assert encoder(torch.randn(2, 50, 40)).shape == (2, 256)
 
 
 def test_wespeaker_synonyms(tmp_path):
     base = dict(_without(load_config(WESPEAKER_RESNET), UNSUPPORTED), **CLI_DATA)
-    cfg = prepare_config(dict(base, enable_amp=True))
-    assert cfg["amp"] is True and "enable_amp" not in cfg
-    assert prepare_config(dict(base, enable_amp=False, amp=False))["amp"] is False
+    cfg = parse_config(dict(base, enable_amp=True))
+    assert cfg.amp is True and "enable_amp" not in config_to_dict(cfg)
+    assert parse_config(dict(base, enable_amp=False, amp=False)).amp is False
     with pytest.raises(ConfigError, match=r"'enable_amp': says True but 'amp' says False"):
-        prepare_config(dict(base, enable_amp=True, amp=False))
+        parse_config(dict(base, enable_amp=True, amp=False))
     with pytest.raises(ConfigError, match=r"'enable_amp': expected true or false"):
-        prepare_config(dict(base, enable_amp="yes"))
-    assert prepare_config(dict(base, keep_checkpoints=12))["keep_checkpoints"] == 12
-    assert "keep_checkpoints" not in prepare_config(base)  # default: what averaging needs (checkpoint code)
+        parse_config(dict(base, enable_amp="yes"))
+    assert parse_config(dict(base, keep_checkpoints=12)).keep_checkpoints == 12
+    assert parse_config(base).keep_checkpoints is None  # default: what averaging needs (checkpoint code)
     del base["save_epoch_interval"]
-    assert prepare_config(base)["save_epoch_interval"] == 1
+    assert parse_config(base).save_epoch_interval == 1
 
 
 def test_bad_modality_is_refused_naming_the_file(tmp_path):
@@ -152,4 +155,4 @@ def test_bad_modality_is_refused_naming_the_file(tmp_path):
     path = tmp_path / "student.yaml"
     path.write_text("modality: voice\nmodel: ResNet34\n")
     with pytest.raises(ConfigError, match=re.escape(f"{path}: config key 'modality': must be one of")):
-        prepare_config(load_config(str(path)))
+        parse_config(load_config(str(path)))

@@ -1,16 +1,12 @@
 """models/config.yaml in WeSpeaker's names: what WeSpeaker's readers take, and read back by our own loader to the
 same experiment (every shipped config)."""
 import dataclasses
-import inspect
 import os
 
 import pytest
 
-from wespeaker_avkd.config.train_config import apply_overrides, load_config, parse_train_config
+from wespeaker_avkd.config.train_config import apply_overrides, load_config, parse_config, parse_train_config
 from wespeaker_avkd.config.wespeaker import wespeaker_config, write_wespeaker_config
-from wespeaker_avkd.kinds import kind_of
-from wespeaker_avkd.registry import PROJECTIONS
-from wespeaker_avkd.train.trainer import prepare_config
 
 RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "egs",
                       "voxceleb", "v_kd")
@@ -37,21 +33,7 @@ def _conf(conf_set, system):
     if system.endswith("_kd"):  # the KD block: one for every set, or one per set
         shared = os.path.join(RECIPE, "conf", "kd.yaml")
         files.append(shared if os.path.isfile(shared) else os.path.join(RECIPE, "conf", conf_set, "kd.yaml"))
-    return prepare_config(apply_overrides(load_config(files), [("kd.combo", "COS+KL")] if len(files) > 1 else []))
-
-
-def _meaning(typed):
-    """A TrainConfig with the model's and head's arguments bound to their constructors (defaults filled), so a
-    value written out explicitly equals the same value left to its default."""
-    def bound(cls, args):
-        arguments = inspect.signature(cls).bind_partial(**args)
-        arguments.apply_defaults()
-        return dict(arguments.arguments)
-
-    registry = kind_of(typed.modality).encoder_registry
-    return dataclasses.replace(
-        typed, model=(typed.model.name, bound(registry.get(typed.model.name), typed.model.args)),
-        projection=(typed.projection.name, bound(PROJECTIONS.get(typed.projection.name), typed.projection.args)))
+    return parse_config(apply_overrides(load_config(files), [("kd.combo", "COS+KL")] if len(files) > 1 else []))
 
 
 @pytest.mark.parametrize("conf_set", ["paper", "toy", "tiny"])
@@ -63,12 +45,12 @@ def test_written_config_reads_back_to_the_same_experiment(conf_set, system, tmp_
     assert path == os.path.join(str(tmp_path), "config.yaml")
     back = load_config(path)
     assert list(back)[:len(WESPEAKER_TOP)] == [k for k in WESPEAKER_TOP if k in back]
-    assert "amp" not in back and back["enable_amp"] is bool(cfg.get("amp", False))
-    frms = (cfg.get("dataset_args") or {}).get("num_frms")
+    assert "amp" not in back and back["enable_amp"] is cfg.amp
+    frms = getattr(cfg.dataset_args, "num_frms", None)
     if frms is not None:  # WeSpeaker's one chunk length: a range's min (the range is in the exp's config.yaml)
         assert back["dataset_args"]["num_frms"] == frms[0]
-        cfg = dict(cfg, dataset_args=dict(cfg["dataset_args"], num_frms=[frms[0], frms[0]]))
-    assert _meaning(parse_train_config(back)) == _meaning(parse_train_config(cfg))
+        cfg = dataclasses.replace(cfg, dataset_args=dataclasses.replace(cfg.dataset_args, num_frms=[frms[0]] * 2))
+    assert parse_train_config(back) == cfg  # every default was written: the typed configs are equal
 
 
 def test_what_wespeakers_readers_take():
@@ -79,7 +61,8 @@ def test_what_wespeakers_readers_take():
     assert list(out["model_args"]) == ["feat_dim", "embed_dim", "pooling_func", "two_emb_layer"]
     assert wespeaker_resnet34(**out["model_args"]) == (40, 512, "TSTP", False)
     assert wespeaker_compute_fbank(None, **out["dataset_args"]["fbank_args"]) == (40, 25, 10, 1.0)
-    assert out["projection_args"] == {"project_type": "arc_margin", "scale": 32.0, "easy_margin": False}
+    assert out["projection_args"] == {"project_type": "arc_margin", "scale": 32.0, "easy_margin": False,
+                                      "continuous_fallback": False}  # no margin: margin_update sets it
     assert out["margin_scheduler"] == "MarginScheduler" and out["loss"] == "CrossEntropyLoss"
     assert out["loss_args"] == {} and out["model_init"] is None and out["enable_amp"] is False
     assert out["margin_update"]["increase_type"] == "exp" and out["margin_update"]["update_margin"] is True
@@ -103,9 +86,9 @@ def test_synonyms_defaults_and_other_widths():
                                                  "dither": 0.0}
     assert out["num_avg"] == 1 and out["optimizer"] == "SGD" and out["modality"] == "audio"
     again = wespeaker_config(dict(base, enable_amp=True, dataset_args={"num_frms": 300},
-                                  plugins=["my_pkg.models"]))
+                                  plugins=["wespeaker_avkd.models.resnet"]))
     assert again["enable_amp"] is True and again["dataset_args"]["num_frms"] == 300
-    assert again["plugins"] == ["my_pkg.models"]  # our keys are kept, nothing is dropped
+    assert again["plugins"] == ["wespeaker_avkd.models.resnet"]  # our keys are kept, nothing is dropped
     assert "margin_update" not in again and "margin_scheduler" not in again  # no schedule, none invented
 
 
@@ -115,6 +98,6 @@ def test_write_is_atomic_and_leaves_an_identical_file_alone(tmp_path):
     stat = os.stat(path)
     assert write_wespeaker_config(cfg, tmp_path) == path
     assert os.stat(path).st_mtime_ns == stat.st_mtime_ns  # a re-run changes no file
-    write_wespeaker_config(dict(cfg, num_epochs=7), tmp_path)
+    write_wespeaker_config(dataclasses.replace(cfg, num_epochs=7), tmp_path)
     assert load_config(path)["num_epochs"] == 7
     assert sorted(os.listdir(tmp_path)) == ["config.yaml"]  # no temporary file left behind

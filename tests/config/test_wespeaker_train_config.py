@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from wespeaker_avkd.config.train_config import ConfigError, deep_merge, load_config, parse_train_config
+from wespeaker_avkd.config.serialize import config_to_dict
+from wespeaker_avkd.config.train_config import ConfigError, deep_merge, load_config, parse_config
 from wespeaker_avkd.data.dataset_args import AudioDatasetArgs
 from wespeaker_avkd.data.noise_sets import write_noise_set, write_rir_set
-from wespeaker_avkd.train.trainer import prepare_config
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 RESNET = os.path.join(FIXTURES, "wespeaker_v2_resnet.yaml")
@@ -63,7 +63,7 @@ def tiny(tmp_path_factory):
 
 def test_every_v2_resnet_key_is_read():
     cfg = dict(_wespeaker(RESNET), train_data="d", noise_data="n.scp", reverb_data="r.scp")
-    typed = parse_train_config(prepare_config(cfg))
+    typed = parse_config(cfg)
     ds = typed.dataset_args
     assert (ds.speed_perturb, ds.aug_prob, ds.spec_aug, ds.filter, ds.shuffle) == (True, 0.6, False, True, True)
     assert dataclasses.asdict(ds.filter_args) == {"min_num_frames": 100, "max_num_frames": 800}
@@ -78,11 +78,11 @@ def test_run_keys_are_read_and_not_recorded():
     """exp_dir and gpus: WeSpeaker's run.sh overrides both on the command line; here --exp_dir and torchrun do."""
     raw = load_config(RESNET)
     assert {"exp_dir", "gpus"} <= set(raw)
-    cfg = prepare_config(dict(raw, train_data="d", noise_data="n", reverb_data="r"))
+    cfg = config_to_dict(parse_config(dict(raw, train_data="d", noise_data="n", reverb_data="r")))
     assert "exp_dir" not in cfg and "gpus" not in cfg
     for key, value in (("exp_dir", 3), ("gpus", {"a": 1}), ("gpus", True)):
         with pytest.raises(ConfigError, match=f"'{key}'"):
-            prepare_config(dict(raw, train_data="d", noise_data="n", reverb_data="r", **{key: value}))
+            parse_config(dict(raw, train_data="d", noise_data="n", reverb_data="r", **{key: value}))
 
 
 def test_large_margin_config_keeps_the_head_and_stops_speed_perturbation(tmp_path):
@@ -91,8 +91,7 @@ def test_large_margin_config_keeps_the_head_and_stops_speed_perturbation(tmp_pat
     from wespeaker_avkd.data.augment import Augmenter
     from wespeaker_avkd.systems.builders import build_net
 
-    typed = parse_train_config(prepare_config(dict(_wespeaker(RESNET_LM), train_data="d", noise_data="n",
-                                                   reverb_data="r")))
+    typed = parse_config(dict(_wespeaker(RESNET_LM), train_data="d", noise_data="n", reverb_data="r"))
     ds = typed.dataset_args
     assert ds.do_lm is True and ds.speed_perturb is True and ds.num_frms == [600, 600]
     assert typed.margin_update.initial_margin == 0.5 and typed.num_avg == 1
@@ -104,14 +103,14 @@ def test_large_margin_config_keeps_the_head_and_stops_speed_perturbation(tmp_pat
 def test_aug_prob_needs_sets_and_waveform_steps_need_wav():
     cfg = dict(_wespeaker(RESNET), train_data="d")
     with pytest.raises(ConfigError, match=r"'dataset_args.aug_prob': is 0.6 but reverb_data and noise_data"):
-        prepare_config(cfg)
+        parse_config(cfg)
     cfg = deep_merge(cfg, {"dataset_args": {"feat_source": "feats", "aug_prob": 0.0}})
     with pytest.raises(ConfigError, match=r"'dataset_args.speed_perturb': acts on the waveform.*feat_source: wav"):
-        prepare_config(cfg)
+        parse_config(cfg)
     spec_only = deep_merge(cfg, {"dataset_args": {"speed_perturb": False, "spec_aug": True}})
-    assert parse_train_config(prepare_config(spec_only)).dataset_args.spec_aug is True
+    assert parse_config(spec_only).dataset_args.spec_aug is True
     with pytest.raises(ConfigError, match="read by audio systems only"):
-        prepare_config(dict(cfg, modality="visual", noise_data="n"))
+        parse_config(dict(cfg, modality="visual", noise_data="n"))
 
 
 def test_v2_resnet_trains_a_tiny_audio_system(tmp_path, tiny):

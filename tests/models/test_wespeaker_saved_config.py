@@ -16,11 +16,10 @@ import yaml
 from wespeaker_avkd.bin import embed as embed_cli
 from wespeaker_avkd.bin import export as export_cli
 from wespeaker_avkd.config.model_config import load_model_config
-from wespeaker_avkd.config.train_config import ConfigError
+from wespeaker_avkd.config.train_config import ConfigError, parse_config
 from wespeaker_avkd.config.wespeaker import WESPEAKER_RUNTIME_KEYS
 from wespeaker_avkd.models.resnet import ResNet34
 from wespeaker_avkd.systems.builders import build_net, load_model_init
-from wespeaker_avkd.train.trainer import prepare_configs
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "wespeaker_saved_config.yaml"
 ONNX_READY = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
@@ -38,8 +37,11 @@ def test_fixture_has_the_values_train_py_fills_in():
 def test_saved_config_loads_for_its_model():
     cfg = load_model_config(str(FIXTURE), default_modality="audio")
     assert cfg.modality == "audio" and cfg.model.name == "ResNet34"
-    assert cfg.model.args == {"embed_dim": 256, "feat_dim": 80, "pooling_func": "TSTP", "two_emb_layer": False}
-    assert cfg.projection.name == "arc_margin" and cfg.projection.args == {"easy_margin": False, "scale": 32.0}
+    # as written, ResNet's other arguments at their defaults
+    assert cfg.model.args == {"embed_dim": 256, "feat_dim": 80, "pooling_func": "TSTP", "two_emb_layer": False,
+                              "m_channels": 32, "block": None, "num_blocks": None}
+    assert cfg.projection.name == "arc_margin"
+    assert cfg.projection.args == {"easy_margin": False, "scale": 32.0, "continuous_fallback": False}
     assert cfg.margin_update.final_margin == 0.2 and cfg.dataset_args.fbank_args["num_mel_bins"] == 80
     assert cfg.stamped["model_args"] == SAVED["model_args"]
 
@@ -131,10 +133,10 @@ def test_bin_export_with_the_saved_config_folds_the_mean(model_dir, tmp_path):
 
 def _student(embed_dim=256):
     """A training config of an audio ResNet34 (80 bins) with the given embedding size, prepared as bin.train does."""
-    return prepare_configs({"model": "ResNet34", "train_data": "unused", "num_epochs": 1,
-                            "model_args": {"feat_dim": 80, "embed_dim": embed_dim, "m_channels": 32},
-                            "dataset_args": {"fbank_args": {"num_mel_bins": 80}},
-                            "scheduler_args": {"initial_lr": 0.1, "final_lr": 0.01}})[1]
+    return parse_config({"model": "ResNet34", "train_data": "unused", "num_epochs": 1,
+                         "model_args": {"feat_dim": 80, "embed_dim": embed_dim, "m_channels": 32},
+                         "dataset_args": {"fbank_args": {"num_mel_bins": 80}},
+                         "scheduler_args": {"initial_lr": 0.1, "final_lr": 0.01}})
 
 
 def test_model_dir_as_model_init(model_dir, tmp_path):
@@ -166,7 +168,9 @@ def test_models_config_of_a_wespeaker_resnet_yaml_run_loads_back(tmp_path):
 
     resnet = load_config(str(Path(__file__).resolve().parents[1] / "config" / "data" / "wespeaker_resnet.yaml"))
     run = {k: v for k, v in resnet.items() if k not in ("exp_dir", "gpus")}
-    path = write_wespeaker_config(dict(run, train_data="data/train"), tmp_path)
+    # as bin.train runs it: its data and the augmentation sets (WeSpeaker's --reverb_data/--noise_data) given
+    path = write_wespeaker_config(parse_config(dict(run, train_data="data/train", reverb_data="rirs/wav.scp",
+                                                    noise_data="musan/wav.scp")), tmp_path)
     written = yaml.safe_load(open(path))
     assert written["dataset_args"]["num_frms"] == 200 and written["dataset_args"]["aug_prob"] == 0.6
     assert written["model_args"]["feat_dim"] == 40

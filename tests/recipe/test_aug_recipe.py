@@ -6,8 +6,7 @@ import subprocess
 import pytest
 
 from wespeaker_avkd.bin import make_noise_sets
-from wespeaker_avkd.config.train_config import load_config
-from wespeaker_avkd.train.trainer import prepare_config
+from wespeaker_avkd.config.train_config import load_config, parse_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(ROOT, "egs", "voxceleb", "v_kd")
@@ -60,8 +59,8 @@ def test_training_stage_needs_the_sets(tmp_path):
 def test_aug_yaml_over_each_audio_conf_is_a_valid_config():
     for conf in ("toy", "paper", "tiny"):
         cfg = load_config([os.path.join(RECIPE, "conf", conf, "audio.yaml"), os.path.join(RECIPE, "conf", "aug.yaml")])
-        merged = prepare_config(cfg)
-        assert merged["dataset_args"]["feat_source"] == "wav" and merged["dataset_args"]["speed_perturb"] is True
+        dataset_args = parse_config(cfg).dataset_args
+        assert dataset_args.feat_source == "wav" and dataset_args.speed_perturb is True
 
 
 def test_make_noise_sets_entry_point(tmp_path, capsys):

@@ -247,7 +247,9 @@ def test_converting_an_old_exp_dir_adds_the_wespeaker_config(tmp_path, converter
     models.mkdir(parents=True)
     torch.save({"model": net.encoder.state_dict(), "projection": net.projection.state_dict()}, models / "avg_model.pt")
     save_config({"modality": "audio", "model": "ResNet34", "amp": True, "model_args": {"m_channels": 32},
-                 "dataset_args": {"num_frms": [150, 150]}}, tmp_path / "exp" / "config.yaml")
+                 "dataset_args": {"num_frms": [150, 150]}, "train_data": "data/train", "num_epochs": 2,
+                 "scheduler_args": {"initial_lr": 0.1, "final_lr": 0.01}},  # a complete (old) training config
+                tmp_path / "exp" / "config.yaml")
     assert converter.convert_models_dir(models) == [str(models / "avg_model.pt")]
     written = yaml.safe_load((models / "config.yaml").read_text())
     assert written["enable_amp"] is True and written["dataset_args"]["num_frms"] == 150

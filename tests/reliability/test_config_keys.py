@@ -6,9 +6,8 @@ import textwrap
 import pytest
 import yaml
 
-from wespeaker_avkd.config.train_config import ConfigError, apply_overrides, load_config
+from wespeaker_avkd.config.train_config import ConfigError, apply_overrides, load_config, parse_config
 from wespeaker_avkd.losses.kd_objective import build_kd_objective, kd_term_specs
-from wespeaker_avkd.train.trainer import prepare_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONF = os.path.join(ROOT, "egs", "voxceleb", "v_kd", "conf", "toy")
@@ -29,14 +28,14 @@ def _conf(tmp_path, system, extra=None, kd=False):
 
 def refused(tmp_path, system, extra, match, kd=False):
     with pytest.raises(ConfigError, match=match) as err:
-        prepare_config(_conf(tmp_path, system, extra, kd))
+        parse_config(_conf(tmp_path, system, extra, kd))
     return str(err.value)
 
 
 def test_shipped_configs_pass(tmp_path):
     for system in ("audio", "visual", "teacher"):
-        prepare_config(_conf(tmp_path, system))
-    prepare_config(_conf(tmp_path, "audio", kd=True))
+        parse_config(_conf(tmp_path, system))
+    parse_config(_conf(tmp_path, "audio", kd=True))
 
 
 @pytest.mark.parametrize("system,extra,key,hint", [
@@ -152,7 +151,7 @@ def test_kd_values_named(tmp_path, kd_extra, match):
 def test_override_typo_named_as_override(tmp_path):
     cfg = apply_overrides(_conf(tmp_path, "audio", kd=True), [("+kd.gama", "1")])
     with pytest.raises(ConfigError, match=r"^command-line override: config key 'kd.gama': is not known"):
-        prepare_config(cfg)
+        parse_config(cfg)
 
 
 def test_kd_preset_keys_named_by_their_weights_file(tmp_path):
@@ -160,7 +159,7 @@ def test_kd_preset_keys_named_by_their_weights_file(tmp_path):
     weights.write_text(yaml.safe_dump({"audio": {"KL": {"alpha": 1.0, "gama": 0.5}}}))
     cfg = _conf(tmp_path, "audio", {"kd": {"combo": "KL", "weights_file": str(weights)}}, kd=True)
     with pytest.raises(ConfigError, match=rf"^{weights} \(audio.KL\): config key 'kd.gama': is not known"):
-        prepare_config(cfg)
+        parse_config(cfg)
 
 
 def test_plugin_model_args_checked_against_its_signature(tmp_path, monkeypatch):
@@ -180,9 +179,10 @@ def test_plugin_model_args_checked_against_its_signature(tmp_path, monkeypatch):
 
     def check(model_args):
         (tmp_path / "plugin.yaml").write_text(yaml.safe_dump({**base, "model_args": model_args}))
-        return prepare_config(load_config(str(tmp_path / "plugin.yaml")))
+        return parse_config(load_config(str(tmp_path / "plugin.yaml")))
 
-    assert check({"feat_dim": 40, "width": 0.5})["model_args"] == {"feat_dim": 40, "width": 0.5}
+    # as written, the constructor's other defaults filled in (config.yaml records them)
+    assert check({"feat_dim": 40, "width": 0.5}).model.args == {"feat_dim": 40, "embed_dim": 16, "width": 0.5}
     for model_args, match in (
             ({"feat_dim": 40, "widht": 0.5}, r"'model_args.widht': is not known \(did you mean 'width'"),
             ({"width": 0.5}, r"'model_args': missing required key\(s\) 'model_args.feat_dim'"),
@@ -196,9 +196,9 @@ def test_kd_spec_is_one_typed_object_split_once(tmp_path):
     every other key a validated loss term; build_kd reads only that object and the loss layer refuses recipe keys."""
     import numpy as np
 
+    from wespeaker_avkd.config.serialize import config_to_dict
     from wespeaker_avkd.config.train_config import KDConfig
     from wespeaker_avkd.systems.builders import build_kd
-    from wespeaker_avkd.train.trainer import prepare_configs
 
     teacher = tmp_path / "kd_export"
     teacher.mkdir()
@@ -208,14 +208,15 @@ def test_kd_spec_is_one_typed_object_split_once(tmp_path):
     weights.write_text(yaml.safe_dump({"audio": {"KL+MMD": {"alpha": 2.0, "gamma": 0.5}}}))
     cfg = _conf(tmp_path, "audio", {"kd": {"teacher_dir": str(teacher), "combo": "KL+MMD",
                                            "weights_file": str(weights)}}, kd=True)
-    raw, typed = prepare_configs(cfg)
+    typed = parse_config(cfg)
     kd = typed.kd
     assert isinstance(kd, KDConfig) and set(KDConfig.RECIPE_KEYS) == {"teacher_dir", "combo", "weights_file"}
     assert (kd.teacher_dir, kd.combo, kd.adapter) == (str(teacher), "KL+MMD", False)
     # the kd block's own alpha (1.0, from _conf's kd.yaml) wins over the preset's; gamma comes from the preset
     assert {name: spec["weight"] for name, spec in kd.terms.items()} == {"kl": 1.0, "cos": 0.0, "mmd": 0.5}
     assert kd.terms["kl"]["temperature"] == 0.03125
-    assert raw["kd"]["combo"] == "KL+MMD" and raw["kd"]["gamma"] == 0.5  # what exp_dir/config.yaml records
+    recorded = config_to_dict(typed)["kd"]  # what exp_dir/config.yaml records: the resolved terms
+    assert recorded["combo"] == "KL+MMD" and recorded["losses"]["mmd"]["weight"] == 0.5
     objective, scp = build_kd(kd, 8)
     assert scp == str(teacher / "xvector.scp") and set(objective.terms) == {"kl", "mmd"}
     assert objective.weights == {"kl": 1.0, "mmd": 0.5} and objective.terms["kl"].temperature == 0.03125
@@ -252,5 +253,5 @@ def test_every_float_refuses_non_finite(tmp_path, system, kd, bad):
         _set(broken, path, bad)
         key = path.rsplit(".", 1)[0] if path.rsplit(".", 1)[-1].isdigit() else path
         with pytest.raises(ConfigError, match=rf"'{key}(\.\d+)?'.*finite") as err:
-            prepare_config(broken)
+            parse_config(broken)
         assert "\n" not in str(err.value)

@@ -148,7 +148,8 @@ def test_kd_student_logs_every_term(tmp_path):
     import yaml
 
     saved = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
-    assert saved["kd"]["alpha"] == 1.0 and saved["kd"]["gamma"] == 0.5 and saved["kd"]["combo"] == "KL+MMD"
+    weights = {name: term["weight"] for name, term in saved["kd"]["losses"].items()}  # the resolved terms
+    assert weights == {"kl": 1.0, "cos": 0.0, "mmd": 0.5} and saved["kd"]["combo"] == "KL+MMD"
 
 
 def test_kd_adapter_is_trained_and_saved(tmp_path):

@@ -18,7 +18,7 @@ import os
 import sys
 
 from wespeaker_avkd import checkpoint as ckpt
-from wespeaker_avkd.config.train_config import apply_overrides, load_config, parse_override_args
+from wespeaker_avkd.config.train_config import apply_overrides, load_config, parse_config, parse_override_args
 from wespeaker_avkd.utils.errors import ArgumentParser, UsageError, run_main
 
 
@@ -65,8 +65,8 @@ def run(argv: list[str]) -> int:
     problem = nothing_to_resume(args.exp_dir) if args.resume else None
     if problem:
         raise UsageError(problem)
-    run_training(cfg, args.exp_dir, device=args.device, num_threads=args.num_threads, overwrite=args.overwrite,
-                 progress=not args.no_progress)
+    run_training(parse_config(cfg), args.exp_dir, device=args.device, num_threads=args.num_threads,
+                 overwrite=args.overwrite, progress=not args.no_progress)
     return 0
 
 

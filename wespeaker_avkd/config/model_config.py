@@ -31,15 +31,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from wespeaker_avkd.config.train_config import (
-    ComponentArgs,
-    DataLoaderArgs,
-    MarginUpdate,
-    key_sources,
-    load_config,
-    parse_model_and_head,
-)
+from wespeaker_avkd.config.components import parse_model_and_head
+from wespeaker_avkd.config.loading import key_sources, load_config
+from wespeaker_avkd.config.sections import ComponentArgs, MarginUpdate
 from wespeaker_avkd.config.wespeaker import without_runtime_keys
+from wespeaker_avkd.data.dataset_args import DataLoaderArgs
 from wespeaker_avkd.kinds import kind_of
 from wespeaker_avkd.registry import import_saved_plugins
 from wespeaker_avkd.utils.fileio import PathLike
@@ -85,7 +81,6 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     stamped = {key: cfg.get(key) for key in STAMPED_KEYS}
     cfg = without_runtime_keys(cfg, top)
     modality = one_of(*MODALITIES)(cfg.get("modality", default_modality), top.key("modality"))
-    kind = kind_of(modality)
     plugins = [] if cfg.get("plugins") is None else list_of(as_str)(cfg["plugins"], top.key("plugins"))
     # A saved config is someone's file: its plugins are imported only when allowed (registry.py); then the
     # import in parse_model_and_head finds them loaded.
@@ -95,7 +90,8 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     return ModelConfig(
         modality=modality, model=model, plugins=plugins, projection=projection, margin_update=margin_update,
         amp=as_bool(False if cfg.get("amp") is None else cfg["amp"], top.key("amp")),
-        dataset_args=_section(kind.dataset_section, cfg.get("dataset_args"), kind.eval_dataset_keys,
+        dataset_args=_section(kind_of(modality).dataset_section, cfg.get("dataset_args"),
+                              kind_of(modality).eval_dataset_keys,
                               top.key("dataset_args")),
         eval_dataloader_args=_section(DataLoaderArgs, cfg.get(loader_key), EVAL_LOADER_KEYS, top.key(loader_key)),
         stamped=stamped)

@@ -1,336 +1,69 @@
-"""Yaml training configs: load (several files deep-merged), command-line overrides, KD weight presets, save.
+"""The whole typed training config (TrainConfig) and its parse: `parse_config` for a config to train,
+`load_saved_config` for an exp dir's config.yaml.
 
 Every key of a training config is read by some component or refused: `parse_train_config` checks the whole
-config once against the typed sections below (TrainConfig and its parts; models, heads, losses, optimizers and
-schedules against their constructors' signatures), naming the file and key of any unknown key (with a "did
-you mean"), wrong type or out-of-range value. WeSpeaker's names are accepted where they mean the same
-(`enable_amp`, scalar `num_frms`, `save_epoch_interval`); WeSpeaker features not implemented here
-(augmentation, ...) are refused by name.
-
-Overrides come as `key.sub=value`, `--key.sub=value` or `--key.sub value`; values are parsed as yaml
-(`2` -> int, `[200, 400]` -> list, `true` -> bool). An override must name an existing key, so a typo is an
-error; prefix it with `+` (`+kd.adapter=true`) to add a new key on purpose.
+config once against the typed sections (config/sections.py; models, heads, optimizers and schedules against
+their constructors' signatures, config/components.py), naming the file and key of any unknown key (with a "did
+you mean"), wrong type or out-of-range value, and fills every default. WeSpeaker's names are accepted where they
+mean the same (`enable_amp`, scalar `num_frms`, `save_epoch_interval`); WeSpeaker features not implemented here
+(augmentation, ...) are refused by name. Loading and overrides are config/loading.py, KD presets
+config/kd_preset.py, the yaml form of a TrainConfig config/serialize.py.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
-from wespeaker_avkd.data.dataset_args import (
-    AUGMENT_SETS,
-    WESPEAKER_UNSUPPORTED_DATASET,
-    DataLoaderArgs,
-    num_frms,
+from wespeaker_avkd.config.components import parse_model_and_head, parse_optimizer, parse_scheduler
+from wespeaker_avkd.config.kd_preset import DEFAULT_MODALITY, resolve_kd_preset, resolve_presets
+from wespeaker_avkd.config.loading import (
+    Config,
+    ConfigDict,
+    apply_overrides,
+    deep_merge,
+    key_sources,
+    load_config,
+    load_yaml,
+    parse_override_args,
+    save_config,
 )
+from wespeaker_avkd.config.sections import (
+    TOP_DATASET_KEYS,
+    WESPEAKER_RUN_KEYS,
+    WESPEAKER_UNSUPPORTED_TOP,
+    ComponentArgs,
+    EmbeddingDirs,
+    KDConfig,
+    MarginUpdate,
+)
+from wespeaker_avkd.data.dataset_args import WESPEAKER_UNSUPPORTED_DATASET, DataLoaderArgs, num_frms
 from wespeaker_avkd.kinds import kind_of
-from wespeaker_avkd.utils.fileio import PathLike, atomic_write
+from wespeaker_avkd.utils.fileio import PathLike
 from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.schema import (
     ConfigError,
     Section,
     Where,
     as_bool,
-    as_float,
     as_int,
     as_mapping,
     as_str,
     check_keys,
-    check_kwargs,
-    dotted_paths,
-    field,
     list_of,
-    nonneg_int,
     one_of,
     opt_str,
     positive_int,
     refuse_keys,
-    suggest,
 )
-from wespeaker_avkd.utils.yaml_io import YamlError
-from wespeaker_avkd.utils.yaml_io import load_yaml as read_yaml
-from wespeaker_avkd.utils.yaml_io import loads as yaml_loads
 
-Config = dict[str, Any]
-
-
-__all__ = ["ConfigError", "ConfigDict", "TrainConfig", "parse_train_config", "load_config", "apply_overrides",
-           "resolve_kd_preset", "save_config"]
-
-
-class ConfigDict(dict):
-    """A config mapping that remembers which file (or override) set each dotted key, for error messages."""
-
-    sources: dict[str, str]
-
-
-def key_sources(cfg: Mapping[str, Any]) -> dict[str, str]:
-    """Dotted key -> file (or 'command-line override') recorded by load_config / apply_overrides."""
-    return dict(getattr(cfg, "sources", None) or {})
-
-
-def load_yaml(path: PathLike) -> Config:
-    """Read one yaml file that must hold a mapping (an empty file is {})."""
-    path = os.fspath(path)
-    try:
-        data = read_yaml(path)  # bounded: size, alias expansion and depth (utils/yaml_io.py)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except YamlError as err:
-        raise ConfigError(f"config file {err}") from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> Config:
-    """A copy of `base` with `update` merged in: nested mappings merge key by key, other values replace."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def load_config(paths: PathLike | Sequence[PathLike]) -> Config:
-    """Load one config or several deep-merged in order (later files win)."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    cfg: Config = {}
-    sources: dict[str, str] = {}
-    for path in paths:
-        data = load_yaml(path)
-        cfg = deep_merge(cfg, data)
-        sources.update({key: os.fspath(path) for key in dotted_paths(data)})
-    out = ConfigDict(cfg)
-    out.sources = sources
-    return out
-
-
-def parse_override_args(tokens: Sequence[str]) -> list[tuple]:
-    """Turn ['--num_epochs', '2', 'kd.alpha=1', '--a.b=c'] into [('num_epochs', '2'), ('kd.alpha', '1'), ...]."""
-    pairs = []
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        body = token[2:] if token.startswith("--") else token
-        if "=" in body:
-            key, value = body.split("=", 1)
-            i += 1
-        elif token.startswith("--"):
-            if i + 1 >= len(tokens):
-                raise ConfigError(f"override {token!r} has no value (expected '{token} VALUE' or '{token}=VALUE')")
-            key, value = body, tokens[i + 1]
-            i += 2
-        else:
-            raise ConfigError(f"cannot read override {token!r}: expected key.sub=value or --key.sub value")
-        if not key.lstrip("+"):
-            raise ConfigError(f"override {token!r} names no key")
-        pairs.append((key, value))
-    return pairs
-
-
-def set_by_path(cfg: Config, dotted: str, value: Any) -> None:
-    """Set cfg[a][b][c] = value for dotted 'a.b.c'; a leading '+' allows creating keys that do not exist."""
-    create = dotted.startswith("+")
-    parts = dotted.lstrip("+").split(".")
-    node: Any = cfg
-    for depth, part in enumerate(parts):
-        where = ".".join(parts[:depth]) or "(top level)"
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {dotted!r}: {where} is a {type(node).__name__}, not a mapping")
-        last = depth == len(parts) - 1
-        if part not in node:
-            if not create:
-                raise ConfigError(f"override {dotted!r}: no key {part!r} under {where} (known: "
-                                  f"{', '.join(sorted(map(str, node))) or 'none'}); write +{dotted}=... to add it")
-            if not last:
-                node[part] = {}
-        if last:
-            node[part] = value
-        else:
-            if node[part] is None and create:
-                node[part] = {}
-            node = node[part]
-
-
-def apply_overrides(cfg: Config, overrides: Iterable[tuple]) -> Config:
-    """A copy of cfg with every (dotted key, yaml-text value) override applied in order."""
-    sources = key_sources(cfg)
-    cfg = ConfigDict(copy.deepcopy(dict(cfg)))
-    cfg.sources = sources
-    for key, text in overrides:
-        try:
-            value = yaml_loads(text, f"override {key}={text!r}") if isinstance(text, str) else text
-        except YamlError as err:  # 'override key=text: not valid yaml: ...'
-            raise ConfigError(str(err)) from err
-        set_by_path(cfg, key, value)
-        bare = key.lstrip("+")
-        sources.update({k: "command-line override" for k in [bare] + [f"{bare}.{p}" for p in dotted_paths(value)]})
-    return cfg
-
-
-def resolve_kd_preset(kd_cfg: Mapping[str, Any] | None, modality: str) -> Config | None:
-    """Expand `kd: {combo: KL+MMD, weights_file: conf/kd_weights.yaml}` into the combo's weights for `modality`.
-
-    kd_weights.yaml maps modality -> combo -> kd block (Eq. 7 shorthand or `losses:` form). The kd block is
-    merged over the chosen entry: a weight set in the kd block itself (e.g. the override `+kd.beta=10`) wins
-    over the preset's.
-    """
-    if not kd_cfg:
-        return None
-    kd = dict(kd_cfg)
-    combo = kd.pop("combo", None)
-    weights_file = kd.pop("weights_file", None)
-    if combo is None:
-        return kd
-    if weights_file is None:
-        raise ConfigError(f"kd.combo={combo!r} needs kd.weights_file (a yaml of modality -> combo -> weights)")
-    table = load_yaml(weights_file)
-    if modality not in table:
-        raise ConfigError(f"{weights_file}: no section {modality!r} (found: {', '.join(sorted(table))})")
-    combos = table[modality]
-    if combo not in combos:
-        raise ConfigError(f"{weights_file}: section {modality!r} has no combo {combo!r} "
-                          f"(found: {', '.join(sorted(combos))})")
-    resolved = deep_merge(combos[combo], kd)
-    resolved["combo"] = combo
-    return resolved
-
-
-def save_config(cfg: Mapping[str, Any], path: PathLike) -> None:
-    """Write cfg as yaml atomically (key order kept)."""
-    with atomic_write(path) as f:
-        yaml.safe_dump(dict(cfg), f, sort_keys=False, default_flow_style=None)
-
-
-# ====================================================================== the typed schema of a training config
-# (the dataset and loader sections are data/dataset_args.py's; what is here is the rest of a training config)
-_OLD_LMDB = "an older WeSpeaker name: write reverb_data / noise_data (a wav.scp, or an lmdb dir)"
-# A WeSpeaker run's own keys. WeSpeaker's v2 run.sh always passes both on train.py's command line, which overrides
-# the yaml; here bin.train's --exp_dir and torchrun (or --device) play that part. They are checked and set aside
-# (config.yaml does not record them: they describe another run's place and devices, not the experiment).
-WESPEAKER_RUN_KEYS = ("exp_dir", "gpus")  # exp_dir: bin.train's --exp_dir; gpus: torchrun --nproc_per_node N
-WESPEAKER_UNSUPPORTED_TOP = {
-    "data_type": "write dataset_args.data_type (shard|raw|feat): train_data is a Kaldi data dir, its shard "
-                 "list <train_data>/shard.list",
-    "train_label": "labels come from train_data/utt2spk",
-    "reverb_lmdb": _OLD_LMDB, "noise_lmdb": _OLD_LMDB,
-}
-# Top-level in WeSpeaker, read into the audio dataset_args: the sets of train.py's --reverb_data / --noise_data,
-# and do_lm (large-margin fine-tuning: its train.py then turns speed perturbation off in the data, keeping the
-# head's 3 classes per speaker).
-
-TOP_DATASET_KEYS = (*AUGMENT_SETS, "do_lm")
-
-
-
-@dataclasses.dataclass(frozen=True)
-class MarginUpdate(Section):
-    """margin_update (models/margin_scheduler.py:MarginScheduler)."""
-
-    initial_margin: float = field(parse=lambda v, w: _nonneg(v, w))
-    final_margin: float = field(parse=lambda v, w: _nonneg(v, w))
-    increase_start_epoch: int = field(parse=nonneg_int)
-    fix_start_epoch: int = field(parse=nonneg_int)
-    increase_type: str = field("exp", one_of("exp", "linear"))
-    update_margin: bool = field(True, as_bool)
-
-    def check(self, where: Where) -> None:
-        """fix_start_epoch >= increase_start_epoch."""
-        if self.fix_start_epoch < self.increase_start_epoch:
-            raise where.key("fix_start_epoch").error(
-                f"must be >= increase_start_epoch ({self.increase_start_epoch}), got {self.fix_start_epoch}")
-
-
-def _nonneg(value: Any, where: Where) -> float:
-    v = as_float(value, where)
-    if v < 0:
-        raise where.error(f"must be >= 0, got {value}")
-    return v
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbeddingDirs(Section):
-    """embedding_dirs of the fusion teacher: <dir>/<subset>/xvector.scp per input modality."""
-
-    audio: str = field(parse=as_str)
-    visual: str = field(parse=as_str)
-
-
-@dataclasses.dataclass(frozen=True)
-class KDConfig(Section):
-    """The kd block of a student after the preset is resolved: the recipe's keys plus the loss spec
-    (losses/kd_objective.py:kd_term_specs validates the loss keys)."""
-
-    teacher_dir: str
-    combo: str | None
-    weights_file: str | None
-    terms: dict[str, dict[str, Any]]
-    adapter: bool
-
-    RECIPE_KEYS = ("teacher_dir", "combo", "weights_file")
-
-    @classmethod
-    def from_dict(cls, data: Any, where: Where) -> KDConfig:
-        """Validate a resolved kd block."""
-        from wespeaker_avkd.losses.kd_objective import kd_term_specs
-
-        data = as_mapping(data, where)
-        terms = kd_term_specs(data, where, extra_keys=cls.RECIPE_KEYS)
-        if "teacher_dir" not in data:
-            raise where.error("missing required key 'kd.teacher_dir' (the teacher's kd_export dir)")
-        return cls(as_str(data["teacher_dir"], where.key("teacher_dir")),
-                   opt_str(data.get("combo"), where.key("combo")),
-                   opt_str(data.get("weights_file"), where.key("weights_file")), terms,
-                   as_bool(data.get("adapter", False), where.key("adapter")))
-
-
-@dataclasses.dataclass(frozen=True)
-class ComponentArgs:
-    """A registry component's name and its constructor kwargs (checked against the class signature)."""
-
-    name: str
-    args: dict[str, Any]
-
-
-def _registry_component(registry: Any, name: Any, args: Any, where_name: Where, where_args: Where,
-                        supplied: Sequence[str] = ()) -> ComponentArgs:
-    """Look `name` up in `registry` and check `args` against its constructor."""
-    if not isinstance(name, str) or name not in registry:
-        raise where_name.error(f"unknown {registry.kind} {name!r}{suggest(name, registry.names())} (registered: "
-                               f"{', '.join(registry.names())}; plugins register with @"
-                               f"{registry.kind.upper()}S.register and are listed under 'plugins')")
-    cls = registry.get(name)
-    return ComponentArgs(name, check_kwargs(cls, as_mapping(args, where_args), where_args, supplied=supplied,
-                                            what=f"{registry.kind} {name}"))
-
-
-def parse_model_and_head(cfg: Mapping[str, Any], top: Where, modality: str,
-                         plugins: Sequence[str]) -> tuple[ComponentArgs, ComponentArgs, MarginUpdate | None]:
-    """(model, AAM head, margin_update or None) of a config, checked against the registries (plugins imported)."""
-    from wespeaker_avkd.registry import PROJECTIONS, import_plugins
-
-    import_plugins(plugins)
-    model = _registry_component(kind_of(modality).encoder_registry, cfg.get("model"), cfg.get("model_args"),
-                                top.key("model"), top.key("model_args"))
-    proj_args = as_mapping(cfg.get("projection_args"), top.key("projection_args"))
-    margin = as_mapping(cfg.get("margin_update"), top.key("margin_update"))
-    if margin and "margin" in proj_args:
-        raise top.key("projection_args.margin").error("is not read when margin_update is given (the schedule "
-                                                      "sets the margin): set margin_update's margins instead")
-    project_type = proj_args.pop("project_type", "arc_margin")
-    projection = _registry_component(PROJECTIONS, project_type, proj_args, top.key("projection_args.project_type"),
-                                     top.key("projection_args"), supplied=("embed_dim", "num_class"))
-    return model, projection, MarginUpdate.from_dict(margin, top.key("margin_update")) if margin else None
+# The names other modules import from here (the loading, preset and section modules re-exported).
+__all__ = ["ComponentArgs", "Config", "ConfigDict", "ConfigError",
+           "DataLoaderArgs", "EmbeddingDirs", "KDConfig", "MarginUpdate",
+           "TrainConfig", "apply_overrides", "deep_merge", "key_sources", "load_config",
+           "load_saved_config", "load_yaml", "parse_config", "parse_model_and_head", "parse_override_args",
+           "parse_train_config", "resolve_kd_preset", "save_config"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,36 +105,11 @@ class TrainConfig:
     SECTIONS = ("model_args", "embedding_dirs", "dataloader_args", "eval_dataloader_args", "dataset_args",
                 "projection_args", "margin_update", "optimizer_args", "scheduler_args", "kd", "loss_args")
     ALIASES = {"enable_amp": "amp"}
-    DEFAULTS = {"modality": "audio", "seed": 42, "num_avg": 1, "log_batch_interval": 10, "save_epoch_interval": 1,
-                "keep_checkpoints": None, "amp": False, "tensorboard": True, "model_init": None, "plugins": None,
-                "optimizer": "SGD", "scheduler": "ExponentialDecrease"}
+    DEFAULTS = {"modality": DEFAULT_MODALITY, "seed": 42, "num_avg": 1, "log_batch_interval": 10,
+                "save_epoch_interval": 1, "keep_checkpoints": None, "amp": False, "tensorboard": True,
+                "model_init": None, "plugins": None, "optimizer": "SGD", "scheduler": "ExponentialDecrease"}
     REQUIRED = ("model", "train_data", "num_epochs", "scheduler_args")
 
-
-def _optimizer_class(name: Any, where: Where) -> Any:
-    """The torch optimizer class build_optimizer uses for `name`."""
-    import torch
-
-    from wespeaker_avkd.train import optim
-
-    # optim.OPTIMIZERS when that module exposes its table; until then the same three torch classes.
-    OPTIMIZERS = getattr(optim, "OPTIMIZERS", None) or {n: getattr(torch.optim, n) for n in ("SGD", "Adam", "AdamW")}
-    if name not in OPTIMIZERS:
-        raise where.error(f"unknown optimizer {name!r}{suggest(name, OPTIMIZERS)} (known: {', '.join(OPTIMIZERS)})")
-    return OPTIMIZERS[name]
-
-
-# Scheduler arguments a schedule's constructor accepts but does not use.
-SCHEDULER_UNREAD = {"ConstantLR": {"final_lr": "ConstantLR keeps initial_lr (after the warm-up)"}}
-
-
-def _scheduler_class(name: Any, where: Where) -> Any:
-    """The schedule class of optim.SCHEDULERS named `name`."""
-    from wespeaker_avkd.train.optim import SCHEDULERS
-
-    if name not in SCHEDULERS:
-        raise where.error(f"unknown scheduler {name!r}{suggest(name, SCHEDULERS)} (known: {', '.join(SCHEDULERS)})")
-    return SCHEDULERS[name]
 
 
 def normalize_synonyms(cfg: Mapping[str, Any], where: Where) -> Config:
@@ -455,32 +163,22 @@ def without_run_keys(cfg: Mapping[str, Any], where: Where) -> dict[str, Any]:
     return out
 
 
-def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> TrainConfig:
-    """Validate every key of a training config (its kd preset already resolved) -> TrainConfig.
-
-    `sources` (dotted key -> file; default: what load_config recorded) lets messages name the file.
-    """
-    top = Where("", key_sources(cfg) if sources is None else sources)
-    if not isinstance(cfg, Mapping):
-        raise top.error(f"expected a mapping, got {type(cfg).__name__}")
-    cfg = without_run_keys(cfg, top)
+def _check_top_keys(cfg: Mapping[str, Any], top: Where) -> None:
+    """Refuse WeSpeaker keys whose feature is not implemented (all in one message, a porting checklist) and
+    unknown top-level keys."""
     unsupported = {k: WESPEAKER_UNSUPPORTED_TOP[k] for k in cfg if k in WESPEAKER_UNSUPPORTED_TOP}
-    if isinstance(cfg.get("dataset_args"), Mapping):  # all of them in one message, as a porting checklist
+    if isinstance(cfg.get("dataset_args"), Mapping):
         unsupported.update({f"dataset_args.{k}": WESPEAKER_UNSUPPORTED_DATASET[k] for k in cfg["dataset_args"]
                             if k in WESPEAKER_UNSUPPORTED_DATASET})
     refuse_keys(unsupported, top, "WeSpeaker config keys whose feature this toolkit does not implement (remove "
                                   "them, also when disabled: the experiment would silently differ)")
     check_keys(cfg, list(TrainConfig.SIMPLE) + list(TrainConfig.SECTIONS) + list(TrainConfig.ALIASES)
                + list(TOP_DATASET_KEYS), top)
-    cfg = normalize_synonyms(cfg, top)
-    cfg = top_keys_into_dataset_args(cfg, top)
-    for key in TrainConfig.REQUIRED:
-        if key not in cfg:
-            raise top.error(f"missing required key '{key}'")
-    v = {k: TrainConfig.SIMPLE[k](cfg.get(k, TrainConfig.DEFAULTS.get(k)), top.key(k))
-         for k in TrainConfig.SIMPLE if k in cfg or k in TrainConfig.DEFAULTS}
-    modality = v["modality"]
-    kind = kind_of(modality)
+
+
+def _check_system_keys(cfg: Mapping[str, Any], v: Mapping[str, Any], top: Where) -> None:
+    """The keys that depend on the system: loss_args, kd, embedding_dirs, keep_checkpoints vs num_avg."""
+    kind = kind_of(v["modality"])
     if cfg.get("loss_args"):
         raise top.key("loss_args").error("the AAM cross-entropy takes no arguments (projection_args and "
                                          "margin_update configure the AAM head)")
@@ -494,20 +192,32 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
         raise top.key("keep_checkpoints").error(f"must be >= num_avg ({v['num_avg']}): averaging needs the last "
                                                 f"{v['num_avg']} checkpoints, got {v['keep_checkpoints']}")
 
+
+def _simple_values(cfg: Mapping[str, Any], top: Where) -> dict[str, Any]:
+    """The top-level scalar keys parsed, defaults filled in."""
+    for key in TrainConfig.REQUIRED:
+        if key not in cfg:
+            raise top.error(f"missing required key '{key}'")
+    return {k: TrainConfig.SIMPLE[k](cfg.get(k, TrainConfig.DEFAULTS.get(k)), top.key(k))
+            for k in TrainConfig.SIMPLE if k in cfg or k in TrainConfig.DEFAULTS}
+
+
+def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> TrainConfig:
+    """Validate every key of a training config (its kd preset already resolved) -> TrainConfig.
+
+    `sources` (dotted key -> file; default: what load_config recorded) lets messages name the file.
+    """
+    top = Where("", key_sources(cfg) if sources is None else sources)
+    if not isinstance(cfg, Mapping):
+        raise top.error(f"expected a mapping, got {type(cfg).__name__}")
+    cfg = without_run_keys(cfg, top)
+    _check_top_keys(cfg, top)
+    cfg = top_keys_into_dataset_args(normalize_synonyms(cfg, top), top)
+    v = _simple_values(cfg, top)
+    _check_system_keys(cfg, v, top)
+    modality = v["modality"]
+    kind = kind_of(modality)
     model, projection, margin_update = parse_model_and_head(cfg, top, modality, v["plugins"])
-    opt_where = top.key("optimizer_args")
-    opt_args = as_mapping(cfg.get("optimizer_args"), opt_where)
-    if "lr" in opt_args:
-        raise opt_where.key("lr").error("is not read: the schedule sets the learning rate every iteration "
-                                        "(scheduler_args.initial_lr / final_lr)")
-    optimizer = ComponentArgs(v["optimizer"], check_kwargs(_optimizer_class(v["optimizer"], top.key("optimizer")),
-                                                           opt_args, opt_where, supplied=("params", "lr")))
-    sched_cls = _scheduler_class(v["scheduler"], top.key("scheduler"))
-    sched_args = as_mapping(cfg.get("scheduler_args"), top.key("scheduler_args"))
-    check_keys(sched_args, list(sched_args), top.key("scheduler_args"), SCHEDULER_UNREAD.get(v["scheduler"], {}),
-               refused_intro=f"scheduler_args not read by {v['scheduler']}")
-    scheduler = ComponentArgs(v["scheduler"], check_kwargs(sched_cls, sched_args, top.key("scheduler_args"),
-                                                           supplied=("optimizer", "num_epochs", "epoch_iter")))
     eval_args = cfg.get("eval_dataloader_args")
     return TrainConfig(
         modality=modality, model=model, train_data=v["train_data"], num_epochs=v["num_epochs"], seed=v["seed"],
@@ -520,5 +230,20 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
         eval_dataloader_args=(None if eval_args is None else
                               DataLoaderArgs.from_dict(eval_args, top.key("eval_dataloader_args"))),
         dataset_args=kind.dataset_section.from_dict(cfg.get("dataset_args"), top.key("dataset_args")),
-        projection=projection, margin_update=margin_update, optimizer=optimizer, scheduler=scheduler,
+        projection=projection, margin_update=margin_update,
+        optimizer=parse_optimizer(v["optimizer"], cfg.get("optimizer_args"), top),
+        scheduler=parse_scheduler(v["scheduler"], cfg.get("scheduler_args"), top),
         kd=KDConfig.from_dict(cfg["kd"], top.key("kd")) if cfg.get("kd") else None)
+
+
+def parse_config(cfg: Mapping[str, Any]) -> TrainConfig:
+    """The TrainConfig of a config to train (load_config + apply_overrides): its kd preset expanded
+    (config/kd_preset.py), then every key validated and every default filled (parse_train_config)."""
+    resolved, sources = resolve_presets(cfg)
+    return parse_train_config(resolved, sources)
+
+
+def load_saved_config(path: PathLike) -> TrainConfig:
+    """The TrainConfig an exp dir's config.yaml records, as it is (its kd terms already resolved); a key it does
+    not write (a config.yaml written before every default was recorded) takes today's default."""
+    return parse_train_config(load_config(os.fspath(path)))

@@ -23,6 +23,7 @@ from wespeaker_avkd.utils.schema import (
     opt_str,
     positive,
     positive_int,
+    with_defaults,
 )
 
 # WeSpeaker keys whose feature this toolkit does not implement: refused by name (accepting them would train
@@ -63,11 +64,13 @@ def image_size(value: Any, where: Where) -> Any:
 
 
 def _fbank_args(value: Any, where: Where) -> dict[str, Any]:
-    """data.fbank.compute_fbank's keyword arguments."""
+    """data.fbank.compute_fbank's keyword arguments, its defaults filled in (the constructor's default is the
+    schema's, recorded in config.yaml)."""
     from wespeaker_avkd.data.fbank import compute_fbank
 
-    return check_kwargs(compute_fbank, as_mapping(value, where), where, supplied=("wave", "sample_rate"),
-                        what="compute_fbank")
+    supplied = ("wave", "sample_rate")
+    args = check_kwargs(compute_fbank, as_mapping(value, where), where, supplied=supplied, what="compute_fbank")
+    return with_defaults(compute_fbank, args, supplied)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +136,8 @@ class AudioDatasetArgs(Section):
     # raw: wav.scp, feat: feats.scp, shard: <data dir>/shard.list (data/shards.py); None: feat_source decides
     data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "feat", "shard")(v, w))
     num_frms: list[int] = field(factory=lambda: [200, 400], parse=num_frms)
-    fbank_args: dict[str, Any] = field(factory=dict, parse=_fbank_args)
+    fbank_args: dict[str, Any] = field(factory=lambda: _fbank_args(None, Where("dataset_args.fbank_args")),
+                                       parse=_fbank_args)
     shuffle: bool = field(True, as_bool)
     shuffle_args: ShuffleArgs = field(factory=ShuffleArgs, parse=ShuffleArgs.from_dict)
     sample_num_per_epoch: int = field(0, nonneg_int)
@@ -169,7 +173,8 @@ class AudioDatasetArgs(Section):
 
 @dataclasses.dataclass(frozen=True)
 class VisualDatasetArgs(Section):
-    """dataset_args of a visual system (data/loaders.py VISUAL_DEFAULTS, data/datasets.py:VisualDataset)."""
+    """dataset_args of a visual system (kinds/visual.py, data/datasets.py:VisualDataset); its defaults are the only
+    ones: the loaders read every field from here."""
 
     REFUSED = {**WESPEAKER_UNSUPPORTED_DATASET, **_AUDIO_ONLY}
     data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "shard")(v, w))

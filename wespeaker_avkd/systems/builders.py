@@ -38,11 +38,10 @@ def model_embed_dim(model_args: Mapping[str, Any], encoder: nn.Module) -> int:
 def make_projection(projection: ComponentArgs, margin_update: MarginUpdate | None, embed_dim: int,
                     num_class: int) -> nn.Module:
     """The AAM head PROJECTIONS[projection.name] with projection.args; its first margin is margin_update's
-    initial_margin, else projection.args' margin (default 0.2); the schedule sets it from then on."""
+    initial_margin, else projection.args' margin (the head's default, filled in by the schema); the schedule
+    sets it from then on."""
     args = dict(projection.args)
-    margin = args.pop("margin", 0.2)
-    if margin_update is not None:
-        margin = margin_update.initial_margin
+    margin = args.pop("margin") if margin_update is None else margin_update.initial_margin
     return PROJECTIONS.build(projection.name, embed_dim=embed_dim, num_class=num_class, margin=margin, **args)
 
 

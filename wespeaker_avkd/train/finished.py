@@ -1,12 +1,12 @@
 """What a re-run of a training may reuse, decided before it writes anything.
 
-A re-run of bin.train continues (or, when finished, keeps) the checkpoints of its exp dir only when they were
-made from the same inputs: the config (trainer.RESUME_SAFE_KEYS aside), the same speaker list, and the same
-training data by *content*: the stamp exp_dir/train_inputs.json records the data dir's tables, the files they
-list (wavs or feature arks, face images, the fusion teacher's input embeddings) and the KD teacher's export,
-as extraction's stamp does (inference/extract.py). A corpus regenerated at the same path is refused, naming what
-changed. num_epochs and num_avg may change on a resumed or finished run only where they act: more epochs
-continue the training, fewer than those already trained are refused, and a num_avg whose epochs pruning
+A re-run of bin.train continues (or, when finished, keeps) the checkpoints of its exp dir only when they were made
+from the same inputs: the config (compared typed, key by key, RESUME_SAFE_KEYS aside: train/resume.py), the same
+speaker list, and the same training data by *content*: the stamp exp_dir/train_inputs.json records the data dir's
+tables, the files they list (wavs or feature arks, face images, the fusion teacher's input embeddings) and the KD
+teacher's export, as extraction's stamp does (inference/extract.py). A corpus regenerated at the same path is
+refused, naming what changed. num_epochs and num_avg may change on a resumed or finished run only where they act:
+more epochs continue the training, fewer than those already trained are refused, and a num_avg whose epochs pruning
 already removed is refused instead of silently averaging fewer. --overwrite sets the old models/ and train_state/
 aside under unique names and deletes them only after the new training completed.
 """
@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from wespeaker_avkd import checkpoint as ckpt
@@ -121,11 +121,16 @@ def check_epochs(model_dir: str, num_epochs: int, num_avg: int, saved_config: st
                           f"lower num_avg, or --overwrite to retrain")
 
 
-def changed_loader_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """dataloader_args keys that change the model (batch_size, drop_last) and differ between two configs."""
-    old_args, new_args = old.get("dataloader_args") or {}, new.get("dataloader_args") or {}
-    return sorted(f"dataloader_args.{k}" for k in set(old_args) | set(new_args)
-                  if k not in LOADER_LOGISTICS and old_args.get(k) != new_args.get(k))
+def changed_batch_keys(diff: Sequence[tuple[str, Any, Any]]) -> list[str]:
+    """The keys of a typed config diff (config/serialize.py:config_diff) that change what an epoch trains
+    without invalidating the epochs done: dataloader_args other than its logistics (batch_size, drop_last),
+    and amp."""
+    keys = []
+    for key, _, _ in diff:
+        section, _, name = key.partition(".")
+        if section == "dataloader_args" and name not in LOADER_LOGISTICS or key == "amp":
+            keys.append(key)
+    return sorted(keys)
 
 
 def set_aside(path: str) -> str | None:

@@ -1,107 +1,55 @@
-"""Optimizers and WeSpeaker's per-iteration learning-rate schedules (ExponentialDecrease, constant)."""
+"""Build the optimizer, WeSpeaker's per-iteration learning-rate schedule and the AAM margin schedule of a
+parsed config.
+
+The tables (OPTIMIZERS, SCHEDULERS) and the schedule classes live in config/optimizers.py, where the schema
+checks a config against them; this module builds from them.
+"""
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
-from wespeaker_avkd.config.train_config import ConfigError
+from wespeaker_avkd.config.optimizers import OPTIMIZERS, SCHEDULERS, ConstantLR, ExponentialDecrease, lookup
+from wespeaker_avkd.config.sections import MarginUpdate
+from wespeaker_avkd.config.train_config import TrainConfig
+from wespeaker_avkd.models.margin_scheduler import MarginScheduler
+from wespeaker_avkd.utils.schema import ConfigError, Where
+
+__all__ = ["OPTIMIZERS", "SCHEDULERS", "ConstantLR", "ExponentialDecrease", "build_optimizer", "build_scheduler",
+           "margin_scheduler"]
 
 
 def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], optimizer_args: Mapping[str, Any],
                     initial_lr: float) -> torch.optim.Optimizer:
-    """SGD or Adam/AdamW over `params`; the schedule sets the lr every iteration, `initial_lr` is a placeholder."""
+    """OPTIMIZERS[name] over `params`; the schedule sets the lr every iteration, `initial_lr` is a placeholder."""
     args = dict(optimizer_args or {})
     args.pop("lr", None)  # the scheduler owns the learning rate
-    classes = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}
-    if name not in classes:
-        raise ConfigError(f"config key 'optimizer': unknown optimizer {name!r} (known: {', '.join(classes)})")
+    cls = lookup(OPTIMIZERS, "optimizer", name, Where().key("optimizer"))
     try:
-        return classes[name](params, lr=initial_lr, **args)
+        return cls(params, lr=initial_lr, **args)
     except TypeError as err:
         raise ConfigError(f"config key 'optimizer_args' for {name}: {err}") from err
-
-
-class ExponentialDecrease:
-    """WeSpeaker's schedule: lr(i) = c(i) * lr0 * exp(i / I * ln(lr_final / lr0)), set before every iteration i.
-
-    I = num_epochs * epoch_iter. During the first warm_up_epoch * epoch_iter iterations the coefficient c(i) rises
-    linearly: from 0 to scale_ratio when warm_from_zero, else from 1 to scale_ratio (when scale_ratio > 1);
-    afterwards c = scale_ratio. Iterations are counted from 0.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, num_epochs: int, epoch_iter: int, initial_lr: float,
-                 final_lr: float, warm_up_epoch: float = 6, scale_ratio: float = 1.0,
-                 warm_from_zero: bool = False) -> None:
-        if initial_lr <= 0 or final_lr <= 0:
-            raise ConfigError(f"scheduler_args: initial_lr ({initial_lr}) and final_lr ({final_lr}) must be > 0")
-        self.optimizer = optimizer
-        self.initial_lr = float(initial_lr)
-        self.final_lr = float(final_lr)
-        self.scale_ratio = float(scale_ratio)
-        self.warm_from_zero = bool(warm_from_zero)
-        self.max_iter = max(1, int(num_epochs * epoch_iter))
-        self.warm_up_iter = int(warm_up_epoch * epoch_iter)
-        self.current_iter = 0
-
-    def coefficient(self, it: int) -> float:
-        """The warm-up / multi-process coefficient c(it)."""
-        if it < self.warm_up_iter:
-            if self.warm_from_zero:
-                return self.scale_ratio * it / self.warm_up_iter
-            if self.scale_ratio > 1:
-                return (self.scale_ratio - 1) * it / self.warm_up_iter + 1.0
-        return self.scale_ratio
-
-    def lr_at(self, it: int) -> float:
-        """Learning rate of iteration `it`."""
-        decay = math.exp((it / self.max_iter) * math.log(self.final_lr / self.initial_lr))
-        return self.coefficient(it) * self.initial_lr * decay
-
-    def step(self, current_iter: int | None = None) -> float:
-        """Set the lr of iteration `current_iter` (default: the next one) on every param group; return it."""
-        if current_iter is not None:
-            self.current_iter = current_iter
-        lr = self.lr_at(self.current_iter)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.current_iter += 1
-        return lr
-
-    def get_lr(self) -> float:
-        """The lr currently set on the optimizer."""
-        return self.optimizer.param_groups[0]["lr"]
-
-    def state_dict(self) -> dict[str, Any]:
-        """Position in the schedule (for exact resume)."""
-        return {"current_iter": self.current_iter}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore the position saved by state_dict."""
-        self.current_iter = int(state["current_iter"])
-
-
-class ConstantLR(ExponentialDecrease):
-    """A constant lr (after the same optional warm-up): ExponentialDecrease with final_lr = initial_lr."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, num_epochs: int, epoch_iter: int, initial_lr: float,
-                 warm_up_epoch: float = 0, scale_ratio: float = 1.0, warm_from_zero: bool = False,
-                 **unused: Any) -> None:
-        super().__init__(optimizer, num_epochs, epoch_iter, initial_lr, initial_lr, warm_up_epoch, scale_ratio,
-                         warm_from_zero)
-
-
-SCHEDULERS = {"ExponentialDecrease": ExponentialDecrease, "ConstantLR": ConstantLR}
 
 
 def build_scheduler(name: str, optimizer: torch.optim.Optimizer, num_epochs: int, epoch_iter: int,
                     scheduler_args: Mapping[str, Any]) -> ExponentialDecrease:
     """The named schedule from config `scheduler` + `scheduler_args`."""
-    if name not in SCHEDULERS:
-        raise ConfigError(f"config key 'scheduler': unknown scheduler {name!r} (known: {', '.join(SCHEDULERS)})")
+    cls = lookup(SCHEDULERS, "scheduler", name, Where().key("scheduler"))
     try:
-        return SCHEDULERS[name](optimizer, num_epochs=num_epochs, epoch_iter=epoch_iter, **dict(scheduler_args))
+        return cls(optimizer, num_epochs=num_epochs, epoch_iter=epoch_iter, **dict(scheduler_args))
     except TypeError as err:
         raise ConfigError(f"config key 'scheduler_args' for {name}: {err}") from err
+
+
+def margin_scheduler(projection: torch.nn.Module, epoch_iter: int, cfg: TrainConfig) -> MarginScheduler:
+    """The AAM margin schedule: cfg.margin_update, else the head's own margin fixed for every iteration."""
+    update = cfg.margin_update
+    if update is None:
+        margin = float(cfg.projection.args["margin"])  # the head's default filled in by the schema
+        update = MarginUpdate(initial_margin=margin, final_margin=margin, increase_start_epoch=1, fix_start_epoch=1)
+    return MarginScheduler(projection, epoch_iter, increase_start_epoch=update.increase_start_epoch,
+                           fix_start_epoch=update.fix_start_epoch, initial_margin=update.initial_margin,
+                           final_margin=update.final_margin, increase_type=update.increase_type,
+                           update_margin=update.update_margin)

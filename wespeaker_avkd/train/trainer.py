@@ -10,67 +10,42 @@ train/finished.py (config, speakers, training-data content stamp, num_epochs / n
 from __future__ import annotations
 
 import atexit
-import contextlib
 import dataclasses
 import logging
 import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from wespeaker_avkd import checkpoint as ckpt
-from wespeaker_avkd.config.train_config import (
-    ConfigError,
-    KDConfig,
-    TrainConfig,
-    key_sources,
-    load_yaml,
-    normalize_synonyms,
-    parse_train_config,
-    resolve_kd_preset,
-    save_config,
-    without_run_keys,
-)
+from wespeaker_avkd.config.serialize import save_train_config
+from wespeaker_avkd.config.train_config import ConfigError, KDConfig, TrainConfig, parse_config
 from wespeaker_avkd.config.wespeaker import write_wespeaker_config
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_spk2id, read_table, write_spk2id
 from wespeaker_avkd.data.loaders import set_loader_epoch
 from wespeaker_avkd.kinds import SystemKind, kind_of
 from wespeaker_avkd.models.embedding_net import trunk_autocast_dtype
-from wespeaker_avkd.models.margin_scheduler import MarginScheduler
-from wespeaker_avkd.systems.builders import (
-    build_kd,
-    build_net,
-    kd_trainable_state,
-    load_model_init,
-    model_embed_dim,
-)
-from wespeaker_avkd.train import finished
+from wespeaker_avkd.systems.builders import build_kd, build_net, load_model_init, model_embed_dim
+from wespeaker_avkd.train import finished, resume
 from wespeaker_avkd.train.distributed import (
     DistInfo,
     all_reduce_mean,
-    all_reduce_mean_grads,
     barrier,
     cleanup,
     init_distributed,
 )
 from wespeaker_avkd.train.exp_lock import ExpDirLock
-from wespeaker_avkd.train.optim import build_optimizer, build_scheduler
+from wespeaker_avkd.train.optim import build_optimizer, build_scheduler, margin_scheduler
+from wespeaker_avkd.train.step import training_step
 from wespeaker_avkd.utils.fingerprint import read_stamp, write_stamp
-from wespeaker_avkd.utils.naming import MODALITIES
 from wespeaker_avkd.utils.runtime import seed_everything, set_cpu_threads, setup_logging
-from wespeaker_avkd.utils.schema import Where, one_of
 
 logger = logging.getLogger("wespeaker_avkd.train")
-
-# Keys a resumed run may change without invalidating its checkpoints (they do not alter the model or data).
-RESUME_SAFE_KEYS = {"num_epochs", "num_avg", "log_batch_interval", "save_epoch_interval", "keep_checkpoints",
-                    "dataloader_args", "eval_dataloader_args", "amp", "tensorboard"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +54,9 @@ class TrainLoaders:
 
     build(kind, data_dir, spk2id, dataset_args, dataloader_args, seed, rank=, world_size=, teacher_scp=,
     embedding_scps=) returns a sized iterable of batches {"inputs", "labels", "teacher_emb" with teacher_scp}
-    (kinds/base.py:SystemKind.train_loader); set_epoch(loader, epoch) is called before each pass over it.
+    (kinds/base.py:SystemKind.train_loader); dataset_args and dataloader_args are the config's typed sections
+    (data/dataset_args.py: the kind's dataset section, DataLoaderArgs), every default filled in;
+    set_epoch(loader, epoch) is called before each pass over it.
     """
 
     build: Callable[..., Any] = SystemKind.train_loader
@@ -90,92 +67,20 @@ class TrainLoaders:
 KDBuilder = Callable[[KDConfig | None, int], tuple[nn.Module | None, str | None]]
 
 
-def _to_device(inputs: Any, device: torch.device) -> Any:
-    """Move a tensor or a tuple of tensors to `device`."""
-    if isinstance(inputs, (tuple, list)):
-        return type(inputs)(x.to(device, non_blocking=True) for x in inputs)
-    return inputs.to(device, non_blocking=True)
-
-
-def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Top-level keys whose values differ between two configs."""
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-
-
-def prepare_configs(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
-    """(merged config dict, TrainConfig): expand the KD preset, validate every key once
-    (train.config.parse_train_config: unknown keys, types and ranges are refused naming the file and key), map
-    WeSpeaker's synonyms to ours and fill the defaults. The dict is what exp_dir/config.yaml records (and what a
-    resumed run is compared with); everything else reads the TrainConfig."""
-    sources = key_sources(cfg)
-    cfg = without_run_keys(cfg, Where("", sources))  # WeSpeaker's exp_dir/gpus: the command line decides here
-    cfg.setdefault("modality", "audio")  # a WeSpeaker config has no modality: it is an audio config
-    # the schema's check, here because the KD preset below depends on the modality; names the file
-    modality = one_of(*MODALITIES)(cfg["modality"], Where("", sources).key("modality"))
-    if cfg.get("kd") and kind_of(modality).distils:
-        kd = resolve_kd_preset(cfg["kd"], modality)
-        preset = f"{cfg['kd'].get('weights_file')} ({modality}.{kd.get('combo')})"
-        sources.update({f"kd.{k}": preset for k in kd if f"kd.{k}" not in sources and k != "combo"})
-        cfg["kd"] = kd
-    typed = parse_train_config(cfg, sources)
-    cfg = normalize_synonyms(cfg, Where("", sources))
-    for key in ("seed", "num_avg", "log_batch_interval", "save_epoch_interval", "optimizer", "scheduler"):
-        cfg.setdefault(key, TrainConfig.DEFAULTS[key])   # recorded in config.yaml (the schema's defaults)
-    return cfg, typed
-
-
-def prepare_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The merged, validated config dict of prepare_configs (what exp_dir/config.yaml holds)."""
-    return prepare_configs(cfg)[0]
-
-
-def training_step(net: nn.Module, kd: nn.Module | None, optimizer: torch.optim.Optimizer,
-                  scaler: torch.amp.GradScaler, batch: Mapping[str, Any], info: DistInfo,
-                  kd_params: Sequence[nn.Parameter] = (), use_amp: bool = False, step: int = 0) -> dict[str, float]:
-    """Forward (embeddings + AAM logits), AAM cross-entropy (+ KD objective), backward, optimizer step.
-
-    `net` is the EmbeddingNet or its DDP wrapper; the KD objective stays outside DDP, so the gradients of its
-    adapter (if any) are averaged over ranks here. Returns every loss term, the total and the accuracy.
-    """
-    device = info.device
-    inputs = _to_device(batch["inputs"], device)
-    labels = batch["labels"].to(device, non_blocking=True)
-    autocast = torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
-    with autocast:
-        emb, logits = net(inputs, labels)
-        aam = F.cross_entropy(logits.float(), labels)
-        if kd is not None:
-            teacher = batch["teacher_emb"].to(device, non_blocking=True)
-            total, terms = kd(aam, emb.float(), teacher.float())
-        else:
-            total, terms = aam, {"aam": aam}
-    if not torch.isfinite(total):
-        raise FloatingPointError(f"non-finite loss {total.item()} at step {step} "
-                                 f"(terms {[(k, float(v)) for k, v in terms.items()]}); lower the lr")
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(total).backward()
-    all_reduce_mean_grads(kd_params, info)
-    scaler.step(optimizer)
-    scaler.update()
-    out = {name: float(value.detach()) for name, value in terms.items()}
-    out["loss"] = float(total.detach())
-    out["acc"] = float((logits.detach().argmax(1) == labels).float().mean())
-    return out
-
-
 class Trainer:
     """Trains one system described by a config into exp_dir (see the module docstring).
 
-    The config is validated once here (prepare_configs); the trainer reads the typed TrainConfig (self.cfg) and
-    keeps the merged dict (self.raw_cfg) only to record it in exp_dir/config.yaml and compare it on resume.
+    The config comes parsed (a TrainConfig; a mapping is parsed here with config.train_config.parse_config);
+    exp_dir/config.yaml records it with every default, and a resumed run is compared with it key by key.
     Its collaborators come in: `loaders` (default: the real data-dir loaders) and `kd_builder` (default:
     builders.build_kd, which reads the teacher's kd_export).
     """
 
-    def __init__(self, cfg: Mapping[str, Any], exp_dir: str, device: str = "auto", num_threads: int | None = None,
-                 overwrite: bool = False, progress: bool = True, loaders: TrainLoaders | None = None,
-                 kd_builder: KDBuilder = build_kd) -> None:
-        self.raw_cfg, self.cfg = prepare_configs(cfg)
+    def __init__(self, cfg: TrainConfig | Mapping[str, Any], exp_dir: str, device: str = "auto",
+                 num_threads: int | None = None, overwrite: bool = False, progress: bool = True,
+                 loaders: TrainLoaders | None = None, kd_builder: KDBuilder = build_kd) -> None:
+        self.cfg = cfg if isinstance(cfg, TrainConfig) else parse_config(cfg)
+        self._saved_config_current = False  # exp_dir/config.yaml already records self.cfg (left as it is)
         self.loaders = loaders if loaders is not None else TrainLoaders()
         self.kd_builder = kd_builder
         self.exp_dir = exp_dir
@@ -224,25 +129,14 @@ class Trainer:
     # ---------------------------------------------------------------- setup
     def _check_resume_config(self) -> None:
         """Refuse, before anything is written, to continue or keep checkpoints made from other inputs: another
-        model/data config, another speaker list, other training data content (train/finished.py), a num_epochs
-        or num_avg that could not act, or a batch setting changed on a finished run (mixing would be silent)."""
-        saved = os.path.join(self.exp_dir, "config.yaml")
+        config (train/resume.py), another speaker list, other training data content (train/finished.py), a
+        num_epochs or num_avg that could not act, or a batch setting changed on a finished run."""
+        saved = resume.saved_config_path(self.exp_dir)
         found = ckpt.list_checkpoints(self.model_dir)
         if not found:
             return
         if os.path.isfile(saved):
-            old = load_yaml(saved)
-            changed = [k for k in _config_diff(old, self.raw_cfg) if k not in RESUME_SAFE_KEYS]
-            if changed:
-                raise ConfigError(f"{saved}: the checkpoints in {self.model_dir} were trained with a different "
-                                  f"config (keys {changed} differ); use another --exp_dir or pass --overwrite to "
-                                  f"start afresh")
-            idle = finished.changed_loader_keys(old, self.raw_cfg) + (
-                ["amp"] if old.get("amp") != self.raw_cfg.get("amp") else [])
-            if idle and max(found) >= self.cfg.num_epochs:
-                raise ConfigError(f"{saved}: the training in {self.model_dir} is finished ({max(found)} epochs); "
-                                  f"{idle} would change only epochs still to train and none are left: restore "
-                                  f"them, raise num_epochs to train more, or pass --overwrite to retrain")
+            self._saved_config_current = resume.check_saved_config(saved, self.model_dir, self.cfg, max(found))
         self._check_speakers()
         finished.check_same_inputs(self.exp_dir, self.cfg.train_data, self._training_inputs)
         finished.check_epochs(self.model_dir, self.cfg.num_epochs, self.cfg.num_avg, saved)
@@ -261,8 +155,11 @@ class Trainer:
                               f"--overwrite to retrain")
 
     def _write_run_files(self) -> None:
-        """Rank 0, after every check: the run's config.yaml, spk2id and training-data stamp."""
-        save_config(self.raw_cfg, os.path.join(self.exp_dir, "config.yaml"))
+        """Rank 0, after every check: the run's config.yaml (unless it records this config already, as an older
+        one without every default may: rewriting it would change the extraction stamps), spk2id and the
+        training-data stamp."""
+        if not self._saved_config_current:
+            save_train_config(self.cfg, resume.saved_config_path(self.exp_dir))
         write_spk2id(os.path.join(self.exp_dir, "spk2id"), self.spk2id)
         write_stamp(finished.train_stamp_path(self.exp_dir), self._training_inputs())
 
@@ -292,7 +189,6 @@ class Trainer:
         self.net = build_net(cfg, len(self.spk2id))
         encoder = self.net.encoder
         embed_dim = model_embed_dim(cfg.model.args, encoder)
-        margin_update = dataclasses.asdict(cfg.margin_update) if cfg.margin_update is not None else None
         if cfg.model_init:
             load_model_init(self.net, cfg.model_init, cfg.modality, cfg.model)
         self.kd, teacher_scp = self.kd_builder(cfg.kd, embed_dim)
@@ -319,17 +215,12 @@ class Trainer:
         else:
             self.ddp_net = self.net
         self.kd_params = [p for p in (self.kd.parameters() if self.kd is not None else []) if p.requires_grad]
-        sched_args = dict(cfg.scheduler.args)
         self.optimizer = build_optimizer(cfg.optimizer.name, list(self.net.parameters()) + self.kd_params,
-                                         dict(cfg.optimizer.args), float(sched_args.get("initial_lr", 0.1)))
+                                         cfg.optimizer.args, float(cfg.scheduler.args["initial_lr"]))
         self.num_epochs = cfg.num_epochs
         self.scheduler = build_scheduler(cfg.scheduler.name, self.optimizer, self.num_epochs, self.epoch_iter,
-                                         sched_args)
-        if margin_update is None:  # a fixed margin: the head's own, for every iteration
-            margin = float(cfg.projection.args.get("margin", 0.2))
-            margin_update = {"initial_margin": margin, "final_margin": margin, "increase_start_epoch": 1,
-                             "fix_start_epoch": 1}
-        self.margin_scheduler = MarginScheduler(self.net.projection, self.epoch_iter, **margin_update)
+                                         cfg.scheduler.args)
+        self.margin_scheduler = margin_scheduler(self.net.projection, self.epoch_iter, cfg)
         self.use_amp = cfg.amp and info.device.type == "cuda"
         self.net.trunk_autocast = trunk_autocast_dtype(cfg.amp, info.device.type)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -369,17 +260,7 @@ class Trainer:
         ckpt.load_into_net(self.net, path, policy="strict")
         state_path = ckpt.train_state_path(self.model_dir, epoch)
         state = ckpt.load_checkpoint(state_path)
-        if self.kd is not None and state.get("kd_adapter"):
-            missing, unexpected = self.kd.load_state_dict(state["kd_adapter"], strict=False)
-            if unexpected:
-                raise RuntimeError(f"{state_path}: unexpected kd_adapter keys {unexpected}")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.start_epoch = int(state["epoch"]) + 1
-        self.global_step = int(state["global_step"])
-        self._resume_rng = state["rng"]
+        self.start_epoch, self.global_step, self._resume_rng = resume.restore_train_state(self, state, state_path)
         logger.info("resuming from %s (epoch %d done, step %d)", path, state["epoch"], self.global_step)
 
     def _save(self, epoch: int) -> None:
@@ -390,16 +271,7 @@ class Trainer:
         cfg = self.cfg
         if not ckpt.should_save(epoch, self.num_epochs, cfg.save_epoch_interval, cfg.num_avg):
             return
-        train_state = {
-            "kd_adapter": kd_trainable_state(self.kd),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.use_amp else None,
-            "margin": self.margin_scheduler.get_margin(),
-            "epoch": epoch,
-            "global_step": self.global_step,
-            "rng": ckpt.capture_rng_state(),
-        }
+        train_state = resume.capture_train_state(self, epoch)
         model_state = ckpt.flat_model_state(self.net.encoder.state_dict(), self.net.projection.state_dict())
         ckpt.save_epoch(self.model_dir, epoch, model_state, train_state)
         removed = ckpt.prune_checkpoints(self.model_dir, cfg.keep_checkpoints or cfg.num_avg)
@@ -422,35 +294,9 @@ class Trainer:
         writer = self._tensorboard()
         if self._resume_rng is not None:
             ckpt.restore_rng_state(self._resume_rng)
-        log_every = cfg.log_batch_interval
         for epoch in range(self.start_epoch, self.num_epochs + 1):
-            self.loaders.set_epoch(self.loader, epoch)
-            self.net.train()
-            if self.kd is not None:
-                self.kd.train()
-            sums: dict[str, float] = defaultdict(float)
             start = time.time()
-            bar = self._progress_bar(epoch)
-            for i, batch in enumerate(self.loader):
-                cur_iter = (epoch - 1) * self.epoch_iter + i
-                lr = self.scheduler.step(cur_iter)
-                self.margin_scheduler.step(cur_iter)
-                values = self._step(batch)
-                values.update(lr=lr, margin=self.margin_scheduler.get_margin())
-                self.global_step += 1
-                for key, value in values.items():
-                    sums[key] += value
-                if writer is not None:
-                    for key, value in values.items():
-                        writer.add_scalar(f"train/{key}", value, self.global_step)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['acc']:.2f}", refresh=False)
-                if (i + 1) % log_every == 0 or i + 1 == self.epoch_iter:
-                    logger.info("epoch %d batch %d/%d %s", epoch, i + 1, self.epoch_iter,
-                                " ".join(f"{k} {v / (i + 1):.4g}" for k, v in sums.items()))
-            if bar is not None:
-                bar.close()
+            sums = self._run_epoch(epoch, writer)
             means = {k: all_reduce_mean(v / self.epoch_iter, info) for k, v in sums.items()}
             logger.info("epoch %d done in %.1f s: %s", epoch, time.time() - start,
                         " ".join(f"{k} {v:.4g}" for k, v in means.items()))
@@ -469,6 +315,37 @@ class Trainer:
             self._set_aside = {}
         barrier(info)
 
+    def _run_epoch(self, epoch: int, writer: Any) -> dict[str, float]:
+        """One pass of the train loader; before each iteration the LR and margin schedules are set for the global
+        iteration. Returns the sum over the epoch of every logged value (losses, accuracy, lr, margin)."""
+        self.loaders.set_epoch(self.loader, epoch)
+        self.net.train()
+        if self.kd is not None:
+            self.kd.train()
+        sums: dict[str, float] = defaultdict(float)
+        bar = self._progress_bar(epoch)
+        for i, batch in enumerate(self.loader):
+            cur_iter = (epoch - 1) * self.epoch_iter + i
+            lr = self.scheduler.step(cur_iter)
+            self.margin_scheduler.step(cur_iter)
+            values = self._step(batch)
+            values.update(lr=lr, margin=self.margin_scheduler.get_margin())
+            self.global_step += 1
+            for key, value in values.items():
+                sums[key] += value
+            if writer is not None:
+                for key, value in values.items():
+                    writer.add_scalar(f"train/{key}", value, self.global_step)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['acc']:.2f}", refresh=False)
+            if (i + 1) % self.cfg.log_batch_interval == 0 or i + 1 == self.epoch_iter:
+                logger.info("epoch %d batch %d/%d %s", epoch, i + 1, self.epoch_iter,
+                            " ".join(f"{k} {v / (i + 1):.4g}" for k, v in sums.items()))
+        if bar is not None:
+            bar.close()
+        return sums
+
     def average(self) -> None:
         """models/avg_model.pt from the last num_avg epoch checkpoints; kept only while its stamp (the averaged
         checkpoints' content + num_avg) matches, so another num_avg or a newer epoch re-averages. Beside it
@@ -478,7 +355,7 @@ class Trainer:
         epochs = ckpt.average_last(self.model_dir, self.cfg.num_avg, avg_path, force=False)
         if stamp != read_stamp(ckpt.average_stamp_path(avg_path)):
             logger.info("averaged epochs %s into %s", epochs, avg_path)
-        write_wespeaker_config(self.raw_cfg, self.model_dir)  # unchanged content: the file is left untouched
+        write_wespeaker_config(self.cfg, self.model_dir)  # unchanged content: the file is left untouched
 
     def _tensorboard(self):
         """SummaryWriter on exp_dir/tensorboard (rank 0), or None."""
@@ -498,7 +375,7 @@ class Trainer:
                     mininterval=1.0, leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
-def run_training(cfg: Mapping[str, Any], exp_dir: str, **kwargs: Any) -> Trainer:
+def run_training(cfg: TrainConfig | Mapping[str, Any], exp_dir: str, **kwargs: Any) -> Trainer:
     """Build a Trainer (kwargs: device, num_threads, overwrite, progress, loaders, kd_builder) and train;
     returns it (for tests)."""
     trainer = Trainer(cfg, exp_dir, **kwargs)

@@ -331,6 +331,41 @@ def check_kwargs(target: Any, args: Mapping[str, Any], where: Where, supplied: S
     return dict(args)
 
 
+def yaml_plain(value: Any) -> bool:
+    """Whether a default can be written to yaml and read back equal (None, bool, numbers, str, lists, dicts)."""
+    if isinstance(value, (list, tuple)):
+        return all(yaml_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and yaml_plain(v) for k, v in value.items())
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def as_yaml_value(value: Any) -> Any:
+    """A plain default as yaml reads it back: tuples become lists."""
+    if isinstance(value, (list, tuple)):
+        return [as_yaml_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_yaml_value(v) for k, v in value.items()}
+    return value
+
+
+def with_defaults(target: Callable[..., Any], args: dict[str, Any], supplied: Sequence[str] = (),
+                  skip: Sequence[str] = ()) -> dict[str, Any]:
+    """`args` (already checked against `target`) with the defaults of target's other keyword parameters filled in,
+    in signature order: the constructor's default is the schema's default, recorded in config.yaml. Parameters
+    the caller supplies, those in `skip` and defaults yaml cannot hold (a class, a tensor) are left out."""
+    params, _ = _init_params(target)
+    filled = {}
+    for name, param in params.items():
+        if name in args:
+            filled[name] = args[name]
+        elif (name not in supplied and name not in skip and param.default is not inspect.Parameter.empty
+              and yaml_plain(param.default)):
+            filled[name] = as_yaml_value(param.default)
+    filled.update({k: v for k, v in args.items() if k not in filled})
+    return filled
+
+
 def dotted_paths(data: Any, prefix: str = "") -> list[str]:
     """Every dotted key path of a nested mapping ('a', 'a.b', ...)."""
     out: list[str] = []

@@ -3,7 +3,7 @@
     python local/feat_source.py CONFIG [CONFIG...]
 
 The configs are deep-merged in order by the package's own loader (as bin.train merges its --config files), and
-`dataset_args.feat_source` is read with the schema's default and check (train.config.AudioDatasetArgs): feats =
+`dataset_args.feat_source` is read with the schema's default and check (data/dataset_args.py: AudioDatasetArgs): feats =
 the precomputed fbank of feats.scp, wav = fbank computed on the fly from wav.scp, auto = feats when the data
 dir has a feats.scp, else wav. run.sh (local/settings.sh) uses it to decide whether stage 2 computes fbank and
 which table stage 3 needs. A bad config is one stderr line 'feat_source: message' and exit status 2, as in the
@@ -12,7 +12,7 @@ package's entry points (utils.errors.run_main; --debug shows the traceback).
 import dataclasses
 import sys
 
-from wespeaker_avkd.config.train_config import key_sources, load_config
+from wespeaker_avkd.config.loading import key_sources, load_config
 from wespeaker_avkd.data.dataset_args import AudioDatasetArgs
 from wespeaker_avkd.utils.errors import run_main
 from wespeaker_avkd.utils.schema import Where
