@@ -133,6 +133,57 @@ def test_no_import_runs_from_a_lower_layer_to_a_higher_one():
         f"  {e.src} (layer {e.src_layer[1]}) line {e.line} imports {e.dst} (layer {e.dst_layer[1]})" for e in bad)
 
 
+def test_packages_of_one_layer_are_independent():
+    """Packages placed in one layer import none of each other: any order between packages is stated in the block
+    (a dependency gets its own, lower layer), so the block is the real order, inside a layer too."""
+    bad = sorted({(e.src_layer[0], e.dst_layer[0]) for e in import_edges()
+                  if e.src_layer[1] == e.dst_layer[1] and e.src_layer[0] != e.dst_layer[0]})
+    assert not bad, f"packages of one layer importing each other (give the imported one a lower layer): {bad}"
+
+
+def import_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted: the import cycles."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_cycle_between_modules():
+    edges: dict[str, set[str]] = {}
+    for e in import_edges():
+        if e.src != e.dst:
+            edges.setdefault(e.src, set()).add(e.dst)
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert not import_cycles({"a": {"b"}, "b": set()})
+    cycles = import_cycles(edges)
+    assert not cycles, f"modules importing each other (move what both need below them): {cycles}"
+
+
 def test_allowed_exceptions_still_exist():
     present = {(e.src, e.dst) for e in upward_edges()}
     gone = [(a, b, issue) for a, b, issue in ALLOWED_VIOLATIONS if (a, b) not in present]

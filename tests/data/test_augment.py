@@ -55,7 +55,7 @@ def test_measured_snr_within_configured_range_over_many_draws(tmp_path):
     for _ in range(600):
         audio = (0.2 * rng.standard_normal(800)).astype(np.float32)
         key, noise, _ = noises.draw(rng)
-        noise = A.repeat_chunk(noise, len(audio), rng)
+        noise = A.random_chunk(noise, len(audio), rng)
         lo, hi = A.snr_range(key)
         out = A.add_noise(audio, noise, float(rng.uniform(lo, hi)))
         added = out - audio

@@ -8,7 +8,8 @@ import pytest
 import torch
 from loader_sections import build_eval_loader, build_train_loader
 
-from wespeaker_avkd.data.datasets import even_indices, load_face, random_chunk
+from wespeaker_avkd.data.augment import random_chunk
+from wespeaker_avkd.data.datasets import even_indices, load_face
 from wespeaker_avkd.data.fbank import apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import extract_fbank_dir
 from wespeaker_avkd.data.kaldi_dir import make_spk2id, read_multi_table, read_table

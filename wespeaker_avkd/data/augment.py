@@ -75,11 +75,15 @@ def peak_normalize(audio: np.ndarray) -> np.ndarray:
     return (audio / (np.max(np.abs(audio)) + PEAK_FLOOR)).astype(np.float32)
 
 
-def repeat_chunk(data: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """`length` samples of data (N,): a random piece when long enough, else data repeated (WeSpeaker's chunk)."""
-    from wespeaker_avkd.data.datasets import random_chunk  # one chunk rule for utterances and noises
-
-    return random_chunk(data, length, rng)
+def random_chunk(data: np.ndarray, chunk_len: int, rng: np.random.Generator) -> np.ndarray:
+    """A chunk of chunk_len along axis 0: random start when long enough, else the data repeated (WeSpeaker); the
+    one chunk rule for utterances (data/datasets.py) and noises."""
+    n = data.shape[0]
+    if n >= chunk_len:
+        start = int(rng.integers(0, n - chunk_len + 1))
+        return data[start:start + chunk_len]
+    reps = chunk_len // n + 1
+    return np.concatenate([data] * reps, axis=0)[:chunk_len]
 
 
 # ---------------------------------------------------------------- speed, resampling, length
@@ -127,7 +131,7 @@ def filter_bounds(min_num_frames: int, max_num_frames: int, frame_shift_ms: floa
 
 def cap_length(data: np.ndarray, max_len: int, rng: np.random.Generator) -> np.ndarray:
     """data (N, ...) unchanged when N <= max_len, else a random piece of max_len along axis 0 (WeSpeaker's filter)."""
-    return data if len(data) <= max_len else repeat_chunk(data, max_len, rng)
+    return data if len(data) <= max_len else random_chunk(data, max_len, rng)
 
 
 # ---------------------------------------------------------------- features, order
@@ -262,9 +266,9 @@ def reverb_or_noise(audio: np.ndarray, rng: np.random.Generator, aug_prob: float
     else:
         key, noise, rate = noises.draw(rng)
         if rate != sample_rate:  # a piece of the same duration first: noise files can be long
-            piece = repeat_chunk(noise, resampled_length(len(audio), sample_rate, rate), rng)
+            piece = random_chunk(noise, resampled_length(len(audio), sample_rate, rate), rng)
             noise = resample(torch.from_numpy(piece), rate, sample_rate).numpy()
-        noise = repeat_chunk(noise, len(audio), rng)
+        noise = random_chunk(noise, len(audio), rng)
         lo, hi = snr_range(key)
         out = add_noise(audio, noise, float(rng.uniform(lo, hi)))
     return peak_normalize(out)

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from wespeaker_avkd.data.augment import Augmenter, resample, resampled_length
+from wespeaker_avkd.data.augment import Augmenter, random_chunk, resample, resampled_length
 from wespeaker_avkd.data.fbank import AudioError, apply_cmn, compute_fbank, load_wav
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.samplers import BatchItem, seeded_rng
@@ -57,16 +57,6 @@ def kaldi_matrix_rows(spec: str) -> int | None:
     if len(head) < 10 or head[:2] != b"\0B" or head[2:5] not in (b"FM ", b"DM ") or head[5] != 4:
         return None
     return int(np.frombuffer(head[6:10], dtype="<i4")[0])
-
-
-def random_chunk(data: np.ndarray, chunk_len: int, rng: np.random.Generator) -> np.ndarray:
-    """A chunk of chunk_len along axis 0: random start when long enough, else the data repeated (WeSpeaker)."""
-    n = data.shape[0]
-    if n >= chunk_len:
-        start = int(rng.integers(0, n - chunk_len + 1))
-        return data[start:start + chunk_len]
-    reps = chunk_len // n + 1
-    return np.concatenate([data] * reps, axis=0)[:chunk_len]
 
 
 def load_face(source: str | bytes, image_size: int | Sequence[int], name: str | None = None) -> torch.Tensor:

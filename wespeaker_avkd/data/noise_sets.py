@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import soundfile as sf
 
-from wespeaker_avkd.data.augment import AugmentError, repeat_chunk
+from wespeaker_avkd.data.augment import AugmentError, random_chunk
 from wespeaker_avkd.data.kaldi_dir import read_table
 from wespeaker_avkd.utils.fileio import atomic_write
 
@@ -38,7 +38,7 @@ def babble(voices: Sequence[np.ndarray], num_samples: int, rng: np.random.Genera
     power -> (num_samples,)."""
     out = np.zeros(num_samples)
     for i in rng.choice(len(voices), size=int(rng.integers(*talkers)), replace=len(voices) < talkers[1]):
-        piece = repeat_chunk(np.asarray(voices[i], dtype=np.float64), num_samples, rng)
+        piece = random_chunk(np.asarray(voices[i], dtype=np.float64), num_samples, rng)
         out += piece / (np.sqrt(np.mean(piece ** 2)) + 1e-9)
     return out
 
