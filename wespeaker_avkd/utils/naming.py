@@ -21,3 +21,21 @@ def student_name(modality: str, combo: str) -> str:
 def tuning_run_name(modality: str, loss: str, weight: str) -> str:
     """Dir name of a dev-tuning run of one loss at one weight (as written on the command line): 'audio_kd_kl_w10'."""
     return f"{student_name(modality, loss)}_w{weight}"
+
+# ---- systems of the study (report, tuning and plots read them from here) ------------------------------------
+TEACHER = "teacher"  # experiment dir name of the audio-visual (fusion) teacher
+
+
+def baseline_name(modality: str) -> str:
+    """Experiment dir name of a modality's baseline (AAM only, no KD): 'audio' -> 'audio_baseline'."""
+    return f"{modality}_baseline"
+
+
+# ---- the recipe's experiment tree: exp/seed<N>/<system>, exp/tune/<tuning run>, exp/report[_<scores>] -------
+TUNE_DIR = "tune"           # the dev-tuning runs and the chosen weights
+KD_EXPORT_DIR = "kd_export"  # a teacher's exported embeddings, the students' KD targets
+
+
+def seed_dir_name(seed: str | int) -> str:
+    """Dir of one seed's systems: 1 -> 'seed1'."""
+    return f"seed{seed}"

@@ -7,10 +7,13 @@
 #   bash run.sh --stage 7 --stop_stage 8           # only the KD students (train + extract + score)
 #   bash run.sh --data_root /data/voxceleb --gpus 0,1,2,3   # real VoxCeleb with the paper's configs
 #
+# The stages call programs; which systems a stage trains, embeds and scores comes from the planner
+# (wespeaker_avkd/bin/plan.py) as job files, run through the job commands of cmd.sh (local: tools/run.py).
 # Shell safety: no option value reaches eval, arithmetic expansion or an unquoted expansion (local/common.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
+. ./cmd.sh
 
 stage=1
 stop_stage=9
@@ -77,12 +80,10 @@ stages: 1 data, 2 fbank (+ shards), 3 baselines, 4 extract+score baselines, 5 te
 # shellcheck source=../../../tools/parse_options.sh
 . "${WESPEAKER_AVKD_ROOT}/tools/parse_options.sh"
 . local/common.sh
-. local/jobs.sh
-. local/systems.sh
-. local/settings.sh "$@"   # checks every option, then the run's settings (feat_source, mean_part, jobs, ...)
+. local/settings.sh "$@"   # checks every option, then the run's settings (feat_source, mean_part, jobs, PLAN_ARGS)
 
 run_t0=$SECONDS
-log "run.sh stages $stage-$stop_stage, seeds ${SEEDS[*]}, CPU: $(cpu_model) ($ncores cores usable), gpus: ${gpus:-none}"
+log "run.sh stages $stage-$stop_stage, seeds ${SEEDS[*]}, CPU: $(cpu_model), gpus: ${gpus:-none}"
 
 # ---------------------------------------------------------------- stages
 if run_stage 1; then
@@ -121,7 +122,9 @@ if run_stage 2; then
     python3 -m wespeaker_avkd.bin.subset_data_dir --src "$data/train" --dst "$data/train_mean" --num_utts "$mean_utts"
   fi
   if [ "$data_type" = shard ]; then   # every part a system trains on or embeds, as tar shards + data/<part>/shard.list
-    for part in "${SYSTEM_PARTS[@]}"; do
+    system_parts=$(plan parts)   # every part a system embeds (train, the mean part, dev, eval)
+    mapfile -t parts <<< "$system_parts"
+    for part in "${parts[@]}"; do
       python3 -m wespeaker_avkd.bin.make_shards --data "$data/$part" --out "$shard_dir/$part" --nj "$nj" "${NOPROG[@]}"
     done
   fi
@@ -131,78 +134,23 @@ fi
 if run_stage 3; then
   stage_begin 3 "audio and visual baselines, seeds ${SEEDS[*]}"
   need_audio_input "$data/train"
-  if [ "$data_type" = shard ]; then need "$data/train/shard.list" 2; fi
-  need_aug_sets
-  pool_begin
-  for seed in "${SEEDS[@]}"; do
-    for mod in audio visual; do
-      mod_aug "$mod"
-      pool_run "seed${seed}_${mod}_baseline" train_cmd --config "$conf_dir/$mod.yaml" "${MOD_AUG[@]}" \
-        "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "${mod}_baseline")" \
-        --train_data "$data/train" --seed "$seed"
-    done
-  done
-  pool_end
+  run_jobs train_cmd "$jobs" stage3_train train 3
   stage_end
 fi
 
 if run_stage 4; then
   stage_begin 4 "extract + score baselines"
-  for part in "${SYSTEM_PARTS[@]}"; do need "$data/$part/utt2spk" "1-2"; done
-  ejobs=$(new_job_file stage4_extract)
-  for seed in "${SEEDS[@]}"; do
-    for mod in audio visual; do
-      d=$(sys_dir "$seed" "${mod}_baseline")
-      need "$d/models/avg_model.pt" 3
-      for part in "${SYSTEM_PARTS[@]}"; do extract_add "$ejobs" "$d" "$part" "$(is_mean_part "$part")"; done
-    done
-  done
-  extract_run "$ejobs" stage4_extract
-  for part in dev eval; do
-    sjobs=$(new_job_file "stage4_score_$part")
-    for seed in "${SEEDS[@]}"; do
-      for mod in audio visual; do score_add "$sjobs" "$(sys_dir "$seed" "${mod}_baseline")" "$part"; done
-    done
-    score_run "$sjobs" "$part"
-  done
+  run_jobs extract_cmd "$jobs" stage4_extract extract 4
+  for part in dev eval; do run_jobs score_cmd 1 "stage4_score_$part" score 4 "$part"; done
   stage_end
 fi
 
 if run_stage 5; then
   stage_begin 5 "GATE fusion teacher on frozen baseline embeddings (+ kd_export), seeds ${SEEDS[*]}"
-  for seed in "${SEEDS[@]}"; do
-    for mod in audio visual; do
-      for part in "${SYSTEM_PARTS[@]}"; do
-        need "$(sys_dir "$seed" "${mod}_baseline")/embeddings/$part/xvector.scp" 4
-      done
-    done
-  done
-  pool_begin
-  for seed in "${SEEDS[@]}"; do
-    pool_run "seed${seed}_teacher" train_cmd --config "$conf_dir/teacher.yaml" "${CONFIG_FLAGS[@]}" \
-      --exp_dir "$(sys_dir "$seed" teacher)" --train_data "$data/train" --seed "$seed" \
-      --embedding_dirs.audio "$(sys_dir "$seed" audio_baseline)/embeddings" \
-      --embedding_dirs.visual "$(sys_dir "$seed" visual_baseline)/embeddings"
-  done
-  pool_end
-  ejobs=$(new_job_file stage5_extract)
-  for seed in "${SEEDS[@]}"; do
-    d=$(sys_dir "$seed" teacher)
-    for part in "${SYSTEM_PARTS[@]}"; do
-      mapfile -t scps < <(teacher_scps "$seed" "$part")
-      extract_add "$ejobs" "$d" "$part" "$(is_mean_part "$part")" "${scps[@]}"
-    done
-  done
-  extract_run "$ejobs" stage5_extract
-  for seed in "${SEEDS[@]}"; do
-    d=$(sys_dir "$seed" teacher)
-    python3 -m wespeaker_avkd.bin.extract --exp_dir "$d" --kd_export --train_scp "$d/embeddings/train/xvector.scp"
-  done
-  for part in dev eval; do
-    sjobs=$(new_job_file "stage5_score_$part")
-    for seed in "${SEEDS[@]}"; do score_add "$sjobs" "$(sys_dir "$seed" teacher)" "$part"; done
-    score_run "$sjobs" "$part"
-  done
+  run_jobs train_cmd "$jobs" stage5_train train 5
+  run_jobs extract_cmd "$jobs" stage5_extract extract 5
+  run_jobs extract_cmd 1 stage5_kd_export kd_export
+  for part in dev eval; do run_jobs score_cmd 1 "stage5_score_$part" score 5 "$part"; done
   stage_end
 fi
 
@@ -210,113 +158,32 @@ if run_stage 6; then
   if [ "$tune" != true ]; then
     log "stage 6: KD-weight tuning skipped (--tune false; students use $kd_weights)"
   else
-    stage_begin 6 "KD-weight tuning on dev: ${MODALITIES[*]} x COS KL MMD x weights ${GRID[*]} (seed $first_seed)"
-    teacher_export=$(sys_dir "$first_seed" teacher)/kd_export
-    need "$teacher_export/xvector.scp" 5
-    for part in "$mean_part" dev; do need "$data/$part/utt2spk" "1-2"; done
-    for t in "${TRIALS[@]}"; do need "$data/dev/trials/$t" 1; done
-    need_aug_sets
-    pool_begin
-    for mod in "${MODALITIES[@]}"; do
-      mod_aug "$mod"
-      for loss in COS KL MMD; do
-        for w in "${GRID[@]}"; do
-          d=$(tune_dir "$mod" "$loss" "$w")
-          pool_run "tune_${mod}_${loss}_w$w" train_cmd --config "$conf_dir/$mod.yaml" "${MOD_AUG[@]}" \
-            "${KD_CONFIGS[@]}" "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$d" --train_data "$data/train" \
-            --seed "$first_seed" \
-            --kd.combo "$loss" --kd.teacher_dir "$teacher_export" --kd.weights_file conf/kd_weights.yaml \
-            "+kd.$(kd_weight_key "$loss")=$w"
-        done
-      done
-    done
-    pool_end
-    ejobs=$(new_job_file stage6_extract)
-    sjobs=$(new_job_file stage6_score_dev)
-    for mod in audio visual; do   # the baselines' dev scores: the selection's reference
-      d=$(sys_dir "$first_seed" "${mod}_baseline")
-      need "$d/embeddings/dev/xvector.scp" 4
-      score_add "$sjobs" "$d" dev
-    done
-    for mod in "${MODALITIES[@]}"; do
-      for loss in COS KL MMD; do
-        for w in "${GRID[@]}"; do
-          d=$(tune_dir "$mod" "$loss" "$w")
-          extract_add "$ejobs" "$d" "$mean_part" 1
-          extract_add "$ejobs" "$d" dev 0
-          score_add "$sjobs" "$d" dev
-        done
-      done
-    done
-    extract_run "$ejobs" stage6_extract
-    score_run "$sjobs" dev
-    python3 -m wespeaker_avkd.bin.select_kd_weights --sweep_dir "$exp/tune" --modalities "${MODALITIES[@]}" \
-      --losses COS KL MMD --grid "${GRID[@]}" --dev_trials "${TRIALS[@]}" --out "$exp/tune/kd_weights.yaml" \
-      --table "$exp/tune/dev_results.md" --baseline_dir "$exp/seed$first_seed"
+    stage_begin 6 "KD-weight tuning on dev: ${MODALITIES[*]} x COS KL MMD x weights ${GRID[*]} (seed ${SEEDS[0]})"
+    run_jobs train_cmd "$jobs" stage6_train train 6
+    run_jobs extract_cmd "$jobs" stage6_extract extract 6
+    run_jobs score_cmd 1 stage6_score_dev score 6 dev
+    run_jobs score_cmd 1 stage6_select select
     stage_end
   fi
 fi
 
 if run_stage 7; then
   stage_begin 7 "KD students ${MODALITIES[*]} x ${COMBOS[*]}, seeds ${SEEDS[*]}, weights $kd_weights"
-  need "$kd_weights" "6 (with --tune true), or pass --kd_weights"
-  for seed in "${SEEDS[@]}"; do need "$(sys_dir "$seed" teacher)/kd_export/xvector.scp" 5; done
-  for mod in "${MODALITIES[@]}"; do
-    for combo in "${COMBOS[@]}"; do
-      case "$combo" in COS|KL|MMD) reuse_tuned "$mod" "$combo" ;; esac
-    done
-  done
-  need_aug_sets
-  pool_begin
-  for seed in "${SEEDS[@]}"; do
-    for mod in "${MODALITIES[@]}"; do
-      mod_aug "$mod"
-      for combo in "${COMBOS[@]}"; do
-        name=$(student_name "$mod" "$combo")
-        pool_run "seed${seed}_$name" train_cmd --config "$conf_dir/$mod.yaml" "${MOD_AUG[@]}" "${KD_CONFIGS[@]}" \
-          "${CONFIG_FLAGS[@]}" "${DATA_FLAGS[@]}" --exp_dir "$(sys_dir "$seed" "$name")" --train_data "$data/train" \
-          --seed "$seed" \
-          --kd.combo "$combo" --kd.teacher_dir "$(sys_dir "$seed" teacher)/kd_export" --kd.weights_file "$kd_weights"
-      done
-    done
-  done
-  pool_end
+  plan link_tuned   # first seed: a single-loss student that stage 6 trained with the chosen weight is linked
+  run_jobs train_cmd "$jobs" stage7_train train 7
   stage_end
 fi
 
 if run_stage 8; then
   stage_begin 8 "extract + score KD students"
-  for part in "$mean_part" eval; do need "$data/$part/utt2spk" "1-2"; done
-  ejobs=$(new_job_file stage8_extract)
-  sjobs=$(new_job_file stage8_score_eval)
-  for seed in "${SEEDS[@]}"; do
-    for mod in "${MODALITIES[@]}"; do
-      for combo in "${COMBOS[@]}"; do
-        d=$(sys_dir "$seed" "$(student_name "$mod" "$combo")")
-        need "$d/models/avg_model.pt" 7
-        extract_add "$ejobs" "$d" "$mean_part" 1
-        extract_add "$ejobs" "$d" eval 0
-        score_add "$sjobs" "$d" eval
-      done
-    done
-  done
-  extract_run "$ejobs" stage8_extract
-  score_run "$sjobs" eval
+  run_jobs extract_cmd "$jobs" stage8_extract extract 8
+  run_jobs score_cmd 1 stage8_score_eval score 8 eval
   stage_end
 fi
 
 if run_stage 9; then
-  stage_begin 9 "report (from each system's ${SCORE_DIRS[*]})"
-  for scores in "${SCORE_DIRS[@]}"; do
-    made_by=5
-    if [ "$scores" = scores_asnorm ]; then made_by="5 with --score_norm asnorm"; fi
-    for seed in "${SEEDS[@]}"; do need "$(sys_dir "$seed" teacher)/$scores/eval/${TRIALS[0]}.score" "$made_by"; done
-  done
-  for scores in "${SCORE_DIRS[@]}"; do   # scores -> exp/report, scores_asnorm -> exp/report_asnorm
-    python3 -m wespeaker_avkd.bin.report --exp "$exp" --seeds "${SEEDS[@]}" --part eval --trials "${TRIALS[@]}" \
-      --utt2spk "$data/eval/utt2spk" --modalities "${MODALITIES[@]}" --kd_combos "${COMBOS[@]}" \
-      --scores_dir "$scores" --out "$exp/report${scores#scores}"
-  done
+  stage_begin 9 "report (--score_norm $score_norm)"
+  run_jobs score_cmd 1 stage9_report report
   stage_end
 fi
 log "done (stages $stage-$stop_stage) in $((SECONDS - run_t0)) s"
