@@ -8,8 +8,8 @@
 #
 # Sets: the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and kd_weights;
 # real_data, need_faces (stage 1 of real VoxCeleb); feat_source (what the audio systems read: feats|wav|auto);
-# mean_part; jobs (side by side: --nj on CPU, 1 with GPUs); NOPROG, COMPRESS_FLAGS (stages 1-2); PLAN_ARGS (the
-# planner's settings, local/common.sh:plan).
+# mean_part; jobs (side by side: --nj on CPU, 1 with GPUs); NOPROG, VOX_FLAGS, CORPUS_FLAGS, SETS_FLAGS, COMPRESS_FLAGS
+# (stages 1-2); PLAN_ARGS (the planner's settings, local/common.sh:plan).
 
 last_stage=9
 if [ $# -gt 0 ]; then die "unexpected argument $(printf '%q' "$1") (see --help)"; fi
@@ -98,6 +98,15 @@ if [ "$aug" = true ]; then audio_configs+=(conf/aug.yaml); fi
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
 # a bad config: feat_source.py's one line ('feat_source: <file>: config key ...') and its exit status 2
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || exit $?
+# stage 1 of real VoxCeleb: local/prepare_voxceleb.sh's options, each from run.sh's option of the same name
+VOX_FLAGS=(--data_root "$data_root" --wespeaker_data "$wespeaker_data" --out "$data" --nj "$nj"
+           --dev_speakers "$dev_speakers" --dev_seed "$dev_seed" --dev_max_targets "$dev_max_targets"
+           --need_faces "$need_faces" --face_fps "$face_fps" --face_max_frames "$face_max_frames"
+           --face_size "$face_size" --progress "$progress")
+CORPUS_FLAGS=()     # stage 1: the toy corpus's config (--corpus_config)
+if [ -n "$corpus_config" ]; then CORPUS_FLAGS=(--config "$corpus_config"); fi
+SETS_FLAGS=(--speech_scp "$data/train/wav.scp")   # stage 1 with --aug true: generated sets, or real ones listed
+if [ -n "$musan" ]; then SETS_FLAGS=(--musan "$musan" --rirs "$rirs"); fi
 COMPRESS_FLAGS=()   # stage 2: Kaldi matrix compression of the stored fbank (bin.compute_fbank --compress)
 if [ "$fbank_compress" = true ]; then COMPRESS_FLAGS=(--compress); fi
 NOPROG=()
