@@ -8,7 +8,6 @@ issues can so be compared without training anything.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -97,14 +96,15 @@ def make_fake_python(bin_dir: Path) -> None:
     (bin_dir / "torchrun").chmod(0o755)
 
 
-def dry_run(tmp: Path, *args: str, run_sh: Path = RUN) -> list[str]:
+def dry_run(tmp: Path, *args: str, run_sh: Path = RUN, taskset: list[int] | None = None) -> list[str]:
     """The entry-point calls of `bash run_sh --data tmp/data --fbank tmp/fbank --exp tmp/exp ARGS`, in call order,
-    with tmp written as TMP; asserts the run succeeds."""
+    with tmp written as TMP (on the CPUs `taskset` when given); asserts the run succeeds."""
     make_fake_python(tmp / "bin")
     log = tmp / "calls.log"
     log.write_text("")
     env = dict(os.environ, PATH=f"{tmp / 'bin'}{os.pathsep}{os.environ['PATH']}", DRY_RUN_LOG=str(log))
-    cmd = ["bash", str(run_sh), "--data", str(tmp / "data"), "--fbank", str(tmp / "fbank"), "--exp",
+    pin = ["taskset", "-c", ",".join(map(str, taskset))] if taskset else []
+    cmd = [*pin, "bash", str(run_sh), "--data", str(tmp / "data"), "--fbank", str(tmp / "fbank"), "--exp",
            str(tmp / "exp"), "--shard_dir", str(tmp / "shards"), *args]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -24,7 +24,8 @@ def settings(tmp_path, **changes) -> RecipeSettings:
     base = RecipeSettings(
         exp=f"{tmp_path}/exp", data=f"{tmp_path}/data", conf_dir="conf/toy", config="", seeds=("1",),
         modalities=("visual", "audio"), combos=("COS", "KL", "MMD", "COS+KL", "COS+MMD", "KL+MMD"), grid=GRID,
-        trials=("O", "E", "H"), mean_part="train_mean", score_norm="none", top_n="300", kd_weights="conf/kd_weights.yaml",
+        trials=("O", "E", "H"), mean_part="train_mean", score_norm="none", top_n="300",
+        kd_weights="conf/kd_weights.yaml",
         data_type="raw", aug=False, gpus="", jobs=2, nnodes=1, node_rank="0", master_addr="localhost",
         master_port="29500", overwrite=False, progress=True)
     return replace(base, **changes)
@@ -110,7 +111,8 @@ def test_extraction_jobs_write_one_table_per_process(tmp_path):
 
 
 def test_score_lines_carry_the_cohort_with_asnorm(tmp_path):
-    cosine = ["exp/s 1/embeddings/eval/xvector.scp", "exp/s 1/scores/eval", "exp/s 1/embeddings/train_mean/mean_vec.npy"]
+    cosine = ["exp/s 1/embeddings/eval/xvector.scp", "exp/s 1/scores/eval",
+              "exp/s 1/embeddings/train_mean/mean_vec.npy"]
     assert eval_jobs.score_lines(settings(tmp_path, data="D"), "exp/s 1", "eval") == [cosine]
     assert eval_jobs.score_lines(settings(tmp_path, data="D", score_norm="asnorm"), "exp/s 1", "eval") == [
         cosine, ["exp/s 1/embeddings/eval/xvector.scp", "exp/s 1/scores_asnorm/eval",
