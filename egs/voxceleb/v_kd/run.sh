@@ -5,6 +5,7 @@
 #   bash run.sh                                    # every stage, embedded toy corpus, CPU, seed 1
 #   bash run.sh --seeds "1 2 3" --tune true        # the full protocol: KD weights tuned on dev, 3 seeds
 #   bash run.sh --data_root /data/voxceleb --gpus 0,1,2,3   # real VoxCeleb with the paper's configs
+#
 # The stages call programs; which systems a stage trains, embeds and scores comes from the planner
 # (wespeaker_avkd/bin/plan.py) as job files, run through the job commands of cmd.sh (local: tools/run.py).
 # Shell safety: no option value reaches eval, arithmetic expansion or an unquoted expansion (local/common.sh).
@@ -80,11 +81,9 @@ if run_stage 1; then
 fi
 
 if run_stage 2; then
-  if [ "$feat_source" = wav ]; then   # the audio systems compute fbank from wav.scp on the fly
-    stage_begin 2 "data/train_mean only (dataset_args.feat_source: wav, no fbank archives)"
-  else
-    stage_begin 2 "fbank features (+ data/train_mean)"
-  fi
+  what="fbank features (+ data/train_mean)"   # with feat_source wav the audio systems compute fbank on the fly
+  if [ "$feat_source" = wav ]; then what="data/train_mean only (dataset_args.feat_source: wav, no fbank archives)"; fi
+  stage_begin 2 "$what"
   for part in train dev eval; do
     need "$data/$part/wav.scp" 1
     if [ "$feat_source" = wav ]; then continue; fi
@@ -94,9 +93,7 @@ if run_stage 2; then
     python3 -m wespeaker_avkd.bin.subset_data_dir --src "$data/train" --dst "$data/train_mean" --num_utts "$mean_utts"
   fi
   if [ "$data_type" = shard ]; then   # every part a system trains on or embeds, as tar shards + data/<part>/shard.list
-    system_parts=$(plan parts)   # every part a system embeds (train, the mean part, dev, eval)
-    mapfile -t parts <<< "$system_parts"
-    for part in "${parts[@]}"; do
+    for part in "${SYSTEM_PARTS[@]}"; do
       python3 -m wespeaker_avkd.bin.make_shards --data "$data/$part" --out "$shard_dir/$part" --nj "$nj" "${NOPROG[@]}"
     done
   fi
@@ -126,17 +123,15 @@ if run_stage 5; then
   stage_end
 fi
 
-if run_stage 6; then
-  if [ "$tune" != true ]; then
-    log "stage 6: KD-weight tuning skipped (--tune false; students use $kd_weights)"
-  else
-    stage_begin 6 "KD-weight tuning on dev: ${MODALITIES[*]} x COS KL MMD x weights ${GRID[*]} (seed ${SEEDS[0]})"
-    run_jobs train_cmd "$jobs" stage6_train train 6
-    run_jobs extract_cmd "$jobs" stage6_extract extract 6
-    run_jobs score_cmd 1 stage6_score_dev score 6 dev
-    run_jobs score_cmd 1 stage6_select select
-    stage_end
-  fi
+if run_stage 6 && [ "$tune" != true ]; then
+  log "stage 6: KD-weight tuning skipped (--tune false; students use $kd_weights)"
+elif run_stage 6; then
+  stage_begin 6 "KD-weight tuning on dev: ${MODALITIES[*]} x COS KL MMD x weights ${GRID[*]} (seed ${SEEDS[0]})"
+  run_jobs train_cmd "$jobs" stage6_train train 6
+  run_jobs extract_cmd "$jobs" stage6_extract extract 6
+  run_jobs score_cmd 1 stage6_score_dev score 6 dev
+  run_jobs score_cmd 1 stage6_select select
+  stage_end
 fi
 
 if run_stage 7; then

@@ -8,7 +8,7 @@
 #
 # Sets: the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and kd_weights;
 # real_data, need_faces (stage 1 of real VoxCeleb); feat_source (what the audio systems read: feats|wav|auto);
-# mean_part; jobs (side by side: --nj on CPU, 1 with GPUs); NOPROG, VOX_FLAGS, CORPUS_FLAGS, SETS_FLAGS, COMPRESS_FLAGS
+# mean_part, SYSTEM_PARTS; jobs (side by side: --nj on CPU, 1 with GPUs); NOPROG, VOX_FLAGS, CORPUS_FLAGS, SETS_FLAGS, COMPRESS_FLAGS
 # (stages 1-2); PLAN_ARGS (the planner's settings, local/common.sh:plan).
 
 last_stage=9
@@ -91,6 +91,8 @@ PLAN_ARGS=("--exp=$exp" "--data=$data" "--conf_dir=$conf_dir" "--config=$config"
            "--node_rank=$node_rank" "--master_addr=$master_addr" "--master_port=$master_port"
            "--overwrite=$overwrite" "--progress=$progress")
 plan check   # every system's config file, conf/kd.yaml, conf/aug.yaml with --aug true, the --config file
+system_parts=$(plan parts)   # every part a system embeds (train, the mean part, dev, eval): stage 2's shards
+mapfile -t SYSTEM_PARTS <<< "$system_parts"
 # what the audio systems read, from their merged config (the trainer's own loader and schema): stage 2 computes
 # no fbank for wav, stage 3 checks for the table they read
 audio_configs=("$conf_dir/audio.yaml")
