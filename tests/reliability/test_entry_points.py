@@ -155,6 +155,10 @@ CASES = {
     "select_kd_weights": [
         ("input", ["--sweep_dir", "{root}/missing_sweep", "--out", "{root}/w.yaml"], "missing_sweep/visual_kd_cos"),
     ],
+    "plan": [
+        ("input", ["job", "{root}/missing.jobs", "1"], "missing.jobs"),
+        ("argument", ["train", "3"], "--exp"),
+    ],
     "subset_data_dir": [
         ("data", ["--src", "{root}/missing_data", "--dst", "{root}/sub", "--num_utts", "2"], "missing_data/utt2spk"),
         ("argument", ["--src", "{data}", "--dst", "{root}/sub"], "--num_utts"),

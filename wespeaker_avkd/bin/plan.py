@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def run(argv: list[str]) -> int:
     """Plan one step (print or write its job lines), or run one job line."""
     args = build_parser().parse_args(argv)
     if args.step == "job":
@@ -129,5 +129,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """run(argv); an input error is one stderr line and exit status 2 (utils.errors.run_main)."""
+    return run_main("plan", run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main("plan", main, sys.argv[1:]))
+    sys.exit(main())
