@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.recipe.dry_run import VARIANTS, dry_run
+from .dry_run import VARIANTS, dry_run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recipe_commands"
 SEQUENTIAL = {"nj1", "shard", "gpu1", "gpu2"}   # one job at a time: the call order is fixed
