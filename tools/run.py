@@ -20,7 +20,8 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import IO
 
 PROG = "run.py"
 ARRAY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+):([0-9]+)$")
@@ -38,11 +39,11 @@ class Job:
     argv: list[str]
     log: str
     proc: subprocess.Popen | None = None
-    logf: object = None
-    output_start: int = 0
+    logf: IO[bytes] | None = None
+    output_start: int = 0       # where the job's own output starts in its log (after the header)
     started: float = 0.0
-    code: int | None = None
-    shown: bool = field(default=False)
+    code: int | None = None     # exit status once finished (127: the program could not be started)
+    shown: bool = False         # output also copied to this process's stdout
 
 
 def parse(argv: list[str]) -> tuple[int, str | None, int, int, str, list[str]]:
@@ -147,7 +148,14 @@ def main(argv: list[str]) -> int:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     jobs = [Job(i, [substitute(w, name, i) for w in command], substitute(log, name, i)) for i in range(first, last + 1)]
-    run_all(jobs, max_jobs or len(jobs))
+    try:
+        run_all(jobs, max_jobs or len(jobs))
+    except KeyboardInterrupt:   # the jobs got the terminal's SIGINT too; stop the rest and say so in one line
+        for job in jobs:
+            if job.proc is not None and job.proc.poll() is None:
+                job.proc.terminate()
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     failed = [job for job in jobs if job.code]
     for job in failed:
         last_line = "" if job.shown else last_output_line(job)
