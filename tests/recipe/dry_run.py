@@ -1,4 +1,5 @@
-"""A dry run of the recipe: run.sh with `python3` on PATH replaced by a recorder of the package's entry points.
+"""A dry run of the recipe: run.sh with `python3` (and `python`, `torchrun`) on PATH replaced by a recorder of
+the package's entry points.
 
 Every `python3 -m wespeaker_avkd.bin.<name>` call except the planner is written to a log (one shell-quoted line,
 a `--jobs FILE` argument replaced by the file's lines) and replaced by a stub that creates the files the next
@@ -55,7 +56,7 @@ with open(os.environ["DRY_RUN_LOG"], "a") as f:
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     f.write(shlex.join((["CUDA_VISIBLE_DEVICES=" + gpus] if gpus is not None else []) + prog + shown) + "\n")
 name = argv[1].rsplit(".", 1)[1]
-if name == "make_toy_corpus":
+if name in ("make_toy_corpus", "prepare_voxceleb"):
     for part in ("train", "dev", "eval"):
         for t in ("wav.scp", "utt2spk"):
             touch(os.path.join(opt("--out"), part, t))
@@ -92,8 +93,9 @@ def make_fake_python(bin_dir: Path) -> None:
     fake = bin_dir / "python3"
     fake.write_text(FAKE.format(python=sys.executable))
     fake.chmod(0o755)
-    (bin_dir / "torchrun").write_text(fake.read_text())
-    (bin_dir / "torchrun").chmod(0o755)
+    for alias in ("torchrun", "python"):   # local/prepare_voxceleb.sh calls `python`
+        (bin_dir / alias).write_text(fake.read_text())
+        (bin_dir / alias).chmod(0o755)
 
 
 def dry_run(tmp: Path, *args: str, run_sh: Path = RUN, taskset: list[int] | None = None) -> list[str]:
@@ -121,6 +123,8 @@ VARIANTS = {
                "--overwrite", "true", "--progress", "false", "--trials", "E O"],
     "gpu1": ["--gpus", "0", "--seeds", "1 2", "--tune", "true", "--tune_grid", "1 10"],
     "gpu2": ["--gpus", "0,1", "--nnodes", "2", "--node_rank", "1", "--master_addr", "host1", "--master_port", "1234"],
+    "voxceleb": ["--data_root", "/nowhere/vox", "--wespeaker_data", "/nowhere/ws", "--dev_speakers", "7", "--face_fps",
+                 "2", "--face_max_frames", "3", "--face_size", "64", "--dev_max_targets", "50", "--dev_seed", "4"],
 }
 
 if __name__ == "__main__":
