@@ -86,6 +86,7 @@ def test_hostile_paths_stay_paths(tmp_path, option):
     (["--top_n", "3e2"], "--top_n must be a non-negative integer"),
     (["--stgae", "3"], "unknown option --stgae"),
     (["positional"], "unexpected argument"),
+    (["--exp", "runs/JOB/exp"], "--exp may not contain the word JOB"),
 ])
 def test_runs_that_select_nothing_or_mistype_are_refused(tmp_path, args, message):
     out = _run(tmp_path, *args)

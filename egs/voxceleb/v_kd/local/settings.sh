@@ -59,6 +59,9 @@ if [ -n "$musan$rirs" ]; then
   for name in musan rirs; do [ -d "${!name}" ] || die "--$name ${!name}: no such directory"; done
 fi
 case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
+if [[ $exp =~ (^|[^A-Za-z0-9_])JOB([^A-Za-z0-9_]|$) ]]; then   # cmd.sh's job commands replace that word
+  die "--exp may not contain the word JOB (a job command replaces it by the job's index)"
+fi
 
 # ---------------------------------------------------------------- defaults that depend on other options
 real_data=false     # real VoxCeleb (--data_root and/or --wespeaker_data) instead of the toy corpus
