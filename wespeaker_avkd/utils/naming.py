@@ -1,6 +1,6 @@
 """The study's names, defined once: modalities, Eq. 7 weight keys, KD student and tuning-run directories.
 
-The recipe's shell reads them through `egs/voxceleb/v_kd/local/names.py` (one table per run), the report and
+The recipe's planner (`wespeaker_avkd/recipe/`, its shell spells none of them), the report and
 the tuning selection import them, so an experiment directory is named by one rule everywhere.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ def student_name(modality: str, combo: str) -> str:
 def tuning_run_name(modality: str, loss: str, weight: str) -> str:
     """Dir name of a dev-tuning run of one loss at one weight (as written on the command line): 'audio_kd_kl_w10'."""
     return f"{student_name(modality, loss)}_w{weight}"
+
 
 # ---- systems of the study (report, tuning and plots read them from here) ------------------------------------
 TEACHER = "teacher"  # experiment dir name of the audio-visual (fusion) teacher
