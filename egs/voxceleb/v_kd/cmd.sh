@@ -7,9 +7,9 @@
 #   train_cmd:   trainings (stages 3, 5, 6, 7)
 #   extract_cmd: embedding extraction and the teacher's KD export (stages 4, 5, 6, 8)
 #   score_cmd:   scoring, the KD-weight selection and the report (one light process each)
-train_cmd=("${WESPEAKER_AVKD_ROOT}/tools/run.py")
-extract_cmd=("${WESPEAKER_AVKD_ROOT}/tools/run.py")
-score_cmd=("${WESPEAKER_AVKD_ROOT}/tools/run.py")
+train_cmd=(python3 "${WESPEAKER_AVKD_ROOT}/tools/run.py")
+extract_cmd=(python3 "${WESPEAKER_AVKD_ROOT}/tools/run.py")
+score_cmd=(python3 "${WESPEAKER_AVKD_ROOT}/tools/run.py")
 
 # On a cluster, use a queue command that takes the same arguments, e.g. Kaldi's utils/queue.pl (Grid Engine)
 # or utils/slurm.pl (Slurm) from a Kaldi checkout on PATH; they turn --max-jobs-run into the array's throttle.
