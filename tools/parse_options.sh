@@ -11,7 +11,8 @@
 # IFS, the recipe's internals) cannot be set from the command line, and a typo is an error. A variable whose
 # default is true/false only accepts true or false. Values are assigned verbatim with `printf -v` (never
 # evaluated); checking their type is the caller's job. `--help` / `-h` prints $help_message (when set) and
-# exits. Parsing stops at the first non-option word, which is left in "$@" for the caller.
+# exits. Parsing stops at the first non-option word, which is left in "$@" for the caller. A bad option is one
+# stderr line '<script>: message' and exit status 2, as a named error of the package's entry points.
 
 __po_usage() {
   if [ -n "${help_message:-}" ]; then printf '%s\n' "$help_message"; fi
@@ -19,8 +20,8 @@ __po_usage() {
 
 # shellcheck disable=SC2154  # the caller defines options
 if [[ "$(declare -p options 2>/dev/null)" != "declare -a"* ]]; then
-  echo "$0: parse_options.sh needs an array 'options' naming the accepted options" >&2
-  exit 1
+  echo "${0##*/}: parse_options.sh needs an array 'options' naming the accepted options" >&2
+  exit 2
 fi
 
 while [ $# -gt 0 ]; do
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --*)
       __po_name="$1"
       if [ $# -lt 2 ]; then
-        echo "$0: option $1 needs a value" >&2; exit 1
+        echo "${0##*/}: option $1 needs a value" >&2; exit 2
       fi
       __po_value="$2"; shift 2 ;;
     *)
@@ -45,14 +46,13 @@ while [ $# -gt 0 ]; do
     if [ "$__po_opt" = "$__po_name" ]; then __po_known=true; break; fi
   done
   if [ "$__po_known" != true ]; then
-    printf '%s: unknown option --%s\n' "$0" "$__po_name" >&2
-    __po_usage >&2
-    exit 1
+    printf '%s: unknown option --%s (see --help)\n' "${0##*/}" "$__po_name" >&2
+    exit 2
   fi
   __po_old="${!__po_name}"
   if { [ "$__po_old" = true ] || [ "$__po_old" = false ]; } && \
      [ "$__po_value" != true ] && [ "$__po_value" != false ]; then
-    printf '%s: option --%s expects true or false, got %q\n' "$0" "$__po_name" "$__po_value" >&2; exit 1
+    printf '%s: option --%s expects true or false, got %q\n' "${0##*/}" "$__po_name" "$__po_value" >&2; exit 2
   fi
   printf -v "$__po_name" '%s' "$__po_value"
 done

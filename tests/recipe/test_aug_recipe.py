@@ -13,14 +13,24 @@ RECIPE = os.path.join(ROOT, "egs", "voxceleb", "v_kd")
 
 
 def _settings(tmp_path, *args):
-    """(returncode, {name: value}, stderr) of run.sh's settings for args, with the augmentation flags dumped."""
+    """(returncode, {name: value}, stderr) of run.sh's settings for args: the audio input, and the flags between
+    each baseline's config and its --exp_dir in the planner's stage-3 jobs."""
     text = open(os.path.join(RECIPE, "run.sh")).read()
     head = text[:text.index('. local/settings.sh "$@"')] + '. local/settings.sh "$@"\n'
-    body = head + ('mod_aug audio; a=("${MOD_AUG[@]}"); mod_aug visual\n'
-                   'printf "%s\\n" "feat_source=$feat_source" "audio=${a[*]}" "visual=${MOD_AUG[*]}"\n')
+    body = head + ('mkdir -p "$data/musan" "$data/rirs"; touch "$data/musan/wav.scp" "$data/rirs/wav.scp"\n'
+                   'printf "%s\\n" "feat_source=$feat_source"\nplan train 3\n')
     out = subprocess.run(["bash", "-c", body, os.path.join(RECIPE, "run.sh"), "--exp", str(tmp_path / "exp"),
                           "--data", str(tmp_path / "data"), *args], capture_output=True, text=True, timeout=60)
-    return out.returncode, dict(line.split("=", 1) for line in out.stdout.splitlines()), out.stderr
+    if out.returncode:
+        return out.returncode, {}, out.stderr
+    lines = out.stdout.splitlines()
+    settings = dict([lines[0].split("=", 1)])
+    for job in lines[1:]:
+        words = job.split("\t")
+        config = words.index("--config")
+        mod = os.path.basename(words[config + 1]).removesuffix(".yaml")
+        settings[mod] = " ".join(words[config + 2:words.index("--exp_dir")])
+    return out.returncode, settings, out.stderr
 
 
 def test_aug_option_flags_audio_systems_only(tmp_path):

@@ -150,6 +150,10 @@ CASES = {
     "select_kd_weights": [
         ("input", ["--sweep_dir", "{root}/missing_sweep", "--out", "{root}/w.yaml"], "missing_sweep/visual_kd_cos"),
     ],
+    "plan": [
+        ("input", ["job", "{root}/missing.jobs", "1"], "missing.jobs"),
+        ("argument", ["train", "3"], "--exp"),
+    ],
     "subset_data_dir": [
         ("data", ["--src", "{root}/missing_data", "--dst", "{root}/sub", "--num_utts", "2"], "missing_data/utt2spk"),
         ("argument", ["--src", "{data}", "--dst", "{root}/sub"], "--num_utts"),
@@ -264,17 +268,17 @@ def test_recipe_option_and_config_errors_are_one_line(tmp_path):
                      f"{overlay}: config key 'dataset_args.feat_source': must be one of")
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_pool_stage_returns_the_jobs_exit_status(tmp_path, jobs):
-    """A job that fails with a named error (exit 2) fails its stage with 2; jobs run side by side (output only in
-    their logs) get the error line in the pool's one line per failed job."""
-    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/jobs.sh\n'
-              f'exp="{tmp_path}"; jobs={jobs}; ncores=2; num_gpus=0; progress=false; threads=2; side_by_side=false\n'
-              'named() { echo "working"; echo "prog: conf.yaml: config key \'x\' is not known" >&2; return 2; }\n'
-              'ok() { echo ok; }\npool_begin\npool_run a ok\npool_run b named\npool_end\necho NOT_REACHED\n')
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.returncode == EXIT_NAMED_ERROR and "NOT_REACHED" not in out.stdout, out.stdout + out.stderr
-    line = f"run.sh: job b failed: see {tmp_path}/logs/b.log"
-    if jobs > 1:
+@pytest.mark.parametrize("max_jobs", ["1", "2"])
+def test_job_runner_returns_the_jobs_exit_status(tmp_path, max_jobs):
+    """A job that fails with a named error (exit 2) fails its stage with 2 (tools/run.py, run.sh's local job
+    command); jobs run side by side (output only in their logs) get the error line in the runner's one line."""
+    code = ("import sys; print('working'); sys.argv[1] == '2' and (print(\"prog: conf.yaml: config key 'x' is not "
+            "known\", file=sys.stderr), sys.exit(2))")
+    out = subprocess.run([sys.executable, os.path.join(REPO, "tools", "run.py"), "--max-jobs-run", max_jobs, "JOB=1:2",
+                          f"{tmp_path}/logs/s.JOB.log", sys.executable, "-c", code, "JOB"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == EXIT_NAMED_ERROR, out.stdout + out.stderr
+    line = f"run.py: job 2 failed (exit 2): see {tmp_path}/logs/s.2.log"
+    if max_jobs != "1":
         line += " (prog: conf.yaml: config key 'x' is not known)"
-    assert out.stderr.splitlines() == [line.replace("run.sh", "bash")], out.stderr
+    assert out.stderr.splitlines() == [line], out.stderr

@@ -86,6 +86,7 @@ def test_hostile_paths_stay_paths(tmp_path, option):
     (["--top_n", "3e2"], "--top_n must be a non-negative integer"),
     (["--stgae", "3"], "unknown option --stgae"),
     (["positional"], "unexpected argument"),
+    (["--exp", "runs/JOB/exp"], "--exp may not contain the word JOB"),
 ])
 def test_runs_that_select_nothing_or_mistype_are_refused(tmp_path, args, message):
     out = _run(tmp_path, *args)
@@ -109,14 +110,25 @@ def test_missing_input_names_the_stage_that_makes_it(tmp_path, stage, message):
 
 
 def _settings(tmp_path, *args):
-    """The settings run.sh derives from its options (its own text up to local/settings.sh, then a dump)."""
+    """The settings run.sh derives from its options (its own text up to local/settings.sh, then a dump): the audio
+    input, and from the planner a student's kd configs (stage 7's first job) and the score folders (stage 4)."""
     text = open(os.path.join(RECIPE, "run.sh")).read()
     head = text[:text.index('. local/settings.sh "$@"')] + '. local/settings.sh "$@"\n'
-    body = head + 'printf "%s\\n" "feat_source=$feat_source" "KD=${KD_CONFIGS[*]}" "SCORES=${SCORE_DIRS[*]}"\n'
-    out = subprocess.run(["bash", "-c", body, os.path.join(RECIPE, "run.sh"), "--exp", str(tmp_path / "exp"), *args],
+    body = head + ('mkdir -p "$exp/seed1/teacher/kd_export" "$data/dev/trials"; touch "$data/dev/trials/"{O,E,H}\n'
+                   'touch "$exp/seed1/teacher/kd_export/xvector.scp"\n'
+                   'printf "%s\\n" "feat_source=$feat_source"\nplan train 7\n'
+                   'plan score 4 dev --out "$exp/s.jobs" >/dev/null\n'
+                   'cut -f2 "$exp/s.tsv"\n')
+    out = subprocess.run(["bash", "-c", body, os.path.join(RECIPE, "run.sh"), "--exp", str(tmp_path / "exp"),
+                          "--data", str(tmp_path / "data"), "--kd_combos", "KL", "--modalities", "audio", *args],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    return dict(line.split("=", 1) for line in out.stdout.splitlines())
+    lines = out.stdout.splitlines()
+    student = lines[1].split("\t")
+    configs = [student[i + 1] for i, w in enumerate(student) if w == "--config"][1:]
+    folders = sorted({line.split("/")[-2] for line in lines[2:]})
+    return {"feat_source": lines[0].split("=", 1)[1], "KD": " ".join(f"--config {c}" for c in configs),
+            "SCORES": " ".join(folders)}
 
 
 def _conf_set(tmp_path, feat_source=None, kd=None):
@@ -177,7 +189,7 @@ def test_auto_takes_feats_when_the_data_dir_has_them(tmp_path):
     """need_audio_input under auto: feats.scp when present (stage 1-2), else wav.scp (stage 1)."""
     d = tmp_path / "d"
     d.mkdir()
-    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/systems.sh\nfeat_source=auto\n'
+    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\nfeat_source=auto\n'
               f'need_audio_input "{d}" && echo NEEDS_MET\n')
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and f"{d}/wav.scp missing: run stage 1 first" in out.stderr
@@ -261,22 +273,6 @@ def test_asnorm_report_names_the_scores_it_needs(tmp_path):
     assert not (tmp_path / "exp" / "report").exists()
 
 
-def test_score_jobs_carry_the_cohort_with_asnorm(tmp_path):
-    """score_add: the cosine line always; with asnorm a second line into scores_asnorm whose cohort is the
-    system's own embeddings of the mean part with that part's utt2spk."""
-    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/systems.sh\n'
-              f'data=D; mean_part=train_mean\nfor score_norm in none asnorm; do : > "{tmp_path}/$score_norm"; '
-              f'score_add "{tmp_path}/$score_norm" "exp/s 1" eval; done\n')
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    cosine = "exp/s 1/embeddings/eval/xvector.scp\texp/s 1/scores/eval\texp/s 1/embeddings/train_mean/mean_vec.npy"
-    assert (tmp_path / "none").read_text() == cosine + "\n"
-    assert (tmp_path / "asnorm").read_text().splitlines() == [
-        cosine, "exp/s 1/embeddings/eval/xvector.scp\texp/s 1/scores_asnorm/eval\t"
-                "exp/s 1/embeddings/train_mean/mean_vec.npy\texp/s 1/embeddings/train_mean/xvector.scp\t"
-                "D/train_mean/utt2spk"]
-
-
 def test_tuning_stage_names_the_teacher_it_needs(tmp_path):
     out = _run(tmp_path, "--stage", "6", "--stop_stage", "6", "--tune", "true")
     assert out.returncode != 0 and "teacher/kd_export/xvector.scp missing: run stage 5 first" in out.stderr
@@ -298,55 +294,17 @@ def test_failing_job_fails_the_stage_and_names_its_log(tmp_path):
     exp = tmp_path / "my exp $(touch PWNED)"
     out = _run(tmp_path, "--stage", "3", "--stop_stage", "3", "--conf_dir", str(conf), "--exp", str(exp))
     assert out.returncode != 0
-    for mod in ("audio", "visual"):
-        log = exp / "logs" / f"seed1_{mod}_baseline.log"
-        assert f"job seed1_{mod}_baseline failed: see {log}" in out.stderr, out.stderr
-        assert log.stat().st_size > 0
+    for job, mod in ((1, "audio"), (2, "visual")):   # the runner names each failed job's log
+        log = exp / "logs" / f"stage3_train.{job}.log"
+        assert f"job {job} failed (exit 2): see {log}" in out.stderr, out.stderr
+        assert f"{exp}/seed1/{mod}_baseline" in log.read_text()   # the log's header line is the job's command
     assert "stage 3 done" not in out.stdout and "done (stages" not in out.stdout
     assert _pwned(tmp_path) == []
 
 
-def _pool(tmp_path, jobs, body):
-    """Source the job pool with stub settings and run body."""
-    script = (f'set -euo pipefail\ncd {RECIPE}\n. local/common.sh\n. local/jobs.sh\n'
-              f'exp="{tmp_path}"; jobs={jobs}; ncores=2; num_gpus=0; progress=false; threads=2; side_by_side=false\n'
-              + body)
-    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
-
-
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_pool_fails_when_any_job_fails(tmp_path, jobs):
-    body = ('ok() { echo "ran $1"; }\nbad() { echo "broken $1"; return 3; }\n'
-            'pool_begin\npool_run a ok "x y"\npool_run b bad "z"\npool_run c ok w\n'
-            'if pool_end; then echo POOL_OK; else echo POOL_FAILED; fi\n')
-    out = _pool(tmp_path, jobs, body)
-    assert "POOL_FAILED" in out.stdout and "POOL_OK" not in out.stdout, out.stdout + out.stderr
-    assert f"job b failed: see {tmp_path}/logs/b.log" in out.stderr
-    assert "job a failed" not in out.stderr and "job c failed" not in out.stderr
-    assert (tmp_path / "logs" / "a.log").read_text().strip() == "ran x y"  # one argument, kept whole
-    assert (tmp_path / "logs" / "b.log").read_text().strip() == "broken z"
-
-
-def test_pool_job_stops_at_its_first_failing_command(tmp_path):
-    body = ('two() { false; touch "$1/SECOND"; }\npool_begin\npool_run t two "' + str(tmp_path) + '"\n'
-            'pool_end || echo POOL_FAILED\n')
-    out = _pool(tmp_path, 2, body)
-    assert "POOL_FAILED" in out.stdout and not (tmp_path / "SECOND").exists()
-
-
-def test_pool_runs_at_most_jobs_at_once(tmp_path):
-    body = ('slot() { mkdir "$1/running_$2"; n=$(ls -d "$1"/running_* | wc -l); echo "$n" >> "$1/peak"; sleep 0.3;'
-            ' rmdir "$1/running_$2"; }\npool_begin\n'
-            + "".join(f'pool_run j{i} slot "{tmp_path}" {i}\n' for i in range(5)) + 'pool_end\n')
-    out = _pool(tmp_path, 2, body)
-    assert out.returncode == 0, out.stderr
-    peaks = [int(x) for x in (tmp_path / "peak").read_text().split()]
-    assert len(peaks) == 5 and max(peaks) <= 2
-
-
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_shellcheck_clean():
-    files = ["run.sh", "path.sh", "local/common.sh", "local/jobs.sh", "local/systems.sh", "local/settings.sh",
+    files = ["run.sh", "path.sh", "cmd.sh", "local/common.sh", "local/settings.sh", "local/prepare_voxceleb.sh",
              "../run.sh", "../../../tools/parse_options.sh"]
     out = subprocess.run(["shellcheck", "-x", "-S", "warning", *files], capture_output=True, text=True, cwd=RECIPE)
     assert out.returncode == 0, out.stdout

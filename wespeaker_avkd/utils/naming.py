@@ -1,6 +1,6 @@
 """The study's names, defined once: modalities, Eq. 7 weight keys, KD student and tuning-run directories.
 
-The recipe's shell reads them through `egs/voxceleb/v_kd/local/names.py` (one table per run), the report and
+The recipe's planner (`wespeaker_avkd/recipe/`, its shell spells none of them), the report and
 the tuning selection import them, so an experiment directory is named by one rule everywhere.
 """
 from __future__ import annotations
@@ -46,3 +46,11 @@ def system_role(name: str) -> str | None:
         if name.startswith(student_name(modality, "")):
             return "student"
     return None
+# ---- the recipe's experiment tree: exp/seed<N>/<system>, exp/tune/<tuning run>, exp/report[_<scores>] -------
+TUNE_DIR = "tune"           # the dev-tuning runs and the chosen weights
+KD_EXPORT_DIR = "kd_export"  # a teacher's exported embeddings, the students' KD targets
+
+
+def seed_dir_name(seed: str | int) -> str:
+    """Dir of one seed's systems: 1 -> 'seed1'."""
+    return f"seed{seed}"

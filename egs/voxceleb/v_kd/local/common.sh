@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154,SC2034  # settings come from run.sh, which sources this file
-# Shared helpers of run.sh: logging, option validation, input checks, stage timing. Sourced, never run.
-# Safety rule of the recipe: no option value reaches eval, arithmetic expansion or an unquoted expansion.
-# Numeric options are checked against a decimal-integer pattern and then only compared with [ -ge ] etc.;
-# word lists are split with `read -ra` (no globbing); commands are arrays or functions with arguments.
+# Shared helpers of run.sh: logging, option checks, input checks, stage timing, the planner and its jobs.
+# Sourced, never run. Safety rule of the recipe: no option value reaches eval, arithmetic expansion or an
+# unquoted expansion. Numeric options are checked against a decimal-integer pattern and then only compared with
+# [ -ge ] etc.; word lists are split with `read -ra` (no globbing); commands are arrays or functions with
+# arguments; a job is an argument vector (wespeaker_avkd/bin/plan.py), never a string that is evaluated.
 
 log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
 
@@ -45,12 +46,39 @@ need_path() {
 # need FILE STAGES: stop the stage when an input is missing and say which stages make it.
 need() { [ -e "$1" ] || die "$1 missing: run stage $2 first"; }
 
+# need_audio_input DIR: stop unless DIR holds the table the audio systems read ($feat_source: feats.scp for
+# feats, wav.scp for wav, for auto feats.scp when DIR has one, else wav.scp).
+need_audio_input() {
+  if [ "$feat_source" = feats ] || { [ "$feat_source" = auto ] && [ -f "$1/feats.scp" ]; }; then
+    need "$1/feats.scp" "1-2"
+  else
+    need "$1/wav.scp" 1
+  fi
+}
+
 # stage_begin N TEXT / stage_end: log a stage's start and its wall time.
 stage_begin() { _stage_no=$1; _stage_t0=$SECONDS; log "stage $1: $2"; }
 stage_end() { log "stage $_stage_no done in $((SECONDS - _stage_t0)) s"; }
 
 # run_stage N: true when stage N is inside --stage .. --stop_stage.
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+# plan STEP [ARG...]: the recipe's planner (wespeaker_avkd/bin/plan.py) with this run's settings (PLAN_ARGS).
+plan() { python3 -m wespeaker_avkd.bin.plan "$@" "${PLAN_ARGS[@]}"; }
+
+# run_jobs CMD MAX NAME STEP [ARG...]: the planner's jobs of STEP into $exp/jobs/NAME.jobs, then run through the
+# job command CMD (an array of cmd.sh) as the array job NAME: at most MAX at once, job i logging to
+# $exp/logs/NAME.i.log. A failed job fails the stage with its exit status (the runner names its log).
+run_jobs() {
+  local -n _rj_cmd=$1
+  local max=$2 name=$3 n
+  shift 3
+  n=$(plan "$@" --out "$exp/jobs/$name.jobs")
+  if [ "$n" = 0 ]; then log "  $name: nothing to run"; return 0; fi
+  log "  $name: $n job(s), logs $exp/logs/$name.<job>.log"
+  "${_rj_cmd[@]}" --max-jobs-run "$max" "JOB=1:$n" "$exp/logs/$name.JOB.log" \
+    python3 -m wespeaker_avkd.bin.plan job "$exp/jobs/$name.jobs" JOB
+}
 
 # cpu_model: the processor model (logged with every run: stage times depend on it).
 cpu_model() {

@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154,SC2034  # the options come from run.sh, which sources this file
-# Settings of run.sh: every option is checked before any work, then the run's settings are derived from them.
-# Sourced by run.sh after option parsing, with the arguments parsing left over (there must be none); never run.
-# Safety rule (local/common.sh): values are matched against patterns and then only compared with [ -ge ] etc.
-# or passed on as single quoted words; nothing here reaches eval or arithmetic expansion.
+# Settings of run.sh: every option is checked before any work, then the defaults that depend on other options
+# are filled in and handed to the planner. Sourced by run.sh after option parsing, with the arguments parsing
+# left over (there must be none); never run. Safety rule (local/common.sh): values are matched against patterns
+# and then only compared with [ -ge ] etc. or passed on as single words; nothing here reaches eval or arithmetic
+# expansion.
 #
-# Sets: last_stage; real_data, need_faces (stage 1 of real VoxCeleb); the word lists SEEDS TRIALS MODALITIES COMBOS
-# GRID; the defaults of conf_dir, mean_utts and kd_weights; KD_CONFIGS (the students' kd configs), DATA_FLAGS (the audio
-# and visual trainings' data_type override), feat_source (what the audio systems read: feats|wav|auto),
-# SCORE_DIRS (score folders of every system: scores, + scores_asnorm with --score_norm asnorm), first_seed,
-# mean_part, SYSTEM_PARTS, ncores, num_gpus, jobs, threads, side_by_side, CONFIG_FLAGS, NOPROG, DEV_FLAGS,
-# PROG_FLAGS; AUG_FLAGS and the functions mod_aug / need_aug_sets (--aug true).
+# Sets: the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and kd_weights;
+# real_data, need_faces (stage 1 of real VoxCeleb); feat_source (what the audio systems read: feats|wav|auto);
+# mean_part, SYSTEM_PARTS; jobs (side by side: --nj on CPU, 1 with GPUs); NOPROG, VOX_FLAGS, CORPUS_FLAGS, SETS_FLAGS, COMPRESS_FLAGS
+# (stages 1-2); PLAN_ARGS (the planner's settings, local/common.sh:plan).
 
 last_stage=9
-if [ $# -gt 0 ]; then echo "$0: unexpected argument $(printf '%q' "$1")" >&2; echo "$help_message" >&2; exit 1; fi
+if [ $# -gt 0 ]; then die "unexpected argument $(printf '%q' "$1") (see --help)"; fi
 
 # ---------------------------------------------------------------- validate every option
 need_uint stage "$stage" 1
@@ -40,7 +39,7 @@ case "$score_norm" in
   *) die "--score_norm must be none or asnorm, got $(printf '%q' "$score_norm")" ;;
 esac
 split_words seeds "$seeds" '^(0|[1-9][0-9]{0,8})$' SEEDS
-split_words trials "$trials" '^[A-Za-z0-9_.-]+$' TRIALS
+split_words trials "$trials" '^[A-Za-z0-9_.][A-Za-z0-9_.-]*$' TRIALS
 split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
 split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
 split_words tune_grid "$tune_grid" '^(0|[1-9][0-9]*)(\.[0-9]+)?$|^0?\.[0-9]+$' GRID
@@ -60,6 +59,9 @@ if [ -n "$musan$rirs" ]; then
   for name in musan rirs; do [ -d "${!name}" ] || die "--$name ${!name}: no such directory"; done
 fi
 case "$exp" in *,*) die "--exp may not contain a comma (embedding lists are comma-separated)" ;; esac
+if [[ $exp =~ (^|[^A-Za-z0-9_])JOB([^A-Za-z0-9_]|$) ]]; then   # cmd.sh's job commands replace that word
+  die "--exp may not contain the word JOB (a job command replaces it by the job's index)"
+fi
 
 # ---------------------------------------------------------------- defaults that depend on other options
 real_data=false     # real VoxCeleb (--data_root and/or --wespeaker_data) instead of the toy corpus
@@ -78,60 +80,39 @@ need_uint mean_utts "$mean_utts"
 if [ -z "$kd_weights" ]; then
   if [ "$tune" = true ]; then kd_weights=$exp/tune/kd_weights.yaml; else kd_weights=conf/kd_weights.yaml; fi
 fi
-for f in audio.yaml visual.yaml teacher.yaml; do
-  [ -f "$conf_dir/$f" ] || die "$conf_dir/$f is missing (--conf_dir)"
-done
-[ -f conf/kd.yaml ] || die "conf/kd.yaml is missing (the students' kd block)"
-if [ -n "$config" ] && [ ! -f "$config" ]; then die "--config $config: no such file"; fi
 
 # ---------------------------------------------------------------- run settings
-CONFIG_FLAGS=()
-if [ -n "$config" ]; then CONFIG_FLAGS=(--config "$config"); fi
-# a student is its baseline's config + conf/kd.yaml (shared by every conf set) + the set's own kd.yaml, if it
-# has one, merged over it
-KD_CONFIGS=(--config conf/kd.yaml)
-if [ -f "$conf_dir/kd.yaml" ]; then KD_CONFIGS+=(--config "$conf_dir/kd.yaml"); fi
+mean_part=train             # every system subtracts the mean of its embeddings of this part
+if [ "$mean_utts" -gt 0 ]; then mean_part=train_mean; fi
+# CPU runs several jobs side by side (each with its share of the cores): small convolutions use two cores
+# poorly, two single-core jobs keep both busy. GPU runs go one after another.
+if [ -n "$gpus" ]; then jobs=1; else jobs=$nj; fi
+PLAN_ARGS=("--exp=$exp" "--data=$data" "--conf_dir=$conf_dir" "--config=$config" --seeds "${SEEDS[@]}"
+           --modalities "${MODALITIES[@]}" --kd_combos "${COMBOS[@]}" --tune_grid "${GRID[@]}" --trials "${TRIALS[@]}"
+           "--mean_part=$mean_part" "--score_norm=$score_norm" "--top_n=$top_n" "--kd_weights=$kd_weights"
+           "--data_type=$data_type" "--aug=$aug" "--gpus=$gpus" "--jobs=$jobs" "--nnodes=$nnodes"
+           "--node_rank=$node_rank" "--master_addr=$master_addr" "--master_port=$master_port"
+           "--overwrite=$overwrite" "--progress=$progress")
+plan check   # every system's config file, conf/kd.yaml, conf/aug.yaml with --aug true, the --config file
+system_parts=$(plan parts)   # every part a system embeds (train, the mean part, dev, eval): stage 2's shards
+mapfile -t SYSTEM_PARTS <<< "$system_parts"
 # what the audio systems read, from their merged config (the trainer's own loader and schema): stage 2 computes
 # no fbank for wav, stage 3 checks for the table they read
-# --aug true: conf/aug.yaml (WeSpeaker's augmentation) over every audio system's config, its sets from stage 1
-AUG_FLAGS=()
-if [ "$aug" = true ]; then
-  [ -f conf/aug.yaml ] || die "conf/aug.yaml is missing (--aug true)"
-  AUG_FLAGS=(--config conf/aug.yaml --noise_data "$data/musan/wav.scp" --reverb_data "$data/rirs/wav.scp")
-fi
-# mod_aug MOD: MOD_AUG = the augmentation flags of a system of modality MOD (audio only)
-mod_aug() { MOD_AUG=(); if [ "$1" = audio ]; then MOD_AUG=("${AUG_FLAGS[@]}"); fi; }
-# need_aug_sets: with --aug true, stage 1's noise and RIR sets must exist
-need_aug_sets() {
-  if [ "$aug" = true ]; then need "$data/musan/wav.scp" 1; need "$data/rirs/wav.scp" 1; fi
-}
 audio_configs=("$conf_dir/audio.yaml")
 if [ "$aug" = true ]; then audio_configs+=(conf/aug.yaml); fi
 if [ -n "$config" ]; then audio_configs+=("$config"); fi
 # a bad config: feat_source.py's one line ('feat_source: <file>: config key ...') and its exit status 2
 feat_source=$(python3 local/feat_source.py "${audio_configs[@]}") || exit $?
-load_names "${MODALITIES[*]}" "${COMBOS[*]}" "${GRID[*]}"   # exp dir names, from wespeaker_avkd/utils/naming.py
-DATA_FLAGS=()       # the audio and visual trainings (and so their extractions) read tar shards with --data_type shard
-if [ "$data_type" = shard ]; then DATA_FLAGS=(+dataset_args.data_type=shard); fi
+# stage 1 of real VoxCeleb: local/prepare_voxceleb.sh's options, each from run.sh's option of the same name
+VOX_FLAGS=(--data_root "$data_root" --wespeaker_data "$wespeaker_data" --out "$data" --nj "$nj"
+           --dev_speakers "$dev_speakers" --dev_seed "$dev_seed" --dev_max_targets "$dev_max_targets"
+           --need_faces "$need_faces" --face_fps "$face_fps" --face_max_frames "$face_max_frames"
+           --face_size "$face_size" --progress "$progress")
+CORPUS_FLAGS=()     # stage 1: the toy corpus's config (--corpus_config)
+if [ -n "$corpus_config" ]; then CORPUS_FLAGS=(--config "$corpus_config"); fi
+SETS_FLAGS=(--speech_scp "$data/train/wav.scp")   # stage 1 with --aug true: generated sets, or real ones listed
+if [ -n "$musan" ]; then SETS_FLAGS=(--musan "$musan" --rirs "$rirs"); fi
 COMPRESS_FLAGS=()   # stage 2: Kaldi matrix compression of the stored fbank (bin.compute_fbank --compress)
 if [ "$fbank_compress" = true ]; then COMPRESS_FLAGS=(--compress); fi
-SCORE_DIRS=(scores)
-if [ "$score_norm" = asnorm ]; then SCORE_DIRS+=(scores_asnorm); fi
-first_seed=${SEEDS[0]}
-mean_part=train             # every system subtracts the mean of its embeddings of this part
-if [ "$mean_utts" -gt 0 ]; then mean_part=train_mean; fi
-# baselines and the teacher embed the whole training set (the teacher trains on it, kd_export reads it), the
-# mean part, dev (tuning's reference) and eval
-SYSTEM_PARTS=(train dev eval)
-if [ "$mean_part" != train ]; then SYSTEM_PARTS=(train "$mean_part" dev eval); fi
-ncores=$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")
-num_gpus=0
-if [ -n "$gpus" ]; then IFS=, read -r -a gpu_list <<< "$gpus"; num_gpus=${#gpu_list[@]}; fi
-# CPU runs several trainings side by side (each with its share of the cores): small convolutions use two
-# cores poorly, two single-core jobs keep both busy. GPU runs go one after another.
-if [ "$num_gpus" -gt 0 ]; then jobs=1; else jobs=$nj; fi
-threads=$ncores             # torch threads of one job; pool_begin lowers it while jobs run side by side
-side_by_side=false
-refresh_flags
 NOPROG=()
 if [ "$progress" != true ]; then NOPROG=(--no_progress); fi
