@@ -4,7 +4,7 @@
         [--shuffle] [--seed 42] [--nj N] [--no_faces] [--no_feats] [--no_progress]
 
 Writes SHARD_DIR/shard_NNNNNN.tar and the shard list (default DATA_DIR/shard.list, which the loaders read with
-dataset_args.data_type: shard). Resumable: a shard whose inputs are unchanged is kept (data/shards.py).
+dataset_args.data_type: shard). Resumable: a shard whose inputs are unchanged is kept (data/shard_writer.py).
 """
 from __future__ import annotations
 

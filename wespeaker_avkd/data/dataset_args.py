@@ -133,7 +133,7 @@ class AudioDatasetArgs(Section):
 
     REFUSED = WESPEAKER_UNSUPPORTED_DATASET
     feat_source: str = field("auto", one_of("feats", "wav", "auto"))
-    # raw: wav.scp, feat: feats.scp, shard: <data dir>/shard.list (data/shards.py); None: feat_source decides
+    # raw: wav.scp, feat: feats.scp, shard: <data dir>/shard.list (data/shards/); None: feat_source decides
     data_type: str | None = field(None, lambda v, w: None if v is None else one_of("raw", "feat", "shard")(v, w))
     num_frms: list[int] = field(factory=lambda: [200, 400], parse=num_frms)
     fbank_args: dict[str, Any] = field(factory=lambda: _fbank_args(None, Where("dataset_args.fbank_args")),
