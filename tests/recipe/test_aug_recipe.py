@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from wespeaker_avkd.bin import make_noise_sets
-from wespeaker_avkd.config.train_config import load_config, parse_config
+from wespeaker_avkd.config.train_config import load_config, load_saved_config, parse_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(ROOT, "egs", "voxceleb", "v_kd")
@@ -118,13 +118,14 @@ def test_recipe_trains_the_audio_baseline_with_augmentation(tmp_path):
     for name in ("musan", "rirs"):
         assert (tmp_path / "data" / name / "wav.scp").stat().st_size > 0
     audio = tmp_path / "exp" / "seed1" / "audio_baseline"
-    cfg = load_config(str(audio / "config.yaml"))
-    assert cfg["noise_data"] == str(tmp_path / "data" / "musan" / "wav.scp") and cfg["dataset_args"]["speed_perturb"]
+    # config.yaml is the typed config: WeSpeaker's top-level noise_data sits in the audio dataset_args
+    ds = load_saved_config(str(audio / "config.yaml")).dataset_args
+    assert ds.noise_data == str(tmp_path / "data" / "musan" / "wav.scp") and ds.speed_perturb
     speakers = len((audio / "spk2id").read_text().splitlines())
     state = torch.load(audio / "models" / "avg_model.pt", weights_only=True)
     assert state["projection.weight"].shape[0] == 3 * speakers
-    visual = load_config(str(tmp_path / "exp" / "seed1" / "visual_baseline" / "config.yaml"))
-    assert "noise_data" not in visual and "speed_perturb" not in visual.get("dataset_args", {})
+    visual = load_saved_config(str(tmp_path / "exp" / "seed1" / "visual_baseline" / "config.yaml"))
+    assert not hasattr(visual.dataset_args, "noise_data") and not hasattr(visual.dataset_args, "speed_perturb")
     for d in (audio, tmp_path / "exp" / "seed1" / "visual_baseline"):
         record = json.load(open(d / "scores" / "eval" / "O.json"))
         assert 0.0 <= record["eer"] <= 1.0 and record["num_trials"] > 0
