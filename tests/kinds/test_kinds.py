@@ -95,3 +95,15 @@ def test_the_grep_catches_what_it_is_for():
 
 def test_a_subclass_is_a_kind():
     assert all(isinstance(k, SystemKind) for k in KINDS.values())
+
+
+def test_the_kinds_facts_import_without_torch():
+    """The recipe's planner reads the kinds' facts in every job's process: importing them must not import torch
+    or the data readers (seconds per process), only using a kind's loaders does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, wespeaker_avkd.kinds, wespeaker_avkd.recipe.settings; "
+            "print(sorted(m for m in ('torch', 'wespeaker_avkd.data.datasets', 'soundfile') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -7,19 +7,18 @@ subclass registered in `KINDS`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch.utils.data import DataLoader
-
-from wespeaker_avkd.data import loaders
 from wespeaker_avkd.data.dataset_args import DataLoaderArgs
-from wespeaker_avkd.data.datasets import KeyedDataset, load_embedding_table, stack_embeddings
-from wespeaker_avkd.data.kaldi_dir import read_table
-from wespeaker_avkd.data.samplers import SeededBatchSampler, SequentialBatchSampler
-from wespeaker_avkd.data.shards import SHARD_LIST, ShardEvalDataset, ShardItems, ShardTrainDataset, load_shard_index
 from wespeaker_avkd.registry import Registry
 from wespeaker_avkd.utils.schema import ConfigError, Section, Where
+
+if TYPE_CHECKING:  # the kinds' facts import light (the recipe's planner reads them); data and torch on use
+    import torch
+    from torch.utils.data import DataLoader
+
+    from wespeaker_avkd.data.datasets import KeyedDataset
+    from wespeaker_avkd.data.shards import ShardItems
 
 
 class SystemKind:
@@ -82,10 +81,14 @@ class SystemKind:
 
     def eval_batch_sampler(self, dataset: KeyedDataset, batch_size: int) -> Any:
         """Batches of an evaluation pass (in dataset order unless a kind needs otherwise)."""
+        from wespeaker_avkd.data.samplers import SequentialBatchSampler
+
         return SequentialBatchSampler(len(dataset), batch_size)
 
     def input_files(self, data_dir: str, args: Any, embedding_scps: Mapping[str, str] | None) -> list[str]:
         """Files an evaluation loader reads besides its tables (content fingerprints of extraction inputs)."""
+        from wespeaker_avkd.data import loaders
+
         kind, path = self.input_source(data_dir, args)
         if kind == "shard":
             return loaders.shard_files(path)
@@ -97,6 +100,11 @@ class SystemKind:
                      embedding_scps: Mapping[str, str] | None = None) -> DataLoader:
         """Training loader over every utterance of data_dir/utt2spk: batches {"keys", "inputs", "labels",
         "teacher_emb" (only with teacher_scp)}; call data.loaders.set_loader_epoch before each epoch."""
+        from wespeaker_avkd.data import loaders
+        from wespeaker_avkd.data.datasets import load_embedding_table, stack_embeddings
+        from wespeaker_avkd.data.samplers import SeededBatchSampler
+        from wespeaker_avkd.data.shards import SHARD_LIST, ShardTrainDataset, load_shard_index
+
         utt2spk_path, utt2spk, utts = loaders.training_utterances(data_dir, spk2id)
         index = None
         if self.reads_shards(args):
@@ -125,6 +133,9 @@ class SystemKind:
     def eval_loader(self, data_dir: str, args: Any, dataloader_args: Any,
                     embedding_scps: Mapping[str, str] | None = None) -> DataLoader:
         """Evaluation loader over data_dir's utterances: batches {"keys", "inputs"} (see eval_batch_sampler)."""
+        from wespeaker_avkd.data import loaders
+        from wespeaker_avkd.data.shards import ShardEvalDataset, load_shard_index
+
         kind, path = self.input_source(data_dir, args)
         if kind == "shard":
             dataset: KeyedDataset = ShardEvalDataset(self.shard_items(load_shard_index(path), args, False))
@@ -136,6 +147,8 @@ class SystemKind:
     # -------------------------------------------------------------------- models
     def embed(self, net: torch.nn.Module, inputs: Any, device: torch.device) -> torch.Tensor:
         """Eval-loader inputs -> (B, D) float embeddings; a list (items of different shapes) one at a time."""
+        import torch
+
         if isinstance(inputs, list):
             return torch.cat([self.embed(net, x.unsqueeze(0), device) for x in inputs])
         inputs = inputs.to(device)
@@ -148,6 +161,8 @@ class SystemKind:
 
     def example_input(self, spec: Mapping[str, Any], batch: int, generator: torch.Generator) -> torch.Tensor:
         """A random input of the exported shape."""
+        import torch
+
         return torch.randn(batch, *spec["input_shape"][1:], generator=generator)
 
     def __repr__(self) -> str:
@@ -176,6 +191,8 @@ def kind_of(modality: str) -> SystemKind:
 def embedding_tables(data_dir: str, embedding_scps: Mapping[str, str] | None, utts: list[str],
                      names: tuple[str, ...]) -> dict[str, Any]:
     """{name: (N, D) rows of embedding_scps[name] for utts}: the inputs of a system that reads embeddings."""
+    from wespeaker_avkd.data.datasets import load_embedding_table, stack_embeddings
+
     if not embedding_scps or not set(names) <= set(embedding_scps):
         raise ConfigError(f"a loader of {data_dir} needs embedding_scps for {', '.join(names)}")
     return {m: stack_embeddings(load_embedding_table(embedding_scps[m]), utts, m, embedding_scps[m]) for m in names}
@@ -183,4 +200,6 @@ def embedding_tables(data_dir: str, embedding_scps: Mapping[str, str] | None, ut
 
 def utterances_of(path: str) -> list[str]:
     """Sorted keys of a one-value table (utt2spk, wav.scp, feats.scp)."""
+    from wespeaker_avkd.data.kaldi_dir import read_table
+
     return sorted(read_table(path))

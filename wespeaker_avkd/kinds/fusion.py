@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from wespeaker_avkd.data import loaders
 from wespeaker_avkd.data.dataset_args import FusionDatasetArgs
-from wespeaker_avkd.data.datasets import FusionDataset, KeyedDataset
 from wespeaker_avkd.kinds.base import SystemKind, embedding_tables, register_kind, utterances_of
 from wespeaker_avkd.registry import FUSIONS
+
+if TYPE_CHECKING:  # data and torch are imported on use: the kinds' facts import light
+    import torch
+
+    from wespeaker_avkd.data.datasets import KeyedDataset
+
 
 # The systems whose embeddings the teacher reads, in the order the fusion network takes them.
 INPUT_KINDS = ("audio", "visual")
@@ -43,15 +45,21 @@ class FusionTeacher(SystemKind):
     def dataset(self, data_dir: str, utts: list[str], args: Any, train: bool,
                 embedding_scps: Mapping[str, str] | None, num_speakers: int = 0, **kw: Any) -> KeyedDataset:
         """FusionDataset of the (audio, visual) embedding rows of utts."""
+        from wespeaker_avkd.data.datasets import FusionDataset
+
         emb = embedding_tables(data_dir, embedding_scps, utts, INPUT_KINDS)
         return FusionDataset(utts, emb["audio"], emb["visual"], **kw)
 
     def eval_utts(self, data_dir: str, args: Any) -> list[str]:
         """Keys of utt2spk."""
+        from wespeaker_avkd.data import loaders
+
         return utterances_of(loaders.require_file(data_dir, "utt2spk"))
 
     def input_files(self, data_dir: str, args: Any, embedding_scps: Mapping[str, str] | None) -> list[str]:
         """The arks behind the embedding scps."""
+        from wespeaker_avkd.data import loaders
+
         return loaders.embedding_files(embedding_scps)
 
     def embed(self, net: torch.nn.Module, inputs: Any, device: torch.device) -> torch.Tensor:

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from wespeaker_avkd.data import loaders
 from wespeaker_avkd.data.dataset_args import VisualDatasetArgs
-from wespeaker_avkd.data.datasets import FaceTransform, KeyedDataset, VisualDataset
-from wespeaker_avkd.data.kaldi_dir import read_multi_table
-from wespeaker_avkd.data.shards import SHARD_LIST, ShardItems, VisualCodec
 from wespeaker_avkd.kinds.base import SystemKind, register_kind
 from wespeaker_avkd.registry import MODELS
+
+if TYPE_CHECKING:  # data and torch are imported on use: the kinds' facts import light
+    import torch
+
+    from wespeaker_avkd.data.datasets import KeyedDataset
+    from wespeaker_avkd.data.shards import ShardItems
+
 
 
 class VisualStudent(SystemKind):
@@ -28,6 +29,9 @@ class VisualStudent(SystemKind):
 
     def input_source(self, data_dir: str, args: Any) -> tuple[str, str]:
         """('shard', shard.list) with data_type shard, else ('faces', faces.scp)."""
+        from wespeaker_avkd.data import loaders
+        from wespeaker_avkd.data.shards import SHARD_LIST
+
         if args.data_type == "shard":
             return "shard", loaders.require_file(data_dir, SHARD_LIST)
         return "faces", loaders.require_file(data_dir, "faces.scp")
@@ -35,21 +39,32 @@ class VisualStudent(SystemKind):
     def dataset(self, data_dir: str, utts: list[str], args: Any, train: bool,
                 embedding_scps: Mapping[str, str] | None, num_speakers: int = 0, **kw: Any) -> KeyedDataset:
         """VisualDataset over utts (training: one random frame per item; evaluation: num_eval_frames)."""
+        from wespeaker_avkd.data import loaders
+        from wespeaker_avkd.data.datasets import VisualDataset
+        from wespeaker_avkd.data.kaldi_dir import read_multi_table
+
         path = self.input_source(data_dir, args)[1]
         return VisualDataset(utts, loaders.select(read_multi_table(path), utts, path), args.image_size, args.mean,
                              args.std, train=train, num_eval_frames=args.num_eval_frames, **kw)
 
     def shard_items(self, index: Any, args: Any, train: bool, **kw: Any) -> ShardItems:
         """Shard items decoding the face frames."""
+        from wespeaker_avkd.data.datasets import FaceTransform
+        from wespeaker_avkd.data.shards import ShardItems, VisualCodec
+
         codec = VisualCodec(FaceTransform(args.image_size, args.mean, args.std), train, args.num_eval_frames)
         return ShardItems(index, codec, **kw)
 
     def eval_utts(self, data_dir: str, args: Any) -> list[str]:
         """Keys of faces.scp."""
+        from wespeaker_avkd.data.kaldi_dir import read_multi_table
+
         return sorted(read_multi_table(self.input_source(data_dir, args)[1]))
 
     def embed(self, net: torch.nn.Module, inputs: Any, device: torch.device) -> torch.Tensor:
         """(B, K, 3, H, W) frames -> (B, D): the mean of the frames' embeddings (models/visual_resnet.py)."""
+        import torch
+
         from wespeaker_avkd.models.visual_resnet import segment_embedding
 
         if isinstance(inputs, list):
