@@ -13,17 +13,7 @@ import numpy as np
 from wespeaker_avkd.data.features import read_feats
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.samplers import seeded_rng
-from wespeaker_avkd.data.shards.format import (
-    AUDIO_POSTFIXES,
-    FEATS_POSTFIX,
-    INDEX_SUFFIX,
-    SHARD_LIST,
-    SPK_POSTFIX,
-    ShardEntry,
-    ShardError,
-    face_postfix,
-    member_name,
-)
+from wespeaker_avkd.data.shards import format as fmt  # the shard format: member names, entries, errors
 from wespeaker_avkd.data.shards.index import write_index_file
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.fingerprint import digest_of, read_stamp, write_stamp
@@ -65,9 +55,9 @@ def _stat(path: str) -> list[int] | None:
 def _audio_postfix(path: str, utt: str, wav_scp: str) -> str:
     """The member postfix of an audio file: its extension, which must be one WeSpeaker reads."""
     ext = os.path.splitext(path)[1].lstrip(".").lower()
-    if ext not in AUDIO_POSTFIXES:
-        raise ShardError(f"{wav_scp}: utterance '{utt}' has audio {path} whose extension is not one of "
-                         f"{', '.join(AUDIO_POSTFIXES)} (WeSpeaker's shard member names)")
+    if ext not in fmt.AUDIO_POSTFIXES:
+        raise fmt.ShardError(f"{wav_scp}: utterance '{utt}' has audio {path} whose extension is not one of "
+                             f"{', '.join(fmt.AUDIO_POSTFIXES)} (WeSpeaker's shard member names)")
     return ext
 
 
@@ -103,7 +93,7 @@ def _read_bytes(path: str, what: str, utt: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise ShardError(f"utterance '{utt}': cannot read its {what} {path} ({e.strerror or e})") from e
+        raise fmt.ShardError(f"utterance '{utt}': cannot read its {what} {path} ({e.strerror or e})") from e
 
 
 def _npy_bytes(matrix: np.ndarray) -> bytes:
@@ -113,22 +103,22 @@ def _npy_bytes(matrix: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_shard(path: str, utts: Sequence[UttSources], wav_scp: str) -> list[ShardEntry]:
+def write_shard(path: str, utts: Sequence[UttSources], wav_scp: str) -> list[fmt.ShardEntry]:
     """Write one shard (see the module docstring for the member order) to `path`, atomically; returns its
     index entries (member offsets)."""
     entries = []
     with atomic_write(path, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for u in utts:
-            members = {SPK_POSTFIX: _tar_add(tar, member_name(u.key, SPK_POSTFIX), u.spk.encode("utf-8"))}
+            members = {fmt.SPK_POSTFIX: _tar_add(tar, fmt.member_name(u.key, fmt.SPK_POSTFIX), u.spk.encode("utf-8"))}
             audio = _audio_postfix(u.wav, u.key, wav_scp)
-            members[audio] = _tar_add(tar, member_name(u.key, audio), _read_bytes(u.wav, "audio", u.key))
+            members[audio] = _tar_add(tar, fmt.member_name(u.key, audio), _read_bytes(u.wav, "audio", u.key))
             if u.feats:
-                members[FEATS_POSTFIX] = _tar_add(tar, member_name(u.key, FEATS_POSTFIX),
+                members[fmt.FEATS_POSTFIX] = _tar_add(tar, fmt.member_name(u.key, fmt.FEATS_POSTFIX),
                                                   _npy_bytes(read_feats(u.feats, u.key, "feats.scp")))
             for i, face in enumerate(u.faces):
-                members[face_postfix(i)] = _tar_add(tar, member_name(u.key, face_postfix(i)),
+                members[fmt.face_postfix(i)] = _tar_add(tar, fmt.member_name(u.key, fmt.face_postfix(i)),
                                                     _read_bytes(face, "face frame", u.key))
-            entries.append(ShardEntry(u.key, 0, u.spk, members))
+            entries.append(fmt.ShardEntry(u.key, 0, u.spk, members))
     return entries
 
 
@@ -158,15 +148,15 @@ def data_dir_sources(data_dir: str, pack: PackArgs = PackArgs()) -> list[UttSour
     utt2spk = table("utt2spk")
     wav = table("wav.scp")
     if utt2spk is None or wav is None:
-        raise ShardError(f"{data_dir}: a data dir to pack needs utt2spk and wav.scp")
+        raise fmt.ShardError(f"{data_dir}: a data dir to pack needs utt2spk and wav.scp")
     feats = table("feats.scp") if pack.feats else None
     faces = table("faces.scp", multi=True) if pack.faces else None
     out = []
     for utt in sorted(utt2spk):
         if utt not in wav:
-            raise ShardError(f"{os.path.join(data_dir, 'wav.scp')}: no entry for utterance '{utt}' of utt2spk")
+            raise fmt.ShardError(f"{os.path.join(data_dir, 'wav.scp')}: no entry for utterance '{utt}' of utt2spk")
         if feats is not None and utt not in feats:
-            raise ShardError(f"{os.path.join(data_dir, 'feats.scp')}: no entry for utterance '{utt}' of utt2spk")
+            raise fmt.ShardError(f"{os.path.join(data_dir, 'feats.scp')}: no entry for utterance '{utt}' of utt2spk")
         out.append(UttSources(utt, utt2spk[utt], wav[utt], feats[utt] if feats is not None else None,
                               tuple(faces.get(utt, ())) if faces is not None else ()))
     return out
@@ -186,10 +176,10 @@ def make_shards(data_dir: str, out_dir: str, list_path: str | None = None,
     (absolute).
     """
     out_dir = os.path.abspath(out_dir)
-    list_path = list_path or os.path.join(data_dir, SHARD_LIST)
+    list_path = list_path or os.path.join(data_dir, fmt.SHARD_LIST)
     sources = {u.key: u for u in data_dir_sources(data_dir, pack)}
     if not sources:
-        raise ShardError(f"{data_dir}/utt2spk: no utterance to pack")
+        raise fmt.ShardError(f"{data_dir}/utt2spk: no utterance to pack")
     wav_scp = os.path.join(data_dir, "wav.scp")
     plan = plan_shards(list(sources), utts_per_shard, shuffle, seed)
     os.makedirs(out_dir, exist_ok=True)
@@ -206,7 +196,7 @@ def make_shards(data_dir: str, out_dir: str, list_path: str | None = None,
         f.writelines(p + "\n" for p in paths)
     keep = {os.path.basename(p) for p in paths}
     for name in os.listdir(out_dir):
-        base = next((name[:-len(x)] for x in (STAMP_SUFFIX, INDEX_SUFFIX) if name.endswith(x)), name)
+        base = next((name[:-len(x)] for x in (STAMP_SUFFIX, fmt.INDEX_SUFFIX) if name.endswith(x)), name)
         stale = base.startswith("shard_") and base.endswith(".tar") and base not in keep
         killed = name.startswith(".shard_") and name.endswith(".tmp")  # the temporary file of a killed writer
         if stale or killed:
