@@ -81,6 +81,7 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     stamped = {key: cfg.get(key) for key in STAMPED_KEYS}
     cfg = without_runtime_keys(cfg, top)
     modality = one_of(*MODALITIES)(cfg.get("modality", default_modality), top.key("modality"))
+    kind = kind_of(modality)
     plugins = [] if cfg.get("plugins") is None else list_of(as_str)(cfg["plugins"], top.key("plugins"))
     # A saved config is someone's file: its plugins are imported only when allowed (registry.py); then the
     # import in parse_model_and_head finds them loaded.
@@ -90,8 +91,7 @@ def parse_model_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
     return ModelConfig(
         modality=modality, model=model, plugins=plugins, projection=projection, margin_update=margin_update,
         amp=as_bool(False if cfg.get("amp") is None else cfg["amp"], top.key("amp")),
-        dataset_args=_section(kind_of(modality).dataset_section, cfg.get("dataset_args"),
-                              kind_of(modality).eval_dataset_keys,
+        dataset_args=_section(kind.dataset_section, cfg.get("dataset_args"), kind.eval_dataset_keys,
                               top.key("dataset_args")),
         eval_dataloader_args=_section(DataLoaderArgs, cfg.get(loader_key), EVAL_LOADER_KEYS, top.key(loader_key)),
         stamped=stamped)

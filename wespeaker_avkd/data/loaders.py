@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from wespeaker_avkd.data.augment import AugmentError, samples_per_epoch
-from wespeaker_avkd.data.dataset_args import AudioDatasetArgs, DataLoaderArgs
+from wespeaker_avkd.data.dataset_args import DataLoaderArgs, ShuffleArgs
 from wespeaker_avkd.data.datasets import AudioDataset, KeyedDataset, collate_batch
 from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.data.shards import ShardTrainDataset, check_index_keys, read_shard_list
@@ -75,8 +75,9 @@ def training_utterances(data_dir: str, spk2id: Mapping[str, int]) -> tuple[str, 
 
 
 def shuffle_size(args: Any) -> int:
-    """The shard reader's shuffle buffer: shuffle_args.shuffle_size of an audio section, the default otherwise."""
-    return (args.shuffle_args if isinstance(args, AudioDatasetArgs) else AudioDatasetArgs().shuffle_args).shuffle_size
+    """The shard reader's shuffle buffer: the section's shuffle_args.shuffle_size, ShuffleArgs' default for a
+    section without one (visual)."""
+    return getattr(args, "shuffle_args", ShuffleArgs()).shuffle_size
 
 
 def epoch_samples(num_utts: int, args: Any) -> int:

@@ -153,7 +153,11 @@ class SystemKind:
             return torch.cat([self.embed(net, x.unsqueeze(0), device) for x in inputs])
         inputs = inputs.to(device)
         with net.trunk_precision(device.type):
-            return net.embed(inputs).float()
+            return self.embed_tensor(net, inputs).float()
+
+    def embed_tensor(self, net: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """One batch tensor on its device -> (B, D), under the trunk's precision (see embed)."""
+        return net.embed(inputs)
 
     def export_spec(self, model_args: Mapping[str, Any], args: Any, encoder: torch.nn.Module) -> dict[str, Any]:
         """Input shape and preprocessing of a stand-alone exported model (bin.export's sidecar)."""

@@ -61,17 +61,11 @@ class VisualStudent(SystemKind):
 
         return sorted(read_multi_table(self.input_source(data_dir, args)[1]))
 
-    def embed(self, net: torch.nn.Module, inputs: Any, device: torch.device) -> torch.Tensor:
+    def embed_tensor(self, net: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """(B, K, 3, H, W) frames -> (B, D): the mean of the frames' embeddings (models/visual_resnet.py)."""
-        import torch
-
         from wespeaker_avkd.models.visual_resnet import segment_embedding
 
-        if isinstance(inputs, list):
-            return torch.cat([self.embed(net, x.unsqueeze(0), device) for x in inputs])
-        inputs = inputs.to(device)
-        with net.trunk_precision(device.type):
-            return segment_embedding(net.encoder, inputs).float()
+        return segment_embedding(net.encoder, inputs)
 
     def export_spec(self, model_args: Mapping[str, Any], args: Any, encoder: torch.nn.Module) -> dict[str, Any]:
         """(batch, 3, H, W) normalised RGB frames; a segment's embedding is the mean over its frames."""
