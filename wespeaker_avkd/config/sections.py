@@ -20,9 +20,11 @@ from wespeaker_avkd.utils.schema import (
     as_mapping,
     as_str,
     field,
+    list_of,
     nonneg_int,
     one_of,
     opt_str,
+    positive_int,
     with_defaults,
 )
 
@@ -69,6 +71,18 @@ def _nonneg(value: Any, where: Where) -> float:
     if v < 0:
         raise where.error(f"must be >= 0, got {value}")
     return v
+
+
+@dataclasses.dataclass(frozen=True)
+class DevEval(Section):
+    """dev_eval: the learning curve on dev. After every `every`-th epoch (and the last) the trainer embeds the data
+    dir `data` with the epoch's model and writes the EER of each trial list `trials` (names under <data>/trials/)
+    into exp_dir/learning_curve.tsv beside the epoch's training means (train/dev_curve.py). It reads no random
+    number and changes no training result."""
+
+    data: str = field(parse=as_str)
+    trials: list[str] = field(factory=lambda: ["O", "E", "H"], parse=list_of(as_str))
+    every: int = field(1, positive_int)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,7 @@ from wespeaker_avkd.config.sections import (
     WESPEAKER_RUN_KEYS,
     WESPEAKER_UNSUPPORTED_TOP,
     ComponentArgs,
+    DevEval,
     EmbeddingDirs,
     KDConfig,
     MarginUpdate,
@@ -92,6 +93,7 @@ class TrainConfig:
     optimizer: ComponentArgs
     scheduler: ComponentArgs
     kd: KDConfig | None
+    dev_eval: DevEval | None       # the learning curve on dev (None: off)
 
     # Top-level keys and their parsers; the sections with their own logic are handled in parse_train_config.
     SIMPLE = {"modality": one_of(*MODALITIES), "model": as_str, "train_data": as_str,
@@ -103,7 +105,8 @@ class TrainConfig:
               "margin_scheduler": one_of("MarginScheduler"), "loss": one_of("CrossEntropyLoss"),
               "optimizer": as_str, "scheduler": as_str}
     SECTIONS = ("model_args", "embedding_dirs", "dataloader_args", "eval_dataloader_args", "dataset_args",
-                "projection_args", "margin_update", "optimizer_args", "scheduler_args", "kd", "loss_args")
+                "projection_args", "margin_update", "optimizer_args", "scheduler_args", "kd", "loss_args",
+                "dev_eval")
     ALIASES = {"enable_amp": "amp"}
     DEFAULTS = {"modality": DEFAULT_MODALITY, "seed": 42, "num_avg": 1, "log_batch_interval": 10,
                 "save_epoch_interval": 1, "keep_checkpoints": None, "amp": False, "tensorboard": True,
@@ -233,7 +236,9 @@ def parse_train_config(cfg: Mapping[str, Any], sources: Mapping[str, str] | None
         projection=projection, margin_update=margin_update,
         optimizer=parse_optimizer(v["optimizer"], cfg.get("optimizer_args"), top),
         scheduler=parse_scheduler(v["scheduler"], cfg.get("scheduler_args"), top),
-        kd=KDConfig.from_dict(cfg["kd"], top.key("kd")) if cfg.get("kd") else None)
+        kd=KDConfig.from_dict(cfg["kd"], top.key("kd")) if cfg.get("kd") else None,
+        dev_eval=(DevEval.from_dict(cfg["dev_eval"], top.key("dev_eval")) if cfg.get("dev_eval") is not None
+                  else None))
 
 
 def parse_config(cfg: Mapping[str, Any]) -> TrainConfig:

@@ -27,7 +27,7 @@ from wespeaker_avkd.utils.state_dict import check_state_dict
 # Top-level keys a resumed run may change without invalidating its checkpoints (they do not alter the model or
 # data); a dotted key is safe when its first part is.
 RESUME_SAFE_KEYS = {"num_epochs", "num_avg", "log_batch_interval", "save_epoch_interval", "keep_checkpoints",
-                    "dataloader_args", "eval_dataloader_args", "amp", "tensorboard"}
+                    "dataloader_args", "eval_dataloader_args", "amp", "tensorboard", "dev_eval"}
 
 
 class KDStateError(NamedError, ValueError):

@@ -32,6 +32,7 @@ from wespeaker_avkd.kinds import SystemKind, kind_of
 from wespeaker_avkd.models.embedding_net import trunk_autocast_dtype
 from wespeaker_avkd.systems.builders import build_kd, build_net, load_model_init, model_embed_dim
 from wespeaker_avkd.train import finished, resume
+from wespeaker_avkd.train.dev_curve import DevCurve
 from wespeaker_avkd.train.distributed import (
     DistInfo,
     all_reduce_mean,
@@ -205,6 +206,9 @@ class Trainer:
             rank=info.rank, world_size=info.world_size,
             teacher_scp=teacher_scp, embedding_scps=self._embedding_scps("train"))
         self.epoch_iter = len(self.loader)
+        # the learning curve on dev (rank 0): its loader and trial lists checked now, before anything is written
+        self.dev_curve = (DevCurve(cfg, self.kind, self.exp_dir, self._embedding_scps(
+            os.path.basename(os.path.normpath(cfg.dev_eval.data)))) if cfg.dev_eval and info.is_main else None)
         if self.epoch_iter == 0:
             raise ConfigError(f"{cfg.train_data}: the train loader yields no batch (batch_size "
                               f"{cfg.dataloader_args.batch_size} larger than the data?)")
@@ -300,8 +304,9 @@ class Trainer:
             means = {k: all_reduce_mean(v / self.epoch_iter, info) for k, v in sums.items()}
             logger.info("epoch %d done in %.1f s: %s", epoch, time.time() - start,
                         " ".join(f"{k} {v:.4g}" for k, v in means.items()))
+            dev = self._dev_point(epoch, means)
             if writer is not None:
-                for key, value in means.items():
+                for key, value in {**means, **dev}.items():
                     writer.add_scalar(f"epoch/{key}", value, epoch)
                 writer.flush()
             self._save(epoch)
@@ -314,6 +319,17 @@ class Trainer:
                 finished.discard(moved)
             self._set_aside = {}
         barrier(info)
+
+    def _dev_point(self, epoch: int, means: Mapping[str, float]) -> dict[str, float]:
+        """Rank 0 with dev_eval: the epoch's dev EERs (when due) logged and recorded with its training means in
+        learning_curve.tsv; returns them ({} when not measured)."""
+        if self.dev_curve is None:
+            return {}
+        dev = self.dev_curve.dev_eers(self.net, self.info.device) if self.dev_curve.due(epoch) else None
+        if dev:
+            logger.info("epoch %d dev EER %%: %s", epoch, " ".join(f"{k} {v:.2f}" for k, v in dev.items()))
+        self.dev_curve.record(epoch, means, dev)
+        return dev or {}
 
     def _run_epoch(self, epoch: int, writer: Any) -> dict[str, float]:
         """One pass of the train loader; before each iteration the LR and margin schedules are set for the global
