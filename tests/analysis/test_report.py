@@ -134,10 +134,16 @@ def test_build_report(fake_exp):
     kl = record["paired"]["visual/KL/E"]
     assert kl["verdict"] == "better" and kl["seeds"] == [1, 2] and len(kl["per_seed_diff"]) == 2
     assert kl["holm_verdict"] in ("better", "no significant difference")
+    # about the method: the standard error adds the seed variance of the per-seed differences (2 seeds)
+    assert kl["method"] == "seeds and identities (t)"
+    assert kl["se"] ** 2 == pytest.approx(kl["v_id"] + np.var(kl["per_seed_diff"], ddof=1) / 2)
+    assert 0 < kl["mde"] < kl["mde_holm"] and "MDE" in md
     assert record["multiple_comparisons"]["num_comparisons"] == 8  # 2 modalities x 2 trained combos x 2 lists
     assert "would exclude 0 by chance" in md
     # a combo trained for one seed is compared on that seed only and flagged; one never trained is missing
     assert record["paired"]["audio/COS+MMD/O"]["seeds"] == [1]
+    assert record["paired"]["audio/COS+MMD/O"]["method"].startswith("identities only, one seed")
+    assert "not a statement about the method" in md
     assert "(1/2 seeds)" in md
     assert "| L_AAM + L_MMD | missing | - | - |" in md
     assert {"system": "visual_kd_mmd", "seed": 1, "list": "O", "reason": "no score file"} in record["missing"]

@@ -110,7 +110,8 @@ def list_statistics(name: str, runs: Runs, utt2spk: dict[str, str], num_boot: in
 
 
 def paired(stats: ListStats, student: str, baseline: str) -> summaries.PairedSummary | None:
-    """Student minus baseline EER on the seeds both have (None if they share none)."""
+    """Student minus baseline EER on the seeds both have, about the method (summaries.method_difference: seed
+    and identity variance; identity-only with one seed); None if they share no seed."""
     if student not in stats.boot or baseline not in stats.boot:
         return None
     seeds = sorted(set(stats.boot[student]) & set(stats.boot[baseline]))
@@ -118,7 +119,7 @@ def paired(stats: ListStats, student: str, baseline: str) -> summaries.PairedSum
         return None
     sb = np.vstack([stats.boot[student][s].eer for s in seeds])
     bb = np.vstack([stats.boot[baseline][s].eer for s in seeds])
-    return summaries.paired_difference(seeds, [stats.points[student][s].eer for s in seeds],
+    return summaries.method_difference(seeds, [stats.points[student][s].eer for s in seeds],
                                        [stats.points[baseline][s].eer for s in seeds], sb, bb)
 
 

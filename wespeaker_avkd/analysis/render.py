@@ -70,8 +70,32 @@ def metrics_table(rows: Sequence[tuple[str, str]], lists: Sequence[ListStats], n
 
 
 def _p_text(c: summaries.PairedSummary) -> str:
-    """'p=0.034', or 'p<0.001' when no draw crossed 0 (the p-value resolves to 1 / draws)."""
-    return f"p<{1.0 / c.num_draws:.2g}" if c.p_value == 0.0 and c.num_draws else f"p={c.p_value:.3f}"
+    """'p=0.034'; 'p<0.001' for a small t-based p; for a bootstrap p (identity-only methods) 'p<1/B' when no
+    draw crossed 0 (such a p-value moves in steps of 2 / draws)."""
+    if c.method != summaries.METHOD_T and c.p_value == 0.0 and c.num_draws:
+        return f"p<{1.0 / c.num_draws:.2g}"
+    return "p<0.001" if c.p_value < 0.001 else f"p={c.p_value:.3f}"
+
+
+def paired_cells(c: summaries.PairedSummary | None) -> list[str]:
+    """The two cells of one paired comparison: 'diff [CI]' (EER points) and 'verdict (Holm), p, MDE'; a
+    one-seed (identity-only) comparison is marked with a dagger."""
+    if c is None:
+        return ["missing", "-"]
+    mark = "" if c.method == summaries.METHOD_T else " †"
+    return [f"{100 * c.mean_diff:+.2f} [{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}]{mark}",
+            f"{SHORT[c.verdict]} ({SHORT[c.holm_verdict] if c.holm_verdict else '-'}), {_p_text(c)}, "
+            f"MDE {100 * c.mde:.2f} ({100 * c.mde_holm:.2f})"]
+
+
+ONE_SEED_NOTE = ("† identities only, one seed: not a statement about the method (the seed variance cannot be "
+                 "estimated; percentile interval of the identity bootstrap over the fixed trained models, "
+                 "bootstrap p in steps of 2 / draws).")
+
+
+def method_note(comparisons: Sequence[summaries.PairedSummary]) -> list[str]:
+    """ONE_SEED_NOTE as a paragraph when some comparison rests on one seed, else []."""
+    return [ONE_SEED_NOTE, ""] if any(c.method != summaries.METHOD_T for c in comparisons) else []
 
 
 def paired_table(mod: str, combos: Sequence[str], lists: Sequence[ListStats], comparisons: Comparisons) -> str:
@@ -82,12 +106,7 @@ def paired_table(mod: str, combos: Sequence[str], lists: Sequence[ListStats], co
     for combo in combos:
         cells = [_combo_label(combo)]
         for ls in lists:
-            c = comparisons.get((mod, combo, ls.name))
-            if c is None:
-                cells += ["missing", "-"]
-                continue
-            cells += [f"{100 * c.mean_diff:+.2f} [{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}]",
-                      f"{SHORT[c.verdict]} ({SHORT[c.holm_verdict]}), {_p_text(c)}"]
+            cells += paired_cells(comparisons.get((mod, combo, ls.name)))
         lines.append(_row(cells))
     return "\n".join(lines)
 
@@ -127,9 +146,13 @@ def _student_tables(s: ReportSettings, numbers: ReportNumbers, num_cmp: int) -> 
         lines += [f"## Table {number}: {mod} students (AAM + KD loss)", "",
                   metrics_table(rows, numbers.lists, num_seeds), "",
                   f"Student minus {mod} baseline, EER points (negative = the student is better): mean over "
-                  f"seeds of the per-seed differences, 95 % paired bootstrap interval, verdict from the interval "
-                  f"and, in brackets, after Holm-Bonferroni over all {num_cmp} comparisons of this report.", "",
-                  paired_table(mod, s.combos, numbers.lists, numbers.comparisons), ""]
+                  f"seeds of the per-seed differences, 95 % interval about the method (t interval whose standard "
+                  f"error adds the seed variance of the per-seed differences to the identity-bootstrap variance, "
+                  f"Welch df), verdict from the interval and, in brackets, after Holm-Bonferroni over all "
+                  f"{num_cmp} comparisons of this report; p two-sided; MDE = minimal detectable effect at 80 % "
+                  f"power (in brackets: at the strictest Holm step).", "",
+                  paired_table(mod, s.combos, numbers.lists, numbers.comparisons), "",
+                  *method_note([c for k, c in numbers.comparisons.items() if k[0] == mod])]
     return lines
 
 
@@ -155,8 +178,10 @@ def tables_markdown(s: ReportSettings, numbers: ReportNumbers) -> str:
               f"{num_cmp} student-vs-baseline comparisons ({mc['planned']} planned: {len(s.modalities)} modalities x "
               f"{len(s.combos)} KD combinations x {len(s.trials)} lists). At 95 % each, about "
               f"{mc['expected_by_chance']:.1f} of them would exclude 0 by chance alone even if no student differed "
-              f"from its baseline; the Holm verdicts keep the chance of any false 'better'/'worse' at 5 %. With "
-              f"{s.num_boot} draws a p-value resolves to {1.0 / s.num_boot:.4f}, and the strictest Holm step needs "
+              f"from its baseline; the Holm verdicts keep the chance of any false 'better'/'worse' at 5 %. The "
+              f"t-based p-values (two seeds or more) are continuous: a verdict moves with the bootstrap seed only "
+              f"through the small Monte-Carlo noise of the identity variance. A bootstrap p-value (one seed) moves "
+              f"in steps of 2 / {s.num_boot} draws = {2.0 / s.num_boot:.4f}. The strictest Holm step needs "
               f"p <= {ALPHA / max(num_cmp, 1):.4f}.", ""]
     return "\n".join(lines + _missing_lines(numbers.missing))
 
