@@ -19,10 +19,10 @@ from wespeaker_avkd.analysis.compute import (
     ReportNumbers,
     multiple_comparisons,
 )
+from wespeaker_avkd.analysis.overlap import shared_targets_lines
+from wespeaker_avkd.analysis.render_sections import dev_markdown, method_note, paired_cells, provenance_lines
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.naming import TEACHER, baseline_name, student_name
-
-SHORT = {"better": "better", "worse": "worse", "no significant difference": "n.s."}
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -69,35 +69,6 @@ def metrics_table(rows: Sequence[tuple[str, str]], lists: Sequence[ListStats], n
     return "\n".join(lines)
 
 
-def _p_text(c: summaries.PairedSummary) -> str:
-    """'p=0.034'; 'p<0.001' for a small t-based p; for a bootstrap p (identity-only methods) 'p<1/B' when no
-    draw crossed 0 (such a p-value moves in steps of 2 / draws)."""
-    if c.method != summaries.METHOD_T and c.p_value == 0.0 and c.num_draws:
-        return f"p<{1.0 / c.num_draws:.2g}"
-    return "p<0.001" if c.p_value < 0.001 else f"p={c.p_value:.3f}"
-
-
-def paired_cells(c: summaries.PairedSummary | None) -> list[str]:
-    """The two cells of one paired comparison: 'diff [CI]' (EER points) and 'verdict (Holm), p, MDE'; a
-    one-seed (identity-only) comparison is marked with a dagger."""
-    if c is None:
-        return ["missing", "-"]
-    mark = "" if c.method == summaries.METHOD_T else " †"
-    return [f"{100 * c.mean_diff:+.2f} [{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}]{mark}",
-            f"{SHORT[c.verdict]} ({SHORT[c.holm_verdict] if c.holm_verdict else '-'}), {_p_text(c)}, "
-            f"MDE {100 * c.mde:.2f} ({100 * c.mde_holm:.2f})"]
-
-
-ONE_SEED_NOTE = ("† identities only, one seed: not a statement about the method (the seed variance cannot be "
-                 "estimated; percentile interval of the identity bootstrap over the fixed trained models, "
-                 "bootstrap p in steps of 2 / draws).")
-
-
-def method_note(comparisons: Sequence[summaries.PairedSummary]) -> list[str]:
-    """ONE_SEED_NOTE as a paragraph when some comparison rests on one seed, else []."""
-    return [ONE_SEED_NOTE, ""] if any(c.method != summaries.METHOD_T for c in comparisons) else []
-
-
 def paired_table(mod: str, combos: Sequence[str], lists: Sequence[ListStats], comparisons: Comparisons) -> str:
     """Markdown: student minus baseline EER (points) per list: mean over seeds of the per-seed differences,
     95 % paired interval, verdict (Holm-adjusted verdict)."""
@@ -121,7 +92,9 @@ def _scores_note(scores_dir: str) -> str:
 
 def _intro(s: ReportSettings, numbers: ReportNumbers) -> list[str]:
     """The title, the method paragraph and the trial lists."""
-    weighting = "m(a) m(b)" if s.boot_scheme == "two-way" else "m(a) (its enrolment identity)"
+    weighting = {"two-way": "m(a) m(b)", "one-way": "m(a) (its enrolment identity)",
+                 "per-identity": "by m of each distinct identity it involves (m(a) for a target, m(a) m(b) for a "
+                                 "nontarget)"}[s.boot_scheme]
     list_lines = [f"- {ls.name}: {ls.num_trials} trials ({ls.num_target} target, {ls.num_nontarget} nontarget), "
                   f"{ls.num_identities} identities" for ls in numbers.lists]
     return ["# Results", "",
@@ -131,7 +104,8 @@ def _intro(s: ReportSettings, numbers: ReportNumbers) -> list[str]:
             f"seeds (std needs two seeds); EER with [95 % interval] of the mean over seeds from a {s.boot_scheme} "
             f"identity bootstrap ({s.num_boot} draws, seed {s.boot_seed}; identities drawn with replacement, trial "
             f"(a, b) weighted {weighting}, the same draws for every system and seed of a list). Method: "
-            f"docs/statistics.md.{_scores_note(s.scores_dir)}", "", "Trial lists:", *list_lines, ""]
+            f"docs/statistics.md.{_scores_note(s.scores_dir)}", "", *provenance_lines(numbers.provenance),
+            "Trial lists:", *list_lines, "", *shared_targets_lines(numbers.shared_targets)]
 
 
 def _student_tables(s: ReportSettings, numbers: ReportNumbers, num_cmp: int) -> list[str]:
@@ -174,6 +148,7 @@ def tables_markdown(s: ReportSettings, numbers: ReportNumbers) -> str:
     lines = _intro(s, numbers) + ["## Table 1: single- and multi-modality systems", "",
                                   metrics_table(table1, numbers.lists, len(numbers.seeds_found)), ""]
     lines += _student_tables(s, numbers, num_cmp)
+    lines += dev_markdown(numbers.dev, [ls.name for ls in numbers.lists])
     lines += ["### Multiple comparisons", "",
               f"{num_cmp} student-vs-baseline comparisons ({mc['planned']} planned: {len(s.modalities)} modalities x "
               f"{len(s.combos)} KD combinations x {len(s.trials)} lists). At 95 % each, about "
@@ -284,7 +259,8 @@ def _settings_record(s: ReportSettings, numbers: ReportNumbers) -> dict[str, Any
     settings = {"exp": s.exp, "part": s.part, "seeds_asked": list(s.seeds), "seeds_found": numbers.seeds_found,
                 "trials": list(s.trials), "utt2spk": s.utt2spk_path, "num_boot": s.num_boot,
                 "boot_seed": s.boot_seed, "boot_scheme": s.boot_scheme, "level": summaries.LEVEL,
-                "p_targets": list(P_TARGETS), "first_seed": numbers.first_seed}
+                "p_targets": list(P_TARGETS), "first_seed": numbers.first_seed, "identity_weighting": s.boot_scheme,
+                "paired_method": summaries.METHOD_T, "dev_part": s.dev_part, "mde_effect": s.mde_effect}
     if s.scores_dir != "scores":  # recorded only when not the default, so the default report stays as it was
         settings["scores_dir"] = s.scores_dir
     return settings
@@ -307,7 +283,9 @@ def results_record(s: ReportSettings, numbers: ReportNumbers) -> dict[str, Any]:
                                                      len(s.modalities) * len(s.combos) * len(s.trials)),
         "missing": numbers.missing,
         "corrected_trials": {cm.modality: cm.counts for cm in numbers.corrected if cm.counts},
-        "agreement": numbers.agreement or {}, "gate": numbers.gate, "venn_trials": s.venn_list}
+        "agreement": numbers.agreement or {}, "gate": numbers.gate, "venn_trials": s.venn_list,
+        "shared_targets": numbers.shared_targets, "provenance": numbers.provenance,
+        "dev_chosen": numbers.dev.to_dict() if numbers.dev is not None else None}
 
 
 def write_report(s: ReportSettings, numbers: ReportNumbers, out_dir: str) -> str:

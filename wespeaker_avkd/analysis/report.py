@@ -10,14 +10,17 @@ agreement (PCC, cosine distance), the GATE teacher's mean gate per modality, and
 (corrected trials, agreement, DET) use the first seed found.
 
 Three steps, one module each: analysis.collect (settings, score files, metrics, embeddings), analysis.compute
-(the numbers; the teacher's gate in analysis.gate), analysis.render (markdown, json, figures).
+(the numbers; the teacher's gate in analysis.gate; the dev-chosen comparisons and the dev power section in
+analysis.choices; the code's commit in analysis.provenance), analysis.render (markdown, json, figures).
 """
 from __future__ import annotations
 
 import logging
 
+from wespeaker_avkd.analysis.choices import dev_sections
 from wespeaker_avkd.analysis.collect import ReportSettings, collect_runs, system_names
 from wespeaker_avkd.analysis.compute import compute_report
+from wespeaker_avkd.analysis.provenance import code_provenance
 from wespeaker_avkd.analysis.render import write_report
 
 logger = logging.getLogger("wespeaker_avkd.report")
@@ -32,6 +35,8 @@ def make_report(settings: ReportSettings, out_dir: str) -> str:
     runs, missing = collect_runs(settings, names)
     utt2spk = read_table(settings.utt2spk_path)
     numbers = compute_report(settings, names, runs, missing, utt2spk)
+    numbers.dev = dev_sections(settings, names, numbers.lists)
+    numbers.provenance = code_provenance(settings.command)
     tables_text = write_report(settings, numbers, out_dir)
     logger.info("report written to %s", out_dir)
     return tables_text
