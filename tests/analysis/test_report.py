@@ -273,7 +273,8 @@ def test_dev_chosen_comparisons(tmp_path):
     (pair,) = record["dev_chosen"]["pair_vs_single"]
     assert (pair["a"], pair["b"]) == ("audio_kd_kl_mmd", "audio_kd_mmd") and "better single on dev" in pair["why"]
     c = pair["per_list"]["E"]
-    eer = {n: [record["metrics"][n][str(s)]["E"]["eer"] for s in (1, 2, 3)] for n in ("audio_kd_kl_mmd", "audio_kd_mmd")}
+    eer = {n: [record["metrics"][n][str(s)]["E"]["eer"] for s in (1, 2, 3)]
+           for n in ("audio_kd_kl_mmd", "audio_kd_mmd")}
     assert c["per_seed_diff"] == pytest.approx(np.subtract(eer["audio_kd_kl_mmd"], eer["audio_kd_mmd"]))
     assert c["method"] == "seeds and identities (t)" and c["holm_verdict"]
     (teacher,) = record["dev_chosen"]["teacher_vs_best"]
