@@ -32,9 +32,9 @@ P_TARGETS = (0.01, 0.05)
 # How a draw weights trial (a, b) (a: enrolment identity, b: test identity; m: how often an identity was drawn):
 # "per-identity": the product of m over the trial's DISTINCT identities -- m(a) for a target trial (a = b), m(a) m(b)
 # for a nontarget; every identity enters a trial's weight once. "two-way": m(a) m(b) always, so a target trial
-# weighs m(a)^2 -- its intervals are ~1.5-1.7x too wide (sqrt(11/4) ~ 1.66 for the targets' part: E[m^4] - 1 = 11/4
-# against E[m^2] - 1 = 1 for Poisson(1) counts). "one-way": m(a) -- the test side of a nontarget is not resampled,
-# a little too narrow. Calibration on synthetic lists with known truth: analysis.calibration,
+# weighs m(a)^2 -- its intervals are ~1.5-1.7x too wide (for the targets' part sqrt(11/4) ~ 1.66: with counts m ~
+# Poisson(1), Var(m^2) / E[m^2]^2 = (15 - 4) / 4 against Var(m) / E[m]^2 = 1). "one-way": m(a) -- the test side
+# of a nontarget is not resampled, a little too narrow. Calibration on synthetic lists with known truth: analysis.calibration,
 # tools/calibrate_bootstrap.py, docs/statistics.md.
 SCHEMES = ("per-identity", "two-way", "one-way")
 DEFAULT_SCHEME = "per-identity"  # the calibrated one (docs/statistics.md)
