@@ -103,8 +103,9 @@ def _intro(s: ReportSettings, numbers: ReportNumbers) -> list[str]:
             f"cosine scoring after subtracting each system's training mean vector. Cells: mean ± std over "
             f"seeds (std needs two seeds); EER with [95 % interval] of the mean over seeds from a {s.boot_scheme} "
             f"identity bootstrap ({s.num_boot} draws, seed {s.boot_seed}; identities drawn with replacement, trial "
-            f"(a, b) weighted {weighting}, the same draws for every system and seed of a list). Method: "
-            f"docs/statistics.md.{_scores_note(s.scores_dir)}", "", *provenance_lines(numbers.provenance),
+            f"(a, b) weighted {weighting}, the same draws for every system and seed of a list); this interval "
+            f"covers the test identities for the trained models only, the ± std the seeds. The paired comparisons "
+            f"below include both. Method: docs/statistics.md.{_scores_note(s.scores_dir)}", "", *provenance_lines(numbers.provenance),
             "Trial lists:", *list_lines, "", *shared_targets_lines(numbers.shared_targets)]
 
 
