@@ -34,8 +34,8 @@ P_TARGETS = (0.01, 0.05)
 # for a nontarget; every identity enters a trial's weight once. "two-way": m(a) m(b) always, so a target trial
 # weighs m(a)^2 -- its intervals are ~1.5-1.7x too wide (for the targets' part sqrt(11/4) ~ 1.66: with counts m ~
 # Poisson(1), Var(m^2) / E[m^2]^2 = (15 - 4) / 4 against Var(m) / E[m]^2 = 1). "one-way": m(a) -- the test side
-# of a nontarget is not resampled, a little too narrow. Calibration on synthetic lists with known truth: analysis.calibration,
-# tools/calibrate_bootstrap.py, docs/statistics.md.
+# of a nontarget is not resampled, a little too narrow. Calibration on synthetic lists with known truth:
+# analysis.calibration, tools/calibrate_bootstrap.py, docs/statistics.md.
 SCHEMES = ("per-identity", "two-way", "one-way")
 DEFAULT_SCHEME = "per-identity"  # the calibrated one (docs/statistics.md)
 _BLOCK_ELEMENTS = 2_000_000  # draws x trials per block: bounds the temporary arrays (~8-16 MB each)

@@ -105,7 +105,8 @@ def _intro(s: ReportSettings, numbers: ReportNumbers) -> list[str]:
             f"identity bootstrap ({s.num_boot} draws, seed {s.boot_seed}; identities drawn with replacement, trial "
             f"(a, b) weighted {weighting}, the same draws for every system and seed of a list); this interval "
             f"covers the test identities for the trained models only, the ± std the seeds. The paired comparisons "
-            f"below include both. Method: docs/statistics.md.{_scores_note(s.scores_dir)}", "", *provenance_lines(numbers.provenance),
+            f"below include both. Method: docs/statistics.md.{_scores_note(s.scores_dir)}", "",
+            *provenance_lines(numbers.provenance),
             "Trial lists:", *list_lines, "", *shared_targets_lines(numbers.shared_targets)]
 
 
