@@ -93,7 +93,7 @@ def _system_summaries(boot: dict[str, dict[int, bootstrap.BootMetrics]], points:
 
 
 def list_statistics(name: str, runs: Runs, utt2spk: dict[str, str], num_boot: int, boot_seed: int,
-                    missing: list[dict[str, Any]], scheme: str = "two-way") -> ListStats | None:
+                    missing: list[dict[str, Any]], scheme: str = bootstrap.DEFAULT_SCHEME) -> ListStats | None:
     """Bootstrap every (system, seed) scored on list `name` under one shared set of identity draws. Runs whose
     trials differ from the reference run's are added to `missing` with the reason."""
     aligned = _aligned_sets(name, runs, missing)

@@ -2,9 +2,12 @@
 
 Reads exp/seed<N>/<system>/scores/<part>/<list>.score for every seed and system. Tables follow the paper:
 Table 1 single- and multi-modality systems, Table 2 visual students, Table 3 audio students, each with EER %
-and minDCF (p_target 0.01, 0.05) per trial list as mean +- std over seeds, the EER with a 95 % two-way identity
-bootstrap interval (analysis.bootstrap; method in docs/statistics.md), and every student's paired difference
-to its baseline with a verdict, plain and Holm-Bonferroni-adjusted over all comparisons of the report. Then the
+and minDCF (p_target 0.01, 0.05) per trial list as mean +- std over seeds, the EER with a 95 % identity
+bootstrap interval (analysis.bootstrap, calibrated per-identity weighting; method in docs/statistics.md), and
+every student's paired difference to its baseline with an interval that includes the seed variance, a verdict
+(plain and Holm-Bonferroni-adjusted over all comparisons of the report) and the minimal detectable effect; the
+targets shared between lists; the pair-vs-best-single and teacher-vs-best-student comparisons chosen on dev and
+the dev seed-count section; the commit and command that made the report. Then the
 corrected-trials analysis (Figure 3) with the other modality's base rate, the student-teacher embedding
 agreement (PCC, cosine distance), the GATE teacher's mean gate per modality, and DET curves. Per-seed analyses
 (corrected trials, agreement, DET) use the first seed found.
