@@ -16,6 +16,7 @@ from wespeaker_avkd.utils.naming import TEACHER, baseline_name, student_name
 
 NO_DEV = "no dev scores, not tested"
 EFFECT = 0.02  # the effect (EER, 2 points) the dev section sizes the seed count for
+MDE_SEEDS = (3, 5, 10)  # seed counts whose MDE the dev section prints
 
 
 def dev_eer(dev_lists: Sequence[ListStats], system: str) -> float | None:
@@ -90,9 +91,10 @@ def teacher_vs_best(lists: Sequence[ListStats], dev_lists: Sequence[ListStats], 
 
 def dev_power(dev_lists: Sequence[ListStats], modalities: Sequence[str], combos: Sequence[str],
               effect: float = EFFECT) -> dict[str, dict[str, Any]]:
-    """{modality: {list: {seed_var, v_id, num_students, seeds_needed, seeds}}}: the dev seed variance and the
-    identity variance of student - baseline EER differences, averaged over the students with >= 2 seeds, and
-    the seeds needed to detect `effect` at 80 % power (None: not reachable; absent: fewer than 2 seeds)."""
+    """{modality: {list: {seed_var, v_id, num_students, seeds, effect, seeds_needed, mde_by_seeds {n: MDE}}}}:
+    the dev seed variance and the identity variance of student - baseline EER differences, averaged over the
+    students with >= 2 seeds, the seeds needed to detect `effect` at 80 % power (None: not reachable; a list
+    is absent with fewer than 2 seeds) and the MDE with each of MDE_SEEDS seeds."""
     out: dict[str, dict[str, Any]] = {}
     for mod in modalities:
         for ls in dev_lists:
@@ -105,7 +107,8 @@ def dev_power(dev_lists: Sequence[ListStats], modalities: Sequence[str], combos:
             out.setdefault(mod, {})[ls.name] = {
                 "seed_var": seed_var, "v_id": v_id, "num_students": len(cmps),
                 "seeds": max(len(c.seeds) for c in cmps), "effect": effect,
-                "seeds_needed": power.seeds_needed(seed_var, v_id, effect)}
+                "seeds_needed": power.seeds_needed(seed_var, v_id, effect),
+                "mde_by_seeds": {str(n): power.seeds_mde(seed_var, v_id, n) for n in MDE_SEEDS}}
     return out
 
 

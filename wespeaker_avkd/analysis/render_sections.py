@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from wespeaker_avkd.analysis import summaries
+from wespeaker_avkd.analysis.choices import MDE_SEEDS
 
 SHORT = {"better": "better", "worse": "worse", "no significant difference": "n.s."}
 
@@ -78,14 +79,15 @@ def power_markdown(dev: Any) -> list[str]:
               "the per-seed student - baseline EER differences, the identity-bootstrap sd of their mean, and the "
               "number of seeds whose MDE (80 % power, two-sided 5 %) reaches the effect (identity variance held "
               "fixed: conservative). Choose the eval protocol's seed count from it.", "",
-              "| Modality | dev list | students | seeds | seed sd (points) | identity sd (points) | seeds needed |",
-              "|---|---|---|---|---|---|---|"]
+              "| Modality | dev list | students | seeds | seed sd (points) | identity sd (points) | seeds needed | "
+              f"MDE with {' / '.join(map(str, MDE_SEEDS))} seeds (points) |", "|---|---|---|---|---|---|---|---|"]
     for mod, per_list in dev.power.items():
         for t, r in per_list.items():
             need = r["seeds_needed"]
-            need_text = f"{need} for {100 * r['effect']:.0f} points" if need else "not reachable (identity noise)"
+            need_text = f"{need} for {100 * r['effect']:.0f} points" if need else "over 200 (identity noise too large?)"
             lines.append(f"| {mod} | {t} | {r['num_students']} | {r['seeds']} | {100 * r['seed_var'] ** 0.5:.2f} | "
-                         f"{100 * r['v_id'] ** 0.5:.2f} | {need_text} |")
+                         f"{100 * r['v_id'] ** 0.5:.2f} | {need_text} | "
+                         + " / ".join(f"{100 * v:.1f}" for v in r["mde_by_seeds"].values()) + " |")
     return lines + [""]
 
 
