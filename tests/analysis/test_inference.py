@@ -40,6 +40,8 @@ def test_method_difference_formulas():
     assert c.p_value == pytest.approx(2 * stats.t.sf(abs(d.mean()) / se, df))
     assert c.mde == pytest.approx((stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df)) * se)
     assert c.method == summaries.METHOD_T
+    nan = summaries.method_difference([1, 2], student[:2], baseline[:2], np.full((2, 5), np.nan), bb[:2, :5])
+    assert np.isnan(nan.p_value) and nan.verdict == "no significant difference"
     one = summaries.method_difference([1], student[:1], baseline[:1], sb[:1], bb[:1])
     assert one.method == summaries.METHOD_ONE_SEED and one.mean_diff == pytest.approx(d[0])
 

@@ -141,7 +141,10 @@ def _id_variance(draws: np.ndarray) -> float:
 
 
 def _t_test(mean: float, se: float, df: float, level: float) -> tuple[float, float, float]:
-    """(low, high, two-sided p) of the t interval mean +- t_{(1+level)/2, df} se."""
+    """(low, high, two-sided p) of the t interval mean +- t_{(1+level)/2, df} se; NaNs when se is not finite
+    (e.g. no draw left both systems a target and a nontarget)."""
+    if not np.isfinite(se):
+        return float("nan"), float("nan"), float("nan")
     half = tdist.t_quantile(0.5 + level / 2.0, df) * se
     if se > 0.0:
         p = tdist.t_two_sided_p(mean / se, df)
