@@ -129,16 +129,17 @@ def test_interval_covers_true_eer():
     random partners) the two-way interval is conservative: measured ~1.6x the true sampling spread, coverage
     ~99 %; the one-way interval is about right (~95 %). With 100 repetitions the binomial sd is ~2.5 points, so
     85 % leaves room for a slightly short interval without accepting a broken one. The width check pins the
-    measured conservativeness of the two-way scheme, so a change of either scheme shows up here."""
+    measured conservativeness of the two-way scheme, so a change of either scheme shows up here; the
+    per-identity scheme (the default: a target weighs m(a), not m(a)^2) lies between the two."""
     rng = np.random.default_rng(2024)
     true_eer, tau = 0.10, 0.35
-    covered = {"two-way": 0, "one-way": 0, "trials": 0}
-    width = {"two-way": [], "one-way": []}
+    covered = {"two-way": 0, "one-way": 0, "per-identity": 0, "trials": 0}
+    width = {"two-way": [], "one-way": [], "per-identity": []}
     for rep in range(100):
         scores, labels, design = _synthetic(rng, 60, true_eer, tau)
         counts = draw_identity_counts(design.num_identities, 150, rng)
         point = compute_metrics(scores, labels).eer
-        for scheme in ("two-way", "one-way"):
+        for scheme in ("two-way", "one-way", "per-identity"):
             boot = bootstrap_metrics({"s": (scores, labels)}, design, counts, p_targets=(0.01,), workers=1,
                                      scheme=scheme)["s"].eer
             s = summarise_system([1], [point], boot[None, :])
@@ -148,7 +149,8 @@ def test_interval_covers_true_eer():
         tboot = weighted_metrics(sort_trials(scores, labels), draw_identity_counts(len(scores), 150, rng), (0.01,))[0]
         lo, hi = np.percentile(tboot, [2.5, 97.5])
         covered["trials"] += lo <= true_eer <= hi
-    assert covered["two-way"] >= 85 and covered["one-way"] >= 85, covered
+    assert covered["two-way"] >= 85 and covered["one-way"] >= 85 and covered["per-identity"] >= 85, covered
+    assert np.mean(width["one-way"]) < np.mean(width["per-identity"]) < np.mean(width["two-way"]), width
     assert covered["trials"] < min(covered["two-way"], covered["one-way"]) - 10, covered
     assert np.mean(width["two-way"]) > 1.3 * np.mean(width["one-way"]), (np.mean(width["two-way"]),
                                                                         np.mean(width["one-way"]))

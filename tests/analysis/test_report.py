@@ -41,12 +41,12 @@ def _write_corpus(root):
     return enroll, test, np.array(labels, dtype=np.int8)
 
 
-def _fake_system(exp, seed, name, trial_list, rng, gap, teacher_emb=None):
-    """Scores with a label gap (larger = better) on every list; eval and train embeddings."""
+def _fake_system(exp, seed, name, trial_list, rng, gap, teacher_emb=None, part="eval"):
+    """Scores with a label gap (larger = better) on every list of `part`; eval and train embeddings."""
     enroll, test, labels = trial_list
     for t in TRIALS:
         scores = (gap * labels + rng.normal(size=len(labels))).astype(np.float32)
-        path = os.path.join(exp, f"seed{seed}", name, "scores", "eval", f"{t}.score")
+        path = os.path.join(exp, f"seed{seed}", name, "scores", part, f"{t}.score")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         write_score_file(path, TrialScores(enroll, test, scores, labels))
     keys = _utts()
@@ -134,10 +134,16 @@ def test_build_report(fake_exp):
     kl = record["paired"]["visual/KL/E"]
     assert kl["verdict"] == "better" and kl["seeds"] == [1, 2] and len(kl["per_seed_diff"]) == 2
     assert kl["holm_verdict"] in ("better", "no significant difference")
+    # about the method: the standard error adds the seed variance of the per-seed differences (2 seeds)
+    assert kl["method"] == "seeds and identities (t)"
+    assert kl["se"] ** 2 == pytest.approx(kl["v_id"] + np.var(kl["per_seed_diff"], ddof=1) / 2)
+    assert 0 < kl["mde"] < kl["mde_holm"] and "MDE" in md
     assert record["multiple_comparisons"]["num_comparisons"] == 8  # 2 modalities x 2 trained combos x 2 lists
     assert "would exclude 0 by chance" in md
     # a combo trained for one seed is compared on that seed only and flagged; one never trained is missing
     assert record["paired"]["audio/COS+MMD/O"]["seeds"] == [1]
+    assert record["paired"]["audio/COS+MMD/O"]["method"].startswith("identities only, one seed")
+    assert "not a statement about the method" in md
     assert "(1/2 seeds)" in md
     assert "| L_AAM + L_MMD | missing | - | - |" in md
     assert {"system": "visual_kd_mmd", "seed": 1, "list": "O", "reason": "no score file"} in record["missing"]
@@ -151,6 +157,15 @@ def test_build_report(fake_exp):
     g = record["gate"]["per_seed"]["1"]
     assert g["visual"] + g["audio"] == pytest.approx(1.0) and g["num_utts"] == NUM_IDS * UTTS_PER_ID
     assert "2" in record["gate"]["unavailable"]
+    # lists and provenance: O and E hold the same target trials here; no dev scores -> pairs not tested
+    assert record["shared_targets"]["shared"]["O/E"] == record["shared_targets"]["targets"]["O"] > 0
+    assert "not independent" in md and "O and E share" in md
+    assert record["settings"]["identity_weighting"] == "per-identity"
+    assert len(record["provenance"]["commit"]) == 40 and "Code: commit" in md
+    pair = record["dev_chosen"]["pair_vs_single"]
+    assert [(c["a"], c["why"]) for c in pair] == [("visual_kd_cos_mmd", "no dev scores, not tested"),
+                                                  ("audio_kd_cos_mmd", "no dev scores, not tested")]
+    assert "Not available: no dev scores" in md
 
 
 def test_gate_value_is_the_visual_weight(fake_exp):
@@ -225,3 +240,46 @@ def test_runs_with_other_trials_are_reported_missing(fake_exp, tmp_path):
     assert len(reasons) == 1 and "trials differ" in reasons[0]
     assert record["summary"]["E"]["visual_kd_kl"]["eer"]["seeds"] == [1]
     assert record["paired"]["visual/KL/E"]["seeds"] == [1]
+
+
+def test_dev_chosen_comparisons(tmp_path):
+    """The better single and the best student are chosen on dev even when eval would choose otherwise; the pair
+    and the teacher are compared with them on eval; the dev section sizes the seed count; --command is kept."""
+    root = str(tmp_path)
+    exp = os.path.join(root, "exp")
+    trial_list = _write_corpus(root)
+    os.makedirs(os.path.join(root, "data", "dev"))
+    with open(os.path.join(root, "data", "dev", "utt2spk"), "w") as f:
+        f.writelines(f"{u} {u.split('/')[0]}\n" for u in _utts())
+    rng = np.random.default_rng(1)
+    # name: (eval gap, dev gap); on eval KL beats MMD, on dev MMD beats KL
+    gaps = {"teacher": (3.0, 3.0), "audio_baseline": (1.5, 1.5), "visual_baseline": (1.0, 1.0),
+            student_name("audio", "KL"): (2.5, 1.6), student_name("audio", "MMD"): (1.6, 2.5),
+            student_name("audio", "KL+MMD"): (2.0, 2.0)}
+    for seed in (1, 2, 3):
+        for name, (eval_gap, dev_gap) in gaps.items():
+            _fake_system(exp, seed, name, trial_list, rng, eval_gap)
+            _fake_system(exp, seed, name, trial_list, rng, dev_gap, part="dev")
+    out = str(tmp_path / "r")
+    command = "bash egs/voxceleb/run.sh --seeds '1 2 3'"
+    rc = report_main(["--exp", exp, "--seeds", "1", "2", "3", "--trials", *TRIALS, "--utt2spk",
+                      os.path.join(root, "data", "eval", "utt2spk"), "--dev_utt2spk",
+                      os.path.join(root, "data", "dev", "utt2spk"), "--modalities", "audio", "--kd_combos", "KL",
+                      "MMD", "KL+MMD", "--out", out, "--num_boot", "100", "--no_gate", "--command", command])
+    assert rc == 0
+    record = json.load(open(os.path.join(out, "results.json")))
+    md = open(os.path.join(out, "results.md")).read()
+    assert record["provenance"]["command"] == command and f"Command: `{command}`" in md
+    (pair,) = record["dev_chosen"]["pair_vs_single"]
+    assert (pair["a"], pair["b"]) == ("audio_kd_kl_mmd", "audio_kd_mmd") and "better single on dev" in pair["why"]
+    c = pair["per_list"]["E"]
+    eer = {n: [record["metrics"][n][str(s)]["E"]["eer"] for s in (1, 2, 3)]
+           for n in ("audio_kd_kl_mmd", "audio_kd_mmd")}
+    assert c["per_seed_diff"] == pytest.approx(np.subtract(eer["audio_kd_kl_mmd"], eer["audio_kd_mmd"]))
+    assert c["method"] == "seeds and identities (t)" and c["holm_verdict"]
+    (teacher,) = record["dev_chosen"]["teacher_vs_best"]
+    assert teacher["b"] == "audio_kd_mmd" and teacher["per_list"]["O"]["mean_diff"] < 0
+    power = record["dev_chosen"]["power"]["audio"]["O"]
+    assert power["num_students"] == 3 and power["seeds"] == 3 and power["seed_var"] >= 0 and power["v_id"] > 0
+    assert power["seeds_needed"] is None or power["seeds_needed"] >= 2
+    assert "Pair student against its better single-loss student" in md and "seeds needed" in md

@@ -136,7 +136,7 @@ CASES = {
          "missing_exp: no scored system"),
         ("data", ["--exp", "{report_exp}", "--utt2spk", "{data}/utt2spk", "--trials", "E", "--out", "{root}/rep",
                   "--no_gate"], "{report_exp}/seed1/audio_baseline/scores/eval/E.score: the trials are all targets"),
-        ("argument", ["--exp", "{exp}", "--num_boot", "0"], "--num_boot must be at least 1"),
+        ("argument", ["--exp", "{exp}", "--num_boot", "1"], "--num_boot must be at least 2"),
     ],
     "score": [
         ("input", ["--embeddings", "{emb_scp}", "--trials", "{trials}", "--output_dir", "{root}/s",

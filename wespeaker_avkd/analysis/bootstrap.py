@@ -29,14 +29,15 @@ import numpy as np
 from wespeaker_avkd.utils.errors import InputKeyError, InputValueError
 
 P_TARGETS = (0.01, 0.05)
-# How a draw weights trial (a, b) (a: enrolment identity). "two-way" (the default, docs/statistics.md): m(a) m(b).
-# "one-way": m(a) -- every trial stays with its enrolment identity. On synthetic lists in which every identity
-# enrolls its own targets and nontargets against random partners, the two-way interval came out ~1.6-1.8x wider
-# than the true sampling spread (coverage ~99 %: conservative verdicts), the one-way one about right (0.99-1.13x,
-# coverage 95-98 %); see tests/analysis/test_bootstrap.py. Part of it is generic: a target trial (a, a) weighs
-# m(a)^2, while a repeated identity only repeats its own target trials (m(a) times). Lists whose nontargets are
-# drawn per identity pair behave differently; check a scheme's calibration on the list design at hand.
-SCHEMES = ("two-way", "one-way")
+# How a draw weights trial (a, b) (a: enrolment identity, b: test identity; m: how often an identity was drawn):
+# "per-identity": the product of m over the trial's DISTINCT identities -- m(a) for a target trial (a = b), m(a) m(b)
+# for a nontarget; every identity enters a trial's weight once. "two-way": m(a) m(b) always, so a target trial
+# weighs m(a)^2 -- its intervals are ~1.5-1.7x too wide (for the targets' part sqrt(11/4) ~ 1.66: with counts m ~
+# Poisson(1), Var(m^2) / E[m^2]^2 = (15 - 4) / 4 against Var(m) / E[m]^2 = 1). "one-way": m(a) -- the test side
+# of a nontarget is not resampled, a little too narrow. Calibration on synthetic lists with known truth:
+# analysis.calibration, tools/calibrate_bootstrap.py, docs/statistics.md.
+SCHEMES = ("per-identity", "two-way", "one-way")
+DEFAULT_SCHEME = "per-identity"  # the calibrated one (docs/statistics.md)
 _BLOCK_ELEMENTS = 2_000_000  # draws x trials per block: bounds the temporary arrays (~8-16 MB each)
 
 K = TypeVar("K", bound=Hashable)
@@ -262,11 +263,24 @@ def _count_dtype(counts: np.ndarray, num_trials: int) -> type:
     return np.int32 if float(counts.max(initial=0)) ** 2 * num_trials < 2 ** 31 else np.int64
 
 
-def trial_weights(design: ListDesign, counts: np.ndarray) -> np.ndarray:
-    """(B, M) integer weights m_id(a) * m_id(b) of every trial (trial order) under identity counts (B, I)."""
+def side_weights(c: np.ndarray, id_a: np.ndarray, id_b: np.ndarray, scheme: str) -> np.ndarray:
+    """(B, n) integer weights of n trials with identities id_a, id_b (n,) under identity counts c (B, I)."""
+    w = np.take(c, id_a, axis=1)
+    if scheme == "two-way":
+        w *= np.take(c, id_b, axis=1)
+    elif scheme == "per-identity":
+        other = id_a != id_b
+        w[:, other] *= np.take(c, id_b[other], axis=1)
+    elif scheme != "one-way":
+        raise ValueError(f"bootstrap scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
+    return w
+
+
+def trial_weights(design: ListDesign, counts: np.ndarray, scheme: str = "two-way") -> np.ndarray:
+    """(B, M) integer weights of every trial (trial order) under identity counts (B, I); scheme: see SCHEMES."""
     counts = np.asarray(counts)
     c = counts.astype(_count_dtype(counts, design.num_trials))
-    return c[:, design.id_a] * c[:, design.id_b]
+    return side_weights(c, design.id_a, design.id_b, scheme)
 
 
 @dataclasses.dataclass
@@ -279,10 +293,10 @@ class BootMetrics:
 
 def bootstrap_metrics(score_sets: Mapping[K, tuple[np.ndarray, np.ndarray]], design: ListDesign,
                       counts: np.ndarray, p_targets: Sequence[float] = P_TARGETS, c_miss: float = 1.0,
-                      c_fa: float = 1.0, workers: int = 2, scheme: str = "two-way") -> dict[K, BootMetrics]:
+                      c_fa: float = 1.0, workers: int = 2, scheme: str = DEFAULT_SCHEME) -> dict[K, BootMetrics]:
     """Per-draw EER/minDCF of every score set {key: (scores (M,), labels (M,))} of one trial list (all in the
     design's trial order) under the SAME identity draws counts (B, I) -- keys are e.g. (system, seed).
-    scheme "two-way": trial weight m(a) m(b); "one-way": m(a), the enrolment side's identity only (see SCHEMES).
+    scheme: "per-identity" (m over the trial's distinct identities), "two-way" (m(a) m(b)) or "one-way" (m(a)).
     `workers` threads share the score sets (numpy releases the GIL in the heavy gathers and sums)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -291,7 +305,6 @@ def bootstrap_metrics(score_sets: Mapping[K, tuple[np.ndarray, np.ndarray]], des
         raise ValueError(f"counts must be (draws, {design.num_identities}), got shape {counts.shape}")
     if scheme not in SCHEMES:
         raise ValueError(f"bootstrap scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
-    two_way = scheme == "two-way"
     prepared = {}
     for key, (scores, labels) in score_sets.items():
         if len(scores) != design.num_trials:
@@ -310,11 +323,8 @@ def bootstrap_metrics(score_sets: Mapping[K, tuple[np.ndarray, np.ndarray]], des
         st, ta, tb, na, nb = prepared[key]
         for lo in range(0, b, step):
             c = c_all[lo:lo + step]  # (b, I): small, stays in cache while the weights are gathered from it
-            w_t = np.take(c, ta, axis=1)
-            w_n = np.take(c, na, axis=1)
-            if two_way:
-                w_t *= np.take(c, tb, axis=1)
-                w_n *= np.take(c, nb, axis=1)
+            w_t = side_weights(c, ta, tb, scheme)
+            w_n = side_weights(c, na, nb, scheme)
             eer, dcf = sorted_masses(st, w_t, w_n, p_targets, c_miss, c_fa)
             out[key].eer[lo:lo + step] = eer
             for p, v in dcf.items():
@@ -331,7 +341,7 @@ def bootstrap_metrics(score_sets: Mapping[K, tuple[np.ndarray, np.ndarray]], des
 
 def bootstrap_list(systems: Mapping[str, Mapping[int, tuple[np.ndarray, np.ndarray]]], design: ListDesign,
                    num_draws: int, rng: np.random.Generator, p_targets: Sequence[float] = P_TARGETS,
-                   workers: int = 2, scheme: str = "two-way"
+                   workers: int = 2, scheme: str = DEFAULT_SCHEME
                    ) -> tuple[dict[str, dict[int, BootMetrics]], np.ndarray]:
     """Bootstrap every system {name: {seed: (scores, labels)}} of one list under one shared set of identity
     draws; returns ({name: {seed: BootMetrics}}, the counts (B, I) used)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from wespeaker_avkd.analysis.bootstrap import P_TARGETS
+from wespeaker_avkd.analysis.bootstrap import DEFAULT_SCHEME, P_TARGETS
 from wespeaker_avkd.utils.naming import PAPER_COMBOS, TEACHER, baseline_name, student_name
 
 
@@ -28,13 +28,22 @@ class ReportSettings:
     boot_seed: int = 0
     venn_trials: str = ""              # list of the Venn figures ("" = E when asked, else the first list)
     with_gate: bool = True
-    boot_scheme: str = "two-way"
+    boot_scheme: str = DEFAULT_SCHEME  # identity weighting of a draw (bootstrap.SCHEMES; calibrated default)
     scores_dir: str = "scores"         # folder of each system holding <part>/<list>.score
+    dev_part: str = "dev"              # the part on which pair/teacher comparisons choose systems ("" = none)
+    dev_utt2spk: str = ""              # utterance -> identity of the dev part ("" = data/<dev_part>/utt2spk)
+    mde_effect: float = 0.02           # the EER effect the dev section sizes the seed count for
+    command: str = ""                  # the command line that made the report, recorded verbatim
 
     @property
     def utt2spk_path(self) -> str:
         """The utt2spk file read for the bootstrap."""
         return self.utt2spk or os.path.join("data", self.part, "utt2spk")
+
+    @property
+    def dev_utt2spk_path(self) -> str:
+        """The dev part's utt2spk file."""
+        return self.dev_utt2spk or os.path.join("data", self.dev_part, "utt2spk")
 
     @property
     def venn_list(self) -> str:

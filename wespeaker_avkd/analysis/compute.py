@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from wespeaker_avkd.analysis import bootstrap, corrected, correlation, summaries
+from wespeaker_avkd.analysis import bootstrap, corrected, correlation, overlap, summaries
 from wespeaker_avkd.analysis.collect import P_TARGETS, ReportSettings, Runs, SystemResults
 from wespeaker_avkd.analysis.gate import gate_records
 from wespeaker_avkd.utils.naming import TEACHER, baseline_name, student_name
@@ -93,7 +93,7 @@ def _system_summaries(boot: dict[str, dict[int, bootstrap.BootMetrics]], points:
 
 
 def list_statistics(name: str, runs: Runs, utt2spk: dict[str, str], num_boot: int, boot_seed: int,
-                    missing: list[dict[str, Any]], scheme: str = "two-way") -> ListStats | None:
+                    missing: list[dict[str, Any]], scheme: str = bootstrap.DEFAULT_SCHEME) -> ListStats | None:
     """Bootstrap every (system, seed) scored on list `name` under one shared set of identity draws. Runs whose
     trials differ from the reference run's are added to `missing` with the reason."""
     aligned = _aligned_sets(name, runs, missing)
@@ -110,7 +110,8 @@ def list_statistics(name: str, runs: Runs, utt2spk: dict[str, str], num_boot: in
 
 
 def paired(stats: ListStats, student: str, baseline: str) -> summaries.PairedSummary | None:
-    """Student minus baseline EER on the seeds both have (None if they share none)."""
+    """Student minus baseline EER on the seeds both have, about the method (summaries.method_difference: seed
+    and identity variance; identity-only with one seed); None if they share no seed."""
     if student not in stats.boot or baseline not in stats.boot:
         return None
     seeds = sorted(set(stats.boot[student]) & set(stats.boot[baseline]))
@@ -118,7 +119,7 @@ def paired(stats: ListStats, student: str, baseline: str) -> summaries.PairedSum
         return None
     sb = np.vstack([stats.boot[student][s].eer for s in seeds])
     bb = np.vstack([stats.boot[baseline][s].eer for s in seeds])
-    return summaries.paired_difference(seeds, [stats.points[student][s].eer for s in seeds],
+    return summaries.method_difference(seeds, [stats.points[student][s].eer for s in seeds],
                                        [stats.points[baseline][s].eer for s in seeds], sb, bb)
 
 
@@ -226,6 +227,17 @@ def det_curves(systems: dict[str, SystemResults], trials: Sequence[str]) -> dict
     return {t: c for t, c in curves.items() if c}
 
 
+def list_targets(runs: Runs, trials: Sequence[str]) -> dict[str, dict]:
+    """overlap.shared_targets of the lists (from the first run scored on each)."""
+    found = {}
+    for t in trials:
+        run = next((r for per_seed in runs.values() for r in per_seed.values() if t in r.scores), None)
+        if run is not None:
+            ts = run.scores[t]
+            found[t] = (ts.enroll, ts.test, ts.labels)
+    return overlap.shared_targets(found)
+
+
 def seeds_found(runs: Runs) -> list[int]:
     """Seeds with at least one scored system, ascending."""
     return sorted({s for per_seed in runs.values() for s in per_seed})
@@ -243,6 +255,9 @@ class ReportNumbers:
     agreement: dict[str, dict[str, dict[str, float]]] | None
     gate: dict[str, Any]
     curves: dict[str, dict[str, Any]]
+    shared_targets: dict[str, dict] = dataclasses.field(default_factory=dict)
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dev: Any = None  # analysis.choices.DevSections (set by analysis.report), None when not computed
 
     @property
     def seeds_found(self) -> list[int]:
@@ -270,4 +285,4 @@ def compute_report(settings: ReportSettings, names: Sequence[str], runs: Runs, m
         corrected_trials(systems, s.modalities, s.combos, s.trials, s.venn_list),
         embedding_agreement(systems, names, s.part),
         gate_records(s.exp, seeds, s.part) if s.with_gate else {},
-        det_curves(systems, s.trials))
+        det_curves(systems, s.trials), list_targets(runs, s.trials))

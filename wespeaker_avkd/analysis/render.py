@@ -19,10 +19,10 @@ from wespeaker_avkd.analysis.compute import (
     ReportNumbers,
     multiple_comparisons,
 )
+from wespeaker_avkd.analysis.overlap import shared_targets_lines
+from wespeaker_avkd.analysis.render_sections import dev_markdown, method_note, paired_cells, provenance_lines
 from wespeaker_avkd.utils.fileio import atomic_write
 from wespeaker_avkd.utils.naming import TEACHER, baseline_name, student_name
-
-SHORT = {"better": "better", "worse": "worse", "no significant difference": "n.s."}
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -69,11 +69,6 @@ def metrics_table(rows: Sequence[tuple[str, str]], lists: Sequence[ListStats], n
     return "\n".join(lines)
 
 
-def _p_text(c: summaries.PairedSummary) -> str:
-    """'p=0.034', or 'p<0.001' when no draw crossed 0 (the p-value resolves to 1 / draws)."""
-    return f"p<{1.0 / c.num_draws:.2g}" if c.p_value == 0.0 and c.num_draws else f"p={c.p_value:.3f}"
-
-
 def paired_table(mod: str, combos: Sequence[str], lists: Sequence[ListStats], comparisons: Comparisons) -> str:
     """Markdown: student minus baseline EER (points) per list: mean over seeds of the per-seed differences,
     95 % paired interval, verdict (Holm-adjusted verdict)."""
@@ -82,12 +77,7 @@ def paired_table(mod: str, combos: Sequence[str], lists: Sequence[ListStats], co
     for combo in combos:
         cells = [_combo_label(combo)]
         for ls in lists:
-            c = comparisons.get((mod, combo, ls.name))
-            if c is None:
-                cells += ["missing", "-"]
-                continue
-            cells += [f"{100 * c.mean_diff:+.2f} [{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}]",
-                      f"{SHORT[c.verdict]} ({SHORT[c.holm_verdict]}), {_p_text(c)}"]
+            cells += paired_cells(comparisons.get((mod, combo, ls.name)))
         lines.append(_row(cells))
     return "\n".join(lines)
 
@@ -102,7 +92,9 @@ def _scores_note(scores_dir: str) -> str:
 
 def _intro(s: ReportSettings, numbers: ReportNumbers) -> list[str]:
     """The title, the method paragraph and the trial lists."""
-    weighting = "m(a) m(b)" if s.boot_scheme == "two-way" else "m(a) (its enrolment identity)"
+    weighting = {"two-way": "m(a) m(b)", "one-way": "m(a) (its enrolment identity)",
+                 "per-identity": "by m of each distinct identity it involves (m(a) for a target, m(a) m(b) for a "
+                                 "nontarget)"}[s.boot_scheme]
     list_lines = [f"- {ls.name}: {ls.num_trials} trials ({ls.num_target} target, {ls.num_nontarget} nontarget), "
                   f"{ls.num_identities} identities" for ls in numbers.lists]
     return ["# Results", "",
@@ -111,8 +103,11 @@ def _intro(s: ReportSettings, numbers: ReportNumbers) -> list[str]:
             f"cosine scoring after subtracting each system's training mean vector. Cells: mean ± std over "
             f"seeds (std needs two seeds); EER with [95 % interval] of the mean over seeds from a {s.boot_scheme} "
             f"identity bootstrap ({s.num_boot} draws, seed {s.boot_seed}; identities drawn with replacement, trial "
-            f"(a, b) weighted {weighting}, the same draws for every system and seed of a list). Method: "
-            f"docs/statistics.md.{_scores_note(s.scores_dir)}", "", "Trial lists:", *list_lines, ""]
+            f"(a, b) weighted {weighting}, the same draws for every system and seed of a list); this interval "
+            f"covers the test identities for the trained models only, the ± std the seeds. The paired comparisons "
+            f"below include both. Method: docs/statistics.md.{_scores_note(s.scores_dir)}", "",
+            *provenance_lines(numbers.provenance),
+            "Trial lists:", *list_lines, "", *shared_targets_lines(numbers.shared_targets)]
 
 
 def _student_tables(s: ReportSettings, numbers: ReportNumbers, num_cmp: int) -> list[str]:
@@ -127,9 +122,13 @@ def _student_tables(s: ReportSettings, numbers: ReportNumbers, num_cmp: int) -> 
         lines += [f"## Table {number}: {mod} students (AAM + KD loss)", "",
                   metrics_table(rows, numbers.lists, num_seeds), "",
                   f"Student minus {mod} baseline, EER points (negative = the student is better): mean over "
-                  f"seeds of the per-seed differences, 95 % paired bootstrap interval, verdict from the interval "
-                  f"and, in brackets, after Holm-Bonferroni over all {num_cmp} comparisons of this report.", "",
-                  paired_table(mod, s.combos, numbers.lists, numbers.comparisons), ""]
+                  f"seeds of the per-seed differences, 95 % interval about the method (t interval whose standard "
+                  f"error adds the seed variance of the per-seed differences to the identity-bootstrap variance, "
+                  f"Welch df), verdict from the interval and, in brackets, after Holm-Bonferroni over all "
+                  f"{num_cmp} comparisons of this report; p two-sided; MDE = minimal detectable effect at 80 % "
+                  f"power (in brackets: at the strictest Holm step).", "",
+                  paired_table(mod, s.combos, numbers.lists, numbers.comparisons), "",
+                  *method_note([c for k, c in numbers.comparisons.items() if k[0] == mod])]
     return lines
 
 
@@ -151,12 +150,15 @@ def tables_markdown(s: ReportSettings, numbers: ReportNumbers) -> str:
     lines = _intro(s, numbers) + ["## Table 1: single- and multi-modality systems", "",
                                   metrics_table(table1, numbers.lists, len(numbers.seeds_found)), ""]
     lines += _student_tables(s, numbers, num_cmp)
+    lines += dev_markdown(numbers.dev, [ls.name for ls in numbers.lists])
     lines += ["### Multiple comparisons", "",
               f"{num_cmp} student-vs-baseline comparisons ({mc['planned']} planned: {len(s.modalities)} modalities x "
               f"{len(s.combos)} KD combinations x {len(s.trials)} lists). At 95 % each, about "
               f"{mc['expected_by_chance']:.1f} of them would exclude 0 by chance alone even if no student differed "
-              f"from its baseline; the Holm verdicts keep the chance of any false 'better'/'worse' at 5 %. With "
-              f"{s.num_boot} draws a p-value resolves to {1.0 / s.num_boot:.4f}, and the strictest Holm step needs "
+              f"from its baseline; the Holm verdicts keep the chance of any false 'better'/'worse' at 5 %. The "
+              f"t-based p-values (two seeds or more) are continuous: a verdict moves with the bootstrap seed only "
+              f"through the small Monte-Carlo noise of the identity variance. A bootstrap p-value (one seed) moves "
+              f"in steps of 2 / {s.num_boot} draws = {2.0 / s.num_boot:.4f}. The strictest Holm step needs "
               f"p <= {ALPHA / max(num_cmp, 1):.4f}.", ""]
     return "\n".join(lines + _missing_lines(numbers.missing))
 
@@ -259,7 +261,8 @@ def _settings_record(s: ReportSettings, numbers: ReportNumbers) -> dict[str, Any
     settings = {"exp": s.exp, "part": s.part, "seeds_asked": list(s.seeds), "seeds_found": numbers.seeds_found,
                 "trials": list(s.trials), "utt2spk": s.utt2spk_path, "num_boot": s.num_boot,
                 "boot_seed": s.boot_seed, "boot_scheme": s.boot_scheme, "level": summaries.LEVEL,
-                "p_targets": list(P_TARGETS), "first_seed": numbers.first_seed}
+                "p_targets": list(P_TARGETS), "first_seed": numbers.first_seed, "identity_weighting": s.boot_scheme,
+                "paired_method": summaries.METHOD_T, "dev_part": s.dev_part, "mde_effect": s.mde_effect}
     if s.scores_dir != "scores":  # recorded only when not the default, so the default report stays as it was
         settings["scores_dir"] = s.scores_dir
     return settings
@@ -282,7 +285,9 @@ def results_record(s: ReportSettings, numbers: ReportNumbers) -> dict[str, Any]:
                                                      len(s.modalities) * len(s.combos) * len(s.trials)),
         "missing": numbers.missing,
         "corrected_trials": {cm.modality: cm.counts for cm in numbers.corrected if cm.counts},
-        "agreement": numbers.agreement or {}, "gate": numbers.gate, "venn_trials": s.venn_list}
+        "agreement": numbers.agreement or {}, "gate": numbers.gate, "venn_trials": s.venn_list,
+        "shared_targets": numbers.shared_targets, "provenance": numbers.provenance,
+        "dev_chosen": numbers.dev.to_dict() if numbers.dev is not None else None}
 
 
 def write_report(s: ReportSettings, numbers: ReportNumbers, out_dir: str) -> str:
