@@ -186,6 +186,11 @@ def grown_grids(sweep_dir: str, modalities: Sequence[str], losses: Sequence[str]
                   for loss in losses} for mod in modalities}
 
 
+def _unextended(weights: tuple[str, ...], best: str) -> GrownGrid:
+    """A grid taken as given: TURN when its best weight is inside it, else NOT_EXTENDED."""
+    return GrownGrid(weights, 1, weights, TURN if best not in (weights[0], weights[-1]) else NOT_EXTENDED)
+
+
 def stop_note(grown: GrownGrid, best: str) -> str:
     """Why a loss's grid ends where it does, in words (dev_results.md)."""
     tried = f"tried {' '.join(grown.weights)} in {grown.rounds} round(s)"
@@ -290,13 +295,15 @@ def select_kd_weights(sweep_dir: str, modalities: Sequence[str], losses: Sequenc
     """Choose the weights on dev, write `out` (weights yaml), `table` (.md) and its .json; return the choice
     {modality: {loss: weight as written in grid}}. With `extend` every loss's grid is the one the rounds grew
     from `grid`. `reader` opens one dev JSON (a collaborator for tests)."""
-    grown = grown_grids(sweep_dir, modalities, losses, grid, dev_trials, MAX_ROUNDS if extend else 1, reader)
-    results = collect_sweep(sweep_dir, modalities, losses,
+    grown = grown_grids(sweep_dir, modalities, losses, grid, dev_trials, MAX_ROUNDS, reader) if extend else None
+    results = collect_sweep(sweep_dir, modalities, losses, grid if grown is None else
                             {m: {loss: g.weights for loss, g in pl.items()} for m, pl in grown.items()}, dev_trials,
                             reader)
     chosen = choose_weights(results)
-    notes = {m: {loss: stop_note(g if extend or g.status == TURN else dataclasses.replace(g, status=NOT_EXTENDED),
-                                 chosen[m][loss]) for loss, g in pl.items()} for m, pl in grown.items()}
+    if grown is None:   # the grid as given: does the dev EER turn inside it?
+        grown = {m: {loss: _unextended(tuple(sorted(pw, key=float)), chosen[m][loss]) for loss, pw in pl.items()}
+                 for m, pl in results.items()}
+    notes = {m: {loss: stop_note(g, chosen[m][loss]) for loss, g in pl.items()} for m, pl in grown.items()}
     usable = [c for c in combos if all(p in losses for p in c.split("+"))]
     weights = combo_weights(chosen, usable)
     baselines = baseline_dev_eers(baseline_dir, modalities, dev_trials, reader) if baseline_dir else None
