@@ -43,10 +43,6 @@ need_uint tune_seed "$tune_seed"
 for eval_seed in "${SEEDS[@]}"; do   # a model tuned on dev is no eval sample: the tuning has a seed of its own
   if [ "$eval_seed" = "$tune_seed" ]; then die "--seeds holds the tuning seed $tune_seed: choose eval seeds other than --tune_seed"; fi
 done
-case "$tune" in
-  true|false) ;;
-  *) die "--tune must be true or false, got $(printf '%q' "$tune")" ;;
-esac
 TRAIN_SEEDS=("${SEEDS[@]}"); TUNE_NOTE=   # stages 3-5 train the tuning seed's baselines and teacher too
 if [ "$tune" = true ]; then TRAIN_SEEDS=("$tune_seed" "${SEEDS[@]}"); TUNE_NOTE=" (tuning seed $tune_seed)"; fi
 split_words trials "$trials" '^[A-Za-z0-9_.][A-Za-z0-9_.-]*$' TRIALS
