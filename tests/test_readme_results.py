@@ -85,13 +85,15 @@ def test_publish_copies_the_report_and_rewrites_only_the_block(tmp_path):
     shutil.copy(FIXTURE, report / "results.json")
     (report / "results.md").write_text("# tables\n")
     (report / "det.png").write_bytes(b"\x89PNG")
-    readme = tmp_path / "README.md"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    readme = repo / "README.md"
     readme.write_text("intro\n<!-- results:begin -->\nold\n<!-- results:end -->\nclaims\n")
-    dest = tmp_path / "results"
-    assert publish_results.main([str(report), "--dest", str(dest), "--readme", str(readme)]) == 0
+    dest = repo / readme_results.RESULTS_DIR
+    assert publish_results.main([str(report), "--repo", str(repo)]) == 0
     text = readme.read_text()
     assert text.startswith("intro\n<!-- results:begin -->\n") and text.endswith("<!-- results:end -->\nclaims\n")
-    assert readme_results.current_block(text) == readme_results.results_block(_fixture(), f"{dest}/results.json")
+    assert readme_results.current_block(text) == readme_results.results_block(_fixture())
     assert sorted(os.listdir(dest)) == ["det.png", "results.json", "results.md"]
     assert (dest / "results.json").read_bytes() == (report / "results.json").read_bytes()
 
@@ -102,9 +104,9 @@ def test_publish_refuses_a_report_without_command_and_writes_nothing(tmp_path, c
     (tmp_path / "results.json").write_text(json.dumps(record))
     readme = tmp_path / "README.md"
     readme.write_text("<!-- results:begin --><!-- results:end -->")
-    assert publish_results.main([str(tmp_path), "--dest", str(tmp_path / "out"), "--readme", str(readme)]) == 2
+    assert publish_results.main([str(tmp_path), "--repo", str(tmp_path)]) == 2
     assert "has no 'command'" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists() and readme.read_text() == "<!-- results:begin --><!-- results:end -->"
+    assert not (tmp_path / "egs").exists() and readme.read_text() == "<!-- results:begin --><!-- results:end -->"
 
 
 # ---------------------------------------------------------------- the commit check on a scratch repository

@@ -2,9 +2,9 @@
 """Publish a report as the README's results: copy REPORT_DIR's results.json, results.md and figures (*.png)
 into the committed folder egs/voxceleb/v_kd/results/ and rewrite README.md's block between the markers
 `<!-- results:begin -->` and `<!-- results:end -->` with the tables made from the copied results.json
-(tools/readme_results.py). Run from the repository root:
+(tools/readme_results.py). The repository is the one this script is in (--repo: another checkout's root):
 
-    python tools/publish_results.py exp/report            # then commit README.md and the results folder
+    python tools/publish_results.py egs/voxceleb/v_kd/exp/report   # then commit README.md and the results folder
 
 The report must record the commit and the command that made it (results.json's `commit` and `command`), and
 that commit's code must be the code being committed (tests/test_readme_results.py checks both).
@@ -25,6 +25,7 @@ from wespeaker_avkd.utils.errors import ArgumentParser, InputValueError, Unreada
 from wespeaker_avkd.utils.fileio import atomic_write  # noqa: E402
 
 COPIED = ("results.json", "results.md")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def read_record(path: str) -> dict:
@@ -41,10 +42,11 @@ def read_record(path: str) -> dict:
     return record
 
 
-def publish(report_dir: str, dest: str = RESULTS_DIR, readme: str = "README.md") -> str:
-    """Copy the report into `dest` and rewrite `readme`'s results block; return the block."""
+def publish(report_dir: str, repo: str = REPO) -> str:
+    """Copy the report into <repo>/RESULTS_DIR and rewrite <repo>/README.md's results block; return the block."""
     record = read_record(os.path.join(report_dir, "results.json"))
-    block = results_block(record, f"{dest}/results.json")   # checks every key before anything is written
+    block = results_block(record)   # checks every key before anything is written
+    dest, readme = os.path.join(repo, RESULTS_DIR), os.path.join(repo, "README.md")
     with open(readme, encoding="utf-8") as f:
         text = replace_block(f.read(), block, readme)
     os.makedirs(dest, exist_ok=True)
@@ -60,14 +62,13 @@ def publish(report_dir: str, dest: str = RESULTS_DIR, readme: str = "README.md")
 
 
 def run(argv: list[str]) -> int:
-    """Parse REPORT_DIR [--dest DIR] [--readme FILE] and publish."""
+    """Parse REPORT_DIR [--repo ROOT] and publish."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("report_dir", help="a report folder of run.sh stage 9 (exp/report)")
-    parser.add_argument("--dest", default=RESULTS_DIR, help=f"the committed results folder (default {RESULTS_DIR})")
-    parser.add_argument("--readme", default="README.md", help="the README whose marked block is rewritten")
+    parser.add_argument("report_dir", help="a report folder of run.sh stage 9 (egs/voxceleb/v_kd/exp/report)")
+    parser.add_argument("--repo", default=REPO, help="the checkout whose README.md and results folder are written")
     args = parser.parse_args(argv)
-    publish(args.report_dir, args.dest, args.readme)
-    print(f"{args.dest}: results.json, results.md copied; {args.readme}: results block rewritten")
+    publish(args.report_dir, args.repo)
+    print(f"{RESULTS_DIR}: the report copied; README.md: results block rewritten (in {args.repo})")
     return 0
 
 
