@@ -36,7 +36,7 @@ exp=exp             # experiments: exp/seed<N>/<system>, exp/tune, exp/report
 seeds=1             # eval seeds: stages 3-8 run once per seed, the report reads these
 tune=false          # true: stage 6 tunes the KD weights on dev, stage 7 reads exp/tune/kd_weights.yaml
 tune_seed=101       # --tune true: the tuning's own seed (its baselines, teacher and tuning runs; never an eval seed)
-tune_grid="0.1 1 10 100"   # stage 6's first round of weights per single KD loss, grown by x10 or /10 while the best is at an edge
+tune_grid="0.1 1 10 100"   # stage 6's first weights per single KD loss; grown x10 or /10 while the best is at an edge
 kd_weights=         # the students' KD weights; default conf/kd_weights.yaml, exp/tune/kd_weights.yaml with --tune true
 gpus=               # "" = CPU; "0" = one GPU; "0,1,2,3" = torchrun with one process per GPU
 nj=2                # parallel jobs: feature extraction workers; concurrent CPU trainings/extractions
