@@ -53,9 +53,9 @@ aug=false           # true: the audio systems train with WeSpeaker's augmentatio
 musan=; rirs=       # with --aug true: real MUSAN and RIRS_NOISES folders instead of the generated sets (both or neither)
 # shellcheck disable=SC2034  # read by tools/parse_options.sh
 options=(stage stop_stage data_root wespeaker_data dev_speakers dev_seed dev_max_targets face_fps face_max_frames
-         face_size corpus_config conf_dir config data fbank fbank_compress data_type shard_dir exp seeds tune tune_seed tune_grid
-         kd_weights gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite
-         mean_utts score_norm top_n aug musan rirs)
+         face_size corpus_config conf_dir config data fbank fbank_compress data_type shard_dir exp seeds tune tune_seed
+         tune_grid kd_weights gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress
+         overwrite mean_utts score_norm top_n aug musan rirs)
 
 # --help: the usage line, the option block above (each option's default and meaning) and the stages
 help_message="Usage: run.sh [--option value]...

@@ -41,7 +41,9 @@ esac
 split_words seeds "$seeds" '^(0|[1-9][0-9]{0,8})$' SEEDS
 need_uint tune_seed "$tune_seed"
 for eval_seed in "${SEEDS[@]}"; do   # a model tuned on dev is no eval sample: the tuning has a seed of its own
-  if [ "$eval_seed" = "$tune_seed" ]; then die "--seeds holds the tuning seed $tune_seed: choose eval seeds other than --tune_seed"; fi
+  if [ "$eval_seed" = "$tune_seed" ]; then
+    die "--seeds holds the tuning seed $tune_seed: choose eval seeds other than --tune_seed"
+  fi
 done
 TRAIN_SEEDS=("${SEEDS[@]}"); TUNE_NOTE=   # stages 3-5 train the tuning seed's baselines and teacher too
 if [ "$tune" = true ]; then TRAIN_SEEDS=("$tune_seed" "${SEEDS[@]}"); TUNE_NOTE=" (tuning seed $tune_seed)"; fi
