@@ -1,18 +1,26 @@
 """KD-weight selection on dev: the choice, ties, the weights file (read back by the config resolver), the
-table, missing sweep points, and that nothing but dev results is ever opened."""
+table, missing sweep points, that nothing but dev results is ever opened, and the grid's growth until the dev
+EER turns (checked against a brute-force search over the whole bounded log grid)."""
 import json
+import math
 import os
 
 import pytest
 import yaml
 
 from wespeaker_avkd.analysis.tuning import (
+    AT_BOUND,
+    AT_ROUND_LIMIT,
+    PENDING,
+    TURN,
     TuningError,
     choose_weights,
     combo_weights,
+    grow_grid,
     read_dev_metrics,
     require_dev,
     select_kd_weights,
+    weight_step,
 )
 from wespeaker_avkd.bin.select_kd_weights import main as select_main
 from wespeaker_avkd.config.train_config import resolve_kd_preset
@@ -128,3 +136,76 @@ def test_choice_and_combos_units():
     assert choose_weights(results) == {"visual": {"KL": "0.1"}}  # equal means: the smaller weight
     with pytest.raises(TuningError, match="needs the single loss"):
         combo_weights({"visual": {"KL": "1"}}, ["COS+KL"])
+
+
+@pytest.mark.parametrize("weight,up,expected", [("100", True, "1000"), ("0.1", False, "0.01"), ("1", True, "10"),
+                                                ("0.001", False, "0.0001"), ("2.5", True, "25")])
+def test_weight_step_is_one_decade_written_plainly(weight, up, expected):
+    assert weight_step(weight, up) == expected
+
+
+@pytest.mark.parametrize("centre", [-3.4, -2.2, -0.6, 0.2, 1.4, 2.6, 3.3, 4.6])
+def test_grown_grid_finds_the_decade_a_search_over_the_bounded_grid_finds(centre):
+    """A dev EER with one minimum at 10**centre: the grown grid's best weight is the one a brute-force search over
+    every decade of 1e-3 .. 1e4 finds, the grid turns there unless that is a bound, and it grows only outward."""
+    def eer(w):
+        return (math.log10(float(w)) - centre) ** 2
+    grown = grow_grid(GRID, eer)
+    decades = [10.0 ** k for k in range(-3, 5)]
+    expected = min(decades, key=lambda w: ((math.log10(w) - centre) ** 2, w))
+    best = min(grown.weights, key=lambda w: (eer(w), float(w)))
+    assert float(best) == pytest.approx(expected)
+    assert grown.status == (AT_BOUND if expected in (decades[0], decades[-1]) else TURN)
+    values = [float(w) for w in grown.weights]
+    assert values == pytest.approx([values[0] * 10 ** k for k in range(len(values))])   # contiguous decades
+    assert set(GRID) <= set(grown.weights)
+    if grown.status == TURN:   # one weight tried on each side of the best, and no more beyond
+        i = grown.weights.index(best)
+        assert 0 < i < len(values) - 1 and grown.weights[0] in (GRID[0], best_below(best)) \
+            and grown.weights[-1] in (GRID[-1], weight_step(best, up=True))
+
+
+def best_below(best):
+    return weight_step(best, up=False)
+
+
+def test_grown_grid_round_limit_pending_and_a_single_weight():
+    falling = grow_grid(["1"], lambda w: 1.0 / float(w), max_rounds=3)   # always best at the top
+    assert falling.weights == ("0.1", "1", "10", "100") and falling.status == AT_ROUND_LIMIT
+    assert falling.rounds == 3 and falling.added == ("100",)   # round 2 added 0.1 and 10 (a single weight: both)
+    pending = grow_grid(["1", "10"], lambda w: None if w == "100" else 1.0 / float(w))
+    assert pending.weights == ("1", "10", "100") and pending.status == PENDING and pending.added == ("100",)
+
+
+def test_selection_extends_the_grid_and_says_where_it_turns(tmp_path):
+    """visual COS falls to the top of the grid: with --extend the selection reads 1000 (where it turns), and the
+    table lists the weights tried; without it the table says the grid was not extended."""
+    sweep = str(tmp_path / "tune")
+
+    def dev(mod, loss, w, t):
+        if loss == "COS":
+            return {"0.1": 0.3, "1": 0.25, "10": 0.2, "100": 0.15, "1000": 0.1, "10000": 0.12}[w]
+        return _dev(mod, loss, w, t)
+    _sweep(sweep, dev, modalities=("visual",))
+    table = str(tmp_path / "dev_results.md")
+    plain = select_kd_weights(sweep, ["visual"], ["COS", "KL", "MMD"], GRID, LISTS, str(tmp_path / "w.yaml"), table)
+    assert plain["visual"]["COS"] == "100"
+    assert "- COS: tried 0.1 1 10 100 in 1 round(s); best 100 at the top edge (the grid was not extended), no turn" \
+        in open(table).read()
+    with pytest.raises(TuningError, match=r"visual_kd_cos_w1000/scores/dev/O.json"):
+        select_kd_weights(sweep, ["visual"], ["COS"], GRID, LISTS, str(tmp_path / "w.yaml"), extend=True)
+    for w in ("1000", "10000"):
+        for t in LISTS:
+            _write(os.path.join(sweep, f"visual_kd_cos_w{w}", "scores", "dev", f"{t}.json"), dev("visual", "COS", w, t))
+    for t in LISTS:   # MMD ties 0.1 with 100 and so sits at the bottom edge: one step below, worse
+        _write(os.path.join(sweep, "visual_kd_mmd_w0.01", "scores", "dev", f"{t}.json"), 0.3)
+    chosen = select_kd_weights(sweep, ["visual"], ["COS", "KL", "MMD"], GRID, LISTS, str(tmp_path / "w.yaml"), table,
+                               extend=True)
+    assert chosen["visual"]["COS"] == "1000"
+    md = open(table).read()
+    assert "- COS: tried 0.1 1 10 100 1000 10000 in 3 round(s); the dev EER turns at 1000 (higher on both sides)" in md
+    assert "- KL: tried 0.1 1 10 100 in 1 round(s); the dev EER turns at 10 (higher on both sides)" in md
+    assert "| visual | COS | 10000 | 12.00 |" in md
+    assert "- MMD: tried 0.01 0.1 1 10 100 in 2 round(s); the dev EER turns at 0.1 (higher on both sides)" in md
+    record = json.load(open(str(tmp_path / "dev_results.json")))
+    assert record["grids"]["visual"]["COS"]["weights"] == ["0.1", "1", "10", "100", "1000", "10000"]

@@ -1,18 +1,18 @@
 """The recipe's planner (wespeaker_avkd/recipe, bin/plan.py): names from utils.naming, the dealing of extraction
-work, score lines, the tuning-run reuse, the trainer's launcher, and the `job` runner of one job line."""
+work, score lines, the tuning seed (its own systems, never an eval seed's, never reported), the grid's rounds, the
+trainer's launcher, the report's command line, and the `job` runner of one job line."""
+import json
 import os
 import subprocess
 import sys
 from dataclasses import replace
 
 import pytest
-import yaml
 
-from wespeaker_avkd.recipe import eval_jobs, train_jobs, tuned
+from wespeaker_avkd.recipe import eval_jobs, train_jobs
 from wespeaker_avkd.recipe.jobfile import MissingInputError, write_rows
 from wespeaker_avkd.recipe.settings import RecipeSettings, trainer
 from wespeaker_avkd.utils.errors import InputValueError
-from wespeaker_avkd.utils.yaml_io import YamlError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(ROOT, "egs", "voxceleb", "v_kd")
@@ -43,16 +43,17 @@ def _touch(path):
 def test_system_names_are_the_studys(tmp_path, monkeypatch):
     """Every exp dir a stage trains is named as the report and the tuning selection read them."""
     monkeypatch.chdir(RECIPE)
-    s = settings(tmp_path, seeds=("1", "2"), combos=("COS+KL",), modalities=("visual",), grid=("0.1",))
+    s = settings(tmp_path, seeds=("1", "2"), combos=("COS+KL",), modalities=("visual",), grid=("0.1",), tune=True,
+                 tune_seed="101")
     exp = f"{tmp_path}/exp"
     assert [_exp_dir(j) for j in train_jobs.baseline_jobs(s)] == [
-        f"{exp}/seed{n}/{m}_baseline" for n in (1, 2) for m in ("audio", "visual")]
-    for seed in ("1", "2"):
-        for part in s.system_parts:
+        f"{exp}/seed{n}/{m}_baseline" for n in (101, 1, 2) for m in ("audio", "visual")]
+    for seed in ("101", "1", "2"):
+        for part in s.parts_of(seed):
             for m in ("audio", "visual"):
                 _touch(f"{exp}/seed{seed}/{m}_baseline/embeddings/{part}/xvector.scp")
         _touch(f"{exp}/seed{seed}/teacher/kd_export/xvector.scp")
-    assert [_exp_dir(j) for j in train_jobs.teacher_jobs(s)] == [f"{exp}/seed1/teacher", f"{exp}/seed2/teacher"]
+    assert [_exp_dir(j) for j in train_jobs.teacher_jobs(s)] == [f"{exp}/seed{n}/teacher" for n in (101, 1, 2)]
     assert [_exp_dir(j) for j in train_jobs.student_jobs(s)] == [f"{exp}/seed1/visual_kd_cos_kl",
                                                                   f"{exp}/seed2/visual_kd_cos_kl"]
     for part in ("train_mean", "dev"):
@@ -62,12 +63,16 @@ def test_system_names_are_the_studys(tmp_path, monkeypatch):
     tuning = train_jobs.tuning_jobs(s)
     assert [_exp_dir(j) for j in tuning] == [f"{exp}/tune/visual_kd_{loss}_w0.1" for loss in ("cos", "kl", "mmd")]
     assert [j[-1] for j in tuning] == ["+kd.beta=0.1", "+kd.alpha=0.1", "+kd.gamma=0.1"]   # paper Eq. 7
+    assert all(j[j.index("--seed") + 1] == "101" and j[j.index("--kd.teacher_dir") + 1] ==
+               f"{exp}/seed101/teacher/kd_export" for j in tuning)   # the tuning seed's own teacher
 
 
 def test_stage_inputs_name_the_stage_that_makes_them(tmp_path):
     s = settings(tmp_path)
-    with pytest.raises(MissingInputError, match=r"exp/seed1/teacher/kd_export/xvector.scp missing: run stage 5 first"):
+    with pytest.raises(InputValueError, match=r"stage 6 tunes the KD weights only with --tune true"):
         train_jobs.tuning_jobs(s)
+    with pytest.raises(MissingInputError, match=r"exp/seed7/teacher/kd_export/xvector.scp missing: run stage 5 first"):
+        train_jobs.tuning_jobs(replace(s, tune=True, tune_seed="7"))
     with pytest.raises(MissingInputError, match=r"data/train/utt2spk missing: run stage 1-2 first"):
         eval_jobs.extraction_lines(s, 4)
     with pytest.raises(InputValueError, match="stage 4 trains nothing"):
@@ -133,43 +138,6 @@ def test_trainer_launchers(tmp_path):
         "--master_addr=localhost", "--master_port=29500"]
 
 
-@pytest.mark.parametrize("entry,loss,expected", [
-    ({"alpha": 10.0, "beta": 0.0, "gamma": 0.0}, "KL", "10"),
-    ({"alpha": 0.0, "beta": 0.1, "gamma": 0.0}, "COS", "0.1"),
-    ({"gamma": 100}, "MMD", "100"),
-    ({"alpha": 0.0, "beta": 0.0, "gamma": 3.0}, "MMD", ""),         # not a grid value: no tuning run
-    ({"alpha": 1.0, "beta": 1.0, "gamma": 0.0}, "KL", ""),          # two losses: not the tuning run
-    ({"losses": [{"name": "KL", "weight": 1.0}]}, "KL", ""),        # another form: not matched
-])
-def test_chosen_entry(entry, loss, expected):
-    assert tuned.chosen_entry({"visual": {loss: entry}}, "visual", loss, GRID) == expected
-    assert tuned.chosen_entry({"visual": {loss: entry}}, "audio", loss, GRID) == ""
-
-
-def test_link_tuned_reuses_only_a_finished_matching_run(tmp_path):
-    weights = tmp_path / "w.yaml"
-    weights.write_text(yaml.safe_dump({"visual": {"KL": {"alpha": 10.0}, "COS": {"beta": 3.0}}}))
-    s = settings(tmp_path, kd_weights=str(weights), modalities=("visual",), combos=("KL", "COS", "COS+KL"))
-    assert tuned.link_tuned(s) == []                       # the tuning run has not finished
-    _touch(f"{tmp_path}/exp/tune/visual_kd_kl_w10/models/avg_model.pt")
-    link = tmp_path / "exp" / "seed1" / "visual_kd_kl"
-    assert tuned.link_tuned(s) == [f"{link} -> {tmp_path}/exp/tune/visual_kd_kl_w10 (trained during tuning with "
-                                   "the chosen weight 10)"]
-    assert os.readlink(link) == "../tune/visual_kd_kl_w10" and (link / "models" / "avg_model.pt").exists()
-    weights.write_text(yaml.safe_dump({"visual": {"KL": {"alpha": 1.0}}}))
-    assert tuned.link_tuned(s) == [] and not os.path.lexists(link)   # a stale link is dropped
-    (link / "models").mkdir(parents=True)                             # a student trained here stays
-    assert tuned.link_tuned(replace(s, kd_weights=str(tmp_path / "none.yaml"), combos=("KL",))) == []
-
-
-def test_link_tuned_refuses_a_yaml_bomb_naming_it(tmp_path):
-    bomb = tmp_path / "bomb.yaml"
-    bomb.write_text("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(7)))
-    with pytest.raises(YamlError, match=f"^{bomb}: its aliases expand"):
-        tuned.link_tuned(settings(tmp_path, kd_weights=str(bomb), combos=("KL",)))
-
-
 def _plan(*args, cwd=RECIPE):
     return subprocess.run([sys.executable, "-m", "wespeaker_avkd.bin.plan", *args], capture_output=True, text=True,
                           cwd=cwd, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
@@ -196,7 +164,7 @@ def test_plan_prints_job_lines_and_names_missing_inputs(tmp_path):
               "--trials", "O", "--mean_part", "train", "--score_norm", "none", "--top_n", "300", "--kd_weights",
               "conf/kd_weights.yaml", "--data_type", "shard", "--aug", "false", "--gpus=", "--jobs", "1", "--nnodes",
               "1", "--node_rank", "0", "--master_addr", "h", "--master_port", "1", "--overwrite", "false",
-              "--progress", "false"]
+              "--progress", "false", "--tune", "false", "--tune_seed", "101"]
     out = _plan("train", "3", *common)
     assert out.returncode == 2 and out.stderr.splitlines() == [
         f"plan: {tmp_path}/data/train/shard.list missing: run stage 2 first"]
@@ -210,3 +178,114 @@ def test_plan_prints_job_lines_and_names_missing_inputs(tmp_path):
     assert _plan("check", *common).returncode == 0
     missing = _plan("check", *common[:5], str(tmp_path / "nowhere"), *common[6:])
     assert missing.returncode == 2 and f"{tmp_path}/nowhere/audio.yaml is missing (--conf_dir)" in missing.stderr
+
+
+def test_the_tuning_seeds_systems_stay_off_eval_and_out_of_the_report(tmp_path):
+    s = settings(tmp_path, seeds=("1", "2"), tune=True, tune_seed="101", modalities=("audio",), combos=("KL",))
+    exp, data = f"{tmp_path}/exp", f"{tmp_path}/data"
+    for part in s.system_parts:
+        _touch(f"{data}/{part}/utt2spk")
+    for trials in s.trials:
+        for part in ("dev", "eval"):
+            _touch(f"{data}/{part}/trials/{trials}")
+    for seed in ("101", "1", "2"):
+        for m in ("audio", "visual"):
+            _touch(f"{exp}/seed{seed}/{m}_baseline/models/avg_model.pt")
+        _touch(f"{exp}/seed{seed}/teacher/scores/eval/O.score")
+    lines = eval_jobs.extraction_lines(s, 4)
+    assert sorted({line[2].rsplit("/", 1)[1] for line in lines if "/seed101/" in line[0]}) == ["dev", "train",
+                                                                                               "train_mean"]
+    assert sorted({line[2].rsplit("/", 1)[1] for line in lines if "/seed1/" in line[0]}) == ["dev", "eval", "train",
+                                                                                             "train_mean"]
+    assert {line[2].rsplit("/", 1)[1] for line in eval_jobs.extraction_lines(s, 5)
+            if line[0] == f"{exp}/seed101/teacher"} == {"train", "train_mean", "dev"}
+    assert eval_jobs.scored_systems(s, 5, "dev") == [f"{exp}/seed{n}/teacher" for n in (101, 1, 2)]
+    assert eval_jobs.scored_systems(s, 5, "eval") == [f"{exp}/seed{n}/teacher" for n in (1, 2)]
+    assert [j[j.index("--exp_dir") + 1] for j in eval_jobs.kd_export_jobs(s)] == [
+        f"{exp}/seed{n}/teacher" for n in (101, 1, 2)]
+    report = eval_jobs.report_jobs(replace(s, command="egs/voxceleb/run.sh --seeds '1 2' --tune true"))[0]
+    assert report[report.index("--seeds") + 1:report.index("--part")] == ["1", "2"]
+    assert report[-2:] == ["--command", "egs/voxceleb/run.sh --seeds '1 2' --tune true"]
+    assert "--command" not in eval_jobs.report_jobs(s)[0]
+    select = eval_jobs.select_jobs(s)[0]
+    assert select[select.index("--baseline_dir") + 1] == f"{exp}/seed101" and "--extend" in select
+
+
+def test_students_are_extracted_and_scored_on_dev_and_eval(tmp_path):
+    s = settings(tmp_path, modalities=("visual",), combos=("KL",))
+    for part in s.system_parts:
+        _touch(f"{tmp_path}/data/{part}/utt2spk")
+    _touch(f"{tmp_path}/exp/seed1/visual_kd_kl/models/avg_model.pt")
+    assert [line[2] for line in eval_jobs.extraction_lines(s, 8)] == [
+        f"{tmp_path}/exp/seed1/visual_kd_kl/embeddings/{part}" for part in ("train_mean", "dev", "eval")]
+    assert eval_jobs.scored_systems(s, 8, "dev") == [f"{tmp_path}/exp/seed1/visual_kd_kl"]
+
+
+def test_a_tuning_run_linked_as_a_student_by_earlier_code_is_dropped(tmp_path, monkeypatch):
+    monkeypatch.chdir(RECIPE)
+    s = settings(tmp_path, modalities=("visual",), combos=("KL",), kd_weights="conf/kd_weights.yaml")
+    _touch(f"{tmp_path}/exp/tune/visual_kd_kl_w10/models/avg_model.pt")
+    _touch(f"{tmp_path}/exp/seed1/teacher/kd_export/xvector.scp")
+    link = tmp_path / "exp" / "seed1" / "visual_kd_kl"
+    os.symlink("../tune/visual_kd_kl_w10", link)
+    jobs = train_jobs.student_jobs(s)
+    assert not os.path.lexists(link) and (tmp_path / "exp/tune/visual_kd_kl_w10/models/avg_model.pt").exists()
+    assert [_exp_dir(j) for j in jobs] == [str(link)] and jobs[0][jobs[0].index("--seed") + 1] == "1"
+
+
+def _plan_args(tmp_path, *more):
+    return ["--exp", str(tmp_path / "exp"), "--data", str(tmp_path / "data"), "--conf_dir", "conf/toy", "--config=",
+            "--seeds", "1", "2", "--modalities", "audio", "--kd_combos", "KL", "--tune_grid", "1", "10", "--trials",
+            "O", "--mean_part", "train", "--score_norm", "none", "--top_n", "300", "--kd_weights",
+            "conf/kd_weights.yaml", "--data_type", "raw", "--aug", "false", "--gpus=", "--jobs", "1", "--nnodes", "1",
+            "--node_rank", "0", "--master_addr", "h", "--master_port", "1", "--overwrite", "false", "--progress",
+            "false", "--tune", "true", *more]
+
+
+def test_plan_refuses_a_tuning_seed_among_the_eval_seeds(tmp_path):
+    out = _plan("parts", *_plan_args(tmp_path, "--tune_seed", "2"))
+    assert out.returncode == 2 and out.stderr.splitlines() == [
+        "plan: --seeds 1 2 holds the tuning seed 2: the eval seeds must differ from --tune_seed (a model tuned on "
+        "dev is no eval sample)"]
+
+
+def _dev_eer(tmp_path, run, eer):
+    path = tmp_path / "exp" / "tune" / run / "scores" / "dev" / "O.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"eer": eer}))
+
+
+def test_rounds_grow_the_grid_until_the_dev_eer_turns(tmp_path):
+    """Round 1 trains --tune_grid; while a loss's best weight is at an edge the next round trains the log step
+    beyond it (each run once); tune_next says 'more' until every loss turns."""
+    _touch(f"{tmp_path}/exp/seed101/teacher/kd_export/xvector.scp")
+    _touch(f"{tmp_path}/data/train/utt2spk")
+    _touch(f"{tmp_path}/data/dev/utt2spk")
+    _touch(f"{tmp_path}/data/dev/trials/O")
+    args = _plan_args(tmp_path, "--tune_seed", "101")
+
+    def trained(tune_round):
+        out = _plan("train", "6", *args, "--tune_round", str(tune_round))
+        assert out.returncode == 0, out.stderr
+        return [_exp_dir(line.split("\t")).rsplit("/", 1)[1] for line in out.stdout.splitlines()]
+
+    def next_round(tune_round):
+        out = _plan("tune_next", *args, "--tune_round", str(tune_round))
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert trained(1) == [f"audio_kd_{loss}_w{w}" for loss in ("cos", "kl", "mmd") for w in ("1", "10")]
+    missing = _plan("tune_next", *args, "--tune_round", "1")
+    assert missing.returncode == 2 and "a tuning run of round 1 has no dev result" in missing.stderr
+    for loss, eers in {"cos": {"1": 0.2, "10": 0.3}, "kl": {"1": 0.3, "10": 0.2}, "mmd": {"1": 0.3, "10": 0.3}}.items():
+        for w, eer in eers.items():
+            _dev_eer(tmp_path, f"audio_kd_{loss}_w{w}", eer)
+    assert next_round(1) == "more"   # COS best at 1 (bottom), KL at 10 (top), MMD tie -> 1 (bottom)
+    assert trained(2) == ["audio_kd_cos_w0.1", "audio_kd_kl_w100", "audio_kd_mmd_w0.1"]
+    for run, eer in {"audio_kd_cos_w0.1": 0.25, "audio_kd_kl_w100": 0.1, "audio_kd_mmd_w0.1": 0.4}.items():
+        _dev_eer(tmp_path, run, eer)
+    assert next_round(2) == "more"   # COS and MMD turn; KL still falls at the top
+    assert trained(3) == ["audio_kd_kl_w1000"]
+    _dev_eer(tmp_path, "audio_kd_kl_w1000", 0.15)
+    assert next_round(3) == "done"
+    assert trained(4) == []

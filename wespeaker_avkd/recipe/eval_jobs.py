@@ -1,5 +1,6 @@
 """The embedding and evaluation jobs: extraction (stages 4, 5, 6, 8), scoring, the teacher's KD export, the
-KD-weight selection and the report.
+KD-weight selection and the report. The tuning seed's systems (--tune true) embed and score no eval part, and
+the report reads the eval seeds only.
 
 Extraction lines are bin.extract's job table (exp_dir, data_dir, out_dir, mean 0|1, embedding scps or '-');
 a stage's lines are dealt by whole systems (a system's parts differ a lot in size, and a process then loads
@@ -30,14 +31,14 @@ def _baselines(settings: RecipeSettings, seeds: tuple[str, ...]) -> list[str]:
 
 
 def _tuning_runs(settings: RecipeSettings) -> list[str]:
-    """The stage-6 tuning exp dirs, in run order."""
+    """The stage-6 tuning exp dirs of the current round, in run order."""
     return [tune_dir(settings, mod, loss, w) for mod in settings.modalities for loss in SINGLE_LOSSES
-            for w in settings.grid]
+            for w in settings.weights_of(mod, loss)]
 
 
-def _students(settings: RecipeSettings) -> list[str]:
-    """The stage-7 student exp dirs, in run order."""
-    return [settings.system_dir(seed, student_name(mod, combo)) for seed in settings.seeds
+def _students(settings: RecipeSettings, seeds: tuple[str, ...] | None = None) -> list[str]:
+    """The stage-7 student exp dirs of these seeds (default: the eval seeds), in run order."""
+    return [settings.system_dir(seed, student_name(mod, combo)) for seed in (settings.seeds if seeds is None else seeds)
             for mod in settings.modalities for combo in settings.combos]
 
 
@@ -47,20 +48,23 @@ def extraction_lines(settings: RecipeSettings, stage: int) -> list[list[str]]:
         return [extract_line(settings, settings.system_dir(seed, TEACHER), part,
                              tuple(f"{mod}={settings.system_dir(seed, baseline_name(mod))}/embeddings/{part}/"
                                    "xvector.scp" for mod in PAIR))
-                for seed in settings.seeds for part in settings.system_parts]
-    if stage == 6:   # the baselines' dev scores are the selection's reference
-        for system in _baselines(settings, (settings.first_seed,)):
+                for seed in settings.train_seeds for part in settings.parts_of(seed)]
+    if stage == 6:   # the tuning seed's baselines' dev scores (stage 4) are the selection's reference
+        for system in _baselines(settings, (settings.tune_seed,)):
             need(f"{system}/embeddings/dev/xvector.scp", 4)
         return [extract_line(settings, d, part) for d in _tuning_runs(settings) for part in (settings.mean_part, "dev")]
     if stage not in (4, 8):
         raise InputValueError(f"stage {stage} extracts nothing (extraction stages: 4, 5, 6, 8)")
-    parts, systems, made_by = ((settings.system_parts, _baselines(settings, settings.seeds), 3) if stage == 4
-                               else ((settings.mean_part, "eval"), _students(settings), 7))
-    for part in parts:
+    if stage == 4:
+        systems, made_by = [(seed, d) for seed in settings.train_seeds for d in _baselines(settings, (seed,))], 3
+    else:   # students: the mean part, dev (the report chooses the best student on it) and eval
+        systems, made_by = [(seed, d) for seed in settings.seeds for d in _students(settings, (seed,))], 7
+    parts_of = settings.parts_of if stage == 4 else (lambda _seed: (settings.mean_part, "dev", "eval"))
+    for part in dict.fromkeys(p for seed, _ in systems for p in parts_of(seed)):
         need(f"{settings.data}/{part}/utt2spk", "1-2")
-    for system in systems:
+    for _, system in systems:
         need(f"{system}/models/avg_model.pt", made_by)
-    return [extract_line(settings, d, part) for d in systems for part in parts]
+    return [extract_line(settings, d, part) for seed, d in systems for part in parts_of(seed)]
 
 
 def deal_systems(lines: list[list[str]], processes: int) -> list[list[list[str]]]:
@@ -95,17 +99,19 @@ def score_lines(settings: RecipeSettings, system: str, part: str) -> list[list[s
     return lines
 
 
-def scored_systems(settings: RecipeSettings, stage: int) -> list[str]:
-    """The systems whose embeddings `stage` (4, 5, 6 or 8) scores, in run order."""
+def scored_systems(settings: RecipeSettings, stage: int, part: str) -> list[str]:
+    """The systems whose embeddings of `part` `stage` (4, 5, 6 or 8) scores, in run order: the tuning seed's
+    baselines and teacher on dev only, the tuning runs (this round's) on dev only."""
+    seeds = settings.train_seeds if part != "eval" else settings.seeds
     if stage == 4:
-        return _baselines(settings, settings.seeds)
+        return _baselines(settings, seeds)
     if stage == 5:
-        return [settings.system_dir(seed, TEACHER) for seed in settings.seeds]
-    if stage == 6:
-        return _baselines(settings, (settings.first_seed,)) + _tuning_runs(settings)
+        return [settings.system_dir(seed, TEACHER) for seed in seeds]
+    if stage == 6 and part == "dev":
+        return _tuning_runs(settings)
     if stage == 8:
         return _students(settings)
-    raise InputValueError(f"stage {stage} scores nothing (scoring stages: 4, 5, 6, 8)")
+    raise InputValueError(f"stage {stage} scores nothing on {part} (scoring stages: 4, 5, 8; 6 on dev)")
 
 
 def score_jobs(settings: RecipeSettings, stage: int, part: str, stem: str) -> list[list[str]]:
@@ -113,31 +119,34 @@ def score_jobs(settings: RecipeSettings, stage: int, part: str, stem: str) -> li
     lists = [f"{settings.data}/{part}/trials/{t}" for t in settings.trials]
     for trials in lists:
         need(trials, 1)
-    write_rows(f"{stem}.tsv", [line for system in scored_systems(settings, stage)
+    write_rows(f"{stem}.tsv", [line for system in scored_systems(settings, stage, part)
                                for line in score_lines(settings, system, part)])
     return [["python3", "-m", "wespeaker_avkd.bin.score", "--jobs", f"{stem}.tsv", "--trials", *lists, "--metrics",
              "--top_k", settings.top_n]]
 
 
 def kd_export_jobs(settings: RecipeSettings) -> list[list[str]]:
-    """Stage 5: every seed's teacher embeddings of the training set exported as the students' KD targets."""
+    """Stage 5: every training seed's teacher embeddings of the training set exported as the KD targets of its
+    students (the tuning runs' at the tuning seed)."""
     return [[*EXTRACT, "--exp_dir", settings.system_dir(seed, TEACHER), "--kd_export", "--train_scp",
              f"{settings.system_dir(seed, TEACHER)}/embeddings/train/xvector.scp"]
-            for seed in settings.seeds]
+            for seed in settings.train_seeds]
 
 
 def select_jobs(settings: RecipeSettings) -> list[list[str]]:
-    """Stage 6: the KD weights chosen on dev from the tuning runs' scores (and the baselines' for reference)."""
+    """Stage 6: the KD weights chosen on dev from the tuning runs' scores over the grid the rounds grew from
+    --tune_grid (--extend), the tuning seed's baselines for reference."""
     tune = f"{settings.exp}/{TUNE_DIR}"
     return [["python3", "-m", "wespeaker_avkd.bin.select_kd_weights", "--sweep_dir", tune,
-             "--modalities", *settings.modalities, "--losses", *SINGLE_LOSSES, "--grid", *settings.grid,
+             "--modalities", *settings.modalities, "--losses", *SINGLE_LOSSES, "--grid", *settings.grid, "--extend",
              "--dev_trials", *settings.trials, "--out", f"{tune}/kd_weights.yaml", "--table", f"{tune}/dev_results.md",
-             "--baseline_dir", f"{settings.exp}/{seed_dir_name(settings.first_seed)}"]]
+             "--baseline_dir", f"{settings.exp}/{seed_dir_name(settings.tune_seed)}"]]
 
 
 def report_jobs(settings: RecipeSettings) -> list[list[str]]:
-    """Stage 9: one report per score folder (scores -> exp/report, scores_asnorm -> exp/report_asnorm), after
-    checking every report's inputs."""
+    """Stage 9: one report per score folder (scores -> exp/report, scores_asnorm -> exp/report_asnorm) of the
+    eval seeds (never the tuning seed), with run.sh's command line (--command), after checking every report's
+    inputs."""
     for scores in settings.score_dirs:
         made_by = "5" if scores == "scores" else f"5 with --score_norm {settings.score_norm}"
         for seed in settings.seeds:
@@ -145,5 +154,6 @@ def report_jobs(settings: RecipeSettings) -> list[list[str]]:
     return [["python3", "-m", "wespeaker_avkd.bin.report", "--exp", settings.exp, "--seeds", *settings.seeds,
              "--part", "eval", "--trials", *settings.trials, "--utt2spk", f"{settings.data}/eval/utt2spk",
              "--modalities", *settings.modalities, "--kd_combos", *settings.combos, "--scores_dir", scores,
-             "--out", f"{settings.exp}/report{scores.removeprefix('scores')}"]
+             "--out", f"{settings.exp}/report{scores.removeprefix('scores')}",
+             *(["--command", settings.command] if settings.command else [])]
             for scores in settings.score_dirs]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 
 from wespeaker_avkd.kinds import kind_of
 from wespeaker_avkd.kinds.fusion import INPUT_KINDS
@@ -50,6 +51,11 @@ class RecipeSettings:
     master_port: str
     overwrite: bool
     progress: bool
+    tune: bool = False          # stage 6 tunes the KD weights on dev at tune_seed
+    tune_seed: str = ""         # the tuning's own seed, disjoint from the eval seeds
+    command: str = ""           # run.sh's command line as typed (recorded by the report)
+    # {modality: {loss: weights}} stage 6 trains in its current round (bin.plan grows the grid); None: `grid`
+    tune_weights: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None
 
     @property
     def num_gpus(self) -> int:
@@ -57,9 +63,19 @@ class RecipeSettings:
         return len(self.gpus.split(",")) if self.gpus else 0
 
     @property
-    def first_seed(self) -> str:
-        """The seed the KD-weight tuning runs with."""
-        return self.seeds[0]
+    def train_seeds(self) -> tuple[str, ...]:
+        """Seeds of the baselines and the teacher (stages 3-5): the tuning seed first with --tune true (its
+        students are tuned on dev against them), then the eval seeds."""
+        return (self.tune_seed, *self.seeds) if self.tune else self.seeds
+
+    def parts_of(self, seed: str) -> tuple[str, ...]:
+        """Parts a baseline or teacher of `seed` embeds: the tuning seed's systems never touch eval."""
+        parts = self.system_parts
+        return tuple(p for p in parts if p != "eval") if self.tune and seed == self.tune_seed else parts
+
+    def weights_of(self, modality: str, loss: str) -> tuple[str, ...]:
+        """The weights stage 6 trains for one modality and single loss in the current round."""
+        return tuple((self.tune_weights or {}).get(modality, {}).get(loss, self.grid))
 
     @property
     def system_parts(self) -> tuple[str, ...]:

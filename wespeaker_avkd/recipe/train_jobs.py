@@ -16,7 +16,7 @@ from wespeaker_avkd.recipe.settings import (
     modality_configs,
     trainer,
 )
-from wespeaker_avkd.recipe.tuned import tune_dir
+from wespeaker_avkd.recipe.tuned import drop_tuning_links, tune_dir
 from wespeaker_avkd.utils.errors import InputValueError
 from wespeaker_avkd.utils.naming import EQ7_WEIGHT, KD_EXPORT_DIR, TEACHER, baseline_name, student_name
 
@@ -53,23 +53,23 @@ def _run_args(settings: RecipeSettings, exp_dir: str, seed: str) -> list[str]:
 
 
 def baseline_jobs(settings: RecipeSettings) -> list[list[str]]:
-    """Stage 3: the audio and visual baselines of every seed."""
+    """Stage 3: the audio and visual baselines of every training seed (the tuning seed's with --tune true)."""
     if settings.data_type == "shard":
         need(f"{settings.data}/train/shard.list", 2)
     need_aug_sets(settings)
     return [[*trainer(settings), *modality_configs(settings, mod, kd=False),
              *_run_args(settings, settings.system_dir(seed, baseline_name(mod)), seed)]
-            for seed in settings.seeds for mod in PAIR]
+            for seed in settings.train_seeds for mod in PAIR]
 
 
 def teacher_jobs(settings: RecipeSettings) -> list[list[str]]:
-    """Stage 5: the GATE fusion teacher of every seed, on that seed's frozen baseline embeddings."""
-    for seed in settings.seeds:
+    """Stage 5: the GATE fusion teacher of every training seed, on that seed's frozen baseline embeddings."""
+    for seed in settings.train_seeds:
         for mod in PAIR:
-            for part in settings.system_parts:
+            for part in settings.parts_of(seed):
                 need(f"{settings.system_dir(seed, baseline_name(mod))}/embeddings/{part}/xvector.scp", 4)
     jobs = []
-    for seed in settings.seeds:
+    for seed in settings.train_seeds:
         inputs = [w for mod in PAIR for w in (f"--embedding_dirs.{mod}",
                                               f"{settings.system_dir(seed, baseline_name(mod))}/embeddings")]
         jobs.append([*trainer(settings), "--config", f"{settings.conf_dir}/{TEACHER}.yaml", *config_flags(settings),
@@ -78,8 +78,11 @@ def teacher_jobs(settings: RecipeSettings) -> list[list[str]]:
 
 
 def tuning_jobs(settings: RecipeSettings) -> list[list[str]]:
-    """Stage 6: one student per modality, single KD loss and grid weight, first seed, the other weights 0."""
-    export = teacher_export(settings, settings.first_seed)
+    """Stage 6 (one round): one student per modality, single KD loss and weight of the round, at the tuning
+    seed and distilled from that seed's teacher, the other weights 0."""
+    if not settings.tune:
+        raise InputValueError("stage 6 tunes the KD weights only with --tune true (and its --tune_seed)")
+    export = teacher_export(settings, settings.tune_seed)
     need(f"{export}/xvector.scp", 5)
     for part in (settings.mean_part, "dev"):
         need(f"{settings.data}/{part}/utt2spk", "1-2")
@@ -87,10 +90,10 @@ def tuning_jobs(settings: RecipeSettings) -> list[list[str]]:
         need(f"{settings.data}/dev/trials/{trials}", 1)
     need_aug_sets(settings)
     return [[*trainer(settings), *modality_configs(settings, mod, kd=True),
-             *_run_args(settings, tune_dir(settings, mod, loss, weight), settings.first_seed),
+             *_run_args(settings, tune_dir(settings, mod, loss, weight), settings.tune_seed),
              "--kd.combo", loss, "--kd.teacher_dir", export, "--kd.weights_file", TUNING_WEIGHTS,
              f"+kd.{EQ7_WEIGHT[loss]}={weight}"]
-            for mod in settings.modalities for loss in SINGLE_LOSSES for weight in settings.grid]
+            for mod in settings.modalities for loss in SINGLE_LOSSES for weight in settings.weights_of(mod, loss)]
 
 
 def need_student_inputs(settings: RecipeSettings) -> None:
@@ -101,8 +104,10 @@ def need_student_inputs(settings: RecipeSettings) -> None:
 
 
 def student_jobs(settings: RecipeSettings) -> list[list[str]]:
-    """Stage 7: every seed's KD students, one per modality and --kd_combos combination."""
+    """Stage 7: every eval seed's KD students, one per modality and --kd_combos combination (each trained at its
+    own seed: a student dir linked to a tuning run by earlier code is removed first)."""
     need_student_inputs(settings)
+    drop_tuning_links(settings)
     need_aug_sets(settings)
     return [[*trainer(settings), *modality_configs(settings, mod, kd=True),
              *_run_args(settings, settings.system_dir(seed, student_name(mod, combo)), seed),

@@ -10,6 +10,10 @@
 # (wespeaker_avkd/bin/plan.py) as job files, run through the job commands of cmd.sh (local: tools/run.py).
 # Shell safety: no option value reaches eval, arithmetic expansion or an unquoted expansion (local/common.sh).
 set -euo pipefail
+# the command line as typed, for the report (shell-quoted, never evaluated); egs/voxceleb/run.sh hands its own
+RUN_COMMAND=${WESPEAKER_AVKD_RUN_COMMAND:-$(printf '%q ' "$0" "$@")}
+RUN_COMMAND=${RUN_COMMAND% }
+unset WESPEAKER_AVKD_RUN_COMMAND
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
@@ -29,9 +33,10 @@ fbank_compress=false   # true: stage 2 stores fbank Kaldi-compressed (about 4x s
 data_type=raw       # raw: systems read the data dirs' files; shard: stage 2 packs every part into tar shards, read
 shard_dir=shards    # stage 2's tar shards with --data_type shard: <shard_dir>/<part>/shard_NNNNNN.tar
 exp=exp             # experiments: exp/seed<N>/<system>, exp/tune, exp/report
-seeds=1             # training seeds; stages 3-8 run once per seed
+seeds=1             # eval seeds: stages 3-8 run once per seed, the report reads these
 tune=false          # true: stage 6 tunes the KD weights on dev, stage 7 reads exp/tune/kd_weights.yaml
-tune_grid="0.1 1 10 100"   # weights tried for each single KD loss in stage 6
+tune_seed=101       # --tune true: the tuning's own seed (its baselines, teacher and tuning runs; never an eval seed)
+tune_grid="0.1 1 10 100"   # stage 6's first weights per single KD loss; grown x10 or /10 while the best is at an edge
 kd_weights=         # the students' KD weights; default conf/kd_weights.yaml, exp/tune/kd_weights.yaml with --tune true
 gpus=               # "" = CPU; "0" = one GPU; "0,1,2,3" = torchrun with one process per GPU
 nj=2                # parallel jobs: feature extraction workers; concurrent CPU trainings/extractions
@@ -48,22 +53,24 @@ aug=false           # true: the audio systems train with WeSpeaker's augmentatio
 musan=; rirs=       # with --aug true: real MUSAN and RIRS_NOISES folders instead of the generated sets (both or neither)
 # shellcheck disable=SC2034  # read by tools/parse_options.sh
 options=(stage stop_stage data_root wespeaker_data dev_speakers dev_seed dev_max_targets face_fps face_max_frames
-         face_size corpus_config conf_dir config data fbank fbank_compress data_type shard_dir exp seeds tune tune_grid
-         kd_weights gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress overwrite
-         mean_utts score_norm top_n aug musan rirs)
+         face_size corpus_config conf_dir config data fbank fbank_compress data_type shard_dir exp seeds tune tune_seed
+         tune_grid kd_weights gpus nj nnodes node_rank master_addr master_port trials modalities kd_combos progress
+         overwrite mean_utts score_norm top_n aug musan rirs)
 
 # --help: the usage line, the option block above (each option's default and meaning) and the stages
 help_message="Usage: run.sh [--option value]...
 $(sed -n '/^stage=1;/,/^musan=/p' run.sh)
 stages: 1 data, 2 fbank (+ shards), 3 baselines, 4 extract+score baselines, 5 teacher (+ kd_export),
-        6 KD-weight tuning on dev (--tune true), 7 KD students, 8 extract+score students, 9 report"
+        6 KD-weight tuning on dev (--tune true, rounds until the dev EER turns), 7 KD students,
+        8 extract+score students (dev and eval), 9 report
+stages 3-5 also train the --tune_seed systems with --tune true (scored on dev only)"
 # shellcheck source=../../../tools/parse_options.sh
 . "${WESPEAKER_AVKD_ROOT}/tools/parse_options.sh"
 . local/common.sh
 . local/settings.sh "$@"   # checks every option, then the run's settings (feat_source, mean_part, jobs, PLAN_ARGS)
 
 run_t0=$SECONDS
-log "run.sh stages $stage-$stop_stage, seeds ${SEEDS[*]}, CPU: $(cpu_model), gpus: ${gpus:-none}"
+log "run.sh stages $stage-$stop_stage, seeds ${SEEDS[*]}${TUNE_NOTE}, CPU: $(cpu_model), gpus: ${gpus:-none}"
 
 # ---------------------------------------------------------------- stages
 if run_stage 1; then
@@ -101,7 +108,7 @@ if run_stage 2; then
 fi
 
 if run_stage 3; then
-  stage_begin 3 "audio and visual baselines, seeds ${SEEDS[*]}"
+  stage_begin 3 "audio and visual baselines, seeds ${TRAIN_SEEDS[*]}"
   need_audio_input "$data/train"
   run_jobs train_cmd "$jobs" stage3_train train 3
   stage_end
@@ -115,7 +122,7 @@ if run_stage 4; then
 fi
 
 if run_stage 5; then
-  stage_begin 5 "GATE fusion teacher on frozen baseline embeddings (+ kd_export), seeds ${SEEDS[*]}"
+  stage_begin 5 "GATE fusion teacher on frozen baseline embeddings (+ kd_export), seeds ${TRAIN_SEEDS[*]}"
   run_jobs train_cmd "$jobs" stage5_train train 5
   run_jobs extract_cmd "$jobs" stage5_extract extract 5
   run_jobs extract_cmd 1 stage5_kd_export kd_export
@@ -126,31 +133,37 @@ fi
 if run_stage 6 && [ "$tune" != true ]; then
   log "stage 6: KD-weight tuning skipped (--tune false; students use $kd_weights)"
 elif run_stage 6; then
-  stage_begin 6 "KD-weight tuning on dev: ${MODALITIES[*]} x COS KL MMD x weights ${GRID[*]} (seed ${SEEDS[0]})"
-  run_jobs train_cmd "$jobs" stage6_train train 6
-  run_jobs extract_cmd "$jobs" stage6_extract extract 6
-  run_jobs score_cmd 1 stage6_score_dev score 6 dev
+  stage_begin 6 "KD-weight tuning on dev: ${MODALITIES[*]} x COS KL MMD from weights ${GRID[*]} (seed $tune_seed)"
+  round=1   # the planner grows each loss's grid while its best weight is at an edge, and says when to stop
+  while :; do
+    log "  round $round"
+    run_jobs train_cmd "$jobs" "stage6_train_r$round" train 6 --tune_round "$round"
+    run_jobs extract_cmd "$jobs" "stage6_extract_r$round" extract 6 --tune_round "$round"
+    run_jobs score_cmd 1 "stage6_score_dev_r$round" score 6 dev --tune_round "$round"
+    next=$(plan tune_next --tune_round "$round")
+    if [ "$next" != more ]; then break; fi
+    round=$((round + 1))
+  done
   run_jobs score_cmd 1 stage6_select select
   stage_end
 fi
 
 if run_stage 7; then
   stage_begin 7 "KD students ${MODALITIES[*]} x ${COMBOS[*]}, seeds ${SEEDS[*]}, weights $kd_weights"
-  plan link_tuned   # first seed: a single-loss student that stage 6 trained with the chosen weight is linked
   run_jobs train_cmd "$jobs" stage7_train train 7
   stage_end
 fi
 
 if run_stage 8; then
-  stage_begin 8 "extract + score KD students"
+  stage_begin 8 "extract + score KD students (dev: the report's choice of the best student; eval)"
   run_jobs extract_cmd "$jobs" stage8_extract extract 8
-  run_jobs score_cmd 1 stage8_score_eval score 8 eval
+  for part in dev eval; do run_jobs score_cmd 1 "stage8_score_$part" score 8 "$part"; done
   stage_end
 fi
 
 if run_stage 9; then
-  stage_begin 9 "report (--score_norm $score_norm)"
-  run_jobs score_cmd 1 stage9_report report
+  stage_begin 9 "report (--score_norm $score_norm, seeds ${SEEDS[*]})"
+  run_jobs score_cmd 1 stage9_report report "--command=$RUN_COMMAND"
   stage_end
 fi
 log "done (stages $stage-$stop_stage) in $((SECONDS - run_t0)) s"

@@ -6,7 +6,7 @@
 # and then only compared with [ -ge ] etc. or passed on as single words; nothing here reaches eval or arithmetic
 # expansion.
 #
-# Sets: the word lists SEEDS TRIALS MODALITIES COMBOS GRID; the defaults of conf_dir, mean_utts and kd_weights;
+# Sets: the word lists SEEDS TRAIN_SEEDS TRIALS MODALITIES COMBOS GRID (and TUNE_NOTE for the log); the defaults of conf_dir, mean_utts and kd_weights;
 # real_data, need_faces (stage 1 of real VoxCeleb); feat_source (what the audio systems read: feats|wav|auto);
 # mean_part, SYSTEM_PARTS; jobs (side by side: --nj on CPU, 1 with GPUs); NOPROG, VOX_FLAGS, CORPUS_FLAGS, SETS_FLAGS, COMPRESS_FLAGS
 # (stages 1-2); PLAN_ARGS (the planner's settings, local/common.sh:plan).
@@ -39,6 +39,14 @@ case "$score_norm" in
   *) die "--score_norm must be none or asnorm, got $(printf '%q' "$score_norm")" ;;
 esac
 split_words seeds "$seeds" '^(0|[1-9][0-9]{0,8})$' SEEDS
+need_uint tune_seed "$tune_seed"
+for eval_seed in "${SEEDS[@]}"; do   # a model tuned on dev is no eval sample: the tuning has a seed of its own
+  if [ "$eval_seed" = "$tune_seed" ]; then
+    die "--seeds holds the tuning seed $tune_seed: choose eval seeds other than --tune_seed"
+  fi
+done
+TRAIN_SEEDS=("${SEEDS[@]}"); TUNE_NOTE=   # stages 3-5 train the tuning seed's baselines and teacher too
+if [ "$tune" = true ]; then TRAIN_SEEDS=("$tune_seed" "${SEEDS[@]}"); TUNE_NOTE=" (tuning seed $tune_seed)"; fi
 split_words trials "$trials" '^[A-Za-z0-9_.][A-Za-z0-9_.-]*$' TRIALS
 split_words modalities "$modalities" '^(audio|visual)$' MODALITIES
 split_words kd_combos "$kd_combos" '^(COS|KL|MMD)(\+(COS|KL|MMD))*$' COMBOS
@@ -92,7 +100,7 @@ PLAN_ARGS=("--exp=$exp" "--data=$data" "--conf_dir=$conf_dir" "--config=$config"
            "--mean_part=$mean_part" "--score_norm=$score_norm" "--top_n=$top_n" "--kd_weights=$kd_weights"
            "--data_type=$data_type" "--aug=$aug" "--gpus=$gpus" "--jobs=$jobs" "--nnodes=$nnodes"
            "--node_rank=$node_rank" "--master_addr=$master_addr" "--master_port=$master_port"
-           "--overwrite=$overwrite" "--progress=$progress")
+           "--overwrite=$overwrite" "--progress=$progress" "--tune=$tune" "--tune_seed=$tune_seed")
 plan check   # every system's config file, conf/kd.yaml, conf/aug.yaml with --aug true, the --config file
 system_parts=$(plan parts)   # every part a system embeds (train, the mean part, dev, eval): stage 2's shards
 mapfile -t SYSTEM_PARTS <<< "$system_parts"
