@@ -62,7 +62,12 @@ def test_block_holds_the_reports_numbers():
     assert "| System | O EER % mean ± std [95 % CI] | E EER % mean ± std [95 % CI] |" in block
     assert "| audio_baseline | 12.28 ± 3.60 [9.70, 15.20] | 13.59 ± - [11.40, 16.10] |" in block   # NaN std: '-'
     assert "| teacher | 6.33 ± 1.11 [4.60, 8.40] | missing |" in block
-    assert "| KL | -2.32 [-3.70, -1.20], better (better) | +0.50 [-0.20, +1.90], n.s. (n.s.) |" in block
+    # the recorded MDE is shown (O), a record without one shows none (E)
+    assert "| KL | -2.32 [-3.70, -1.20], better (better), MDE 2.15 | +0.50 [-0.20, +1.90], n.s. (n.s.) |" in block
+    assert "Pair minus its better single-loss student (chosen on dev):" in block
+    assert "| audio COS+KL - KL (KL better on dev (9.10 vs 9.80 %)) | -0.40 [-2.00, +1.20], n.s. (n.s.), MDE 2.50 |" \
+        in block
+    assert "Teacher minus" not in "\n".join(block)  # an empty section is left out
 
 
 def test_block_refuses_a_report_without_commit():
@@ -70,6 +75,15 @@ def test_block_refuses_a_report_without_commit():
     del record["commit"]
     with pytest.raises(InputKeyError, match="r.json: results.json has no 'commit'"):
         readme_results.results_block(record, "r.json")
+
+
+def test_block_refuses_a_report_of_uncommitted_code():
+    record = _fixture()
+    record["provenance"] = {"dirty": {"wespeaker_avkd": False, "egs": True}}
+    with pytest.raises(InputValueError, match="r.json: the report was made from uncommitted changes in egs/"):
+        readme_results.results_block(record, "r.json")
+    record["provenance"]["dirty"]["egs"] = False
+    assert readme_results.results_block(record, "r.json").startswith(readme_results.BEGIN)
 
 
 @pytest.mark.parametrize("text", ["no markers", "<!-- results:end --> <!-- results:begin -->",

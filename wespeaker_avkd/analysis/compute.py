@@ -258,6 +258,7 @@ class ReportNumbers:
     shared_targets: dict[str, dict] = dataclasses.field(default_factory=dict)
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     dev: Any = None  # analysis.choices.DevSections (set by analysis.report), None when not computed
+    learning_curves: list[Any] = dataclasses.field(default_factory=list)  # analysis.learning_curves.CurveSummary
 
     @property
     def seeds_found(self) -> list[int]:

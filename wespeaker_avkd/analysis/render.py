@@ -19,6 +19,7 @@ from wespeaker_avkd.analysis.compute import (
     ReportNumbers,
     multiple_comparisons,
 )
+from wespeaker_avkd.analysis.learning_curves import curves_markdown, plot_curves
 from wespeaker_avkd.analysis.overlap import shared_targets_lines
 from wespeaker_avkd.analysis.render_sections import dev_markdown, method_note, paired_cells, provenance_lines
 from wespeaker_avkd.utils.fileio import atomic_write
@@ -272,6 +273,8 @@ def results_record(s: ReportSettings, numbers: ReportNumbers) -> dict[str, Any]:
     """results.json: settings, list sizes, summaries, per-seed metrics, paired comparisons and the sections."""
     lists = numbers.lists
     return {
+        # where the numbers come from (analysis/provenance.py): tools/publish_results.py reads these two
+        "commit": numbers.provenance.get("commit"), "command": numbers.provenance.get("command"),
         "settings": _settings_record(s, numbers),
         "lists": {ls.name: {"num_trials": ls.num_trials, "num_target": ls.num_target,
                             "num_nontarget": ls.num_nontarget, "num_identities": ls.num_identities} for ls in lists},
@@ -287,7 +290,8 @@ def results_record(s: ReportSettings, numbers: ReportNumbers) -> dict[str, Any]:
         "corrected_trials": {cm.modality: cm.counts for cm in numbers.corrected if cm.counts},
         "agreement": numbers.agreement or {}, "gate": numbers.gate, "venn_trials": s.venn_list,
         "shared_targets": numbers.shared_targets, "provenance": numbers.provenance,
-        "dev_chosen": numbers.dev.to_dict() if numbers.dev is not None else None}
+        "dev_chosen": numbers.dev.to_dict() if numbers.dev is not None else None,
+        "learning_curves": [c.to_dict() for c in numbers.learning_curves]}
 
 
 def write_report(s: ReportSettings, numbers: ReportNumbers, out_dir: str) -> str:
@@ -296,7 +300,11 @@ def write_report(s: ReportSettings, numbers: ReportNumbers, out_dir: str) -> str
     tables_text = tables_markdown(s, numbers)
     corrected_md = corrected_markdown(numbers.corrected, s.venn_list, out_dir, first)
     plots.det_plot(numbers.curves, os.path.join(out_dir, "det.png"))
-    md = "\n".join([tables_text, corrected_md, agreement_markdown(numbers.agreement, s.part, first),
+    curves_md = curves_markdown(numbers.learning_curves)
+    if numbers.learning_curves:
+        plot_curves(numbers.learning_curves, os.path.join(out_dir, "learning_curves.png"))
+        curves_md += "\n![Learning curves on dev](learning_curves.png)\n"
+    md = "\n".join([tables_text, curves_md, corrected_md, agreement_markdown(numbers.agreement, s.part, first),
                     gate_markdown(numbers.gate, s.part), f"## DET curves, seed {first}", "",
                     "![DET curves](det.png)", ""])
     with atomic_write(os.path.join(out_dir, "results.md")) as f:

@@ -23,6 +23,7 @@ import logging
 from wespeaker_avkd.analysis.choices import dev_sections
 from wespeaker_avkd.analysis.collect import ReportSettings, collect_runs, system_names
 from wespeaker_avkd.analysis.compute import compute_report
+from wespeaker_avkd.analysis.learning_curves import collect_curves
 from wespeaker_avkd.analysis.provenance import code_provenance
 from wespeaker_avkd.analysis.render import write_report
 
@@ -40,6 +41,7 @@ def make_report(settings: ReportSettings, out_dir: str) -> str:
     numbers = compute_report(settings, names, runs, missing, utt2spk)
     numbers.dev = dev_sections(settings, names, numbers.lists)
     numbers.provenance = code_provenance(settings.command)
+    numbers.learning_curves = collect_curves(settings.exp, settings.seeds, names)
     tables_text = write_report(settings, numbers, out_dir)
     logger.info("report written to %s", out_dir)
     return tables_text

@@ -48,8 +48,9 @@ def teacher_export(settings: RecipeSettings, seed: str) -> str:
 
 
 def _run_args(settings: RecipeSettings, exp_dir: str, seed: str) -> list[str]:
-    """Where a training writes, what it trains on and its seed."""
-    return ["--exp_dir", exp_dir, "--train_data", f"{settings.data}/train", "--seed", seed]
+    """Where a training writes, what it trains on, the dev part of its learning curve (dev_eval) and its seed."""
+    return ["--exp_dir", exp_dir, "--train_data", f"{settings.data}/train", "--dev_eval.data", f"{settings.data}/dev",
+            "--seed", seed]
 
 
 def baseline_jobs(settings: RecipeSettings) -> list[list[str]]:
