@@ -3,7 +3,7 @@
 # Interspeech 2021), WeSpeaker-style. See README.md in this directory for what each stage reads and writes.
 #
 #   bash run.sh                                    # every stage, embedded toy corpus, CPU, seed 1
-#   bash run.sh --seeds "1 2 3" --tune true        # the full protocol: KD weights tuned on dev, 3 seeds
+#   bash run.sh --seeds "1 2 3" --tune true --kd_combos "COS KL MMD COS+KL COS+MMD KL+MMD"   # the full protocol
 #   bash run.sh --data_root /data/voxceleb --gpus 0,1,2,3   # real VoxCeleb with the paper's configs
 #
 # The stages call programs; which systems a stage trains, embeds and scores comes from the planner
@@ -43,7 +43,7 @@ nj=2                # parallel jobs: feature extraction workers; concurrent CPU 
 nnodes=1; node_rank=0; master_addr=localhost; master_port=29500  # multi-node torchrun: nodes, rank, rendezvous
 trials="O E H"      # trial list names under data/{dev,eval}/trials/
 modalities="visual audio"
-kd_combos="COS KL MMD COS+KL COS+MMD KL+MMD"
+kd_combos="COS KL MMD"   # KD combinations of the students: the single losses (the default run's budget); all six with --kd_combos
 progress=true       # tqdm bars (switched off for jobs that run side by side)
 overwrite=false     # true: retrain and re-extract the systems of the stages run instead of reusing finished work
 mean_utts=          # utterances of data/train_mean (scoring mean, AS-norm cohort); default 300, 0 (all) with --data_root
