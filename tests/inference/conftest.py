@@ -57,7 +57,7 @@ def _train(modality: str, data_dir: str, exp_dir: str, extra: list) -> str:
     """One epoch of the shipped tiny config on data_dir: a trained-layout exp dir, written by the trainer."""
     cfg = load_config(str(CONF / f"{modality}.yaml"))
     overrides = [("train_data", data_dir), ("num_epochs", 1), ("num_avg", 1),
-                 ("dataloader_args.batch_size", 4)] + extra
+                 ("dataloader_args.batch_size", 4), ("dev_eval", None)] + extra
     cfg = apply_overrides(cfg, overrides)
     run_training(cfg, exp_dir, device="cpu", num_threads=1, progress=False)
     assert os.path.isfile(os.path.join(exp_dir, "models", "avg_model.pt"))

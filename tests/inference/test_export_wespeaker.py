@@ -29,7 +29,7 @@ def student80(tmp_path_factory, audio_exp):
     _, data = audio_exp
     exp = str(tmp_path_factory.mktemp("student80") / "exp")
     cfg = apply_overrides(load_config(str(TINY_AUDIO)), [
-        ("train_data", data), ("num_epochs", 1), ("num_avg", 1), ("dataloader_args.batch_size", 4),
+        ("train_data", data), ("num_epochs", 1), ("num_avg", 1), ("dataloader_args.batch_size", 4), ("dev_eval", None),
         ("dataset_args.feat_source", "wav"), ("dataset_args.num_frms", [20, 30]),
         ("dataset_args.fbank_args.num_mel_bins", 80), ("model_args.feat_dim", 80)])
     run_training(cfg, exp, device="cpu", num_threads=1, progress=False)

@@ -196,7 +196,7 @@ def _train(data, exp, extra=()):
     conf/paper trains), with models/config.yaml beside avg_model.pt: the trainer's, checked against the merged
     config it recorded (exp/config.yaml), or written here from that config."""
     cfg = apply_overrides(load_config(str(TINY_AUDIO)), [
-        ("train_data", data), ("num_epochs", 1), ("num_avg", 1), ("dataloader_args.batch_size", 3),
+        ("train_data", data), ("num_epochs", 1), ("num_avg", 1), ("dataloader_args.batch_size", 3), ("dev_eval", None),
         ("dataset_args.feat_source", "wav"), ("dataset_args.num_frms", [20, 30]), *extra])
     run_training(cfg, exp, device="cpu", num_threads=1, progress=False)
     models, merged = os.path.join(exp, "models"), load_yaml(os.path.join(exp, "config.yaml"))

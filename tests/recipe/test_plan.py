@@ -173,7 +173,8 @@ def test_plan_prints_job_lines_and_names_missing_inputs(tmp_path):
     assert out.returncode == 0, out.stderr
     jobs = [line.split("\t") for line in out.stdout.splitlines()]
     assert [j[j.index("--config") + 1] for j in jobs] == ["conf/toy/audio.yaml", "conf/toy/visual.yaml"]
-    assert all(j[-7] == "+dataset_args.data_type=shard" for j in jobs)
+    assert all(j[-9] == "+dataset_args.data_type=shard" and j[-4:-2] == ["--dev_eval.data", f"{tmp_path}/data/dev"]
+               for j in jobs)
     assert _plan("parts", *common).stdout.split() == ["train", "dev", "eval"]
     assert _plan("check", *common).returncode == 0
     missing = _plan("check", *common[:5], str(tmp_path / "nowhere"), *common[6:])

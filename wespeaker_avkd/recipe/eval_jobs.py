@@ -153,7 +153,8 @@ def report_jobs(settings: RecipeSettings) -> list[list[str]]:
             need(f"{settings.system_dir(seed, TEACHER)}/{scores}/eval/{settings.trials[0]}.score", made_by)
     return [["python3", "-m", "wespeaker_avkd.bin.report", "--exp", settings.exp, "--seeds", *settings.seeds,
              "--part", "eval", "--trials", *settings.trials, "--utt2spk", f"{settings.data}/eval/utt2spk",
-             "--dev_part", "dev", "--dev_utt2spk", f"{settings.data}/dev/utt2spk", "--modalities", *settings.modalities, "--kd_combos", *settings.combos, "--scores_dir", scores,
+             "--dev_part", "dev", "--dev_utt2spk", f"{settings.data}/dev/utt2spk",
+             "--modalities", *settings.modalities, "--kd_combos", *settings.combos, "--scores_dir", scores,
              "--out", f"{settings.exp}/report{scores.removeprefix('scores')}",
              *(["--command", settings.command] if settings.command else [])]
             for scores in settings.score_dirs]
