@@ -321,7 +321,7 @@ def test_training_from_shards_and_raw_files_gives_the_same_embeddings(corpus, tm
     embeddings = {}
     for data_type in ("raw", "shard"):
         cfg = load_train_config(conf)
-        cfg.update(train_data=str(corpus), num_epochs=1, tensorboard=False,
+        cfg.update(train_data=str(corpus), num_epochs=1, tensorboard=False, dev_eval=None,
                    dataloader_args={"batch_size": 4, "num_workers": 0, "drop_last": True})
         cfg["dataset_args"] = {**cfg["dataset_args"], "shuffle": False, "data_type": data_type}
         if kind_of(modality).takes_fbank:
