@@ -111,11 +111,12 @@ def linear_baseline(data: str, parts: Sequence[str], lists: Sequence[str], dims:
     train_utts = sorted(utt2spk)
     labels = [utt2spk[u] for u in train_utts]
     out: dict[str, dict[str, dict[str, float]]] = {p: {} for p in parts}
-    for modality, features in (("audio", audio_features), ("visual", visual_features)):
+    # (modality, its features, PCA dimensions before LDA: None keeps every feature)
+    for modality, features, reduce_dims in (("audio", audio_features, None), ("visual", visual_features, pca_dims)):
         train = features(os.path.join(data, "train"), train_utts)
         mu, sd = train.mean(axis=0), train.std(axis=0) + 1e-6
         train = (train - mu) / sd
-        reduce = pca(train, pca_dims) if modality == "visual" else np.eye(train.shape[1])
+        reduce = pca(train, reduce_dims) if reduce_dims else np.eye(train.shape[1])
         w = fit_lda(train @ reduce, labels, dims, shrinkage)
         for part in parts:
             utts = sorted(read_table(os.path.join(data, part, "utt2spk")))

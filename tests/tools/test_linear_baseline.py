@@ -40,7 +40,8 @@ def test_list_eers_are_cosine_eers(tmp_path):
     utts = [f"u{i}" for i in range(20)]
     emb = rng.normal(size=(20, 5))
     (tmp_path / "trials").mkdir()
-    rows = [(utts[i], utts[j], "target" if i % 4 == j % 4 else "nontarget") for i in range(20) for j in range(i + 1, 20)]
+    rows = [(utts[i], utts[j], "target" if i % 4 == j % 4 else "nontarget")
+            for i in range(20) for j in range(i + 1, 20)]
     (tmp_path / "trials" / "O").write_text("".join(" ".join(r) + "\n" for r in rows))
     got = lb.list_eers(str(tmp_path), utts, emb, ["O"])["O"]
     e = emb - emb.mean(0)
