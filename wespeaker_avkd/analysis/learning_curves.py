@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from wespeaker_avkd.utils.curve_file import MISSING, curve_path, read_curve
+from wespeaker_avkd.utils.curve_file import MISSING, curve_path, eer_column, eer_lists, read_curve
 
 WINDOW = 3
-EER_PREFIX = "dev_eer_"
 
 
 @dataclasses.dataclass
@@ -65,12 +64,12 @@ def summarise_curve(system: str, seed: int, rows: Sequence[Mapping[str, str]]) -
     """The summary of one learning_curve.tsv's rows; None when it has no dev EER column."""
     if not rows:
         return None
-    lists = [c[len(EER_PREFIX):] for c in rows[0] if c.startswith(EER_PREFIX)]
+    lists = eer_lists(rows[0])
     if not lists:
         return None
     epochs, eers = [], []
     for row in rows:
-        values = [_float(row[EER_PREFIX + name]) for name in lists]
+        values = [_float(row[eer_column(name)]) for name in lists]
         if all(math.isfinite(v) for v in values):
             epochs.append(int(row["epoch"]))
             eers.append(float(np.mean(values)))

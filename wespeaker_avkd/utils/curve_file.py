@@ -4,7 +4,7 @@ Written by train/dev_curve.py, read by the report (analysis/learning_curves.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from wespeaker_avkd.utils.fileio import atomic_write
@@ -18,9 +18,17 @@ def curve_path(exp_dir: str) -> str:
     return os.path.join(exp_dir, CURVE_FILE)
 
 
+EER_PREFIX = "dev_eer_"
+
+
 def eer_column(trial_list: str) -> str:
     """The curve's column of one dev list's EER (in %)."""
-    return f"dev_eer_{trial_list}"
+    return f"{EER_PREFIX}{trial_list}"
+
+
+def eer_lists(columns: Iterable[str]) -> list[str]:
+    """The dev lists whose EER columns a curve has, in column order."""
+    return [c[len(EER_PREFIX):] for c in columns if c.startswith(EER_PREFIX)]
 
 
 def read_curve(path: str) -> list[dict[str, str]]:
