@@ -20,8 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from wespeaker_avkd.data.kaldi_dir import read_table
+from wespeaker_avkd.data.kaldi_dir import read_multi_table, read_table
 from wespeaker_avkd.scoring.metrics import compute_metrics
+from wespeaker_avkd.scoring.trials import KeyIndex, score_trials
 from wespeaker_avkd.utils.errors import ArgumentParser, InputValueError, run_main
 
 
@@ -43,11 +44,7 @@ def visual_features(data_dir: str, utts: Sequence[str]) -> np.ndarray:
     """(N, H*W*3): per utterance the mean of its standardised face frames (faces.scp)."""
     from PIL import Image
 
-    frames = {}
-    with open(os.path.join(data_dir, "faces.scp"), encoding="utf-8") as f:
-        for line in f:
-            key, *paths = line.split()
-            frames[key] = paths
+    frames = read_multi_table(os.path.join(data_dir, "faces.scp"))
     out = []
     for utt in utts:
         images = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float64).ravel() for p in frames[utt]]
@@ -86,21 +83,14 @@ def pca(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def list_eers(data_dir: str, utts: Sequence[str], emb: np.ndarray, lists: Sequence[str]) -> dict[str, float]:
-    """{list: EER} of cosine scores of emb (N, D) rows keyed by utts on <data_dir>/trials/<list>."""
-    emb = emb - emb.mean(axis=0)
-    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    row = {u: i for i, u in enumerate(utts)}
+    """{list: EER} of cosine scores (the scorer's, the embeddings' mean removed) of emb (N, D) rows keyed by utts
+    on <data_dir>/trials/<list>."""
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    index = KeyIndex(list(utts))
     out = {}
     for name in lists:
-        path = os.path.join(data_dir, "trials", name)
-        trials = [line.split() for line in open(path, encoding="utf-8") if line.strip()]
-        try:
-            i = np.array([row[t[0]] for t in trials])
-            j = np.array([row[t[1]] for t in trials])
-        except KeyError as err:
-            raise InputValueError(f"{path}: utterance {err} is not in {data_dir}") from None
-        labels = np.array([t[2] == "target" for t in trials], dtype=np.int8)
-        out[name] = compute_metrics((emb[i] * emb[j]).sum(axis=1).astype(np.float32), labels).eer
+        scored = score_trials(os.path.join(data_dir, "trials", name), index, emb, emb.mean(axis=0))
+        out[name] = compute_metrics(scored.scores, scored.labels).eer
     return out
 
 

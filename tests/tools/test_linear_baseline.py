@@ -50,5 +50,5 @@ def test_list_eers_are_cosine_eers(tmp_path):
     labels = np.array([t == "target" for *_, t in rows], dtype=np.int8)
     assert got == compute_metrics(scores, labels).eer
     (tmp_path / "trials" / "O").write_text("u1 zz target\n")
-    with pytest.raises(Exception, match="trials/O: utterance 'zz' is not in"):
+    with pytest.raises(Exception, match="trials/O:1: test key 'zz' is not in the embeddings"):
         lb.list_eers(str(tmp_path), utts, emb, ["O"])
