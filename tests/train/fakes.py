@@ -66,6 +66,21 @@ def fake_loaders(teacher_dim=None):
     return TrainLoaders(build=build_train_loader, set_epoch=set_loader_epoch)
 
 
+def crash_in_epoch(monkeypatch, epoch, batch):
+    """Make every FakeLoader raise KeyboardInterrupt at batch `batch` of epoch `epoch` (a simulated crash, undone
+    at the test's end); returns a function that undoes it at once."""
+    original_iter = FakeLoader.__iter__
+
+    def dies(self):
+        for i, item in enumerate(original_iter(self)):
+            if self.epoch == epoch and i == batch:
+                raise KeyboardInterrupt(f"simulated crash in epoch {epoch}")
+            yield item
+
+    monkeypatch.setattr(FakeLoader, "__iter__", dies)
+    return lambda: monkeypatch.setattr(FakeLoader, "__iter__", original_iter)
+
+
 def write_data_dir(path, num_spk=4, num_utts=48):
     """A data dir with just utt2spk (what the trainer reads itself)."""
     path.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from wespeaker_avkd.scoring.metrics import compute_metrics
 from wespeaker_avkd.train.trainer import run_training
 from wespeaker_avkd.utils.curve_file import curve_path, read_curve, write_curve
 
-from .fakes import FakeLoader, fake_loaders, tiny_config, write_data_dir
+from .fakes import crash_in_epoch, fake_loaders, tiny_config, write_data_dir
 
 STD_MODEL = "TinyStdTestNet"
 if STD_MODEL not in MODELS._classes:  # registered once per process
@@ -96,20 +96,12 @@ def test_every_and_resume_keep_the_rows(tmp_path, tiny_dirs, monkeypatch):
     dev = _dev_dir(tiny_dirs, tmp_path / "dev")
     exp = str(tmp_path / "exp")
     cfg = _config(data, dev_eval={"data": dev, "trials": ["O"], "every": 2})
-    original_iter = FakeLoader.__iter__
-
-    def dies_in_epoch_3(self):
-        for i, batch in enumerate(original_iter(self)):
-            if self.epoch == 3 and i == 1:
-                raise KeyboardInterrupt("simulated crash in epoch 3")
-            yield batch
-
-    monkeypatch.setattr(FakeLoader, "__iter__", dies_in_epoch_3)
+    undo_crash = crash_in_epoch(monkeypatch, 3, 1)
     with pytest.raises(KeyboardInterrupt):
         run_training(cfg, exp, device="cpu", num_threads=1, progress=False, loaders=fake_loaders())
     before = read_curve(curve_path(exp))
     assert [r["dev_eer_O"] == "-" for r in before] == [True, False]  # epoch 2 measured, epoch 1 not
-    monkeypatch.setattr(FakeLoader, "__iter__", original_iter)
+    undo_crash()
     run_training(cfg, exp, device="cpu", num_threads=1, progress=False, loaders=fake_loaders())
     after = read_curve(curve_path(exp))
     assert after[:2] == before and [int(r["epoch"]) for r in after] == [1, 2, 3]

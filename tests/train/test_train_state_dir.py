@@ -10,7 +10,7 @@ from wespeaker_avkd import checkpoint as ckpt
 from wespeaker_avkd.bin.train import nothing_to_resume
 from wespeaker_avkd.train.trainer import run_training
 
-from .fakes import FakeLoader, fake_loaders, tiny_config, write_data_dir
+from .fakes import crash_in_epoch, fake_loaders, tiny_config, write_data_dir
 
 # What a WeSpeaker model dir holds: epoch files, the average, the config (and our average's stamp, a .json).
 WESPEAKER_MODEL_FILES = {"avg_model.pt", "avg_model.pt.stamp.json", "config.yaml"}
@@ -47,18 +47,10 @@ def test_old_layout_exp_dir_resumes_and_its_states_move_out(tmp_path, monkeypatc
     whole = str(tmp_path / "whole")
     _train(data, whole)
     exp = str(tmp_path / "exp")
-    original_iter = FakeLoader.__iter__
-
-    def dies_in_epoch_2(self):
-        for i, batch in enumerate(original_iter(self)):
-            if self.epoch == 2 and i == 2:
-                raise KeyboardInterrupt("simulated crash")
-            yield batch
-
-    monkeypatch.setattr(FakeLoader, "__iter__", dies_in_epoch_2)
+    undo_crash = crash_in_epoch(monkeypatch, 2, 2)
     with pytest.raises(KeyboardInterrupt):
         _train(data, exp)
-    monkeypatch.setattr(FakeLoader, "__iter__", original_iter)
+    undo_crash()
     _to_old_layout(exp)
     models = os.path.join(exp, "models")
     assert sorted(ckpt.legacy_train_states(models)) == [1]

@@ -50,27 +50,19 @@ def test_train_writes_layout(tmp_path):
 
 
 def test_resume_is_exact(tmp_path, monkeypatch):
-    from .fakes import FakeLoader
+    from .fakes import crash_in_epoch
 
     loaders = fake_loaders()
     data = write_data_dir(tmp_path / "data")
     ref, exp = str(tmp_path / "ref"), str(tmp_path / "exp")
     run_training(tiny_config(data), ref, device="cpu", num_threads=1, progress=False, loaders=loaders)
     final = ckpt.load_model_state(os.path.join(ref, "models", "model_3.pt"))
-    original_iter = FakeLoader.__iter__
-
-    def dies_in_epoch_2(self):
-        for i, batch in enumerate(original_iter(self)):
-            if self.epoch == 2 and i == 3:
-                raise KeyboardInterrupt("simulated crash in epoch 2")
-            yield batch
-
-    monkeypatch.setattr(FakeLoader, "__iter__", dies_in_epoch_2)
+    undo_crash = crash_in_epoch(monkeypatch, 2, 3)
     with pytest.raises(KeyboardInterrupt):
         run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     assert ckpt.resume_point(os.path.join(exp, "models")) == 1
     assert not os.path.exists(os.path.join(exp, ".lock"))  # released on the way out
-    monkeypatch.setattr(FakeLoader, "__iter__", original_iter)
+    undo_crash()
     run_training(tiny_config(data), exp, device="cpu", num_threads=1, progress=False, loaders=loaders)
     again = ckpt.load_model_state(os.path.join(exp, "models", "model_3.pt"))
     assert set(final) == set(again)
